@@ -1,0 +1,344 @@
+//! Turns a configuration file into typed kinds, collecting every problem with its kind, field and line.
+
+use super::components::{KUBELET_FIELDS, KUBE_PROXY_FIELDS};
+use super::diagnostics::{Diagnostic, Problem};
+use super::migrate::{self, type_name};
+use super::types::*;
+use super::yaml::{self, Document};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
+pub const KUBELET_API: &str = "kubelet.config.k8s.io/v1beta1";
+pub const KUBE_PROXY_API: &str = "kubeproxy.config.k8s.io/v1alpha1";
+
+/// kubeadm API versions no longer read, with the last kubeadm release that read them.
+const OLD_KUBEADM_APIS: [(&str, &str); 5] = [
+    ("v1alpha1", "v1.11"),
+    ("v1alpha2", "v1.12"),
+    ("v1alpha3", "v1.14"),
+    ("v1beta1", "v1.15"),
+    ("v1beta2", "v1.22"),
+];
+
+/// Everything a configuration file held, after decoding and v1beta3 migration (no defaults applied).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    pub init: Option<InitConfiguration>,
+    pub cluster: Option<ClusterConfiguration>,
+    pub join: Option<JoinConfiguration>,
+    pub reset: Option<ResetConfiguration>,
+    pub upgrade: Option<Value>,
+    pub kubelet: Option<Value>,
+    pub kube_proxy: Option<Value>,
+    /// The documents by kind, kept so later checks can point at lines.
+    pub sources: BTreeMap<String, Document>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Notes such as the v1beta3 deprecation, printed as warnings.
+    pub notices: Vec<String>,
+}
+
+impl ConfigFile {
+    /// The problems that stop this command: all of them in strict mode, else all but unknown or duplicate fields and kinds.
+    pub fn errors(&self, strict: bool) -> Vec<&Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| strict || !d.problem.is_strict_only())
+            .collect()
+    }
+
+    /// What a lenient command prints as warnings and goes past.
+    pub fn warnings(&self, strict: bool) -> Vec<&Diagnostic> {
+        if strict {
+            return Vec::new();
+        }
+        self.diagnostics
+            .iter()
+            .filter(|d| d.problem.is_strict_only())
+            .collect()
+    }
+
+    pub fn line_of(&self, kind: &str, path: &str) -> usize {
+        self.sources.get(kind).map_or(1, |doc| doc.line_of(path))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.init.is_none() && self.cluster.is_none() && self.join.is_none() && self.reset.is_none()
+    }
+}
+
+fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", format_ignored_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = format_ignored_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => format_ignored_path(parent),
+    }
+}
+
+fn format_error_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut text = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Segment::Enum { variant } => text.push_str(variant),
+            Segment::Unknown => {}
+        }
+    }
+    text
+}
+
+/// Decodes one kind, reporting unknown fields (all of them) and the first wrong type, each with its line.
+fn decode_kind<T: DeserializeOwned>(
+    kind: &str,
+    value: Value,
+    doc: &Document,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(format_ignored_path(&path));
+    let deserializer = serde_ignored::Deserializer::new(value, &mut record);
+    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    for path in unknown {
+        diagnostics.push(Diagnostic::new(
+            Problem::UnknownField,
+            kind,
+            &path,
+            doc.line_of(&path),
+            format!("unknown field {path:?}"),
+        ));
+    }
+    match result {
+        Ok(decoded) => Some(decoded),
+        Err(error) => {
+            let path = format_error_path(error.path());
+            diagnostics.push(Diagnostic::new(
+                Problem::WrongType,
+                kind,
+                &path,
+                doc.line_of(&path),
+                error.inner().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks only the top-level field names of a component configuration kind kinit passes through.
+fn check_component(
+    kind: &str,
+    value: &Value,
+    known: &[&str],
+    doc: &Document,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let Some(object) = value.as_object() else {
+        diagnostics.push(Diagnostic::new(
+            Problem::WrongType,
+            kind,
+            "",
+            doc.line_of(""),
+            format!("invalid type: {}, expected a map", type_name(value)),
+        ));
+        return false;
+    };
+    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+        diagnostics.push(Diagnostic::new(
+            Problem::UnknownField,
+            kind,
+            key,
+            doc.line_of(key),
+            format!("unknown field {key:?}"),
+        ));
+    }
+    true
+}
+
+/// Reads a kubeadm configuration file: every document, every problem at once.
+pub fn load(text: &str) -> ConfigFile {
+    let mut file = ConfigFile::default();
+    let documents = match yaml::parse_documents(text) {
+        Ok(documents) => documents,
+        Err(e) => {
+            file.diagnostics.push(Diagnostic::new(
+                Problem::Syntax,
+                "",
+                "",
+                e.line,
+                format!("YAML syntax error at column {}: {}", e.column, e.message),
+            ));
+            return file;
+        }
+    };
+    let mut control_plane_timeout = None;
+    for doc in documents {
+        for (path, line) in &doc.duplicates {
+            let kind = doc
+                .value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("document");
+            file.diagnostics.push(Diagnostic::new(
+                Problem::DuplicateField,
+                kind,
+                path,
+                *line,
+                format!("duplicate field {path:?}"),
+            ));
+        }
+        let Value::Object(mut object) = doc.value.clone() else {
+            file.diagnostics.push(Diagnostic::new(
+                Problem::MissingKind,
+                "",
+                "",
+                doc.line_of(""),
+                "a document must be a map with apiVersion and kind",
+            ));
+            continue;
+        };
+        let api_version = object.remove("apiVersion");
+        let kind_value = object.remove("kind");
+        let (Some(Value::String(api_version)), Some(Value::String(kind))) =
+            (api_version, kind_value)
+        else {
+            file.diagnostics.push(Diagnostic::new(
+                Problem::MissingKind,
+                "",
+                "",
+                doc.line_of(""),
+                "kind and apiVersion is mandatory in every document",
+            ));
+            continue;
+        };
+        let mut value = Value::Object(object);
+        let (group, version) = api_version
+            .rsplit_once('/')
+            .unwrap_or(("", api_version.as_str()));
+        let line = doc.line_of("kind");
+        if group == KUBEADM_GROUP {
+            if let Some((_, release)) = OLD_KUBEADM_APIS.iter().find(|(old, _)| *old == version) {
+                file.diagnostics.push(Diagnostic::new(
+                    Problem::UnsupportedApi,
+                    &kind,
+                    "",
+                    doc.line_of("apiVersion"),
+                    format!("{api_version} is no longer supported: this file uses an old API spec (kind {kind}); kinit reads kubeadm.k8s.io/v1beta4 and v1beta3. Migrate it with kubeadm {release}'s `kubeadm config migrate`, then with `kinit config migrate`"),
+                ));
+                continue;
+            }
+            let kinds: &[&str] = match version {
+                "v1beta4" => &[
+                    "InitConfiguration",
+                    "ClusterConfiguration",
+                    "JoinConfiguration",
+                    "ResetConfiguration",
+                    "UpgradeConfiguration",
+                ],
+                "v1beta3" => &[
+                    "InitConfiguration",
+                    "ClusterConfiguration",
+                    "JoinConfiguration",
+                ],
+                _ => {
+                    file.diagnostics.push(Diagnostic::new(Problem::UnsupportedApi, &kind, "", doc.line_of("apiVersion"), format!("unknown configuration API {api_version}: kinit reads kubeadm.k8s.io/v1beta4 and kubeadm.k8s.io/v1beta3")));
+                    continue;
+                }
+            };
+            if !kinds.contains(&kind.as_str()) {
+                file.diagnostics.push(Diagnostic::new(Problem::UnknownKind, &kind, "", line, format!("no kind {kind:?} is registered in {api_version}; it is ignored (the {group} group has {})", kinds.join(", "))));
+                continue;
+            }
+            if version == "v1beta3" {
+                file.notices.push(format!("{kind} uses the deprecated API spec {api_version}: it is read as v1beta4 (`kinit config migrate` writes the new spec)"));
+                let moved =
+                    migrate::v1beta3_to_v1beta4(&kind, &mut value, &doc, &mut file.diagnostics);
+                if moved.control_plane_timeout.is_some() {
+                    control_plane_timeout = moved.control_plane_timeout;
+                }
+            }
+            match kind.as_str() {
+                "InitConfiguration" => {
+                    file.init = decode_kind(&kind, value, &doc, &mut file.diagnostics)
+                }
+                "ClusterConfiguration" => {
+                    file.cluster = decode_kind(&kind, value, &doc, &mut file.diagnostics)
+                }
+                "JoinConfiguration" => {
+                    file.join = decode_kind(&kind, value, &doc, &mut file.diagnostics)
+                }
+                "ResetConfiguration" => {
+                    file.reset = decode_kind(&kind, value, &doc, &mut file.diagnostics)
+                }
+                _ => file.upgrade = Some(value),
+            }
+        } else if api_version == KUBELET_API && kind == "KubeletConfiguration" {
+            if check_component(&kind, &value, KUBELET_FIELDS, &doc, &mut file.diagnostics) {
+                file.kubelet = Some(value);
+            }
+        } else if api_version == KUBE_PROXY_API && kind == "KubeProxyConfiguration" {
+            if check_component(
+                &kind,
+                &value,
+                KUBE_PROXY_FIELDS,
+                &doc,
+                &mut file.diagnostics,
+            ) {
+                file.kube_proxy = Some(value);
+            }
+        } else {
+            file.diagnostics.push(Diagnostic::new(
+                Problem::UnknownKind,
+                &kind,
+                "",
+                line,
+                format!("unknown document kind {kind:?} of {api_version:?}; it is ignored (kinit reads {KUBEADM_GROUP}/v1beta4 kinds, {KUBELET_API} KubeletConfiguration and {KUBE_PROXY_API} KubeProxyConfiguration)"),
+            ));
+        }
+        file.sources.insert(kind, doc);
+    }
+    if let Some(timeout) = control_plane_timeout {
+        apply_moved_timeout(&mut file, timeout);
+    }
+    file
+}
+
+/// `timeoutForControlPlane` lands in InitConfiguration's timeouts, creating the document if the file had none.
+fn apply_moved_timeout(file: &mut ConfigFile, timeout: Value) {
+    let parsed = match serde_json::from_value::<super::duration::GoDuration>(timeout) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let line = file.line_of("ClusterConfiguration", "apiServer.timeoutForControlPlane");
+            file.diagnostics.push(Diagnostic::new(
+                Problem::WrongType,
+                "ClusterConfiguration",
+                "apiServer.timeoutForControlPlane",
+                line,
+                e.to_string(),
+            ));
+            return;
+        }
+    };
+    let init = file.init.get_or_insert_with(InitConfiguration::default);
+    let timeouts = init.timeouts.get_or_insert_with(Timeouts::default);
+    timeouts
+        .control_plane_component_health_check
+        .get_or_insert(parsed);
+}

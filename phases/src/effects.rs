@@ -1,0 +1,203 @@
+//! The only code that changes the machine. Phases describe what they want; `--dry-run` swaps in a layer
+//! that records and prints instead, and `--rootfs` resolves every path under another folder.
+
+use kinit_preflight::{Host, RealHost};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// One change to the host, as planned and as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    WriteFile {
+        path: String,
+        mode: u32,
+        bytes: usize,
+    },
+    Run {
+        command: String,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::WriteFile { path, mode, bytes } => {
+                write!(f, "write {path} (mode {mode:04o}, {bytes} bytes)")
+            }
+            Change::Run { command } => write!(f, "run {command}"),
+        }
+    }
+}
+
+pub trait Effects {
+    /// Writes a file atomically with its final mode from the first byte; an identical file is left untouched.
+    fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String>;
+    /// Writes into an existing kernel file (`/proc/sys/...`), where a rename is impossible.
+    fn write_kernel_file(&mut self, path: &str, content: &str) -> Result<(), String>;
+    /// Runs a program found on the host's PATH; Ok(false) when it ran and failed.
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String>;
+    fn changes(&self) -> &[Change];
+}
+
+pub struct HostEffects {
+    host: RealHost,
+    done: Vec<Change>,
+}
+
+impl HostEffects {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        HostEffects {
+            host: RealHost::new(root),
+            done: Vec::new(),
+        }
+    }
+}
+
+fn atomic_write(target: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir)?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.kinit-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
+        // The umask may have narrowed the mode given at creation; set it exactly before any rename.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, target)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+impl Effects for HostEffects {
+    fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String> {
+        let target = self.host.resolve_path(path);
+        if let (Ok(existing), Ok(meta)) = (std::fs::read(&target), std::fs::metadata(&target)) {
+            if existing == content && meta.permissions().mode() & 0o7777 == mode {
+                return Ok(());
+            }
+        }
+        atomic_write(&target, content, mode).map_err(|e| format!("cannot write {path}: {e}"))?;
+        self.done.push(Change::WriteFile {
+            path: path.to_string(),
+            mode,
+            bytes: content.len(),
+        });
+        Ok(())
+    }
+
+    fn write_kernel_file(&mut self, path: &str, content: &str) -> Result<(), String> {
+        let target = self.host.resolve_path(path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&target)
+            .and_then(|mut f| f.write_all(content.as_bytes()))
+            .map_err(|e| format!("cannot write {path}: {e}"))?;
+        self.done.push(Change::WriteFile {
+            path: path.to_string(),
+            mode: 0o644,
+            bytes: content.len(),
+        });
+        Ok(())
+    }
+
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String> {
+        let binary = self
+            .host
+            .find_in_path(program)
+            .ok_or_else(|| format!("{program} is not on PATH"))?;
+        let output = self
+            .host
+            .run(&binary, args)
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        self.done.push(Change::Run {
+            command: format!("{program} {}", args.join(" ")),
+        });
+        Ok(output.status.success())
+    }
+
+    fn changes(&self) -> &[Change] {
+        &self.done
+    }
+}
+
+/// Records what would be done and changes nothing.
+#[derive(Default)]
+pub struct DryRunEffects {
+    planned: Vec<Change>,
+}
+
+impl Effects for DryRunEffects {
+    fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String> {
+        self.planned.push(Change::WriteFile {
+            path: path.to_string(),
+            mode,
+            bytes: content.len(),
+        });
+        Ok(())
+    }
+
+    fn write_kernel_file(&mut self, path: &str, content: &str) -> Result<(), String> {
+        self.planned.push(Change::WriteFile {
+            path: path.to_string(),
+            mode: 0o644,
+            bytes: content.len(),
+        });
+        Ok(())
+    }
+
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String> {
+        self.planned.push(Change::Run {
+            command: format!("{program} {}", args.join(" ")),
+        });
+        Ok(true)
+    }
+
+    fn changes(&self) -> &[Change] {
+        &self.planned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_atomically_with_mode_and_skips_identical_content() {
+        let root = tempfile::tempdir().unwrap();
+        let mut effects = HostEffects::new(root.path());
+        effects
+            .write_file("/etc/kinit/a.conf", b"x=1\n", 0o600)
+            .unwrap();
+        let path = root.path().join("etc/kinit/a.conf");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "x=1\n");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        effects
+            .write_file("/etc/kinit/a.conf", b"x=1\n", 0o600)
+            .unwrap();
+        assert_eq!(
+            effects.changes().len(),
+            1,
+            "an identical rewrite is skipped"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(root.path().join("etc/kinit"))
+            .unwrap()
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+    }
+}

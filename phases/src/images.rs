@@ -1,0 +1,100 @@
+//! The images a cluster runs, named as kubeadm names them (`config images list` order).
+
+use crate::config::defaults::DEFAULT_IMAGE_REPOSITORY;
+use crate::config::types::ClusterConfiguration;
+use crate::versions::{image_tag, row_for, KubernetesVersion};
+
+pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Vec<String> {
+    let repo = cluster.image_repository.as_str();
+    let tag = image_tag(&version.text);
+    let row = row_for(version.minor).0;
+    let mut list = vec![
+        format!("{repo}/kube-apiserver:{tag}"),
+        format!("{repo}/kube-controller-manager:{tag}"),
+        format!("{repo}/kube-scheduler:{tag}"),
+    ];
+    if !cluster.proxy.disabled {
+        list.push(format!("{repo}/kube-proxy:{tag}"));
+    }
+    if !cluster.dns.disabled {
+        let mut dns_repo = if cluster.dns.image_repository.is_empty() {
+            repo.to_string()
+        } else {
+            cluster.dns.image_repository.clone()
+        };
+        // The official CoreDNS image moved to a sub-path of registry.k8s.io; mirrors keep the flat name.
+        if dns_repo == DEFAULT_IMAGE_REPOSITORY {
+            dns_repo.push_str("/coredns");
+        }
+        let dns_tag = if cluster.dns.image_tag.is_empty() {
+            row.coredns
+        } else {
+            cluster.dns.image_tag.as_str()
+        };
+        list.push(format!("{dns_repo}/coredns:{dns_tag}"));
+    }
+    list.push(format!("{repo}/pause:{}", row.pause));
+    if let Some(local) = &cluster.etcd.local {
+        let etcd_repo = if local.image_repository.is_empty() {
+            repo
+        } else {
+            local.image_repository.as_str()
+        };
+        let etcd_tag = if local.image_tag.is_empty() {
+            row.etcd
+        } else {
+            local.image_tag.as_str()
+        };
+        list.push(format!("{etcd_repo}/etcd:{etcd_tag}"));
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::defaults;
+    use crate::versions::parse_kubernetes_version;
+
+    #[test]
+    fn default_images_follow_kubeadm() {
+        let mut cluster = ClusterConfiguration::default();
+        defaults::cluster(&mut cluster);
+        let version = parse_kubernetes_version("v1.32.3").unwrap();
+        assert_eq!(
+            images(&cluster, &version),
+            vec![
+                "registry.k8s.io/kube-apiserver:v1.32.3",
+                "registry.k8s.io/kube-controller-manager:v1.32.3",
+                "registry.k8s.io/kube-scheduler:v1.32.3",
+                "registry.k8s.io/kube-proxy:v1.32.3",
+                "registry.k8s.io/coredns/coredns:v1.11.3",
+                "registry.k8s.io/pause:3.10",
+                "registry.k8s.io/etcd:3.5.16-0",
+            ]
+        );
+    }
+
+    #[test]
+    fn mirrors_and_disabled_addons() {
+        let mut cluster = ClusterConfiguration {
+            image_repository: "mirror.example.com/k8s".into(),
+            ..Default::default()
+        };
+        cluster.dns.disabled = true;
+        cluster.proxy.disabled = true;
+        defaults::cluster(&mut cluster);
+        cluster.etcd.local = None;
+        let version = parse_kubernetes_version("v1.34.1").unwrap();
+        let list = images(&cluster, &version);
+        assert_eq!(list.len(), 4);
+        assert_eq!(list[3], "mirror.example.com/k8s/pause:3.10.1");
+        let mut with_dns = ClusterConfiguration {
+            image_repository: "mirror.example.com/k8s".into(),
+            ..Default::default()
+        };
+        defaults::cluster(&mut with_dns);
+        assert!(images(&with_dns, &version)
+            .contains(&"mirror.example.com/k8s/coredns:v1.12.1".to_string()));
+    }
+}

@@ -1,0 +1,75 @@
+//! `kinit init`, top to bottom: kubeadm's init phases in kubeadm's order, with their names.
+
+use crate::phase::Phase;
+use crate::preflight_phase;
+
+pub static INIT_PHASES: &[Phase] = &[
+    Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
+    Phase::parent("certs", "Certificate generation", &[
+        Phase::leaf("ca", "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components"),
+        Phase::leaf("apiserver", "Generate the certificate for serving the Kubernetes API"),
+        Phase::leaf("apiserver-kubelet-client", "Generate the certificate for the API server to connect to kubelet"),
+        Phase::leaf("front-proxy-ca", "Generate the self-signed CA to provision identities for front proxy"),
+        Phase::leaf("front-proxy-client", "Generate the certificate for the front proxy client"),
+        Phase::leaf("etcd-ca", "Generate the self-signed CA to provision identities for etcd"),
+        Phase::leaf("etcd-server", "Generate the certificate for serving etcd"),
+        Phase::leaf("etcd-peer", "Generate the certificate for etcd nodes to communicate with each other"),
+        Phase::leaf("etcd-healthcheck-client", "Generate the certificate for liveness probes to healthcheck etcd"),
+        Phase::leaf("apiserver-etcd-client", "Generate the certificate the apiserver uses to access etcd"),
+        Phase::leaf("sa", "Generate a private key for signing service account tokens along with its public key"),
+    ]),
+    Phase::parent("kubeconfig", "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file", &[
+        Phase::leaf("admin", "Generate a kubeconfig file for the admin to use and for kubeadm itself"),
+        Phase::leaf("super-admin", "Generate a kubeconfig file for the super-admin"),
+        Phase::leaf("kubelet", "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes"),
+        Phase::leaf("controller-manager", "Generate a kubeconfig file for the controller manager to use"),
+        Phase::leaf("scheduler", "Generate a kubeconfig file for the scheduler to use"),
+    ]),
+    Phase::parent("etcd", "Generate static Pod manifest file for local etcd", &[
+        Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance"),
+    ]),
+    Phase::parent("control-plane", "Generate all static Pod manifest files necessary to establish the control plane", &[
+        Phase::leaf("apiserver", "Generates the kube-apiserver static Pod manifest"),
+        Phase::leaf("controller-manager", "Generates the kube-controller-manager static Pod manifest"),
+        Phase::leaf("scheduler", "Generates the kube-scheduler static Pod manifest"),
+    ]),
+    Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet"),
+    Phase::leaf("wait-control-plane", "Wait for the control plane to start"),
+    Phase::parent("upload-config", "Upload the kubeadm and kubelet configuration to a ConfigMap", &[
+        Phase::leaf("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap"),
+        Phase::leaf("kubelet", "Upload the kubelet component config to a ConfigMap"),
+    ]),
+    Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs"),
+    Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),
+    Phase::leaf("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster"),
+    Phase::parent("kubelet-finalize", "Updates settings relevant to the kubelet after TLS bootstrap", &[
+        Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation"),
+    ]),
+    Phase::parent("addon", "Install required addons for passing conformance tests", &[
+        Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster"),
+        Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster"),
+    ]),
+    Phase::leaf("show-join-command", "Show the join command for control-plane and worker node"),
+];
+
+pub static JOIN_PHASES: &[Phase] = &[
+    Phase::leaf("preflight", "Run join pre-flight checks").runs(preflight_phase::run_join),
+    Phase::parent("control-plane-prepare", "Prepare the machine for serving a control plane", &[
+        Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret"),
+        Phase::leaf("certs", "Generate the certificates for the new control plane components"),
+        Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components"),
+        Phase::leaf("control-plane", "Generate the manifests for the new control plane components"),
+    ]),
+    Phase::leaf("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet"),
+    Phase::leaf("etcd-join", "Join etcd for control plane nodes"),
+    Phase::parent("control-plane-join", "Join a machine as a control plane instance", &[
+        Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),
+    ]),
+    Phase::leaf("wait-control-plane", "Wait for the control plane to start"),
+];
+
+pub static RESET_PHASES: &[Phase] = &[
+    Phase::leaf("preflight", "Run reset pre-flight checks"),
+    Phase::leaf("remove-etcd-member", "Remove a local etcd member"),
+    Phase::leaf("cleanup-node", "Run cleanup node"),
+];

@@ -1,0 +1,147 @@
+//! The preflight phase of init and join: build the check list from the configuration, run it, fix what
+//! `--fix` may fix, and decide whether the run goes on.
+
+use crate::config::resolve::InitConfig;
+use crate::fixes;
+use crate::images::images;
+use crate::runner::{PhaseContext, PhaseError};
+use crate::versions;
+use kinit_preflight::{Check, EtcdClientFiles, EtcdFacts, NodeFacts, Report};
+
+pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {
+    let cluster = &config.cluster;
+    let row = config.version_row();
+    let split = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let etcd = match (&cluster.etcd.local, &cluster.etcd.external) {
+        (_, Some(external)) => EtcdFacts::External {
+            endpoints: external.endpoints.clone(),
+            files: EtcdClientFiles {
+                ca_file: external.ca_file.clone(),
+                cert_file: external.cert_file.clone(),
+                key_file: external.key_file.clone(),
+            },
+            min_version: row.min_external_etcd.to_string(),
+        },
+        (Some(local), None) => EtcdFacts::Local {
+            data_dir: local.data_dir.clone(),
+        },
+        (None, None) => EtcdFacts::Local {
+            data_dir: crate::config::defaults::DEFAULT_ETCD_DATA_DIR.into(),
+        },
+    };
+    NodeFacts {
+        dry_run,
+        kubernetes_version: config.version.text.clone(),
+        kubernetes_minor: config.version.minor,
+        newest_supported_minor: versions::newest().minor,
+        advertise_address: config.init.local_api_endpoint.advertise_address.clone(),
+        bind_port: u16::try_from(config.init.local_api_endpoint.bind_port).unwrap_or(6443),
+        service_cidrs: split(&cluster.networking.service_subnet),
+        pod_cidrs: split(&cluster.networking.pod_subnet),
+        cri_socket: config.init.node_registration.cri_socket.clone(),
+        node_name: config.init.node_registration.name.clone(),
+        manifests_dir: "/etc/kubernetes/manifests".into(),
+        etcd,
+        kube_proxy_ipvs: config.kube_proxy_mode() == "ipvs",
+        images: images(cluster, &config.version),
+        pull_images: config.init.node_registration.image_pull_policy != "Never",
+    }
+}
+
+fn run_checks(ctx: &mut PhaseContext<'_>, checks: &[Check]) -> Result<Vec<String>, PhaseError> {
+    ctx.sink.line("[preflight] Running pre-flight checks");
+    let mut report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
+    let mut fix_outcomes = Vec::new();
+    if ctx.fix {
+        let fixes = report.fixes();
+        if fixes.is_empty() {
+            ctx.sink.line("[preflight] --fix: nothing to fix");
+        } else {
+            fix_outcomes = fixes::apply(&fixes, ctx.host, ctx.effects);
+            for outcome in &fix_outcomes {
+                for done in &outcome.done {
+                    ctx.sink.line(&format!("[preflight] fixed: {done}"));
+                }
+                for not_done in &outcome.not_done {
+                    ctx.sink
+                        .line(&format!("[preflight] could not fix: {not_done}"));
+                }
+            }
+            if !ctx.dry_run {
+                ctx.sink.line("[preflight] Running pre-flight checks again");
+                report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
+            }
+        }
+    }
+    for line in report.warning_lines() {
+        ctx.sink.line(&line);
+    }
+    let mut detail = serde_json::to_value(&report).unwrap_or_default();
+    if ctx.fix {
+        detail["fixes"] = serde_json::to_value(&fix_outcomes).unwrap_or_default();
+    }
+    ctx.report = Some(detail);
+    let warnings: Vec<String> = report
+        .warnings()
+        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
+        .collect();
+    finish(ctx, &report, warnings)
+}
+
+fn finish(
+    ctx: &mut PhaseContext<'_>,
+    report: &Report,
+    warnings: Vec<String>,
+) -> Result<Vec<String>, PhaseError> {
+    if !report.has_fatal() {
+        return Ok(warnings);
+    }
+    let text = report.error_text();
+    if ctx.dry_run {
+        // A dry run shows everything a real run would do, so it reports the stop and goes on.
+        for line in text.lines() {
+            ctx.sink.line(line);
+        }
+        ctx.sink.line("[preflight] [dry-run] a real run would stop here; the dry run goes on to show the later phases");
+        ctx.would_stop = Some(text);
+        return Ok(warnings);
+    }
+    Err(PhaseError::PreflightFailed(text))
+}
+
+pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let facts = node_facts(ctx.config, ctx.dry_run);
+    let checks = kinit_preflight::init_checks(&facts);
+    let result = run_checks(ctx, &checks);
+    if result.is_ok() {
+        if ctx.dry_run {
+            ctx.sink.line(
+                "[preflight] Would pull the required images (like 'kinit config images pull'):",
+            );
+            for image in &facts.images {
+                ctx.sink
+                    .line(&format!("[preflight] Would pull the image {image}"));
+            }
+        } else if facts.pull_images {
+            ctx.sink.line("[preflight] The images required for setting up a Kubernetes cluster are present or were pulled");
+        }
+    }
+    result
+}
+
+pub fn run_join(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let Some(join) = ctx.join else {
+        return Err(PhaseError::Failed(
+            "join preflight needs the API server endpoint to join".into(),
+        ));
+    };
+    let facts = node_facts(ctx.config, ctx.dry_run);
+    let checks = kinit_preflight::join_checks(&facts, &join.facts);
+    run_checks(ctx, &checks)
+}

@@ -1,0 +1,167 @@
+//! Runs a phase table (or one phase of it), timing each phase and reporting to an event sink.
+
+use crate::config::resolve::InitConfig;
+use crate::effects::Effects;
+use crate::phase::{find, Phase};
+use kinit_preflight::{Host, IgnoreList, JoinFacts};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseError {
+    Failed(String),
+    /// Preflight found errors that were not ignored; the text lists them as kubeadm does.
+    PreflightFailed(String),
+    NotImplemented(String),
+}
+
+impl std::fmt::Display for PhaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PhaseError::Failed(why) | PhaseError::PreflightFailed(why) => f.write_str(why),
+            PhaseError::NotImplemented(phase) => write!(f, "phase {phase} is not implemented yet"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    Skipped,
+    Failed,
+    PreflightErrors,
+    NotImplemented,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRecord {
+    pub phase: String,
+    #[serde(rename = "durationMs")]
+    pub duration_ms: f64,
+    pub outcome: Outcome,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Phase-specific detail; the preflight phase puts its whole report here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+/// Where the runner's progress goes: kubeadm-style lines, or JSON events.
+pub trait EventSink {
+    fn phase_start(&mut self, phase: &str);
+    fn line(&mut self, text: &str);
+    fn phase_end(&mut self, record: &PhaseRecord);
+}
+
+/// What the current node joins, for the join phases.
+#[derive(Debug, Clone)]
+pub struct JoinTarget {
+    pub facts: JoinFacts,
+}
+
+pub struct PhaseContext<'a> {
+    pub dry_run: bool,
+    /// `preflight --fix`: apply the safe remedies, then check again.
+    pub fix: bool,
+    pub host: &'a dyn Host,
+    pub effects: &'a mut dyn Effects,
+    pub ignore: IgnoreList,
+    pub config: &'a InitConfig,
+    pub join: Option<&'a JoinTarget>,
+    pub sink: &'a mut dyn EventSink,
+    /// Set by preflight in a dry run: why a real run would have stopped there.
+    pub would_stop: Option<String>,
+    pub report: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub records: Vec<PhaseRecord>,
+    pub error: Option<PhaseError>,
+    pub would_stop: Option<String>,
+    pub not_implemented: Vec<String>,
+}
+
+/// `skip` holds `name` or `name/child` entries; `only` limits the run to one phase (`name`, `name/child`, `name/all`).
+pub fn run(
+    table: &[Phase],
+    only: Option<&str>,
+    skip: &[String],
+    ctx: &mut PhaseContext<'_>,
+) -> RunSummary {
+    let mut summary = RunSummary::default();
+    let selected = only.and_then(|path| find(table, path));
+    for phase in table {
+        if let Some((chosen, _)) = selected {
+            if chosen.name != phase.name {
+                continue;
+            }
+        }
+        let child = selected.and_then(|(_, child)| child);
+        let name = match child {
+            Some(child) => format!("{}/{}", phase.name, child.name),
+            None => phase.name.to_string(),
+        };
+        if skip.iter().any(|s| s == phase.name || *s == name) {
+            let record = PhaseRecord {
+                phase: name,
+                duration_ms: 0.0,
+                outcome: Outcome::Skipped,
+                warnings: Vec::new(),
+                error: None,
+                report: None,
+            };
+            ctx.sink.phase_end(&record);
+            summary.records.push(record);
+            continue;
+        }
+        ctx.sink.phase_start(&name);
+        let started = Instant::now();
+        ctx.report = None;
+        let result = match child.and_then(|c| c.run).or(phase.run) {
+            Some(run) => run(ctx),
+            None => Err(PhaseError::NotImplemented(name.clone())),
+        };
+        let duration = started.elapsed();
+        let (outcome, warnings, error) = match &result {
+            Ok(warnings) => (Outcome::Ok, warnings.clone(), None),
+            Err(e @ PhaseError::Failed(_)) => (Outcome::Failed, Vec::new(), Some(e.to_string())),
+            Err(e @ PhaseError::PreflightFailed(_)) => {
+                (Outcome::PreflightErrors, Vec::new(), Some(e.to_string()))
+            }
+            Err(e @ PhaseError::NotImplemented(_)) => {
+                (Outcome::NotImplemented, Vec::new(), Some(e.to_string()))
+            }
+        };
+        let record = PhaseRecord {
+            phase: name.clone(),
+            duration_ms: ms(duration),
+            outcome,
+            warnings,
+            error,
+            report: ctx.report.take(),
+        };
+        ctx.sink.phase_end(&record);
+        summary.records.push(record);
+        match result {
+            Ok(_) => {}
+            // A dry run shows every phase, so one that is not implemented yet is noted and passed over.
+            Err(PhaseError::NotImplemented(_)) if ctx.dry_run => summary.not_implemented.push(name),
+            Err(e) => {
+                if matches!(e, PhaseError::NotImplemented(_)) {
+                    summary.not_implemented.push(name);
+                }
+                summary.error = Some(e);
+                break;
+            }
+        }
+    }
+    summary.would_stop = ctx.would_stop.take();
+    summary
+}
+
+pub fn ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}

@@ -1,0 +1,297 @@
+//! The one narrow view of the machine that every check reads through, so tests can hand a check any host.
+
+use std::io;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::check::EtcdClientFiles;
+
+/// What the init system says about a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceState {
+    /// PID 1 is not systemd, so nothing can be said about services.
+    NoInitSystem(String),
+    NotFound,
+    Disabled,
+    Enabled {
+        active: bool,
+    },
+}
+
+pub trait Host: Sync {
+    /// Reads a host file; `path` is absolute as on the node and is resolved under the root.
+    fn read_file(&self, path: &str) -> io::Result<String>;
+    fn exists(&self, path: &str) -> bool;
+    /// Names inside a directory, or `NotFound` when it is absent.
+    fn dir_entries(&self, path: &str) -> io::Result<Vec<String>>;
+    /// Where `binary` is on PATH (PATH directories are resolved under the root too).
+    fn find_in_path(&self, binary: &str) -> Option<PathBuf>;
+    /// Ok when a TCP listener can be opened on all addresses at `port`.
+    fn can_listen(&self, port: u16) -> Result<(), String>;
+    fn effective_uid(&self) -> u32;
+    fn cpu_count(&self) -> io::Result<usize>;
+    fn total_memory_mb(&self) -> io::Result<u64>;
+    fn service(&self, name: &str) -> ServiceState;
+    fn resolve(&self, name: &str) -> Result<(), String>;
+    fn env(&self, key: &str) -> Option<String>;
+    fn run(&self, program: &Path, args: &[&str]) -> io::Result<Output>;
+    /// Ok when something accepts connections on the unix socket at `path`.
+    fn connect_unix(&self, path: &str) -> Result<(), String>;
+    /// GET `url` (http or https; https verified against the CA file and presenting the client pair when given)
+    /// and return the body of a 200 answer.
+    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String>;
+}
+
+/// The machine kinit runs on, seen through `root` (`/` normally, the `--rootfs` folder otherwise).
+pub struct RealHost {
+    root: PathBuf,
+}
+
+impl RealHost {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RealHost { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+}
+
+impl Host for RealHost {
+    fn read_file(&self, path: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.resolve_path(path))
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.resolve_path(path).exists()
+    }
+
+    fn dir_entries(&self, path: &str) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.resolve_path(path))? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+
+    fn find_in_path(&self, binary: &str) -> Option<PathBuf> {
+        let path = self.env("PATH")?;
+        let dirs = std::env::join_paths(
+            std::env::split_paths(&path).map(|dir| self.resolve_path(&dir.to_string_lossy())),
+        )
+        .ok()?;
+        which::which_in(binary, Some(dirs), &self.root).ok()
+    }
+
+    fn can_listen(&self, port: u16) -> Result<(), String> {
+        TcpListener::bind(("0.0.0.0", port))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn effective_uid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    fn cpu_count(&self) -> io::Result<usize> {
+        // The online CPU list is read under the root so a test root can describe any machine.
+        let online = self.read_file("/sys/devices/system/cpu/online")?;
+        parse_cpu_list(online.trim()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("cannot parse CPU list {online:?}"),
+            )
+        })
+    }
+
+    fn total_memory_mb(&self) -> io::Result<u64> {
+        let meminfo = self.read_file("/proc/meminfo")?;
+        meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .map(|kib| kib / 1024)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "no MemTotal line in /proc/meminfo",
+                )
+            })
+    }
+
+    fn service(&self, name: &str) -> ServiceState {
+        if !self.exists("/run/systemd/system") {
+            return ServiceState::NoInitSystem(
+                "systemd is not running as PID 1 (no /run/systemd/system)".to_string(),
+            );
+        }
+        let Some(systemctl) = self.find_in_path("systemctl") else {
+            return ServiceState::NoInitSystem("systemctl is not on PATH".to_string());
+        };
+        let unit = format!("{name}.service");
+        let enabled = match self.run(&systemctl, &["is-enabled", &unit]) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            Err(e) => return ServiceState::NoInitSystem(format!("cannot run systemctl: {e}")),
+        };
+        match enabled.as_str() {
+            "" | "not-found" => ServiceState::NotFound,
+            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated" => {
+                let active = self
+                    .run(&systemctl, &["is-active", "--quiet", &unit])
+                    .map(|out| out.status.success())
+                    .unwrap_or(false);
+                ServiceState::Enabled { active }
+            }
+            _ => ServiceState::Disabled,
+        }
+    }
+
+    fn resolve(&self, name: &str) -> Result<(), String> {
+        match (name, 0u16).to_socket_addrs() {
+            Ok(addrs) if addrs.len() > 0 => Ok(()),
+            Ok(_) => Err(format!("lookup {name}: no addresses")),
+            Err(e) => Err(format!("lookup {name}: {e}")),
+        }
+    }
+
+    fn env(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> io::Result<Output> {
+        Command::new(program).args(args).output()
+    }
+
+    fn connect_unix(&self, path: &str) -> Result<(), String> {
+        UnixStream::connect(self.resolve_path(path))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url:?} is not a URL"))?;
+        let (authority, path) = rest
+            .find('/')
+            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let address = if authority
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok())
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:{default_port}")
+        };
+        let socket = address
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or_else(|| format!("no address for {authority}"))?;
+        let stream = std::net::TcpStream::connect_timeout(&socket, HTTP_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(HTTP_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        match scheme {
+            "http" => http_exchange(&mut { stream }, authority, path),
+            "https" => {
+                let host_name = address
+                    .rsplit_once(':')
+                    .map_or(authority, |(h, _)| h)
+                    .trim_matches(['[', ']']);
+                let connector = self.tls_connector(tls).map_err(|e| e.to_string())?;
+                let mut tls_stream = connector
+                    .connect(host_name, stream)
+                    .map_err(|e| e.to_string())?;
+                http_exchange(&mut tls_stream, authority, path)
+            }
+            other => Err(format!("unsupported scheme {other:?}")),
+        }
+    }
+}
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl RealHost {
+    fn tls_connector(
+        &self,
+        tls: &EtcdClientFiles,
+    ) -> Result<openssl::ssl::SslConnector, openssl::error::ErrorStack> {
+        use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+        let mut builder = SslConnector::builder(SslMethod::tls_client())?;
+        if !tls.ca_file.is_empty() {
+            builder.set_ca_file(self.resolve_path(&tls.ca_file))?;
+        }
+        if !tls.cert_file.is_empty() && !tls.key_file.is_empty() {
+            builder.set_certificate_chain_file(self.resolve_path(&tls.cert_file))?;
+            builder.set_private_key_file(self.resolve_path(&tls.key_file), SslFiletype::PEM)?;
+        }
+        Ok(builder.build())
+    }
+}
+
+fn http_exchange(
+    stream: &mut (impl std::io::Read + std::io::Write),
+    host: &str,
+    path: &str,
+) -> Result<String, String> {
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP answer")?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("answered {status:?}"));
+    }
+    Ok(body.to_string())
+}
+
+/// Counts the CPUs in a kernel CPU list such as `0-3,8,10-11`.
+pub fn parse_cpu_list(list: &str) -> Option<usize> {
+    let mut count = 0;
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let (from, to): (usize, usize) = (from.parse().ok()?, to.parse().ok()?);
+                count += to.checked_sub(from)? + 1;
+            }
+            None => {
+                part.parse::<usize>().ok()?;
+                count += 1;
+            }
+        }
+    }
+    Some(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(parse_cpu_list("0"), Some(1));
+        assert_eq!(parse_cpu_list("0-1"), Some(2));
+        assert_eq!(parse_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+    }
+}

@@ -1,1 +1,105 @@
-fn main() {}
+//! The `kinit` binary: parse the command line, run the command, exit with a documented code.
+
+mod cli;
+mod config_cmd;
+mod exit;
+mod output;
+mod run_phases;
+
+use clap::{CommandFactory, FromArgMatches};
+use cli::{Cli, Command, InitSub, OutputFormat};
+use exit::Exit;
+use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
+use kinit_phases::phase::help_text;
+use kinit_phases::versions;
+
+fn command_tree() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("init", |c| {
+            c.after_help(help_text(INIT_PHASES))
+                .mut_subcommand("phase", |p| p.after_help(help_text(INIT_PHASES)))
+        })
+        .mut_subcommand("join", |c| {
+            c.after_help(help_text(JOIN_PHASES))
+                .mut_subcommand("phase", |p| p.after_help(help_text(JOIN_PHASES)))
+        })
+        .mut_subcommand("reset", |c| c.after_help(help_text(RESET_PHASES)))
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn not_implemented(what: &str) -> Result<i32, Exit> {
+    Err(Exit {
+        code: exit::NOT_IMPLEMENTED,
+        message: format!("`kinit {what}` is not implemented yet"),
+    })
+}
+
+fn run(cli: &Cli) -> Result<i32, Exit> {
+    match &cli.command {
+        Command::Init(init) => {
+            let phase = init.phase.as_ref().map(|InitSub::Phase(p)| p);
+            run_phases::init(&cli.global, &init.flags, phase)
+        }
+        Command::Join(join) => run_phases::join(&cli.global, join),
+        Command::Reset(_) => not_implemented("reset"),
+        Command::Token(_) => not_implemented("token"),
+        Command::Certs(_) => not_implemented("certs"),
+        Command::Kubeconfig(_) => not_implemented("kubeconfig"),
+        Command::Config(command) => config_cmd::run(&cli.global, command),
+        Command::Version => {
+            let version = env!("CARGO_PKG_VERSION");
+            let oldest = versions::VERSION_TABLE[0].minor;
+            let newest = versions::newest().minor;
+            match cli.global.output {
+                OutputFormat::Json => output::emit(&serde_json::json!({
+                    "clientVersion": { "gitVersion": format!("v{version}"), "kubeadmAPI": "kubeadm.k8s.io/v1beta4", "kubernetesMinors": [format!("v1.{oldest}"), format!("v1.{newest}")] }
+                })),
+                OutputFormat::Text => println!("kinit version: v{version} (configuration kubeadm.k8s.io/v1beta4; Kubernetes v1.{oldest} to v1.{newest})"),
+            }
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+fn main() {
+    let matches = match command_tree().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(exit::USAGE);
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(exit) => {
+            eprintln!("error: {}", exit.message);
+            exit.code
+        }
+    };
+    std::process::exit(code);
+}

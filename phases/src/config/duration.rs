@@ -57,9 +57,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                     "invalid duration {original:?}: missing unit (use h, m, s, ms, us or ns)"
                 ))
             }
-            unit => return Err(format!(
+            unit => {
+                return Err(format!(
                 "invalid duration {original:?}: unknown unit {unit:?} (use h, m, s, ms, us or ns)"
-            )),
+            ))
+            }
         };
         total += number * nanos_per_unit;
         rest = &rest[unit_len..];

@@ -1,0 +1,323 @@
+//! The command tree and its flags, named as kubeadm names them.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kinit",
+    version,
+    about = "Bootstrap Kubernetes nodes the way kubeadm does: same files, same objects, same flags"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to a kubeadm configuration file (v1beta4 or v1beta3); `-` reads standard input
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Resolve every host path kinit reads or writes under this folder
+    #[arg(long, global = true, value_name = "DIR")]
+    pub rootfs: Option<String>,
+    /// Change nothing; print what would be done
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Output format
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More log detail (-v info, -vv debug, -vvv trace), on standard error
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Checks whose errors become warnings (case-insensitive names, or `all`)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "NAMES")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Phases to skip (`name` or `name/child`)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a Kubernetes control-plane node
+    Init(InitCommand),
+    /// Set up a node and join it to a cluster
+    Join(JoinCommand),
+    /// Undo what init or join did on this node
+    Reset(ResetArgs),
+    /// Manage bootstrap tokens
+    Token(RestArgs),
+    /// Manage the cluster PKI
+    Certs(RestArgs),
+    /// Manage kubeconfig files
+    Kubeconfig(RestArgs),
+    /// Print, validate and migrate kubeadm configuration; list images
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version of kinit
+    Version,
+}
+
+/// Flags of `kubeadm init` that set configuration; they may not be mixed with --config.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InitFlags {
+    /// The IP address the API server advertises [default: the IP of the default-route interface]
+    #[arg(long, global = true, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// Port the API server binds to [default: 6443]
+    #[arg(long, global = true, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+    /// Extra Subject Alternative Names (IPs or DNS names) for the API server certificate
+    #[arg(long, global = true, value_delimiter = ',', value_name = "SANS")]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// Where certificates are kept [default: /etc/kubernetes/pki]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Key that encrypts the control-plane certificates in the kubeadm-certs Secret (64 hex characters)
+    #[arg(long, global = true, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// A stable IP address or DNS name for the control plane, with optional port
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    pub control_plane_endpoint: Option<String>,
+    /// The CRI socket to connect to [default: detected]
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// kubeadm feature gates as key=value pairs
+    #[arg(long, global = true, value_name = "GATES")]
+    pub feature_gates: Option<String>,
+    /// Container registry to pull control-plane images from [default: registry.k8s.io]
+    #[arg(long, global = true, value_name = "REPO")]
+    pub image_repository: Option<String>,
+    /// The Kubernetes version of the control plane [default: stable-1]
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Node name [default: the hostname, lowercased]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Folder of patches for the static pods and the kubelet configuration
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
+    /// Pod network range; when set, node CIDRs are allocated from it
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub pod_network_cidr: Option<String>,
+    /// Service virtual IP range [default: 10.96.0.0/12]
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// DNS domain of services [default: cluster.local]
+    #[arg(long, global = true, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// Do not print the certificate key
+    #[arg(long, global = true)]
+    pub skip_certificate_key_print: bool,
+    /// Do not print the bootstrap token
+    #[arg(long, global = true)]
+    pub skip_token_print: bool,
+    /// Bootstrap token ([a-z0-9]{6}.[a-z0-9]{16}) [default: generated]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Lifetime of the bootstrap token, 0 for never [default: 24h0m0s]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+    /// Upload the control-plane certificates to the kubeadm-certs Secret
+    #[arg(long, global = true)]
+    pub upload_certs: bool,
+    /// kubeconfig used to talk to the cluster (phase commands) [default: /etc/kubernetes/admin.conf]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    /// Where kubeconfig files are kept (phase commands) [default: /etc/kubernetes]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub kubeconfig_dir: Option<String>,
+}
+
+impl InitFlags {
+    /// The flags set here that the config file owns, named as on the command line, sorted as kubeadm lists them.
+    pub fn config_owned(&self) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        let mut note = |given: bool, name: &'static str| {
+            if given {
+                set.push(name);
+            }
+        };
+        note(
+            self.apiserver_advertise_address.is_some(),
+            "apiserver-advertise-address",
+        );
+        note(self.apiserver_bind_port.is_some(), "apiserver-bind-port");
+        note(
+            !self.apiserver_cert_extra_sans.is_empty(),
+            "apiserver-cert-extra-sans",
+        );
+        note(self.cert_dir.is_some(), "cert-dir");
+        note(self.certificate_key.is_some(), "certificate-key");
+        note(
+            self.control_plane_endpoint.is_some(),
+            "control-plane-endpoint",
+        );
+        note(self.cri_socket.is_some(), "cri-socket");
+        note(self.feature_gates.is_some(), "feature-gates");
+        note(self.image_repository.is_some(), "image-repository");
+        note(self.kubernetes_version.is_some(), "kubernetes-version");
+        note(self.patches.is_some(), "patches");
+        note(self.pod_network_cidr.is_some(), "pod-network-cidr");
+        note(self.service_cidr.is_some(), "service-cidr");
+        note(self.service_dns_domain.is_some(), "service-dns-domain");
+        note(self.token.is_some(), "token");
+        note(self.token_ttl.is_some(), "token-ttl");
+        set.sort_unstable();
+        set
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitCommand {
+    #[command(flatten)]
+    pub flags: InitFlags,
+    #[command(subcommand)]
+    pub phase: Option<InitSub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InitSub {
+    /// Run one phase of init (see `kinit init --help` for the list)
+    Phase(PhaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PhaseArgs {
+    /// Phase name, e.g. preflight, certs, kubeconfig
+    pub phase: String,
+    /// Child phase, or `all`
+    pub child: Option<String>,
+    /// (preflight) apply the safe remedies, then check again
+    #[arg(long)]
+    pub fix: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinCommand {
+    /// API server endpoint to join through (host:port)
+    pub api_server_endpoint: Option<String>,
+    /// Token for both discovery and TLS bootstrap
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// Token for discovery
+    #[arg(long, global = true)]
+    pub discovery_token: Option<String>,
+    /// Pin of the cluster CA (sha256:<hex>), repeatable
+    #[arg(long, global = true)]
+    pub discovery_token_ca_cert_hash: Vec<String>,
+    /// Join without pinning the cluster CA
+    #[arg(long, global = true)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// A kubeconfig file or https URL to discover the cluster from
+    #[arg(long, global = true)]
+    pub discovery_file: Option<String>,
+    /// Token for the kubelet's TLS bootstrap
+    #[arg(long, global = true)]
+    pub tls_bootstrap_token: Option<String>,
+    /// Join as a further control-plane node
+    #[arg(long, global = true)]
+    pub control_plane: bool,
+    /// Key to decrypt the kubeadm-certs Secret
+    #[arg(long, global = true)]
+    pub certificate_key: Option<String>,
+    /// The IP address this control-plane node's API server advertises
+    #[arg(long, global = true)]
+    pub apiserver_advertise_address: Option<String>,
+    /// Port this control-plane node's API server binds to [default: 6443]
+    #[arg(long, global = true)]
+    pub apiserver_bind_port: Option<u16>,
+    /// The CRI socket to connect to [default: detected]
+    #[arg(long, global = true)]
+    pub cri_socket: Option<String>,
+    /// Node name [default: the hostname, lowercased]
+    #[arg(long, global = true)]
+    pub node_name: Option<String>,
+    /// Folder of patches
+    #[arg(long, global = true)]
+    pub patches: Option<String>,
+    #[command(subcommand)]
+    pub phase: Option<JoinSub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JoinSub {
+    /// Run one phase of join
+    Phase(PhaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Reset without asking for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Also clean /etc/kubernetes/tmp
+    #[arg(long)]
+    pub cleanup_tmp_dir: bool,
+    /// Where certificates are kept [default: /etc/kubernetes/pki]
+    #[arg(long)]
+    pub cert_dir: Option<String>,
+    #[arg(long)]
+    pub cri_socket: Option<String>,
+    #[arg(long)]
+    pub kubeconfig: Option<String>,
+}
+
+/// Arguments of commands a later release implements.
+#[derive(Debug, Args)]
+pub struct RestArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print default configuration
+    #[command(subcommand)]
+    Print(PrintCommand),
+    /// Check a configuration file (strict: unknown fields and kinds are errors); needs no root
+    Validate,
+    /// Read an older configuration file and write it as v1beta4
+    Migrate {
+        /// The file to read
+        #[arg(long, value_name = "FILE")]
+        old_config: String,
+        /// Where to write the result [default: standard output]
+        #[arg(long, value_name = "FILE")]
+        new_config: Option<String>,
+    },
+    /// Work with the images kinit uses
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrintCommand {
+    /// Defaults for `kinit init`
+    InitDefaults,
+    /// Defaults for `kinit join`
+    JoinDefaults,
+    /// Defaults for `kinit reset`
+    ResetDefaults,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Print the images kinit uses, one per line
+    List {
+        #[arg(long, value_name = "VERSION")]
+        kubernetes_version: Option<String>,
+        #[arg(long, value_name = "REPO")]
+        image_repository: Option<String>,
+    },
+}

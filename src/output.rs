@@ -1,0 +1,79 @@
+//! Printing a run: kubeadm-style lines for people, or JSON lines (one event per phase start and end,
+//! then one result object) for machines.
+
+use kinit_phases::runner::{EventSink, Outcome, PhaseRecord, RunSummary};
+use serde_json::json;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct TextSink;
+
+impl EventSink for TextSink {
+    fn phase_start(&mut self, _phase: &str) {}
+
+    fn line(&mut self, text: &str) {
+        println!("{text}");
+    }
+
+    fn phase_end(&mut self, record: &PhaseRecord) {
+        match record.outcome {
+            Outcome::Skipped => println!("[{}] Skipped (--skip-phases)", record.phase),
+            Outcome::NotImplemented => println!(
+                "[{}] phase {} is not implemented yet",
+                record.phase, record.phase
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    format!("{secs:.3}")
+}
+
+pub struct JsonSink;
+
+pub fn emit(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+}
+
+impl EventSink for JsonSink {
+    fn phase_start(&mut self, phase: &str) {
+        emit(&json!({ "event": "phase-start", "phase": phase, "time": now_rfc3339() }));
+    }
+
+    fn line(&mut self, text: &str) {
+        tracing::info!("{text}");
+    }
+
+    fn phase_end(&mut self, record: &PhaseRecord) {
+        let mut event = serde_json::to_value(record).unwrap_or_default();
+        event["event"] = json!("phase-end");
+        event["time"] = json!(now_rfc3339());
+        emit(&event);
+    }
+}
+
+/// The table `kinit init` ends with: each phase, its outcome and how long it took.
+pub fn timing_summary(summary: &RunSummary) -> String {
+    let mut text = String::from("\nPhase timings:\n");
+    let mut total = 0.0;
+    for record in &summary.records {
+        let outcome = serde_json::to_value(record.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {:<34}{:>10.1} ms  {}\n",
+            record.phase, record.duration_ms, outcome
+        ));
+        total += record.duration_ms;
+    }
+    text.push_str(&format!("  {:<34}{:>10.1} ms\n", "total", total));
+    text
+}

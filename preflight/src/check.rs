@@ -181,6 +181,22 @@ impl Check {
         }
     }
 
+    /// Whether the probe may wait on something outside this process (a program, DNS, a socket, the network);
+    /// those run on their own threads while the quick file reads run inline.
+    pub fn may_block(&self) -> bool {
+        matches!(
+            self,
+            Check::Firewalld { .. }
+                | Check::HttpProxy { .. }
+                | Check::Cri { .. }
+                | Check::Hostname { .. }
+                | Check::KubeletVersion { .. }
+                | Check::Service { .. }
+                | Check::ExternalEtcdVersion { .. }
+                | Check::ImagePull { .. }
+        )
+    }
+
     pub fn run(&self, host: &dyn Host) -> Result<(), Failure> {
         let result = match self {
             Check::IsPrivilegedUser { .. } => system::privileged_user(host),

@@ -68,23 +68,49 @@ impl IgnoreList {
     }
 }
 
-/// Runs every check concurrently (they are independent reads of the host) and reports them in their order.
+fn run_guarded(check: &Check, host: &dyn Host) -> Result<(), Failure> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check.run(host))).unwrap_or_else(
+        |_| {
+            Err(Failure::error(
+                format!("the {} check crashed", check.name()),
+                "report this as a kinit bug",
+            ))
+        },
+    )
+}
+
+/// Runs the checks concurrently and reports them in their order. Each check that may wait on something
+/// outside the process (a program, DNS, a socket) gets its own thread; the quick file reads run on the
+/// calling thread meanwhile, since a thread costs more to start than such a read takes.
 pub fn run(checks: &[Check], host: &dyn Host, ignore: &IgnoreList) -> Report {
     let outcomes: Vec<Result<(), Failure>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = checks
+        let waiting: Vec<_> = checks
             .iter()
-            .map(|check| scope.spawn(move || check.run(host)))
+            .map(|check| {
+                check
+                    .may_block()
+                    .then(|| scope.spawn(move || run_guarded(check, host)))
+            })
             .collect();
-        handles
+        let quick: Vec<Option<Result<(), Failure>>> = checks
+            .iter()
+            .map(|check| (!check.may_block()).then(|| run_guarded(check, host)))
+            .collect();
+        waiting
             .into_iter()
-            .zip(checks)
-            .map(|(handle, check)| {
-                handle.join().unwrap_or_else(|_| {
+            .zip(quick)
+            .map(|(thread, quick)| match (thread, quick) {
+                (Some(thread), _) => thread.join().unwrap_or_else(|_| {
                     Err(Failure::error(
-                        format!("the {} check crashed", check.name()),
+                        "a check thread failed",
                         "report this as a kinit bug",
                     ))
-                })
+                }),
+                (None, Some(outcome)) => outcome,
+                (None, None) => Err(Failure::error(
+                    "the check did not run",
+                    "report this as a kinit bug",
+                )),
             })
             .collect()
     });

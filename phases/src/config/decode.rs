@@ -106,17 +106,75 @@ fn format_error_path(path: &serde_path_to_error::Path) -> String {
     text
 }
 
-/// Decodes one kind, reporting unknown fields (all of them) and the first wrong type, each with its line.
+/// Removes the value at a serde path so decoding can go on past it.
+fn remove_at(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut current = value;
+    for segment in parents {
+        current = match (segment, current) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(next) => next,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, current) {
+        (Segment::Map { key }, Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Decodes one kind, reporting every unknown field and every wrong type, each with its line. After a
+/// wrong type the offending field is set aside and decoding starts again, so one run finds them all.
 fn decode_kind<T: DeserializeOwned>(
     kind: &str,
-    value: Value,
+    mut value: Value,
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(format_ignored_path(&path));
-    let deserializer = serde_ignored::Deserializer::new(value, &mut record);
-    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    let mut unknown: Vec<String> = Vec::new();
+    let mut wrong_types = 0;
+    let decoded = loop {
+        let mut seen = Vec::new();
+        let mut record = |path: serde_ignored::Path<'_>| seen.push(format_ignored_path(&path));
+        let deserializer = serde_ignored::Deserializer::new(value.clone(), &mut record);
+        let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+        for path in seen {
+            if !unknown.contains(&path) {
+                unknown.push(path);
+            }
+        }
+        match result {
+            Ok(decoded) => break Some(decoded),
+            Err(error) => {
+                let path = format_error_path(error.path());
+                diagnostics.push(Diagnostic::new(
+                    Problem::WrongType,
+                    kind,
+                    &path,
+                    doc.line_of(&path),
+                    error.inner().to_string(),
+                ));
+                wrong_types += 1;
+                if wrong_types >= 100 || !remove_at(&mut value, error.path()) {
+                    break None;
+                }
+            }
+        }
+    };
     for path in unknown {
         diagnostics.push(Diagnostic::new(
             Problem::UnknownField,
@@ -126,20 +184,10 @@ fn decode_kind<T: DeserializeOwned>(
             format!("unknown field {path:?}"),
         ));
     }
-    match result {
-        Ok(decoded) => Some(decoded),
-        Err(error) => {
-            let path = format_error_path(error.path());
-            diagnostics.push(Diagnostic::new(
-                Problem::WrongType,
-                kind,
-                &path,
-                doc.line_of(&path),
-                error.inner().to_string(),
-            ));
-            None
-        }
+    if wrong_types > 0 {
+        return None;
     }
+    decoded
 }
 
 /// Checks only the top-level field names of a component configuration kind kinit passes through.
@@ -312,6 +360,18 @@ pub fn load(text: &str) -> ConfigFile {
                 format!("unknown document kind {kind:?} of {api_version:?}; it is ignored (kinit reads {KUBEADM_GROUP}/v1beta4 kinds, {KUBELET_API} KubeletConfiguration and {KUBE_PROXY_API} KubeProxyConfiguration)"),
             ));
         }
+        if let Some(first) = file.sources.get(&kind) {
+            file.diagnostics.push(Diagnostic::new(
+                Problem::DuplicateKind,
+                &kind,
+                "",
+                line,
+                format!(
+                    "kind {kind:?} is specified twice in the file (first at line {}): keep one",
+                    first.line_of("kind")
+                ),
+            ));
+        }
         file.sources.insert(kind, doc);
     }
     if let Some(timeout) = control_plane_timeout {
@@ -341,4 +401,106 @@ fn apply_moved_timeout(file: &mut ConfigFile, timeout: Value) {
     timeouts
         .control_plane_component_health_check
         .get_or_insert(parsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<(Problem, String, usize)> {
+        load(text)
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.problem, d.path, d.line))
+            .collect()
+    }
+
+    const INIT: &str = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n";
+
+    #[test]
+    fn every_problem_kind_is_named_with_its_line() {
+        assert_eq!(problems("a: [\n")[0].0, Problem::Syntax);
+        assert_eq!(
+            problems("apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n")[0].0,
+            Problem::UnsupportedApi
+        );
+        assert_eq!(
+            problems("apiVersion: kubeadm.k8s.io/v9\nkind: InitConfiguration\n")[0].0,
+            Problem::UnsupportedApi
+        );
+        assert_eq!(problems("foo: bar\n")[0].0, Problem::MissingKind);
+        assert_eq!(
+            problems("apiVersion: kubeadm.k8s.io/v1beta4\nkind: Widget\n")[0],
+            (Problem::UnknownKind, String::new(), 2)
+        );
+        assert_eq!(
+            problems(&format!("{INIT}extra: 1\n"))[0],
+            (Problem::UnknownField, "extra".into(), 3)
+        );
+        assert_eq!(
+            problems(&format!("{INIT}dryRun: true\ndryRun: false\n"))[0],
+            (Problem::DuplicateField, "dryRun".into(), 4)
+        );
+        assert_eq!(
+            problems(&format!("{INIT}dryRun: maybe\n"))[0],
+            (Problem::WrongType, "dryRun".into(), 3)
+        );
+        assert_eq!(
+            problems(&format!("{INIT}---\n{INIT}"))[0].0,
+            Problem::DuplicateKind
+        );
+    }
+
+    #[test]
+    fn every_wrong_type_of_a_document_is_reported() {
+        let found = problems(&format!(
+            "{INIT}dryRun: maybe\nlocalAPIEndpoint:\n  bindPort: high\nnodeRegistration:\n  kubeletExtraArgs: {{v: \"5\"}}\n  bogus: 1\n"
+        ));
+        let wrong: Vec<&str> = found
+            .iter()
+            .filter(|p| p.0 == Problem::WrongType)
+            .map(|p| p.1.as_str())
+            .collect();
+        assert_eq!(
+            wrong,
+            vec![
+                "dryRun",
+                "localAPIEndpoint.bindPort",
+                "nodeRegistration.kubeletExtraArgs"
+            ]
+        );
+        assert!(found.contains(&(Problem::UnknownField, "nodeRegistration.bogus".into(), 8)));
+    }
+
+    #[test]
+    fn v1beta3_fields_of_v1beta4_are_unknown_and_maps_migrate() {
+        let file = load("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\napiServer:\n  extraArgs:\n    b: \"2\"\n    a: \"1\"\n  timeoutForControlPlane: 2m\n");
+        assert_eq!(file.diagnostics.len(), 1, "{:?}", file.diagnostics);
+        assert_eq!(file.diagnostics[0].path, "encryptionAlgorithm");
+        let cluster = file.cluster.unwrap();
+        let names: Vec<&str> = cluster
+            .api_server
+            .extra_args
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
+        let timeout = file
+            .init
+            .unwrap()
+            .timeouts
+            .unwrap()
+            .control_plane_component_health_check
+            .unwrap();
+        assert_eq!(timeout.0.as_secs(), 120);
+    }
+
+    #[test]
+    fn lenient_mode_keeps_going_past_unknowns_only() {
+        let file = load(&format!("{INIT}extra: 1\n---\napiVersion: v1\nkind: Pod\n"));
+        assert!(file.errors(false).is_empty());
+        assert_eq!(file.warnings(false).len(), 2);
+        assert_eq!(file.errors(true).len(), 2);
+        assert!(file.init.is_some());
+    }
 }

@@ -10,6 +10,7 @@ pub enum Problem {
     UnsupportedApi,
     MissingKind,
     UnknownKind,
+    DuplicateKind,
     UnknownField,
     DuplicateField,
     WrongType,

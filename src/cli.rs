@@ -198,6 +198,9 @@ pub struct PhaseArgs {
     pub phase: String,
     /// Child phase, or `all`
     pub child: Option<String>,
+    /// (join) the API server endpoint, after the phase names
+    #[arg(hide = true)]
+    pub endpoint: Option<String>,
     /// (preflight) apply the safe remedies, then check again
     #[arg(long)]
     pub fix: bool,

@@ -53,7 +53,7 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
             run_phases::init(&cli.global, &init.flags, phase)
         }
         Command::Join(join) => run_phases::join(&cli.global, join),
-        Command::Reset(_) => not_implemented("reset"),
+        Command::Reset(_) => run_phases::reset(&cli.global),
         Command::Token(_) => not_implemented("token"),
         Command::Certs(_) => not_implemented("certs"),
         Command::Kubeconfig(_) => not_implemented("kubeconfig"),
@@ -73,7 +73,16 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
     }
 }
 
+/// Output piped into `head` and closed early ends kinit quietly, as it ends any Unix tool, instead of
+/// a panic on the failed write.
+fn restore_default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installs the default disposition, which runs no handler code of ours.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() {
+    restore_default_sigpipe();
     let matches = match command_tree().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => {

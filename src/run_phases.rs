@@ -6,7 +6,7 @@ use crate::output::{emit, timing_summary, JsonSink, TextSink};
 use kinit_phases::config::resolve::{self, InitConfig};
 use kinit_phases::config::{self, ConfigFile};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
-use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES};
+use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
 use kinit_phases::phase::{all_paths, find, Phase};
 use kinit_phases::runner::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
@@ -246,6 +246,7 @@ fn to_resolve_flags(flags: &InitFlags, global: &GlobalArgs) -> resolve::InitFlag
         token_ttl: flags.token_ttl.clone(),
         skip_phases: global.skip_phases.clone(),
         ignore_preflight_errors: global.ignore_preflight_errors.clone(),
+        dry_run: global.dry_run,
     }
 }
 
@@ -305,77 +306,158 @@ pub fn init(
     )
 }
 
+/// The join flags set here that a JoinConfiguration owns, as kubeadm lists them.
+fn join_config_owned(command: &JoinCommand) -> Vec<&'static str> {
+    let mut set = Vec::new();
+    let mut note = |given: bool, name: &'static str| {
+        if given {
+            set.push(name);
+        }
+    };
+    note(
+        command.apiserver_advertise_address.is_some(),
+        "apiserver-advertise-address",
+    );
+    note(command.apiserver_bind_port.is_some(), "apiserver-bind-port");
+    note(command.certificate_key.is_some(), "certificate-key");
+    note(command.control_plane, "control-plane");
+    note(command.cri_socket.is_some(), "cri-socket");
+    note(command.discovery_file.is_some(), "discovery-file");
+    note(command.discovery_token.is_some(), "discovery-token");
+    note(
+        !command.discovery_token_ca_cert_hash.is_empty(),
+        "discovery-token-ca-cert-hash",
+    );
+    note(
+        command.discovery_token_unsafe_skip_ca_verification,
+        "discovery-token-unsafe-skip-ca-verification",
+    );
+    note(command.patches.is_some(), "patches");
+    note(command.tls_bootstrap_token.is_some(), "tls-bootstrap-token");
+    note(command.token.is_some(), "token");
+    set
+}
+
 pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     check_skip_phases(JOIN_PHASES, &global.skip_phases)?;
     let phase = command
         .phase
         .as_ref()
         .map(|crate::cli::JoinSub::Phase(p)| p);
+    // `kinit join phase <phase> [<child>] [<endpoint>]`: a second word that is no child of the phase is the endpoint.
+    let mut phase_endpoint = phase.and_then(|p| p.endpoint.clone());
+    let phase_args = phase.map(|p| {
+        let is_child = p.child.as_deref().is_some_and(|c| {
+            c == "all" || find(JOIN_PHASES, &p.phase).is_some_and(|(ph, _)| ph.child(c).is_some())
+        });
+        if is_child || p.child.is_none() {
+            PhaseArgs {
+                phase: p.phase.clone(),
+                child: p.child.clone(),
+                endpoint: None,
+                fix: p.fix,
+            }
+        } else {
+            phase_endpoint = phase_endpoint.clone().or_else(|| p.child.clone());
+            PhaseArgs {
+                phase: p.phase.clone(),
+                child: None,
+                endpoint: None,
+                fix: p.fix,
+            }
+        }
+    });
+    let phase = phase_args.as_ref();
     let only = phase
         .map(|p| resolve_phase_path(JOIN_PHASES, p, "join"))
         .transpose()?;
     let fix = phase.is_some_and(|p| p.fix);
-    let file = global.config.as_deref().map(load_lenient).transpose()?;
-    let join_config = file.as_ref().and_then(|f| f.join.clone());
-    let endpoint = command
-        .api_server_endpoint
-        .clone()
-        .or_else(|| join_config.as_ref().and_then(|j| j.discovery.bootstrap_token.as_ref()).map(|t| t.api_server_endpoint.clone()))
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| Exit::usage("kinit join needs the API server endpoint: `kinit join <host:port> --token ... --discovery-token-ca-cert-hash sha256:...`"))?;
-    let control_plane = command.control_plane
-        || join_config
-            .as_ref()
-            .is_some_and(|j| j.control_plane.is_some());
-    let flags = InitFlags {
-        node_name: command.node_name.clone().or_else(|| {
-            join_config
-                .as_ref()
-                .map(|j| j.node_registration.name.clone())
-                .filter(|n| !n.is_empty())
-        }),
-        cri_socket: command.cri_socket.clone().or_else(|| {
-            join_config
-                .as_ref()
-                .map(|j| j.node_registration.cri_socket.clone())
-                .filter(|s| !s.is_empty())
-        }),
+    if fix && only.as_deref() != Some("preflight") {
+        return Err(Exit::usage("--fix belongs to `kinit join phase preflight`"));
+    }
+    let file = match &global.config {
+        Some(path) => {
+            let mixed = join_config_owned(command);
+            if !mixed.is_empty() {
+                return Err(Exit::usage(format!(
+                    "can not mix '--config' with arguments [{}]",
+                    mixed.join(" ")
+                )));
+            }
+            Some(load_lenient(path)?)
+        }
+        None => None,
+    };
+    let flags = resolve::JoinFlags {
+        api_server_endpoint: command.api_server_endpoint.clone().or(phase_endpoint),
+        token: command.token.clone(),
+        discovery_token: command.discovery_token.clone(),
+        discovery_token_ca_cert_hash: command.discovery_token_ca_cert_hash.clone(),
+        discovery_token_unsafe_skip_ca_verification: command
+            .discovery_token_unsafe_skip_ca_verification,
+        discovery_file: command.discovery_file.clone(),
+        tls_bootstrap_token: command.tls_bootstrap_token.clone(),
+        control_plane: command.control_plane,
+        certificate_key: command.certificate_key.clone(),
         apiserver_advertise_address: command.apiserver_advertise_address.clone(),
         apiserver_bind_port: command.apiserver_bind_port,
+        cri_socket: command.cri_socket.clone(),
+        node_name: command.node_name.clone(),
+        patches: command.patches.clone(),
+    };
+    let join_config = resolve::resolve_join(file.as_ref(), &flags).map_err(|errors| {
+        Exit::failure(format!(
+            "invalid join configuration:\n  {}",
+            errors.join("\n  ")
+        ))
+    })?;
+    let endpoint = join_config
+        .discovery
+        .bootstrap_token
+        .as_ref()
+        .map(|t| t.api_server_endpoint.clone())
+        .or_else(|| command.api_server_endpoint.clone())
+        .unwrap_or_default();
+    // The checks of the node itself use the same facts as init; a worker has no API server of its own.
+    let node = InitFlags {
+        node_name: Some(join_config.node_registration.name.clone()).filter(|n| !n.is_empty()),
+        cri_socket: Some(join_config.node_registration.cri_socket.clone())
+            .filter(|s| !s.is_empty()),
+        apiserver_advertise_address: join_config
+            .control_plane
+            .as_ref()
+            .map(|c| c.local_api_endpoint.advertise_address.clone())
+            .filter(|a| !a.is_empty()),
+        apiserver_bind_port: join_config
+            .control_plane
+            .as_ref()
+            .and_then(|c| u16::try_from(c.local_api_endpoint.bind_port).ok()),
         ..Default::default()
     };
     let no_config = GlobalArgs {
         config: None,
+        skip_phases: Vec::new(),
         ..global.clone()
     };
-    let mut config = init_config(&no_config, &flags)?;
-    if let Some(join_config) = &join_config {
-        config
-            .init
-            .node_registration
-            .ignore_preflight_errors
-            .extend(
-                join_config
-                    .node_registration
-                    .ignore_preflight_errors
-                    .iter()
-                    .cloned(),
-            );
-    }
+    let mut config = init_config(&no_config, &node)?;
+    config.init.node_registration.ignore_preflight_errors = join_config
+        .node_registration
+        .ignore_preflight_errors
+        .clone();
     let skip = if only.is_some() {
         Vec::new()
+    } else if global.skip_phases.is_empty() {
+        join_config.skip_phases.clone()
     } else {
         global.skip_phases.clone()
     };
+    check_skip_phases(JOIN_PHASES, &skip)?;
     let target = JoinTarget {
         facts: JoinFacts {
             api_server_endpoint: endpoint,
-            control_plane,
+            control_plane: join_config.control_plane.is_some(),
             kubernetes_dir: "/etc/kubernetes".into(),
-            ca_cert_path: join_config
-                .map(|j| j.ca_cert_path)
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "/etc/kubernetes/pki/ca.crt".into()),
+            ca_cert_path: join_config.ca_cert_path.clone(),
         },
     };
     execute(
@@ -388,6 +470,53 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             config: &config,
             join: Some(target),
             command: "join",
+        },
+    )
+}
+
+pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
+    check_skip_phases(RESET_PHASES, &global.skip_phases)?;
+    let file = global.config.as_deref().map(load_lenient).transpose()?;
+    let mut reset = file
+        .as_ref()
+        .and_then(|f| f.reset.clone())
+        .unwrap_or_default();
+    kinit_phases::config::defaults::reset(&mut reset);
+    let mut findings = Vec::new();
+    kinit_phases::config::validate::reset(&reset, &mut findings);
+    if !findings.is_empty() {
+        let lines: Vec<String> = findings
+            .iter()
+            .map(|(kind, path, message)| format!("{kind}.{path}: {message}"))
+            .collect();
+        return Err(Exit::failure(format!(
+            "invalid reset configuration:\n  {}",
+            lines.join("\n  ")
+        )));
+    }
+    // The reset phases read no init settings; placeholders stand in where the host cannot tell.
+    let placeholder = GlobalArgs {
+        config: None,
+        skip_phases: Vec::new(),
+        dry_run: true,
+        ..global.clone()
+    };
+    let config = init_config(&placeholder, &InitFlags::default())?;
+    let skip = if global.skip_phases.is_empty() {
+        reset.skip_phases.clone()
+    } else {
+        global.skip_phases.clone()
+    };
+    execute(
+        global,
+        Plan {
+            table: RESET_PHASES,
+            only: None,
+            skip,
+            fix: false,
+            config: &config,
+            join: None,
+            command: "reset",
         },
     )
 }

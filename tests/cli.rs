@@ -270,3 +270,192 @@ fn images_list_follows_the_version_table() {
     assert!(images.contains(&"registry.k8s.io/coredns/coredns:v1.11.3"));
     assert_eq!(images.last(), Some(&"registry.k8s.io/etcd:3.5.15-0"));
 }
+
+const HASH: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn join_preflight_runs_the_join_checks_and_join_flags_are_validated() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let out = kinit(&[
+        "join",
+        "phase",
+        "preflight",
+        "198.51.100.1:6443",
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--discovery-token-ca-cert-hash",
+        HASH,
+        "--dry-run",
+        "--rootfs",
+        r,
+        "-o",
+        "json",
+        "--node-name",
+        "w1",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &names[..3],
+        [
+            "IsPrivilegedUser",
+            "FileAvailable--etc-kubernetes-kubelet.conf",
+            "FileAvailable--etc-kubernetes-bootstrap-kubelet.conf"
+        ]
+    );
+    assert!(
+        names.contains(&"FileAvailable--etc-kubernetes-pki-ca.crt"),
+        "workers check the CA file: {names:?}"
+    );
+    assert!(
+        !names.contains(&"NumCPU"),
+        "control-plane checks are not run on a worker"
+    );
+    assert!(names.contains(&"HTTPProxy"));
+
+    let out = kinit(&[
+        "join",
+        "198.51.100.1:6443",
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--dry-run",
+        "--rootfs",
+        r,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("without caCertHashes can be unsafe"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kinit(&[
+        "join",
+        "198.51.100.1:6443",
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--discovery-token-ca-cert-hash",
+        "sha256:somehashvalue",
+        "--dry-run",
+        "--rootfs",
+        r,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid hash"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("join.yaml");
+    std::fs::write(&file, format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 198.51.100.1:6443\n    caCertHashes: [\"{HASH}\"]\n")).unwrap();
+    let out = kinit(&[
+        "join",
+        "--config",
+        file.to_str().unwrap(),
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("can not mix '--config' with arguments [token]"));
+    let out = kinit(&[
+        "join",
+        "phase",
+        "preflight",
+        "--config",
+        file.to_str().unwrap(),
+        "--dry-run",
+        "--rootfs",
+        r,
+        "--node-name",
+        "w1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn reset_runs_its_phase_table() {
+    let out = kinit(&["reset", "--dry-run", "-o", "json", "-f"]);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let result = lines.last().unwrap();
+    let phases: Vec<&str> = result["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["preflight", "remove-etcd-member", "cleanup-node"]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn skipping_an_addon_disables_it() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--skip-phases",
+        "addon/coredns",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Would pull the image registry.k8s.io/kube-proxy:"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("coredns/coredns"), "{stdout}");
+}
+
+#[test]
+fn a_dry_run_works_where_the_host_cannot_tell_its_address() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "cp1",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("the dry run uses 127.0.0.1 as the advertise address"),
+        "{stdout}"
+    );
+    let real = kinit(&[
+        "init",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "cp1",
+    ]);
+    assert_eq!(real.status.code(), Some(1));
+    assert!(
+        text(&real.stderr).contains("--apiserver-advertise-address"),
+        "{}",
+        text(&real.stderr)
+    );
+}

@@ -93,18 +93,33 @@ pub fn run(
 ) -> RunSummary {
     let mut summary = RunSummary::default();
     let selected = only.and_then(|path| find(table, path));
+    // What runs, in order: a chosen child alone; the children one by one once any of them is
+    // implemented; otherwise the phase as one unit.
+    let mut units: Vec<(&str, String, Option<crate::phase::PhaseFn>)> = Vec::new();
     for phase in table {
-        if let Some((chosen, _)) = selected {
-            if chosen.name != phase.name {
-                continue;
-            }
+        if selected.is_some_and(|(chosen, _)| chosen.name != phase.name) {
+            continue;
         }
-        let child = selected.and_then(|(_, child)| child);
-        let name = match child {
-            Some(child) => format!("{}/{}", phase.name, child.name),
-            None => phase.name.to_string(),
-        };
-        if skip.iter().any(|s| s == phase.name || *s == name) {
+        match selected.and_then(|(_, child)| child) {
+            Some(child) => units.push((
+                phase.name,
+                format!("{}/{}", phase.name, child.name),
+                child.run.or(phase.run),
+            )),
+            None if phase.run.is_none() && phase.children.iter().any(|c| c.run.is_some()) => {
+                for child in phase.children {
+                    units.push((
+                        phase.name,
+                        format!("{}/{}", phase.name, child.name),
+                        child.run,
+                    ));
+                }
+            }
+            None => units.push((phase.name, phase.name.to_string(), phase.run)),
+        }
+    }
+    for (parent, name, run) in units {
+        if skip.iter().any(|s| s == parent || *s == name) {
             let record = PhaseRecord {
                 phase: name,
                 duration_ms: 0.0,
@@ -120,7 +135,7 @@ pub fn run(
         ctx.sink.phase_start(&name);
         let started = Instant::now();
         ctx.report = None;
-        let result = match child.and_then(|c| c.run).or(phase.run) {
+        let result = match run {
             Some(run) => run(ctx),
             None => Err(PhaseError::NotImplemented(name.clone())),
         };

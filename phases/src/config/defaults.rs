@@ -172,7 +172,7 @@ pub fn advertise_address(root: &Path) -> Result<String, String> {
         .map(|line| line.split_whitespace().collect::<Vec<_>>())
         .find(|fields| fields.len() > 2 && fields[1] == "00000000")
         .map(|fields| fields[0].to_string())
-        .ok_or("this machine has no default route, so no advertise address can be chosen: pass --apiserver-advertise-address")?;
+        .ok_or("this machine has no default route, so no advertise address can be chosen")?;
     let addresses = nix::ifaddrs::getifaddrs()
         .map_err(|e| format!("cannot list the network interfaces: {e}"))?;
     for address in addresses.filter(|a| a.interface_name == interface) {
@@ -180,5 +180,7 @@ pub fn advertise_address(root: &Path) -> Result<String, String> {
             return Ok(ip.ip().to_string());
         }
     }
-    Err(format!("the default-route interface {interface} has no IPv4 address: pass --apiserver-advertise-address"))
+    Err(format!(
+        "the default-route interface {interface} has no IPv4 address"
+    ))
 }

@@ -31,6 +31,9 @@ pub struct InitFlags {
     pub token_ttl: Option<String>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
+    /// In a dry run, a host-derived default that cannot be found becomes a placeholder with a warning,
+    /// so a dry run works on any machine.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -198,24 +201,49 @@ pub fn resolve_init(
     if cluster.feature_gates.contains_key("PublicKeysECDSA") {
         warnings.push("the PublicKeysECDSA feature gate is deprecated: use ClusterConfiguration.encryptionAlgorithm (e.g. ECDSA-P256)".into());
     }
+    let mut host_default =
+        |found: Result<String, String>, placeholder: &str, what: &str, hint: &str| match found {
+            Ok(value) => Some(value),
+            Err(e) if flags.dry_run => {
+                warnings.push(format!("{e}; the dry run uses {placeholder} as the {what}"));
+                Some(placeholder.to_string())
+            }
+            Err(e) => {
+                errors.push(format!("{e}{hint}"));
+                None
+            }
+        };
     if init.node_registration.name.is_empty() {
-        match defaults::node_name() {
-            Ok(name) => init.node_registration.name = name,
-            Err(e) => errors.push(format!("{e}: pass --node-name")),
+        if let Some(name) = host_default(
+            defaults::node_name(),
+            "node",
+            "node name",
+            ": pass --node-name",
+        ) {
+            init.node_registration.name = name;
         }
     }
     if init.node_registration.cri_socket.is_empty() {
-        match defaults::cri_socket(host_root) {
-            Ok(socket) => init.node_registration.cri_socket = socket,
-            Err(e) => errors.push(e),
+        if let Some(socket) = host_default(
+            defaults::cri_socket(host_root),
+            defaults::DEFAULT_CRI_SOCKET,
+            "CRI socket",
+            "",
+        ) {
+            init.node_registration.cri_socket = socket;
         }
     }
     if init.local_api_endpoint.advertise_address.is_empty() {
-        match defaults::advertise_address(host_root) {
-            Ok(address) => init.local_api_endpoint.advertise_address = address,
-            Err(e) => errors.push(e),
+        if let Some(address) = host_default(
+            defaults::advertise_address(host_root),
+            "127.0.0.1",
+            "advertise address",
+            ": pass --apiserver-advertise-address",
+        ) {
+            init.local_api_endpoint.advertise_address = address;
         }
     }
+    manage_skipped_addons(&mut init, &mut cluster);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -227,6 +255,107 @@ pub fn resolve_init(
         version,
         warnings,
     })
+}
+
+/// Skipping an addon phase disables the addon, and a disabled addon skips its phase (kubeadm's manageSkippedAddons).
+fn manage_skipped_addons(init: &mut InitConfiguration, cluster: &mut ClusterConfiguration) {
+    let skips = |skip: &[String], phase: &str| skip.iter().any(|s| s == "addon" || s == phase);
+    if skips(&init.skip_phases, "addon/coredns") {
+        cluster.dns.disabled = true;
+    }
+    if skips(&init.skip_phases, "addon/kube-proxy") {
+        cluster.proxy.disabled = true;
+    }
+    for (disabled, phase) in [
+        (cluster.dns.disabled, "addon/coredns"),
+        (cluster.proxy.disabled, "addon/kube-proxy"),
+    ] {
+        if disabled && !skips(&init.skip_phases, phase) {
+            init.skip_phases.push(phase.to_string());
+        }
+    }
+}
+
+/// The `kubeadm join` flags that set configuration.
+#[derive(Debug, Clone, Default)]
+pub struct JoinFlags {
+    pub api_server_endpoint: Option<String>,
+    pub token: Option<String>,
+    pub discovery_token: Option<String>,
+    pub discovery_token_ca_cert_hash: Vec<String>,
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    pub discovery_file: Option<String>,
+    pub tls_bootstrap_token: Option<String>,
+    pub control_plane: bool,
+    pub certificate_key: Option<String>,
+    pub apiserver_advertise_address: Option<String>,
+    pub apiserver_bind_port: Option<u16>,
+    pub cri_socket: Option<String>,
+    pub node_name: Option<String>,
+    pub patches: Option<String>,
+}
+
+/// Builds and validates the JoinConfiguration from a file, or from flags as `kubeadm join` does.
+pub fn resolve_join(
+    file: Option<&ConfigFile>,
+    flags: &JoinFlags,
+) -> Result<JoinConfiguration, Vec<String>> {
+    let mut join = match file {
+        Some(file) => file.join.clone().ok_or_else(|| {
+            vec!["the configuration file has no JoinConfiguration document: `kinit join --config` needs one".to_string()]
+        })?,
+        None => {
+            let discovery_token = flags.discovery_token.clone().or_else(|| flags.token.clone()).unwrap_or_default();
+            let mut discovery = Discovery {
+                tls_bootstrap_token: flags.tls_bootstrap_token.clone().or_else(|| flags.token.clone()).unwrap_or_default(),
+                ..Default::default()
+            };
+            match &flags.discovery_file {
+                Some(path) => discovery.file = Some(FileDiscovery { kube_config_path: path.clone() }),
+                None => {
+                    discovery.bootstrap_token = Some(BootstrapTokenDiscovery {
+                        token: discovery_token,
+                        api_server_endpoint: flags.api_server_endpoint.clone().unwrap_or_default(),
+                        ca_cert_hashes: flags.discovery_token_ca_cert_hash.clone(),
+                        unsafe_skip_ca_verification: flags.discovery_token_unsafe_skip_ca_verification,
+                    })
+                }
+            }
+            let control_plane = flags.control_plane.then(|| JoinControlPlane {
+                local_api_endpoint: ApiEndpoint {
+                    advertise_address: flags.apiserver_advertise_address.clone().unwrap_or_default(),
+                    bind_port: flags.apiserver_bind_port.map(i32::from).unwrap_or_default(),
+                },
+                certificate_key: flags.certificate_key.clone().unwrap_or_default(),
+            });
+            JoinConfiguration {
+                discovery,
+                control_plane,
+                node_registration: NodeRegistrationOptions {
+                    cri_socket: flags.cri_socket.clone().unwrap_or_default(),
+                    ..Default::default()
+                },
+                patches: flags.patches.clone().map(|directory| Patches { directory }),
+                ..Default::default()
+            }
+        }
+    };
+    if let Some(name) = &flags.node_name {
+        join.node_registration.name = name.clone();
+    }
+    defaults::join(&mut join);
+    let mut findings = Vec::new();
+    validate::join(&join, &mut findings);
+    if findings.is_empty() {
+        return Ok(join);
+    }
+    Err(findings
+        .into_iter()
+        .map(|(kind, path, message)| match file {
+            Some(f) => format!("line {}: {kind}.{path}: {message}", f.line_of(kind, &path)),
+            None => format!("{kind}.{path}: {message}"),
+        })
+        .collect())
 }
 
 /// What `kinit config print init-defaults` prints: defaults with kubeadm's placeholders, nothing read from the host.

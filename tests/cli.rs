@@ -86,49 +86,91 @@ fn unimplemented_commands_say_so_with_their_own_code() {
     );
 }
 
+/// Runs kinit, expecting `code` and `phrase` on standard error.
+fn refused(args: &[&str], code: i32, phrase: &str) {
+    let out = kinit(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(phrase),
+        "{args:?}: expected {phrase:?} in {stderr}"
+    );
+}
+
 #[test]
 fn bad_flag_values_are_refused_with_the_rule() {
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "--service-cidr",
-        "10.96.0.0/29",
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("too small, the minimum is 10"),
-        "{}",
-        text(&out.stderr)
+    let init = |flag: &'static str, value: &'static str| {
+        [
+            "init",
+            "--dry-run",
+            flag,
+            value,
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+        ]
+    };
+    refused(
+        &init("--service-cidr", "10.96.0.0/29"),
+        1,
+        "too small, the minimum is 10",
     );
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "--token",
-        "ABC.def",
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("[a-z0-9]"),
-        "{}",
-        text(&out.stderr)
+    refused(&init("--service-cidr", "10.0.0.0/8"), 1, "too large");
+    refused(
+        &init("--pod-network-cidr", "10.244.0.0/400"),
+        1,
+        "couldn't parse subnet",
     );
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "--kubernetes-version",
-        "v1.21.0",
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains(">= v1.31.0"),
-        "{}",
-        text(&out.stderr)
+    refused(&init("--token", "ABC.def"), 1, "[a-z0-9]");
+    refused(&init("--token-ttl", "5days"), 1, "--token-ttl");
+    refused(&init("--kubernetes-version", "v1.21.0"), 1, ">= v1.31.0");
+    refused(
+        &init("--kubernetes-version", "banana"),
+        1,
+        "invalid Kubernetes version",
+    );
+    refused(
+        &init("--control-plane-endpoint", "bad_host:6443"),
+        1,
+        "neither an IP address nor a DNS name",
+    );
+    refused(&init("--node-name", "Bad_Name"), 1, "RFC 1123");
+    refused(
+        &init("--cri-socket", "tcp://1.2.3.4:1"),
+        1,
+        "only URL scheme \"unix\"",
+    );
+    refused(
+        &init("--apiserver-cert-extra-sans", "not valid"),
+        1,
+        "neither an IP address nor a DNS name",
+    );
+    refused(
+        &init("--feature-gates", "NoSuchGate=true"),
+        1,
+        "not a valid feature name",
+    );
+    refused(&init("--certificate-key", "abc"), 1, "64 hex characters");
+    refused(
+        &[
+            "init",
+            "--dry-run",
+            "--apiserver-advertise-address",
+            "300.1.1.1",
+        ],
+        1,
+        "not a valid IP address",
+    );
+    refused(
+        &[
+            "init",
+            "--dry-run",
+            "--ignore-preflight-errors",
+            "all,Swap",
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+        ],
+        1,
+        "don't specify individual checks if 'all' is used",
     );
 }
 

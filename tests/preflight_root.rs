@@ -22,6 +22,29 @@ fn executable(root: &Path, path: &str, script: &str) {
     .unwrap();
 }
 
+/// `kinit init phase preflight` on a temp root, every error ignored so the run reaches its end.
+fn preflight_in(root: &Path, path_env: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "init",
+            "phase",
+            "preflight",
+            "--rootfs",
+            root.to_str().unwrap(),
+        ])
+        .args([
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+        ])
+        .args(["--ignore-preflight-errors", "all"])
+        .args(extra)
+        .env("PATH", path_env)
+        .output()
+        .unwrap()
+}
+
 fn fails(check: &Check, host: &dyn Host) -> kinit_preflight::Failure {
     check
         .run(host)
@@ -336,25 +359,7 @@ fn fix_sets_sysctls_persists_them_and_turns_swap_off_with_a_backup() {
             &format!("#!/bin/sh\necho {tool} \"$@\" >> {}\n", log.display()),
         );
     }
-    let run = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinit"));
-        cmd.args([
-            "init",
-            "phase",
-            "preflight",
-            "--rootfs",
-            r.to_str().unwrap(),
-            "--apiserver-advertise-address",
-            "198.51.100.10",
-            "--node-name",
-            "cp1",
-            "--ignore-preflight-errors",
-            "all",
-        ])
-        .args(extra)
-        .env("PATH", "/sbin:/usr/bin");
-        cmd.output().unwrap()
-    };
+    let run = |extra: &[&str]| preflight_in(r, "/sbin:/usr/bin", extra);
     let out = run(&["--fix"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -735,24 +740,7 @@ fn fix_loads_the_bridge_modules_when_their_settings_are_missing() {
             log.display()
         ),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args([
-            "init",
-            "phase",
-            "preflight",
-            "--fix",
-            "--rootfs",
-            r.to_str().unwrap(),
-            "--apiserver-advertise-address",
-            "198.51.100.10",
-            "--node-name",
-            "cp1",
-            "--ignore-preflight-errors",
-            "all",
-        ])
-        .env("PATH", "/sbin")
-        .output()
-        .unwrap();
+    let out = preflight_in(r, "/sbin", &["--fix"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(

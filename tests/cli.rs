@@ -501,3 +501,52 @@ fn a_dry_run_works_where_the_host_cannot_tell_its_address() {
         text(&real.stderr)
     );
 }
+
+#[test]
+fn help_lists_every_init_phase_in_kubeadm_order() {
+    const ORDER: [&str; 14] = [
+        "preflight",
+        "certs",
+        "kubeconfig",
+        "etcd",
+        "control-plane",
+        "kubelet-start",
+        "wait-control-plane",
+        "upload-config",
+        "upload-certs",
+        "mark-control-plane",
+        "bootstrap-token",
+        "kubelet-finalize",
+        "addon",
+        "show-join-command",
+    ];
+    for args in [&["init", "--help"][..], &["init", "phase", "--help"][..]] {
+        let out = kinit(args);
+        assert_eq!(out.status.code(), Some(0));
+        let help = text(&out.stdout);
+        let listing = &help[help
+            .find("The phases, in the order they run:")
+            .expect("phase list in help")..];
+        let positions: Vec<usize> = ORDER
+            .iter()
+            .map(|name| {
+                listing
+                    .find(&format!("\n  {name} "))
+                    .unwrap_or_else(|| panic!("{name} missing in {listing}"))
+            })
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "phases out of order:\n{listing}"
+        );
+        for child in [
+            "/etcd-healthcheck-client",
+            "/super-admin",
+            "/enable-client-cert-rotation",
+            "/kube-proxy",
+            "/sa ",
+        ] {
+            assert!(listing.contains(child), "{child} missing in\n{listing}");
+        }
+    }
+}

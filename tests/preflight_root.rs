@@ -644,6 +644,17 @@ fn free_port() -> u16 {
 }
 
 fn start_etcd() -> Etcd {
+    start_etcd_with(None)
+}
+
+/// Client TLS for etcd: (CA, server cert, server key) it serves with and requires client certificates from.
+struct EtcdTls {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn start_etcd_with(tls: Option<&EtcdTls>) -> Etcd {
     let etcd = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/etcd");
     assert!(
         etcd.exists(),
@@ -652,8 +663,21 @@ fn start_etcd() -> Etcd {
     );
     let data = tempfile::tempdir().unwrap();
     let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let child = Command::new(etcd)
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{client}");
+    let mut command = Command::new(etcd);
+    if let Some(tls) = tls {
+        command
+            .arg("--cert-file")
+            .arg(&tls.cert)
+            .arg("--key-file")
+            .arg(&tls.key);
+        command
+            .arg("--trusted-ca-file")
+            .arg(&tls.ca)
+            .arg("--client-cert-auth");
+    }
+    let child = command
         .args(["--name", "preflight-test", "--data-dir"])
         .arg(data.path())
         .args([
@@ -680,13 +704,9 @@ fn start_etcd() -> Etcd {
         _data: data,
         url,
     };
-    let host = RealHost::new("/");
-    let none = kinit_preflight::EtcdClientFiles::default();
     for _ in 0..100 {
-        if host
-            .http_get(&format!("{}/version", etcd.url), &none)
-            .is_ok()
-        {
+        // A listening port is enough here; each test then waits for the answer it needs.
+        if std::net::TcpStream::connect(("127.0.0.1", client)).is_ok() {
             return etcd;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -694,11 +714,147 @@ fn start_etcd() -> Etcd {
     panic!("etcd did not answer on {} within 10 s", etcd.url);
 }
 
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, an etcd serving pair for 127.0.0.1 and a client pair, made with the openssl CLI.
+fn etcd_pki(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=etcd-ca",
+            "-days",
+            "1",
+        ],
+    );
+    // etcd's own gateway dials it with the serving pair, so that pair is a client too (as kubeadm's etcd/server).
+    for (name, usage) in [
+        ("server", "serverAuth,clientAuth"),
+        ("client", "clientAuth"),
+    ] {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn external_etcd_version_is_read_over_mutual_tls() {
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path();
+    etcd_pki(dir);
+    let tls = EtcdTls {
+        ca: dir.join("ca.crt"),
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+    };
+    let etcd = start_etcd_with(Some(&tls));
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let files = kinit_preflight::EtcdClientFiles {
+        ca_file: path("ca.crt"),
+        cert_file: path("client.crt"),
+        key_file: path("client.key"),
+    };
+    let host = RealHost::new("/");
+    let check = |files: kinit_preflight::EtcdClientFiles| Check::ExternalEtcdVersion {
+        endpoints: vec![etcd.url.clone()],
+        files,
+        min_version: "3.4.0-0".into(),
+    };
+    let mut passed = false;
+    for _ in 0..50 {
+        if check(files.clone()).run(&host).is_ok() {
+            passed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(passed, "{:?}", check(files.clone()).run(&host));
+    let without_client_cert = kinit_preflight::EtcdClientFiles {
+        ca_file: path("ca.crt"),
+        ..Default::default()
+    };
+    assert!(fails(&check(without_client_cert), &host)
+        .message
+        .contains("failed to get etcd version"));
+    let wrong_ca = kinit_preflight::EtcdClientFiles {
+        ca_file: path("client.crt"),
+        ..files
+    };
+    assert!(fails(&check(wrong_ca), &host)
+        .message
+        .contains("failed to get etcd version"));
+}
+
 #[test]
 fn external_etcd_version_is_read_from_a_real_etcd() {
     let etcd = start_etcd();
     let host = RealHost::new("/");
     let files = kinit_preflight::EtcdClientFiles::default();
+    let version_url = format!("{}/version", etcd.url);
+    for _ in 0..50 {
+        if host.http_get(&version_url, &files).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let check = |min: &str| Check::ExternalEtcdVersion {
         endpoints: vec![etcd.url.clone()],
         files: files.clone(),

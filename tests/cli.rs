@@ -158,7 +158,7 @@ fn bad_flag_values_are_refused_with_the_rule() {
             "300.1.1.1",
         ],
         1,
-        "not a valid IP address",
+        "ip address is not valid",
     );
     refused(
         &[

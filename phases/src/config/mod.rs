@@ -66,7 +66,11 @@ pub fn semantic_diagnostics(file: &ConfigFile) -> Vec<Diagnostic> {
 
 /// Everything `kinit config validate` reports: decoding problems (all strict) and semantic ones.
 pub fn validate_text(text: &str) -> (ConfigFile, Vec<Diagnostic>) {
-    let file = load(text);
+    let mut file = load(text);
+    if let Some(cluster) = &file.cluster {
+        let warnings = validate::cluster_warnings(cluster);
+        file.notices.extend(warnings);
+    }
     let mut problems: Vec<Diagnostic> = file.diagnostics.clone();
     if !problems.iter().any(|d| d.problem == Problem::Syntax) {
         problems.extend(semantic_diagnostics(&file));

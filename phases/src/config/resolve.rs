@@ -198,6 +198,7 @@ pub fn resolve_init(
     if let Some(warning) = versions::row_for(version.minor).1 {
         warnings.push(warning);
     }
+    warnings.extend(validate::cluster_warnings(&cluster));
     if cluster.feature_gates.contains_key("PublicKeysECDSA") {
         warnings.push("the PublicKeysECDSA feature gate is deprecated: use ClusterConfiguration.encryptionAlgorithm (e.g. ECDSA-P256)".into());
     }

@@ -237,27 +237,18 @@ pub fn cri_socket(kind: &'static str, path: &str, socket: &str, out: &mut Vec<Fi
     match socket.split_once("://") {
         Some(("unix", rest)) if rest.starts_with('/') => {}
         Some((scheme, _)) => out.push((kind, path.into(), format!("only URL scheme \"unix\" is supported, got {scheme:?} (e.g. unix:///var/run/containerd/containerd.sock)"))),
-        None if socket.starts_with('/') => {}
-        None => out.push((kind, path.into(), format!("{socket:?} is not a socket URL: use unix:///path/to/socket"))),
+        None => out.push((kind, path.into(), format!("only URL scheme \"unix\" is supported, got \"\" (write {socket:?} as unix://{})", socket.trim_start_matches('/').chars().next().map_or(String::new(), |_| format!("/{}", socket.trim_start_matches('/')))))),
     }
 }
 
+/// kubeadm refuses only an argument without a name (duplicates are allowed: v1beta4 args are a list).
 fn args(kind: &'static str, path: &str, args: &[Arg], out: &mut Vec<Finding>) {
     for (i, arg) in args.iter().enumerate() {
         if arg.name.is_empty() {
             out.push((
                 kind,
                 format!("{path}[{i}].name"),
-                "an argument needs a name".into(),
-            ));
-        } else if arg.name.starts_with('-') {
-            out.push((
-                kind,
-                format!("{path}[{i}].name"),
-                format!(
-                    "argument {:?}: give the flag name without leading dashes",
-                    arg.name
-                ),
+                "argument has no name".into(),
             ));
         }
     }
@@ -302,14 +293,18 @@ fn endpoint(kind: &'static str, path: &str, endpoint: &ApiEndpoint, out: &mut Ve
         out.push((
             kind,
             format!("{path}.advertiseAddress"),
-            format!("{:?} is not a valid IP address", endpoint.advertise_address),
+            format!("ip address is not valid: {:?}", endpoint.advertise_address),
         ));
     }
-    if !(0..=65535).contains(&endpoint.bind_port) {
+    // 0 is defaulted to 6443 before validation; what is left must be a real port.
+    if !(1..=65535).contains(&endpoint.bind_port) {
         out.push((
             kind,
             format!("{path}.bindPort"),
-            format!("{} is not a valid port: use 1-65535", endpoint.bind_port),
+            format!(
+                "port number is not valid: {} (use 1-65535)",
+                endpoint.bind_port
+            ),
         ));
     }
 }
@@ -368,23 +363,34 @@ pub fn init(config: &InitConfiguration, out: &mut Vec<Finding>) {
                 "the BootstrapToken .TTL and .Expires fields are mutually exclusive".into(),
             ));
         }
-        for usage in &token.usages {
-            if usage != "signing" && usage != "authentication" {
-                out.push((
-                    KIND,
-                    format!("bootstrapTokens[{i}].usages"),
-                    format!("invalid usage {usage:?}: use signing and/or authentication"),
-                ));
-            }
+        let mut unknown: Vec<&str> = token
+            .usages
+            .iter()
+            .map(String::as_str)
+            .filter(|u| *u != "signing" && *u != "authentication")
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            out.push((
+                KIND,
+                format!("bootstrapTokens[{i}].usages"),
+                format!("invalid bootstrap token usage string: {}, valid usage options: signing,authentication", unknown.join(",")),
+            ));
+        }
+        if !token.groups.is_empty() && !token.usages.iter().any(|u| u == "authentication") {
+            out.push((
+                KIND,
+                format!("bootstrapTokens[{i}].groups"),
+                "token groups cannot be specified unless --usages includes \"authentication\""
+                    .into(),
+            ));
         }
         for group in &token.groups {
             if !group_ok(group) {
                 out.push((
                     KIND,
                     format!("bootstrapTokens[{i}].groups"),
-                    format!(
-                        "{group:?} must match system:bootstrappers:[a-z0-9:-]{{0,255}}[a-z0-9]"
-                    ),
+                    format!("bootstrap group {group:?} is invalid (must match system:bootstrappers:[a-z0-9:-]{{0,255}}[a-z0-9])"),
                 ));
             }
         }
@@ -395,9 +401,6 @@ pub fn init(config: &InitConfiguration, out: &mut Vec<Finding>) {
         if let Some(why) = certificate_key_problem(&config.certificate_key) {
             out.push((KIND, "certificateKey".into(), why));
         }
-    }
-    if let Some(patches) = &config.patches {
-        absolute(KIND, "patches.directory", &patches.directory, out);
     }
 }
 
@@ -478,43 +481,7 @@ pub fn cluster(config: &ClusterConfiguration, out: &mut Vec<Finding>) {
                 }
             }
         }
-        (None, Some(external)) => {
-            if external.endpoints.is_empty() {
-                out.push((
-                    KIND,
-                    "etcd.external.endpoints".into(),
-                    "external etcd needs at least one endpoint".into(),
-                ));
-            }
-            for (i, url) in external.endpoints.iter().enumerate() {
-                let ok = url.split_once("://").is_some_and(|(s, rest)| {
-                    (s == "https" || s == "http")
-                        && host_port_problem(rest.trim_end_matches('/')).is_none()
-                });
-                if !ok {
-                    out.push((
-                        KIND,
-                        format!("etcd.external.endpoints[{i}]"),
-                        format!("{url:?} is not a valid URL: use https://host:port"),
-                    ));
-                }
-            }
-            let https = external.endpoints.iter().any(|u| u.starts_with("https://"));
-            for (field, value) in [
-                ("caFile", &external.ca_file),
-                ("certFile", &external.cert_file),
-                ("keyFile", &external.key_file),
-            ] {
-                if https && value.is_empty() {
-                    out.push((
-                        KIND,
-                        format!("etcd.external.{field}"),
-                        "https endpoints need caFile, certFile and keyFile".into(),
-                    ));
-                }
-                absolute(KIND, &format!("etcd.external.{field}"), value, out);
-            }
-        }
+        (None, Some(external)) => external_etcd(external, out),
         (None, None) => {}
     }
     absolute(KIND, "certificatesDir", &config.certificates_dir, out);
@@ -548,36 +515,119 @@ pub fn cluster(config: &ClusterConfiguration, out: &mut Vec<Finding>) {
             ));
         }
     }
-    if config.image_repository.contains(char::is_whitespace)
-        || config.image_repository.ends_with('/')
-    {
+    if let Some(why) = image_repository_problem(&config.image_repository) {
+        out.push((KIND, "imageRepository".into(), why));
+    }
+    if !config.dns.image_repository.is_empty() {
+        if let Some(why) = image_repository_problem(&config.dns.image_repository) {
+            out.push((KIND, "dns.imageRepository".into(), why));
+        }
+    }
+}
+
+/// kubeadm's rules for external etcd: any client file means https endpoints; certificate and key come
+/// together and need the CA; every endpoint names its scheme; set files are absolute paths.
+fn external_etcd(external: &ExternalEtcd, out: &mut Vec<Finding>) {
+    const KIND: &str = "ClusterConfiguration";
+    let files = [
+        ("caFile", &external.ca_file),
+        ("certFile", &external.cert_file),
+        ("keyFile", &external.key_file),
+    ];
+    let require_https = files.iter().any(|(_, f)| !f.is_empty());
+    for (i, url) in external.endpoints.iter().enumerate() {
+        let path = format!("etcd.external.endpoints[{i}]");
+        match url.split_once("://") {
+            None => out.push((
+                KIND,
+                path,
+                format!("{url:?}: the URL without scheme is not allowed (use https://host:2379)"),
+            )),
+            Some((scheme, _)) if require_https && scheme != "https" => out.push((
+                KIND,
+                path,
+                format!("{url:?}: the URL must be using the HTTPS scheme"),
+            )),
+            Some((_, rest)) => {
+                if let Some(why) = host_port_problem(rest.split('/').next().unwrap_or_default()) {
+                    out.push((KIND, path, format!("URL parse error: {why}")));
+                }
+            }
+        }
+    }
+    if external.cert_file.is_empty() != external.key_file.is_empty() {
         out.push((
             KIND,
-            "imageRepository".into(),
-            format!(
-                "invalid image repository format {:?}",
-                config.image_repository
-            ),
+            "etcd.external".into(),
+            "either both or none of .Etcd.External.CertFile and .Etcd.External.KeyFile must be set"
+                .into(),
         ));
+    } else if !external.cert_file.is_empty() && external.ca_file.is_empty() {
+        out.push((KIND, "etcd.external".into(), "setting .Etcd.External.CertFile and .Etcd.External.KeyFile requires .Etcd.External.CAFile".into()));
     }
-    for (field, period) in [
+    for (field, value) in files {
+        absolute(KIND, &format!("etcd.external.{field}"), value, out);
+    }
+}
+
+/// An image repository kubeadm accepts: `host[:port][/path...]` with lowercase path components.
+pub fn image_repository_problem(repo: &str) -> Option<String> {
+    let bad = || {
+        Some(format!("invalid image repository format {repo:?}: expected host[:port]/path such as registry.k8s.io or mirror.example.com:5000/k8s"))
+    };
+    if repo.is_empty() || repo.contains("://") || repo.contains(char::is_whitespace) {
+        return bad();
+    }
+    let mut components = repo.split('/');
+    let first = components.next().unwrap_or_default();
+    let (host, port) = first
+        .split_once(':')
+        .map_or((first, None), |(h, p)| (h, Some(p)));
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let path_ok = components.all(|c| {
+        !c.is_empty()
+            && c.chars().all(|ch| {
+                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
+            })
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    });
+    if host_ok && port_ok && path_ok {
+        None
+    } else {
+        bad()
+    }
+}
+
+/// Validity periods longer than kubeadm's recommended defaults are allowed, with a warning.
+pub fn cluster_warnings(config: &ClusterConfiguration) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (field, period, default, what) in [
         (
             "certificateValidityPeriod",
             config.certificate_validity_period,
+            8760u64,
+            "certificate",
         ),
         (
             "caCertificateValidityPeriod",
             config.ca_certificate_validity_period,
+            87600u64,
+            "CA certificate",
         ),
     ] {
-        if period.is_some_and(|p| p.0.is_zero()) {
-            out.push((
-                KIND,
-                field.into(),
-                "a validity period must be longer than 0s".into(),
-            ));
+        if let Some(period) = period.filter(|p| p.0.as_secs() > default * 3600) {
+            warnings.push(format!("{field}: the value {period} is more than the recommended default for {what} expiration: {default}h0m0s"));
         }
     }
+    warnings
 }
 
 /// kubeadm's ValidatePodSubnetNodeMask: each node gets a slice of the pod subnet of the controller
@@ -650,12 +700,22 @@ pub fn join(config: &JoinConfiguration, out: &mut Vec<Finding>) {
                     "discovery.bootstrapToken.apiServerEndpoint".into(),
                     "APIServerEndpoint is not set".into(),
                 ));
-            } else if let Some(why) = host_port_problem(&token.api_server_endpoint) {
+            } else if let Some(why) = host_port_problem(&token.api_server_endpoint).or_else(|| {
+                (!has_port(&token.api_server_endpoint)).then(|| {
+                    format!(
+                        "{:?}: missing port in address (e.g. {}:6443)",
+                        token.api_server_endpoint, token.api_server_endpoint
+                    )
+                })
+            }) {
                 out.push((
                     KIND,
                     "discovery.bootstrapToken.apiServerEndpoint".into(),
                     why,
                 ));
+            }
+            if discovery.tls_bootstrap_token.is_empty() {
+                out.push((KIND, "discovery.tlsBootstrapToken".into(), "the bootstrap token is invalid: token-based discovery needs a TLS bootstrap token (--token or --tls-bootstrap-token)".into()));
             }
             for (i, hash) in token.ca_cert_hashes.iter().enumerate() {
                 if let Some(why) = ca_cert_hash_problem(hash) {
@@ -671,12 +731,19 @@ pub fn join(config: &JoinConfiguration, out: &mut Vec<Finding>) {
             }
         }
         (None, Some(file)) => {
-            if file.kube_config_path.is_empty() {
-                out.push((
-                    KIND,
-                    "discovery.file.kubeConfigPath".into(),
-                    "a file discovery needs kubeConfigPath (a path or an https URL)".into(),
-                ));
+            let path = &file.kube_config_path;
+            let problem = match path.split_once("://") {
+                Some(("https", _)) => None,
+                Some(_) => Some(format!(
+                    "{path:?}: if a URL is used, the scheme must be https"
+                )),
+                None if path.is_empty() || !std::path::Path::new(path).is_file() => {
+                    Some(format!("{path:?}: not a valid HTTPS URL or a file on disk"))
+                }
+                None => None,
+            };
+            if let Some(why) = problem {
+                out.push((KIND, "discovery.file.kubeConfigPath".into(), why));
             }
         }
     }
@@ -722,6 +789,28 @@ pub fn reset(config: &ResetConfiguration, out: &mut Vec<Finding>) {
         &config.ignore_preflight_errors,
         out,
     );
+    for (i, flag) in config.unmount_flags.iter().enumerate() {
+        if !UNMOUNT_FLAGS.contains(&flag.as_str()) {
+            out.push((
+                KIND,
+                format!("unmountFlags[{i}]"),
+                format!(
+                    "unknown unmount flag {flag}: use {}",
+                    UNMOUNT_FLAGS.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// The umount2(2) flags ResetConfiguration.unmountFlags may name.
+pub const UNMOUNT_FLAGS: [&str; 4] = ["MNT_FORCE", "MNT_DETACH", "MNT_EXPIRE", "UMOUNT_NOFOLLOW"];
+
+fn has_port(endpoint: &str) -> bool {
+    match endpoint.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:").is_some(),
+        None => endpoint.matches(':').count() == 1,
+    }
 }
 
 #[cfg(test)]
@@ -781,6 +870,112 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
         assert!(parse_cidrs("10.0.0.0/16,10.1.0.0/16").is_err());
         assert!(parse_cidrs("10.0.0.300/16").is_err());
+    }
+
+    #[test]
+    fn image_repositories() {
+        for good in [
+            "registry.k8s.io",
+            "mirror.example.com:5000/k8s",
+            "localhost/a/b",
+            "registry.aliyuncs.com/google_containers",
+        ] {
+            assert!(image_repository_problem(good).is_none(), "{good}");
+        }
+        for bad in [
+            "https://registry.k8s.io",
+            "registry.k8s.io/",
+            "a//b",
+            "repo:tag",
+            "has space",
+            "",
+            "x/Upper",
+        ] {
+            assert!(image_repository_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn external_etcd_rules() {
+        let check = |external: ExternalEtcd| {
+            let mut out = Vec::new();
+            external_etcd(&external, &mut out);
+            out.into_iter().map(|f| f.2).collect::<Vec<_>>()
+        };
+        let files = |ca: &str, cert: &str, key: &str| ExternalEtcd {
+            endpoints: vec!["https://10.0.0.1:2379".into()],
+            ca_file: ca.into(),
+            cert_file: cert.into(),
+            key_file: key.into(),
+        };
+        assert!(check(files("/e/ca.crt", "/e/c.crt", "/e/c.key")).is_empty());
+        assert!(check(ExternalEtcd {
+            endpoints: vec!["http://10.0.0.1:2379".into()],
+            ..Default::default()
+        })
+        .is_empty());
+        assert!(check(files("", "/e/c.crt", ""))[0].contains("either both or none"));
+        assert!(
+            check(files("", "/e/c.crt", "/e/c.key"))[0].contains("requires .Etcd.External.CAFile")
+        );
+        assert!(check(files("ca.crt", "", ""))[0].contains("path is not absolute"));
+        let plain = ExternalEtcd {
+            endpoints: vec!["http://10.0.0.1:2379".into()],
+            ca_file: "/e/ca.crt".into(),
+            ..Default::default()
+        };
+        assert!(check(plain)[0].contains("HTTPS scheme"));
+        let bare = ExternalEtcd {
+            endpoints: vec!["10.0.0.1:2379".into()],
+            ..Default::default()
+        };
+        assert!(check(bare)[0].contains("without scheme"));
+    }
+
+    #[test]
+    fn token_usages_and_groups() {
+        let mut init = InitConfiguration::default();
+        init.bootstrap_tokens = vec![BootstrapToken {
+            usages: vec!["signing".into(), "nope".into()],
+            groups: vec!["system:bootstrappers:ok".into(), "admins".into()],
+            ..Default::default()
+        }];
+        let mut out = Vec::new();
+        super::init(&init, &mut out);
+        let messages: Vec<&str> = out.iter().map(|f| f.2.as_str()).collect();
+        assert!(messages.contains(&"invalid bootstrap token usage string: nope, valid usage options: signing,authentication"), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("cannot be specified unless --usages includes")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("bootstrap group \"admins\" is invalid")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn reset_unmount_flags_and_sockets() {
+        let mut out = Vec::new();
+        super::reset(
+            &ResetConfiguration {
+                unmount_flags: vec!["MNT_DETACH".into(), "MNT_BOGUS".into()],
+                cri_socket: "/run/containerd/containerd.sock".into(),
+                ..Default::default()
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out
+            .iter()
+            .any(|f| f.2.contains("unknown unmount flag MNT_BOGUS")));
+        assert!(out
+            .iter()
+            .any(|f| f.2.contains("only URL scheme \"unix\" is supported")));
     }
 
     #[test]

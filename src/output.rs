@@ -27,12 +27,12 @@ impl EventSink for TextSink {
     }
 }
 
-fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
+/// Milliseconds since the Unix epoch, so events from several nodes can be put in one order.
+fn unix_ms() -> u128 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
-    format!("{secs:.3}")
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
 }
 
 pub struct JsonSink;
@@ -44,7 +44,7 @@ pub fn emit(value: &serde_json::Value) {
 
 impl EventSink for JsonSink {
     fn phase_start(&mut self, phase: &str) {
-        emit(&json!({ "event": "phase-start", "phase": phase, "time": now_rfc3339() }));
+        emit(&json!({ "event": "phase-start", "phase": phase, "unixMs": unix_ms() }));
     }
 
     fn line(&mut self, text: &str) {
@@ -54,7 +54,7 @@ impl EventSink for JsonSink {
     fn phase_end(&mut self, record: &PhaseRecord) {
         let mut event = serde_json::to_value(record).unwrap_or_default();
         event["event"] = json!("phase-end");
-        event["time"] = json!(now_rfc3339());
+        event["unixMs"] = json!(unix_ms());
         emit(&event);
     }
 }

@@ -116,7 +116,6 @@ pub enum Check {
     ImagePull {
         images: Vec<String>,
         cri_socket: String,
-        dry_run: bool,
     },
 }
 
@@ -230,11 +229,9 @@ impl Check {
             Check::ExternalEtcdClientCertificates(files) => {
                 files::external_etcd_client_certificates(host, files)
             }
-            Check::ImagePull {
-                images,
-                cri_socket,
-                dry_run,
-            } => components::image_pull(host, images, cri_socket, *dry_run),
+            Check::ImagePull { images, cri_socket } => {
+                components::image_pull(host, images, cri_socket)
+            }
         };
         // A check that kubeadm classes as a warning never stops a run, whatever its probe says.
         result.map_err(|failure| match self.severity() {

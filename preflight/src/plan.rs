@@ -196,11 +196,11 @@ fn control_plane_checks(facts: &NodeFacts, secondary: bool, checks: &mut Vec<Che
             checks.push(Check::DirAvailable(data_dir.clone()));
         }
     }
-    if facts.pull_images {
+    // A dry run pulls nothing, so the check is left out rather than reported as passed (kubeadm skips it too).
+    if facts.pull_images && !facts.dry_run {
         checks.push(Check::ImagePull {
             images: facts.images.clone(),
             cri_socket: facts.cri_socket.clone(),
-            dry_run: facts.dry_run,
         });
     }
 }

@@ -153,15 +153,7 @@ pub fn external_etcd_version(
     ))
 }
 
-pub fn image_pull(
-    host: &dyn Host,
-    images: &[String],
-    cri_socket: &str,
-    dry_run: bool,
-) -> Result<(), Failure> {
-    if dry_run {
-        return Ok(());
-    }
+pub fn image_pull(host: &dyn Host, images: &[String], cri_socket: &str) -> Result<(), Failure> {
     let Some(crictl) = host.find_in_path("crictl") else {
         return Err(Failure::error(
             format!("cannot pull the {} control-plane images: crictl is not on PATH", images.len()),

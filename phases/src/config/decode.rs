@@ -106,6 +106,28 @@ fn format_error_path(path: &serde_path_to_error::Path) -> String {
     text
 }
 
+/// Fields whose values are secrets; a type error about them must not echo the value.
+fn is_secret_path(path: &str) -> bool {
+    let field = path.rsplit('.').next().unwrap_or(path);
+    matches!(field, "token" | "tlsBootstrapToken" | "certificateKey")
+}
+
+fn value_at_mut<'v>(
+    value: &'v mut Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v mut Value> {
+    use serde_path_to_error::Segment;
+    let mut current = value;
+    for segment in path.iter() {
+        current = match (segment, current) {
+            (Segment::Map { key }, Value::Object(map)) => map.get_mut(key)?,
+            (Segment::Seq { index }, Value::Array(items)) => items.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
 /// Removes the value at a serde path so decoding can go on past it.
 fn remove_at(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
     use serde_path_to_error::Segment;
@@ -147,7 +169,13 @@ fn decode_kind<T: DeserializeOwned>(
 ) -> Option<T> {
     let mut unknown: Vec<String> = Vec::new();
     let mut wrong_types = 0;
+    let mut set_aside: Vec<String> = Vec::new();
+    let mut attempts = 0;
     let decoded = loop {
+        attempts += 1;
+        if attempts > 1000 {
+            break None;
+        }
         let mut seen = Vec::new();
         let mut record = |path: serde_ignored::Path<'_>| seen.push(format_ignored_path(&path));
         let deserializer = serde_ignored::Deserializer::new(value.clone(), &mut record);
@@ -161,13 +189,45 @@ fn decode_kind<T: DeserializeOwned>(
             Ok(decoded) => break Some(decoded),
             Err(error) => {
                 let path = format_error_path(error.path());
+                let message = error.inner().to_string();
+                // kubeadm's YAML reader turns a plain number or boolean into a string where the field
+                // is a string (`value: 4`), so kinit does the same and decodes again.
+                if message.ends_with("expected a string") {
+                    if let Some(scalar) = value_at_mut(&mut value, error.path()) {
+                        if scalar.is_number() || scalar.is_boolean() {
+                            *scalar = Value::String(scalar.to_string());
+                            continue;
+                        }
+                    }
+                }
+                // A field set aside for a wrong type is not missing as well.
+                if let Some(field) = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.strip_suffix('`'))
+                {
+                    let full = if path.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{path}.{field}")
+                    };
+                    if set_aside.contains(&full) && remove_at(&mut value, error.path()) {
+                        continue;
+                    }
+                }
+                let message = if is_secret_path(&path) {
+                    "invalid type: expected a string (the value is not shown: it is a secret)"
+                        .to_string()
+                } else {
+                    message
+                };
                 diagnostics.push(Diagnostic::new(
                     Problem::WrongType,
                     kind,
                     &path,
                     doc.line_of(&path),
-                    error.inner().to_string(),
+                    message,
                 ));
+                set_aside.push(path.clone());
                 wrong_types += 1;
                 if wrong_types >= 100 || !remove_at(&mut value, error.path()) {
                     break None;
@@ -448,6 +508,48 @@ mod tests {
         assert_eq!(
             problems(&format!("{INIT}---\n{INIT}"))[0].0,
             Problem::DuplicateKind
+        );
+    }
+
+    #[test]
+    fn plain_numbers_and_booleans_fill_string_fields_as_kubeadm_reads_them() {
+        let file = load(&format!("{INIT}nodeRegistration:\n  kubeletExtraArgs:\n    - name: v\n      value: 4\n    - name: x\n      value: true\n"));
+        assert!(file.diagnostics.is_empty(), "{:?}", file.diagnostics);
+        let args = file.init.unwrap().node_registration.kubelet_extra_args;
+        assert_eq!(
+            (args[0].value.as_str(), args[1].value.as_str()),
+            ("4", "true")
+        );
+        let v1beta3 = load("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n    audit-log-maxage: 30\n");
+        assert!(v1beta3.diagnostics.is_empty(), "{:?}", v1beta3.diagnostics);
+        assert_eq!(
+            v1beta3.cluster.unwrap().api_server.extra_args[0].value,
+            "30"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_echoed_and_a_set_aside_field_is_not_also_missing() {
+        let file = load(&format!("{INIT}bootstrapTokens:\n  - token: 123456.1234567890123456\nnodeRegistration:\n  kubeletExtraArgs:\n    - name: v\n      value: [1]\n"));
+        let text: Vec<String> = file.diagnostics.iter().map(ToString::to_string).collect();
+        assert!(text.iter().all(|t| !t.contains("123456.123")), "{text:?}");
+        assert_eq!(
+            file.diagnostics.len(),
+            1,
+            "a numeric token is read as a string, as kubeadm does: {text:?}"
+        );
+        assert!(
+            text.iter().all(|t| !t.contains("missing field")),
+            "{text:?}"
+        );
+        let (_, all) = crate::config::validate_text(&format!(
+            "{INIT}bootstrapTokens:\n  - token: 123456.1234567890123456\n"
+        ));
+        let all: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert!(
+            all.iter().any(|t| t.contains("is invalid"))
+                && all.iter().all(|t| !t.contains("123456.123")),
+            "{all:?}"
         );
     }
 

@@ -93,6 +93,9 @@ pub fn v1beta3_to_v1beta4(
                         Value::String(v) => {
                             list.push(serde_json::json!({ "name": name, "value": v }))
                         }
+                        // As kubeadm's YAML reader does for a map of strings: `maxage: 30` means "30".
+                        scalar @ (Value::Number(_) | Value::Bool(_)) => list
+                            .push(serde_json::json!({ "name": name, "value": scalar.to_string() })),
                         other => {
                             let arg_path = format!("{path}.{name}");
                             diagnostics.push(Diagnostic::new(

@@ -40,12 +40,10 @@ pub fn token_problem(token: &str) -> Option<String> {
 }
 
 /// Shows a token's id but never its secret.
+/// Shows at most the six characters a token id has, never anything that could be its secret.
 pub fn redact_token(token: &str) -> String {
-    match token.split_once('.') {
-        Some((id, _)) => format!("{id}.<redacted>"),
-        None if token.len() > 6 => format!("{}…", &token[..6]),
-        None => token.to_string(),
-    }
+    let id: String = token.chars().take_while(|c| *c != '.').take(6).collect();
+    format!("{id}.<redacted>")
 }
 
 pub fn ca_cert_hash_problem(hash: &str) -> Option<String> {
@@ -828,6 +826,9 @@ mod tests {
                 .contains("zyxwv"),
             "the secret never appears"
         );
+        assert_eq!(redact_token("aéééé"), "aéééé.<redacted>");
+        assert_eq!(redact_token("abcdef0123.456789abcdef"), "abcdef.<redacted>");
+        assert!(token_problem("aéééé.x").is_some());
         assert!(ca_cert_hash_problem(&format!("sha256:{}", "a".repeat(64))).is_none());
         assert!(ca_cert_hash_problem("sha256:somehashvalue").is_some());
         assert!(ca_cert_hash_problem("md5:abcd")

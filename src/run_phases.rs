@@ -136,7 +136,14 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
             .first()
             .and_then(|r| r.report.clone())
             .unwrap_or_else(|| json!({}));
-        report["passed"] = json!(code == exit::SUCCESS);
+        // Passed means no error that was not ignored, whether or not this was a dry run.
+        let fatal = report["checks"].as_array().is_some_and(|checks| {
+            checks
+                .iter()
+                .any(|c| c["passed"] == false && c["ignored"] == false && c["severity"] == "error")
+        });
+        report["passed"] = json!(!fatal && summary.error.is_none());
+        report["wouldStop"] = json!(summary.would_stop);
         report["dryRun"] = json!(global.dry_run);
         emit(&report);
     } else if json {
@@ -291,6 +298,11 @@ pub fn init(
         return Err(Exit::usage("--fix belongs to `kinit init phase preflight`"));
     }
     let config = init_config(global, flags)?;
+    // `dryRun: true` in the file makes a dry run, as in kubeadm.
+    let global = &GlobalArgs {
+        dry_run: global.dry_run || config.init.dry_run,
+        ..global.clone()
+    };
     let skip = if only.is_some() {
         Vec::new()
     } else {
@@ -372,6 +384,10 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             errors.join("\n  ")
         ))
     })?;
+    let global = &GlobalArgs {
+        dry_run: global.dry_run || join_config.dry_run,
+        ..global.clone()
+    };
     let endpoint = join_config
         .discovery
         .bootstrap_token
@@ -463,6 +479,10 @@ pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
         ..global.clone()
     };
     let config = init_config(&placeholder, &InitFlags::default())?;
+    let global = &GlobalArgs {
+        dry_run: global.dry_run || reset.dry_run,
+        ..global.clone()
+    };
     let skip = if global.skip_phases.is_empty() {
         reset.skip_phases.clone()
     } else {

@@ -554,3 +554,81 @@ fn help_lists_every_init_phase_in_kubeadm_order() {
         }
     }
 }
+
+#[test]
+fn dry_run_in_the_file_changes_nothing_and_the_preflight_document_tells_the_truth() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("proc/sys/net/ipv4")).unwrap();
+    std::fs::write(r.join("proc/sys/net/ipv4/ip_forward"), "0\n").unwrap();
+    let file = r.join("init.yaml");
+    std::fs::write(&file, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ndryRun: true\nlocalAPIEndpoint:\n  advertiseAddress: 198.51.100.10\nnodeRegistration:\n  name: cp1\n").unwrap();
+    let out = kinit(&[
+        "init",
+        "phase",
+        "preflight",
+        "--fix",
+        "--config",
+        file.to_str().unwrap(),
+        "--rootfs",
+        r.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(r.join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+        "0\n",
+        "a dry run writes nothing"
+    );
+    assert!(!r.join("etc/sysctl.d/99-kinit.conf").exists());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    assert_eq!(report["dryRun"], true);
+    assert_eq!(
+        report["passed"], false,
+        "ip_forward is off, so preflight did not pass"
+    );
+    assert!(report["wouldStop"]
+        .as_str()
+        .unwrap()
+        .contains("[ERROR FileContent--proc-sys-net-ipv4-ip_forward]"));
+    let forward = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "FileContent--proc-sys-net-ipv4-ip_forward")
+        .unwrap();
+    assert_eq!(forward["passed"], false);
+    assert!(
+        report["fixes"].as_array().is_some_and(|f| !f.is_empty()),
+        "{report}"
+    );
+}
+
+#[test]
+fn ignored_errors_print_as_warnings_in_text() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("proc/sys/net/ipv4")).unwrap();
+    std::fs::write(r.join("proc/sys/net/ipv4/ip_forward"), "0\n").unwrap();
+    let out = kinit(&[
+        "init",
+        "phase",
+        "preflight",
+        "--dry-run",
+        "--rootfs",
+        r.to_str().unwrap(),
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--node-name",
+        "cp1",
+        "--ignore-preflight-errors",
+        "filecontent--proc-sys-net-ipv4-ip_forward",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("\t[WARNING FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1"), "{stdout}");
+    assert!(
+        !stdout.contains("[ERROR FileContent--proc-sys-net-ipv4-ip_forward]"),
+        "{stdout}"
+    );
+}

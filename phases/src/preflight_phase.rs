@@ -64,9 +64,14 @@ fn run_checks(ctx: &mut PhaseContext<'_>, checks: &[Check]) -> Result<Vec<String
             ctx.sink.line("[preflight] --fix: nothing to fix");
         } else {
             fix_outcomes = fixes::apply(&fixes, ctx.host, ctx.effects);
+            let done_word = if ctx.dry_run {
+                "[dry-run] would fix"
+            } else {
+                "fixed"
+            };
             for outcome in &fix_outcomes {
                 for done in &outcome.done {
-                    ctx.sink.line(&format!("[preflight] fixed: {done}"));
+                    ctx.sink.line(&format!("[preflight] {done_word}: {done}"));
                 }
                 for not_done in &outcome.not_done {
                     ctx.sink

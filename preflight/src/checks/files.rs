@@ -54,6 +54,9 @@ pub fn in_path(host: &dyn Host, binary: &str, mandatory: bool) -> Result<(), Fai
 
 pub fn file_content(host: &dyn Host, path: &str, content: &str) -> Result<(), Failure> {
     let is_sysctl = path.starts_with("/proc/sys/");
+    // --fix may set only IPv4 forwarding and the bridge-netfilter settings; other settings are left to the person.
+    let fixable =
+        path == "/proc/sys/net/ipv4/ip_forward" || path.starts_with("/proc/sys/net/bridge/");
     let key = Fix::sysctl_key(path);
     match host.read_file(path) {
         Ok(actual) if actual.starts_with(content) => Ok(()),
@@ -61,12 +64,16 @@ pub fn file_content(host: &dyn Host, path: &str, content: &str) -> Result<(), Fa
             let failure = Failure::error(
                 format!("{path} contents are not set to {content}"),
                 if is_sysctl {
-                    format!("sysctl -w {key}={content} and persist it in /etc/sysctl.d/ (`kinit init phase preflight --fix` does both)")
+                    if fixable {
+                        format!("sysctl -w {key}={content} and persist it in /etc/sysctl.d/ (`kinit init phase preflight --fix` does both)")
+                    } else {
+                        format!("sysctl -w {key}={content} && echo '{key} = {content}' >> /etc/sysctl.d/99-kubernetes.conf")
+                    }
                 } else {
                     format!("write {content} to {path}")
                 },
             );
-            Err(if is_sysctl { failure.with_fix(Fix::EnableSysctl { path: path.to_string() }) } else { failure })
+            Err(if fixable { failure.with_fix(Fix::EnableSysctl { path: path.to_string() }) } else { failure })
         }
         Err(_) if path.starts_with("/proc/sys/net/bridge/") => Err(Failure::error(
             format!("{path} does not exist"),

@@ -167,7 +167,18 @@ impl Host for RealHost {
     }
 
     fn run(&self, program: &Path, args: &[&str]) -> io::Result<Output> {
-        Command::new(program).args(args).output()
+        // A program that another thread or process has just written may still be open for writing in
+        // a child forked meanwhile (ETXTBSY); that passes within moments, so a few short retries.
+        let mut attempt = 0;
+        loop {
+            match Command::new(program).args(args).output() {
+                Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempt < 20 => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
     }
 
     fn connect_unix(&self, path: &str) -> Result<(), String> {

@@ -632,3 +632,57 @@ fn ignored_errors_print_as_warnings_in_text() {
         "{stdout}"
     );
 }
+
+#[test]
+fn join_checks_cover_dns_endpoints_and_a_control_plane_join_lists_each_check_once() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec![
+            "join",
+            "phase",
+            "preflight",
+            "--dry-run",
+            "--rootfs",
+            r,
+            "-o",
+            "json",
+            "--node-name",
+            "n1",
+            "--token",
+            "abcdef.0123456789abcdef",
+            "--discovery-token-ca-cert-hash",
+            HASH,
+        ];
+        all.extend_from_slice(args);
+        let out = kinit(&all);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let dns = names(&["cp.example.com:6443"]);
+    assert!(dns.contains(&"HTTPProxy".to_string()), "{dns:?}");
+    let cp = names(&[
+        "198.51.100.1:6443",
+        "--control-plane",
+        "--apiserver-advertise-address",
+        "198.51.100.20",
+    ]);
+    let mut seen = std::collections::HashSet::new();
+    for name in &cp {
+        // HTTPProxy is checked twice on purpose: once for the endpoint joined, once for this node's address.
+        assert!(
+            seen.insert(name.clone()) || name == "HTTPProxy",
+            "{name} listed twice in {cp:?}"
+        );
+    }
+    assert!(
+        cp.contains(&"NumCPU".to_string())
+            && !cp.contains(&"FileAvailable--etc-kubernetes-pki-ca.crt".to_string())
+    );
+}

@@ -91,8 +91,18 @@ pub struct KubernetesVersion {
 /// which kinit maps to its default version.
 pub fn parse_kubernetes_version(text: &str) -> Result<KubernetesVersion, String> {
     let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed.starts_with("stable") || trimmed.starts_with("latest") {
+    // kubeadm resolves these labels online; kinit looks nothing up, so `stable`/`latest` (with `-1`) are the
+    // newest row and `stable-1.X`/`latest-1.X` are v1.X.0.
+    if trimmed.is_empty() || ["stable", "stable-1", "latest", "latest-1"].contains(&trimmed) {
         return parse_kubernetes_version(DEFAULT_KUBERNETES_VERSION);
+    }
+    if let Some(minor) = trimmed
+        .strip_prefix("stable-1.")
+        .or_else(|| trimmed.strip_prefix("latest-1."))
+    {
+        if let Ok(minor) = minor.parse::<u32>() {
+            return parse_kubernetes_version(&format!("v1.{minor}.0"));
+        }
     }
     let bare = trimmed.strip_prefix('v').unwrap_or(trimmed);
     let core = bare.split(['-', '+']).next().unwrap_or_default();
@@ -128,6 +138,12 @@ mod tests {
         );
         assert!(parse_kubernetes_version("v1.30").is_err());
         assert!(parse_kubernetes_version("banana").is_err());
+        assert!(parse_kubernetes_version("stablefoo").is_err());
+        assert_eq!(
+            parse_kubernetes_version("stable-1.31").unwrap().text,
+            "v1.31.0"
+        );
+        assert_eq!(parse_kubernetes_version("latest-1.32").unwrap().minor, 32);
         assert_eq!(image_tag("v1.34.0+k3s1"), "v1.34.0_k3s1");
     }
 

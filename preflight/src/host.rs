@@ -91,9 +91,15 @@ impl Host for RealHost {
     }
 
     fn can_listen(&self, port: u16) -> Result<(), String> {
+        // Like Go's listen on ":port": IPv4 and, where the host has it, IPv6 (an IPv6-only listener counts).
         TcpListener::bind(("0.0.0.0", port))
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        match TcpListener::bind(("::", port)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(e.to_string()),
+            Err(_) => Ok(()),
+        }
     }
 
     fn effective_uid(&self) -> u32 {

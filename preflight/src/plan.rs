@@ -167,6 +167,7 @@ fn control_plane_checks(facts: &NodeFacts, secondary: bool, checks: &mut Vec<Che
     if !secondary {
         common_checks(facts, checks);
     }
+    // A joining control plane already has its forwarding checks from the join list.
     let addresses = || {
         std::iter::once(&facts.advertise_address)
             .chain(&facts.service_cidrs)
@@ -174,7 +175,9 @@ fn control_plane_checks(facts: &NodeFacts, secondary: bool, checks: &mut Vec<Che
     };
     let v4 = addresses().any(|a| is_v4(a));
     let v6 = addresses().any(|a| is_v6(a));
-    network_stack_checks(v4, v6, facts.kube_proxy_ipvs, checks);
+    if !secondary {
+        network_stack_checks(v4, v6, facts.kube_proxy_ipvs, checks);
+    }
     match &facts.etcd {
         EtcdFacts::External {
             endpoints,
@@ -232,7 +235,8 @@ pub fn join_checks(facts: &NodeFacts, join: &JoinFacts) -> Vec<Check> {
         .rsplit_once(':')
         .map_or(join.api_server_endpoint.as_str(), |(host, _)| host)
         .trim_matches(['[', ']']);
-    if endpoint_host.parse::<IpAddr>().is_ok() {
+    // kubeadm checks the proxy for any endpoint host, and the forwarding settings for the family of an IP.
+    if !endpoint_host.is_empty() {
         let host = if is_v6(endpoint_host) {
             format!("[{endpoint_host}]")
         } else {
@@ -241,6 +245,8 @@ pub fn join_checks(facts: &NodeFacts, join: &JoinFacts) -> Vec<Check> {
         checks.push(Check::HttpProxy {
             url: format!("https://{host}"),
         });
+    }
+    if endpoint_host.parse::<IpAddr>().is_ok() {
         network_stack_checks(
             is_v4(endpoint_host),
             is_v6(endpoint_host),

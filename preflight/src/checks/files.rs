@@ -20,7 +20,12 @@ pub fn dir_available(host: &dyn Host, path: &str) -> Result<(), Failure> {
             format!("{path} is not empty"),
             format!("empty {path}, or run `kinit reset` if it is left from an earlier cluster"),
         )),
-        _ => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Failure::error(
+            format!("{path} cannot be checked: {e}"),
+            format!("make {path} an empty directory (or remove it)"),
+        )),
     }
 }
 

@@ -147,7 +147,15 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         report["dryRun"] = json!(global.dry_run);
         emit(&report);
     } else if json {
-        emit(&result_object(plan.command, &summary, code, global.dry_run));
+        let mut result = result_object(plan.command, &summary, code, global.dry_run);
+        // Configuration warnings and the dry run's plan go to people as lines; in JSON they ride on the result.
+        result["warnings"] = json!(plan.config.warnings);
+        result["planned"] = json!(effects
+            .changes()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>());
+        emit(&result);
     } else {
         print_text_end(plan.command, &summary, plan.only.is_none());
     }

@@ -686,3 +686,41 @@ fn join_checks_cover_dns_endpoints_and_a_control_plane_join_lists_each_check_onc
             && !cp.contains(&"FileAvailable--etc-kubernetes-pki-ca.crt".to_string())
     );
 }
+
+#[test]
+fn json_results_carry_the_configuration_warnings() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "-o",
+        "json",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "cp1",
+        "--kubernetes-version",
+        "v1.36.1",
+    ]);
+    let last: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    let warnings: Vec<&str> = last["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("v1.36 is not in kinit's version table")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("the dry run uses 127.0.0.1 as the advertise address")),
+        "{warnings:?}"
+    );
+    assert!(last["planned"].is_array());
+}

@@ -408,11 +408,13 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         node_name: Some(join_config.node_registration.name.clone()).filter(|n| !n.is_empty()),
         cri_socket: Some(join_config.node_registration.cri_socket.clone())
             .filter(|s| !s.is_empty()),
-        apiserver_advertise_address: join_config
-            .control_plane
-            .as_ref()
-            .map(|c| c.local_api_endpoint.advertise_address.clone())
-            .filter(|a| !a.is_empty()),
+        // A worker serves no API, so its checks never read an advertise address; one is set so that a
+        // host without a default route is not asked for a control-plane flag.
+        apiserver_advertise_address: match &join_config.control_plane {
+            Some(control_plane) => Some(control_plane.local_api_endpoint.advertise_address.clone())
+                .filter(|a| !a.is_empty()),
+            None => Some("0.0.0.0".to_string()),
+        },
         apiserver_bind_port: join_config
             .control_plane
             .as_ref()

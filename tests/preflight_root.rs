@@ -264,22 +264,26 @@ fn binaries_ports_proxies_sockets_and_the_user() {
         Severity::Warning
     );
 
-    let kubelet = fails(
-        &Check::KubeletVersion {
-            target: "v1.34.0".into(),
-        },
-        &host,
-    );
+    // The kubelet here says v1.29.0: three minors below 1.32 is fine, below kinit's newest (1.34) minus 3 is not.
+    let kubelet = |target: &str, newest_minor: u32| Check::KubeletVersion {
+        target: target.into(),
+        newest_minor,
+    };
+    let old = fails(&kubelet("v1.34.0", 34), &host);
     assert!(
-        kubelet.message.contains("lower than kinit can support"),
+        old.message.contains("lower than kinit can support"),
         "{}",
-        kubelet.message
+        old.message
     );
-    assert!(Check::KubeletVersion {
-        target: "v1.31.0".into()
-    }
-    .run(&host)
-    .is_ok());
+    assert!(kubelet("v1.31.0", 32).run(&host).is_ok());
+    let newer = fails(&kubelet("v1.28.0", 31), &host);
+    assert!(
+        newer
+            .message
+            .contains("higher than the control plane version"),
+        "{}",
+        newer.message
+    );
 
     let held = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = held.local_addr().unwrap().port();
@@ -899,6 +903,10 @@ fn fix_loads_the_bridge_modules_when_their_settings_are_missing() {
     assert!(
         sysctl.contains("net.bridge.bridge-nf-call-iptables = 1"),
         "{sysctl}"
+    );
+    assert!(
+        !sysctl.contains("bridge-nf-call-ip6tables"),
+        "an IPv4 cluster gets only the IPv4 bridge setting: {sysctl}"
     );
     assert!(std::fs::read_to_string(&log)
         .unwrap()

@@ -7,10 +7,6 @@ pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kinit.conf";
 pub const MODULES_FILE: &str = "/etc/modules-load.d/kinit.conf";
 pub const FSTAB: &str = "/etc/fstab";
 pub const FSTAB_BACKUP: &str = "/etc/fstab.kinit-backup";
-const BRIDGE_SYSCTLS: [&str; 2] = [
-    "/proc/sys/net/bridge/bridge-nf-call-iptables",
-    "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
-];
 
 /// What one remedy did, or why it could not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -66,7 +62,26 @@ fn enable_sysctl(host: &dyn Host, effects: &mut dyn Effects, path: &str, outcome
     persist_sysctl(host, effects, &key, outcome);
 }
 
-fn load_bridge_modules(host: &dyn Host, effects: &mut dyn Effects, outcome: &mut FixOutcome) {
+/// Loads and persists the modules (once per run), then sets and persists the one bridge setting that failed.
+fn load_bridge_modules(
+    host: &dyn Host,
+    effects: &mut dyn Effects,
+    path: &str,
+    loaded: &mut bool,
+    outcome: &mut FixOutcome,
+) {
+    if !*loaded {
+        *loaded = true;
+        load_modules(host, effects, outcome);
+    }
+    if host.exists(path) {
+        enable_sysctl(host, effects, path, outcome);
+    } else {
+        persist_sysctl(host, effects, &Fix::sysctl_key(path), outcome);
+    }
+}
+
+fn load_modules(host: &dyn Host, effects: &mut dyn Effects, outcome: &mut FixOutcome) {
     for module in ["br_netfilter", "overlay"] {
         match effects.run("modprobe", &[module]) {
             Ok(true) => outcome.done.push(format!("loaded the {module} module")),
@@ -81,13 +96,6 @@ fn load_bridge_modules(host: &dyn Host, effects: &mut dyn Effects, outcome: &mut
                 "persisted br_netfilter and overlay in {MODULES_FILE}"
             )),
             Err(e) => outcome.not_done.push(e),
-        }
-    }
-    for path in BRIDGE_SYSCTLS {
-        if host.exists(path) {
-            enable_sysctl(host, effects, path, outcome);
-        } else {
-            persist_sysctl(host, effects, &Fix::sysctl_key(path), outcome);
         }
     }
 }
@@ -144,6 +152,7 @@ fn disable_swap(host: &dyn Host, effects: &mut dyn Effects, outcome: &mut FixOut
 }
 
 pub fn apply(fixes: &[Fix], host: &dyn Host, effects: &mut dyn Effects) -> Vec<FixOutcome> {
+    let mut modules_loaded = false;
     fixes
         .iter()
         .map(|fix| {
@@ -154,7 +163,9 @@ pub fn apply(fixes: &[Fix], host: &dyn Host, effects: &mut dyn Effects) -> Vec<F
             };
             match fix {
                 Fix::EnableSysctl { path } => enable_sysctl(host, effects, path, &mut outcome),
-                Fix::LoadBridgeModules => load_bridge_modules(host, effects, &mut outcome),
+                Fix::LoadBridgeModules { path } => {
+                    load_bridge_modules(host, effects, path, &mut modules_loaded, &mut outcome)
+                }
                 Fix::DisableSwap => disable_swap(host, effects, &mut outcome),
             }
             outcome

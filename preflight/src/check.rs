@@ -98,6 +98,8 @@ pub enum Check {
     },
     KubeletVersion {
         target: String,
+        /// kinit's newest supported minor: kubelets older than three minors below it are refused.
+        newest_minor: u32,
     },
     Service {
         name: &'static str,
@@ -217,7 +219,10 @@ impl Check {
             Check::InPath { binary, mandatory } => files::in_path(host, binary, *mandatory),
             Check::SystemVerification => system::verification(host),
             Check::Hostname { node_name } => network::hostname(host, node_name),
-            Check::KubeletVersion { target } => components::kubelet_version(host, target),
+            Check::KubeletVersion {
+                target,
+                newest_minor,
+            } => components::kubelet_version(host, target, *newest_minor),
             Check::Service { name } => components::service(host, name),
             Check::FileContent { path, content } => files::file_content(host, path, content),
             Check::IpvsModules => system::ipvs_modules(host),

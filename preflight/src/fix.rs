@@ -9,7 +9,7 @@ pub enum Fix {
     /// Write `1` to a `/proc/sys` file now and persist the key in `/etc/sysctl.d/`.
     EnableSysctl { path: String },
     /// Load `br_netfilter` and `overlay` now where the kernel can, and persist them in `/etc/modules-load.d/`.
-    LoadBridgeModules,
+    LoadBridgeModules { path: String },
     /// `swapoff -a` and comment the swap lines out of `/etc/fstab`, keeping a backup.
     DisableSwap,
 }

@@ -99,6 +99,7 @@ fn common_checks(facts: &NodeFacts, checks: &mut Vec<Check>) {
     });
     checks.push(Check::KubeletVersion {
         target: facts.kubernetes_version.clone(),
+        newest_minor: facts.newest_supported_minor,
     });
     checks.push(Check::Service { name: "kubelet" });
     checks.push(Check::Port(10250));

@@ -66,7 +66,7 @@ pub fn service(host: &dyn Host, name: &str) -> Result<(), Failure> {
     }
 }
 
-pub fn kubelet_version(host: &dyn Host, target: &str) -> Result<(), Failure> {
+pub fn kubelet_version(host: &dyn Host, target: &str, newest_minor: u32) -> Result<(), Failure> {
     let install = "install the kubelet of the cluster's Kubernetes minor (from pkgs.k8s.io or your distribution)";
     let Some(kubelet) = host.find_in_path("kubelet") else {
         return Err(Failure::error(
@@ -96,8 +96,8 @@ pub fn kubelet_version(host: &dyn Host, target: &str) -> Result<(), Failure> {
             "set a version like v1.34.2",
         ));
     };
-    // kubeadm supports a kubelet up to three minors older than the control plane, never a newer one.
-    let min_minor = target_version.1.saturating_sub(3);
+    // Like kubeadm: a kubelet at most three minors older than the tool itself, never newer than the control plane.
+    let min_minor = newest_minor.saturating_sub(3);
     if kubelet_version.0 != target_version.0 || kubelet_version.1 < min_minor {
         return Err(Failure::error(
             format!("Kubelet version {printed:?} is lower than kinit can support. Please upgrade kubelet"),

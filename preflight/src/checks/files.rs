@@ -84,7 +84,7 @@ pub fn file_content(host: &dyn Host, path: &str, content: &str) -> Result<(), Fa
             format!("{path} does not exist"),
             "load the br_netfilter module: `modprobe br_netfilter` and persist it in /etc/modules-load.d/ (`kinit init phase preflight --fix` does both)",
         )
-        .with_fix(Fix::LoadBridgeModules)),
+        .with_fix(Fix::LoadBridgeModules { path: path.to_string() })),
         Err(_) => Err(Failure::error(format!("{path} does not exist"), format!("check that this kernel provides {path}"))),
     }
 }

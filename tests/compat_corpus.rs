@@ -175,3 +175,19 @@ fn migrate_turns_v1beta3_maps_into_sorted_lists_and_moves_the_timeout() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn validate_warns_that_init_refuses_old_versions() {
+    let file = corpus_dir().join("09-v1beta3-cluster-certsans-timeout.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args(["config", "validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("older than v1.31") && stderr.contains("will refuse"),
+        "{stderr}"
+    );
+}

@@ -451,6 +451,10 @@ fn preflight_errors_stop_a_real_run_with_their_own_code() {
         "{stderr}"
     );
     assert!(stderr.contains("--ignore-preflight-errors="), "{stderr}");
+    assert!(
+        !stderr.contains("ImagePull"),
+        "a node that fails its checks pulls no images: {stderr}"
+    );
     assert!(!stdout.contains("[certs]"), "a real run stops at preflight");
 }
 

@@ -54,7 +54,13 @@ pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {
     }
 }
 
-fn run_checks(ctx: &mut PhaseContext<'_>, checks: &[Check]) -> Result<Vec<String>, PhaseError> {
+fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<String>, PhaseError> {
+    // Images are pulled only once every other check passed, as kubeadm does: a failing node downloads nothing.
+    let (pulls, checks): (Vec<Check>, Vec<Check>) = all_checks
+        .iter()
+        .cloned()
+        .partition(|c| matches!(c, Check::ImagePull { .. }));
+    let checks = checks.as_slice();
     ctx.sink.line("[preflight] Running pre-flight checks");
     let mut report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
     let mut fix_outcomes = Vec::new();
@@ -83,6 +89,12 @@ fn run_checks(ctx: &mut PhaseContext<'_>, checks: &[Check]) -> Result<Vec<String
                 report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
             }
         }
+    }
+    if !pulls.is_empty() && !report.has_fatal() {
+        ctx.sink
+            .line("[preflight] Pulling images required for setting up a Kubernetes cluster");
+        let pulled = kinit_preflight::run(&pulls, ctx.host, &ctx.ignore);
+        report.checks.extend(pulled.checks);
     }
     for line in report.warning_lines() {
         ctx.sink.line(&line);

@@ -68,7 +68,14 @@ pub fn semantic_diagnostics(file: &ConfigFile) -> Vec<Diagnostic> {
 pub fn validate_text(text: &str) -> (ConfigFile, Vec<Diagnostic>) {
     let mut file = load(text);
     if let Some(cluster) = &file.cluster {
-        let warnings = validate::cluster_warnings(cluster);
+        let mut warnings = validate::cluster_warnings(cluster);
+        let oldest = crate::versions::VERSION_TABLE[0].minor;
+        if let Ok(version) = crate::versions::parse_kubernetes_version(&cluster.kubernetes_version)
+        {
+            if version.minor < oldest {
+                warnings.push(format!("kubernetesVersion {} is older than v1.{oldest}: the file is valid, but `kinit init` will refuse to deploy it", version.text));
+            }
+        }
         file.notices.extend(warnings);
     }
     let mut problems: Vec<Diagnostic> = file.diagnostics.clone();

@@ -119,6 +119,7 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         sink,
         would_stop: None,
         report: None,
+        warnings_before_failure: Vec::new(),
     };
     let summary = runner::run(plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {

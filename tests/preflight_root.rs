@@ -916,3 +916,82 @@ fn fix_loads_the_bridge_modules_when_their_settings_are_missing() {
         .unwrap()
         .contains("modprobe overlay"));
 }
+
+#[test]
+fn a_failing_preflight_still_reports_its_warnings_and_skipped_phases_start_and_end() {
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "/proc/sys/net/ipv4/ip_forward", "0\n");
+    write(
+        root.path(),
+        "/proc/swaps",
+        "Filename Type Size Used Priority\n/swapfile file 1024 0 -2\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "init",
+            "-o",
+            "json",
+            "--rootfs",
+            root.path().to_str().unwrap(),
+        ])
+        .args([
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+        ])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let end = events
+        .iter()
+        .find(|e| e["event"] == "phase-end" && e["phase"] == "preflight")
+        .unwrap();
+    assert_eq!(end["outcome"], "preflight-errors");
+    assert!(
+        end["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("[WARNING Swap]")),
+        "{end}"
+    );
+
+    let dry = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "init",
+            "--dry-run",
+            "-o",
+            "json",
+            "--skip-phases",
+            "certs",
+            "--rootfs",
+            root.path().to_str().unwrap(),
+        ])
+        .args([
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+        ])
+        .output()
+        .unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&dry.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let certs: Vec<&str> = events
+        .iter()
+        .filter(|e| e["phase"] == "certs")
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(certs, ["phase-start", "phase-end"]);
+    assert!(events
+        .iter()
+        .any(|e| e["phase"] == "certs" && e["outcome"] == "skipped"));
+}

@@ -129,6 +129,7 @@ fn finish(
         ctx.would_stop = Some(text);
         return Ok(warnings);
     }
+    ctx.warnings_before_failure = warnings;
     Err(PhaseError::PreflightFailed(text))
 }
 

@@ -74,6 +74,8 @@ pub struct PhaseContext<'a> {
     /// Set by preflight in a dry run: why a real run would have stopped there.
     pub would_stop: Option<String>,
     pub report: Option<serde_json::Value>,
+    /// Warnings a phase found before it failed, so its end event still carries them.
+    pub warnings_before_failure: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +130,7 @@ pub fn run(
                 error: None,
                 report: None,
             };
+            ctx.sink.phase_start(&record.phase);
             ctx.sink.phase_end(&record);
             summary.records.push(record);
             continue;
@@ -140,14 +143,15 @@ pub fn run(
             None => Err(PhaseError::NotImplemented(name.clone())),
         };
         let duration = started.elapsed();
+        let found = std::mem::take(&mut ctx.warnings_before_failure);
         let (outcome, warnings, error) = match &result {
             Ok(warnings) => (Outcome::Ok, warnings.clone(), None),
-            Err(e @ PhaseError::Failed(_)) => (Outcome::Failed, Vec::new(), Some(e.to_string())),
+            Err(e @ PhaseError::Failed(_)) => (Outcome::Failed, found, Some(e.to_string())),
             Err(e @ PhaseError::PreflightFailed(_)) => {
-                (Outcome::PreflightErrors, Vec::new(), Some(e.to_string()))
+                (Outcome::PreflightErrors, found, Some(e.to_string()))
             }
             Err(e @ PhaseError::NotImplemented(_)) => {
-                (Outcome::NotImplemented, Vec::new(), Some(e.to_string()))
+                (Outcome::NotImplemented, found, Some(e.to_string()))
             }
         };
         let record = PhaseRecord {

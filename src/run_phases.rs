@@ -473,10 +473,7 @@ pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
     let mut findings = Vec::new();
     kinit_phases::config::validate::reset(&reset, &mut findings);
     if !findings.is_empty() {
-        let lines: Vec<String> = findings
-            .iter()
-            .map(|(kind, path, message)| format!("{kind}.{path}: {message}"))
-            .collect();
+        let lines = resolve::finding_messages(file.as_ref(), findings);
         return Err(Exit::failure(format!(
             "invalid reset configuration:\n  {}",
             lines.join("\n  ")

@@ -65,6 +65,19 @@ fn is_v6(text: &str) -> bool {
     matches!(ip.parse::<IpAddr>(), Ok(IpAddr::V6(_)))
 }
 
+/// The HTTPProxy check of an https connection to `host` (an IP, bracketed or not, or a DNS name).
+fn https_proxy_check(host: &str) -> Check {
+    let host = host.trim_matches(['[', ']']);
+    let host = if is_v6(host) {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Check::HttpProxy {
+        url: format!("https://{host}"),
+    }
+}
+
 /// CRI, swap, binaries, system, hostname, kubelet: checks every node runs (kubeadm's addCommonChecks).
 fn common_checks(facts: &NodeFacts, checks: &mut Vec<Check>) {
     checks.push(Check::Cri {
@@ -153,15 +166,7 @@ fn control_plane_checks(facts: &NodeFacts, secondary: bool, checks: &mut Vec<Che
             facts.manifests_dir
         )));
     }
-    let advertise = facts.advertise_address.trim_matches(['[', ']']);
-    let host = if is_v6(advertise) {
-        format!("[{advertise}]")
-    } else {
-        advertise.to_string()
-    };
-    checks.push(Check::HttpProxy {
-        url: format!("https://{host}"),
-    });
+    checks.push(https_proxy_check(&facts.advertise_address));
     for cidr in facts.service_cidrs.iter().chain(&facts.pod_cidrs) {
         checks.push(Check::HttpProxyCidr { cidr: cidr.clone() });
     }
@@ -238,14 +243,7 @@ pub fn join_checks(facts: &NodeFacts, join: &JoinFacts) -> Vec<Check> {
         .trim_matches(['[', ']']);
     // kubeadm checks the proxy for any endpoint host, and the forwarding settings for the family of an IP.
     if !endpoint_host.is_empty() {
-        let host = if is_v6(endpoint_host) {
-            format!("[{endpoint_host}]")
-        } else {
-            endpoint_host.to_string()
-        };
-        checks.push(Check::HttpProxy {
-            url: format!("https://{host}"),
-        });
+        checks.push(https_proxy_check(endpoint_host));
     }
     if endpoint_host.parse::<IpAddr>().is_ok() {
         network_stack_checks(

@@ -172,13 +172,7 @@ pub fn resolve_init(
     let mut findings = Vec::new();
     validate::init(&init, &mut findings);
     validate::cluster(&cluster, &mut findings);
-    let mut errors: Vec<String> = findings
-        .into_iter()
-        .map(|(kind, path, message)| match file {
-            Some(f) => format!("line {}: {kind}.{path}: {message}", f.line_of(kind, &path)),
-            None => format!("{kind}.{path}: {message}"),
-        })
-        .collect();
+    let mut errors = finding_messages(file, findings);
 
     let version = match versions::parse_kubernetes_version(&cluster.kubernetes_version) {
         Ok(v) => v,
@@ -350,13 +344,21 @@ pub fn resolve_join(
     if findings.is_empty() {
         return Ok(join);
     }
-    Err(findings
+    Err(finding_messages(file, findings))
+}
+
+/// Validation findings as messages, with the file's line when they came from a file.
+pub fn finding_messages(
+    file: Option<&ConfigFile>,
+    findings: Vec<validate::Finding>,
+) -> Vec<String> {
+    findings
         .into_iter()
         .map(|(kind, path, message)| match file {
             Some(f) => format!("line {}: {kind}.{path}: {message}", f.line_of(kind, &path)),
             None => format!("{kind}.{path}: {message}"),
         })
-        .collect())
+        .collect()
 }
 
 /// What `kinit config print init-defaults` prints: defaults with kubeadm's placeholders, nothing read from the host.

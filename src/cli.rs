@@ -304,10 +304,24 @@ pub struct ResetArgs {
     /// Where certificates are kept [default: /etc/kubernetes/pki]
     #[arg(long)]
     pub cert_dir: Option<String>,
+    /// The CRI socket to clean containers through [default: the one found]
     #[arg(long)]
     pub cri_socket: Option<String>,
+    /// The kubeconfig used to talk to the cluster [default: /etc/kubernetes/admin.conf]
     #[arg(long)]
     pub kubeconfig: Option<String>,
+}
+
+impl ResetArgs {
+    /// The flags set here that a ResetConfiguration owns; `--kubeconfig` is not one of them in kubeadm.
+    pub fn config_owned(&self) -> Vec<&'static str> {
+        given(&[
+            (self.cert_dir.is_some(), "cert-dir"),
+            (self.cleanup_tmp_dir, "cleanup-tmp-dir"),
+            (self.cri_socket.is_some(), "cri-socket"),
+            (self.force, "force"),
+        ])
+    }
 }
 
 /// Arguments of commands a later release implements.

@@ -53,7 +53,7 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
             run_phases::init(&cli.global, &init.flags, phase)
         }
         Command::Join(join) => run_phases::join(&cli.global, join),
-        Command::Reset(_) => run_phases::reset(&cli.global),
+        Command::Reset(reset) => run_phases::reset(&cli.global, reset),
         Command::Token(_) => not_implemented("token"),
         Command::Certs(_) => not_implemented("certs"),
         Command::Kubeconfig(_) => not_implemented("kubeconfig"),

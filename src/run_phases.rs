@@ -1,9 +1,10 @@
 //! `kinit init` and `kinit join` (and their `phase` sub-commands): load the configuration, run the phase table, print.
 
-use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs};
+use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
 use kinit_phases::config::resolve::{self, InitConfig};
+use kinit_phases::config::types::ResetConfiguration;
 use kinit_phases::config::{self, ConfigFile};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
@@ -72,6 +73,7 @@ struct Plan<'a> {
     fix: bool,
     config: &'a InitConfig,
     join: Option<JoinTarget>,
+    reset: Option<&'a ResetConfiguration>,
     command: &'static str,
 }
 
@@ -116,6 +118,7 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         ignore: IgnoreList::new(ignore_names),
         config: plan.config,
         join: plan.join.as_ref(),
+        reset: plan.reset,
         sink,
         would_stop: None,
         report: None,
@@ -327,6 +330,7 @@ pub fn init(
             fix,
             config: &config,
             join: None,
+            reset: None,
             command: "init",
         },
     )
@@ -457,18 +461,36 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             fix,
             config: &config,
             join: Some(target),
+            reset: None,
             command: "join",
         },
     )
 }
 
-pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
+pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     check_skip_phases(RESET_PHASES, &global.skip_phases)?;
-    let file = global.config.as_deref().map(load_lenient).transpose()?;
+    let file = load_unmixed(global, &flags.config_owned())?;
     let mut reset = file
         .as_ref()
         .and_then(|f| f.reset.clone())
         .unwrap_or_default();
+    if let Some(dir) = &flags.cert_dir {
+        reset.certificates_dir = dir.clone();
+    }
+    if let Some(socket) = &flags.cri_socket {
+        reset.cri_socket = socket.clone();
+    }
+    reset.force |= flags.force;
+    reset.cleanup_tmp_dir |= flags.cleanup_tmp_dir;
+    for name in &global.ignore_preflight_errors {
+        if !reset
+            .ignore_preflight_errors
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            reset.ignore_preflight_errors.push(name.clone());
+        }
+    }
     kinit_phases::config::defaults::reset(&mut reset);
     let mut findings = Vec::new();
     kinit_phases::config::validate::reset(&reset, &mut findings);
@@ -486,7 +508,9 @@ pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
         dry_run: true,
         ..global.clone()
     };
-    let config = init_config(&placeholder, &InitFlags::default())?;
+    let mut config = init_config(&placeholder, &InitFlags::default())?;
+    // The file's and the flag's names together, as kubeadm unions them.
+    config.init.node_registration.ignore_preflight_errors = reset.ignore_preflight_errors.clone();
     let global = &GlobalArgs {
         dry_run: global.dry_run || reset.dry_run,
         ..global.clone()
@@ -505,6 +529,7 @@ pub fn reset(global: &GlobalArgs) -> Result<i32, Exit> {
             fix: false,
             config: &config,
             join: None,
+            reset: Some(&reset),
             command: "reset",
         },
     )

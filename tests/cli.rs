@@ -452,6 +452,55 @@ fn reset_runs_its_phase_table() {
 }
 
 #[test]
+fn reset_refuses_config_owned_flags_next_to_config_but_takes_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reset.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\nforce: true\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let out = kinit(&[
+        "reset",
+        "--dry-run",
+        "--config",
+        config,
+        "-f",
+        "--cert-dir",
+        "/pki",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("can not mix '--config' with arguments [cert-dir force]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kinit(&[
+        "reset",
+        "--dry-run",
+        "--config",
+        config,
+        "--kubeconfig",
+        "/etc/kubernetes/admin.conf",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let out = kinit(&[
+        "reset",
+        "--dry-run",
+        "-f",
+        "--cri-socket",
+        "tcp://10.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("criSocket"),
+        "the flag's socket is validated like the file's: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn skipping_an_addon_disables_it() {
     let root = tempfile::tempdir().unwrap();
     let out = kinit(&[

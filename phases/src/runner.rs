@@ -70,6 +70,8 @@ pub struct PhaseContext<'a> {
     pub ignore: IgnoreList,
     pub config: &'a InitConfig,
     pub join: Option<&'a JoinTarget>,
+    /// What `kinit reset` was asked to do (file and flags together).
+    pub reset: Option<&'a crate::config::types::ResetConfiguration>,
     pub sink: &'a mut dyn EventSink,
     /// Set by preflight in a dry run: why a real run would have stopped there.
     pub would_stop: Option<String>,

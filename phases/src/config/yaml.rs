@@ -48,8 +48,13 @@ enum Frame {
         path: String,
         pending_key: Option<String>,
         anchor: usize,
+        /// Keys that came in through a `<<` merge: an explicit key replaces them without being a duplicate.
+        merged: Vec<String>,
     },
 }
+
+/// The YAML merge key (`<<: *defaults`), which go-yaml (and so kubeadm) honours.
+const MERGE_KEY: &str = "<<";
 
 #[derive(Default)]
 struct Builder {
@@ -93,8 +98,33 @@ impl Builder {
                 map,
                 path,
                 pending_key,
+                merged,
                 ..
             }) => match pending_key.take() {
+                Some(key) if key == MERGE_KEY => {
+                    // Explicit keys win over merged ones, and an earlier merged map over a later one.
+                    let sources = match value {
+                        Value::Array(items) => items,
+                        other => vec![other],
+                    };
+                    for source in sources {
+                        let Value::Object(source) = source else {
+                            self.error = Some(SyntaxError {
+                                line,
+                                column: 1,
+                                message: "a merge key (<<) takes a map or a list of maps".into(),
+                            });
+                            return;
+                        };
+                        for (key, value) in source {
+                            if !map.contains_key(&key) {
+                                self.lines.insert(child_path(path, &key), line);
+                                merged.push(key.clone());
+                                map.insert(key, value);
+                            }
+                        }
+                    }
+                }
                 Some(key) => {
                     map.insert(key, value);
                 }
@@ -105,7 +135,9 @@ impl Builder {
                         other => other.to_string(),
                     };
                     let key_path = child_path(path, &key);
-                    if map.contains_key(&key) {
+                    if let Some(at) = merged.iter().position(|k| *k == key) {
+                        merged.remove(at);
+                    } else if map.contains_key(&key) && key != MERGE_KEY {
                         self.duplicates.push((key_path.clone(), line));
                     }
                     self.lines.insert(key_path, line);
@@ -232,6 +264,7 @@ impl MarkedEventReceiver for Builder {
                     path,
                     pending_key: None,
                     anchor,
+                    merged: Vec::new(),
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -296,6 +329,27 @@ mod tests {
         assert_eq!(v["d"], Value::from("v1.30.0"));
         assert_eq!(v["e"], Value::from("7"));
         assert!(v["f"].is_null());
+    }
+
+    #[test]
+    fn merge_keys_fill_in_what_is_not_set_explicitly() {
+        let docs = parse_documents(
+            "base: &base\n  a: 1\n  b: 2\nother: &other\n  c: 3\n  a: 9\nuse:\n  b: 20\n  <<: [*base, *other]\n  d: 4\n",
+        )
+        .unwrap();
+        let used = &docs[0].value["use"];
+        assert_eq!(used["a"], Value::from(1), "the first merged map wins");
+        assert_eq!(used["b"], Value::from(20), "an explicit key wins");
+        assert_eq!(
+            (used["c"].clone(), used["d"].clone()),
+            (Value::from(3), Value::from(4))
+        );
+        assert!(used.get("<<").is_none());
+        assert!(docs[0].duplicates.is_empty(), "{:?}", docs[0].duplicates);
+        let later = parse_documents("base: &b\n  a: 1\nuse:\n  <<: *b\n  a: 2\n").unwrap();
+        assert_eq!(later[0].value["use"]["a"], Value::from(2));
+        assert!(later[0].duplicates.is_empty());
+        assert!(parse_documents("use:\n  <<: 5\n").is_err());
     }
 
     #[test]

@@ -21,7 +21,14 @@ pub fn firewalld(host: &dyn Host, ports: &[u16]) -> Result<(), Failure> {
     match host.service("firewalld") {
         ServiceState::NoInitSystem(why) => Err(Failure::warning(
             format!("{NO_INIT_SYSTEM} ({why})"),
-            format!("make sure no firewall blocks ports {ports:?}"),
+            format!(
+                "`iptables -S INPUT` shows whether a firewall drops TCP ports {}",
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )),
         ServiceState::Enabled { active: true } => {
             let list: Vec<String> = ports.iter().map(u16::to_string).collect();

@@ -20,7 +20,7 @@ pub fn num_cpu(host: &dyn Host, min: usize) -> Result<(), Failure> {
         Ok(count) => Err(Failure::error(
             format!("the number of available CPUs {count} is less than the required {min}"),
             format!(
-                "give this machine at least {min} CPUs, or pass --ignore-preflight-errors=NumCPU"
+                "`kinit init --ignore-preflight-errors=NumCPU` on a test machine; otherwise give it at least {min} CPUs"
             ),
         )),
         Err(e) => Err(Failure::error(
@@ -35,7 +35,7 @@ pub fn memory(host: &dyn Host, min_mb: u64) -> Result<(), Failure> {
         Ok(mb) if mb >= min_mb => Ok(()),
         Ok(mb) => Err(Failure::error(
             format!("the system RAM ({mb} MB) is less than the minimum {min_mb} MB"),
-            format!("give this machine at least {min_mb} MB of memory, or pass --ignore-preflight-errors=Mem"),
+            format!("`kinit init --ignore-preflight-errors=Mem` on a test machine; otherwise give it at least {min_mb} MB of memory"),
         )),
         Err(e) => Err(Failure::error(
             format!("cannot read the memory size of this machine: {e}"),

@@ -1,8 +1,8 @@
 //! Turns a configuration file into typed kinds, collecting every problem with its kind, field and line.
 
-use super::components::{KUBELET_FIELDS, KUBE_PROXY_FIELDS};
+use super::components::{self, Ty};
 use super::diagnostics::{Diagnostic, Problem};
-use super::migrate::{self, type_name};
+use super::migrate;
 use super::types::*;
 use super::yaml::{self, Document};
 use serde::de::DeserializeOwned;
@@ -250,34 +250,67 @@ fn decode_kind<T: DeserializeOwned>(
     decoded
 }
 
-/// Checks only the top-level field names of a component configuration kind kinit passes through.
+/// Checks a kubelet or kube-proxy document against its schema the way kubeadm's strict decoder does:
+/// every unknown field and every wrong type at any depth, each with its line, sorted by line. False
+/// when a type is wrong, since kubeadm then refuses the document.
 fn check_component(
     kind: &str,
     value: &Value,
-    known: &[&str],
+    schema: &Ty,
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
-    let Some(object) = value.as_object() else {
-        diagnostics.push(Diagnostic::new(
-            Problem::WrongType,
-            kind,
-            "",
-            doc.line_of(""),
-            format!("invalid type: {}, expected a map", type_name(value)),
-        ));
-        return false;
+    let mut found = Vec::new();
+    walk_component(value, schema, "", &mut found);
+    let mut found: Vec<Diagnostic> = found
+        .into_iter()
+        .map(|(problem, path, message)| {
+            Diagnostic::new(problem, kind, &path, doc.line_of(&path), message)
+        })
+        .collect();
+    found.sort_by_key(|d| d.line);
+    let fits = found.iter().all(|d| d.problem != Problem::WrongType);
+    diagnostics.extend(found);
+    fits
+}
+
+fn walk_component(value: &Value, ty: &Ty, path: &str, found: &mut Vec<(Problem, String, String)>) {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
     };
-    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        diagnostics.push(Diagnostic::new(
-            Problem::UnknownField,
-            kind,
-            key,
-            doc.line_of(key),
-            format!("unknown field {key:?}"),
-        ));
+    match (ty, value) {
+        (Ty::Object(fields), Value::Object(map)) => {
+            for (key, item) in map {
+                let path = child(key);
+                match fields.iter().find(|(name, _)| name == key) {
+                    Some((_, ty)) => walk_component(item, ty, &path, found),
+                    None => {
+                        let message = format!("unknown field {path:?}");
+                        found.push((Problem::UnknownField, path, message));
+                    }
+                }
+            }
+        }
+        (Ty::Map(ty), Value::Object(map)) => {
+            for (key, item) in map {
+                walk_component(item, ty, &child(key), found);
+            }
+        }
+        (Ty::List(ty), Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                walk_component(item, ty, &format!("{path}[{index}]"), found);
+            }
+        }
+        _ => {
+            if let Err(message) = ty.check_leaf(value) {
+                found.push((Problem::WrongType, path.to_string(), message));
+            }
+        }
     }
-    true
 }
 
 /// Reads a kubeadm configuration file: every document, every problem at once.
@@ -398,14 +431,20 @@ pub fn load(text: &str) -> ConfigFile {
                 _ => file.upgrade = Some(value),
             }
         } else if api_version == KUBELET_API && kind == "KubeletConfiguration" {
-            if check_component(&kind, &value, KUBELET_FIELDS, &doc, &mut file.diagnostics) {
+            if check_component(
+                &kind,
+                &value,
+                &components::KUBELET,
+                &doc,
+                &mut file.diagnostics,
+            ) {
                 file.kubelet = Some(value);
             }
         } else if api_version == KUBE_PROXY_API && kind == "KubeProxyConfiguration" {
             if check_component(
                 &kind,
                 &value,
-                KUBE_PROXY_FIELDS,
+                &components::KUBE_PROXY,
                 &doc,
                 &mut file.diagnostics,
             ) {
@@ -595,6 +634,142 @@ mod tests {
             .control_plane_component_health_check
             .unwrap();
         assert_eq!(timeout.0.as_secs(), 120);
+    }
+
+    const KUBELET: &str = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+    const KUBE_PROXY: &str =
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
+
+    #[test]
+    fn unknown_fields_of_components_are_found_at_any_depth() {
+        let found = problems(&format!(
+            "{KUBELET}authentication:\n  x509:\n    clientCAFile: /ca.crt\n    bogus: 1\nregisterWithTaints:\n  - key: a\n    effect: NoSchedule\n    operator: Exists\npodManifestPath: /etc\n"
+        ));
+        assert_eq!(
+            found,
+            vec![
+                (Problem::UnknownField, "authentication.x509.bogus".into(), 6),
+                (
+                    Problem::UnknownField,
+                    "registerWithTaints[0].operator".into(),
+                    10
+                ),
+                (Problem::UnknownField, "podManifestPath".into(), 11),
+            ]
+        );
+        let file = load(&format!(
+            "{INIT}---\n{KUBE_PROXY}mode: ipvs\nipvs:\n  strictARP: true\n  stricterARP: true\nconntrack:\n  maxPerCore: 0\n"
+        ));
+        assert_eq!(file.diagnostics.len(), 1, "{:?}", file.diagnostics);
+        let found = &file.diagnostics[0];
+        assert_eq!(
+            (found.problem, found.path.as_str(), found.line),
+            (Problem::UnknownField, "ipvs.stricterARP", 9)
+        );
+        assert_eq!(
+            found.to_string(),
+            "line 9: unknown field \"ipvs.stricterARP\" in KubeProxyConfiguration"
+        );
+        assert!(
+            file.kube_proxy.is_some() && file.errors(false).is_empty(),
+            "an unknown field only warns in init and join"
+        );
+        assert_eq!(file.errors(true).len(), 1);
+    }
+
+    #[test]
+    fn every_wrong_type_of_a_component_is_reported_with_the_unknowns() {
+        let file = load(&format!(
+            "{KUBELET}maxPods: abc\nevictionHard: [memory.available]\nsyncFrequency: ten\nauthentication:\n  webhook:\n    cacheTTL: 120\nlogging:\n  verbosity: 2\n  vmodule: \"\"\n  flushFrequency: 5\nbogus: true\n"
+        ));
+        let found: Vec<(Problem, &str, usize, &str)> = file
+            .diagnostics
+            .iter()
+            .map(|d| (d.problem, d.path.as_str(), d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    Problem::WrongType,
+                    "maxPods",
+                    3,
+                    "invalid type: string \"abc\", expected a 32-bit integer"
+                ),
+                (
+                    Problem::WrongType,
+                    "evictionHard",
+                    4,
+                    "invalid type: sequence, expected a map"
+                ),
+                (
+                    Problem::WrongType,
+                    "syncFrequency",
+                    5,
+                    "invalid value: string \"ten\", expected a duration string such as \"10s\" or \"1m0s\" (not a Go duration)"
+                ),
+                (
+                    Problem::WrongType,
+                    "authentication.webhook.cacheTTL",
+                    8,
+                    "invalid type: integer `120`, expected a duration string such as \"10s\" or \"1m0s\""
+                ),
+                (
+                    Problem::WrongType,
+                    "logging.vmodule",
+                    11,
+                    "invalid type: string \"\", expected a sequence"
+                ),
+                (Problem::UnknownField, "bogus", 13, "unknown field \"bogus\""),
+            ]
+        );
+        assert!(file.kubelet.is_none());
+        assert_eq!(
+            file.errors(false).len(),
+            5,
+            "a wrong type stops init and join"
+        );
+        let proxy = problems(&format!(
+            "{KUBE_PROXY}clientConnection:\n  qps: fast\n  burst: 1.5\nconfigSyncPeriod: 15\nnodePortAddresses: primary\n"
+        ));
+        let paths: Vec<&str> = proxy.iter().map(|p| p.1.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "clientConnection.qps",
+                "clientConnection.burst",
+                "configSyncPeriod",
+                "nodePortAddresses"
+            ]
+        );
+        assert!(proxy.iter().all(|p| p.0 == Problem::WrongType));
+    }
+
+    #[test]
+    fn components_take_plain_scalars_as_strings_and_null_as_unset() {
+        let text = format!(
+            "{KUBELET}clusterDomain: 42\nclusterDNS: [10, true]\nevictionHard:\n  memory.available: 100\nstaticPodURLHeader:\n  X-Try: [1, yes]\nresolvConf: ~\nsyncFrequency: null\nmemoryThrottlingFactor: 1\nmaxPods: 110.0\nreservedMemory:\n  - numaNode: 0\n    limits: {{memory: 1Gi, hugepages-2Mi: 0}}\nlogging:\n  flushFrequency: 5s\n  options:\n    json:\n      infoBufferSize: \"0\"\n---\n{KUBE_PROXY}clientConnection:\n  qps: 5\nlogging:\n  flushFrequency: 5000000000\nconntrack:\n  tcpEstablishedTimeout: 24h0m0s\n"
+        );
+        let file = load(&text);
+        assert!(file.diagnostics.is_empty(), "{:?}", file.diagnostics);
+        let kubelet = file.kubelet.expect("the kubelet document is kept");
+        assert_eq!(kubelet["clusterDomain"], Value::from(42), "kept as given");
+        assert!(file.kube_proxy.is_some());
+    }
+
+    #[test]
+    fn config_validate_refuses_what_the_components_would() {
+        let (_, all) = crate::config::validate_text(&format!(
+            "{INIT}---\n{KUBELET}authorization:\n  mode: Webhook\n  webhook:\n    cacheAuthorizedTTL: 5\n    cacheTTL: 5m\n"
+        ));
+        let all: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            all,
+            vec![
+                "line 9: KubeletConfiguration.authorization.webhook.cacheAuthorizedTTL: invalid type: integer `5`, expected a duration string such as \"10s\" or \"1m0s\"",
+                "line 10: unknown field \"authorization.webhook.cacheTTL\" in KubeletConfiguration",
+            ]
+        );
     }
 
     #[test]

@@ -209,6 +209,9 @@ pub struct PhaseArgs {
     /// (preflight) apply the safe remedies, then check again
     #[arg(long)]
     pub fix: bool,
+    /// (kubeconfig) where the kubeconfig files are written
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    pub kubeconfig_dir: String,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use kinit_phases::config::types::ResetConfiguration;
 use kinit_phases::config::{self, ConfigFile};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
+use kinit_phases::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
 use kinit_phases::phase::{all_paths, find, Phase};
 use kinit_phases::runner::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
@@ -74,13 +75,14 @@ struct Plan<'a> {
     config: &'a InitConfig,
     join: Option<JoinTarget>,
     reset: Option<&'a ResetConfiguration>,
+    kubeconfig_dir: String,
     command: &'static str,
 }
 
 fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
     let host = RealHost::new(root(global));
     let mut effects: Box<dyn Effects> = if global.dry_run {
-        Box::new(DryRunEffects::default())
+        Box::new(DryRunEffects::new(root(global)))
     } else {
         Box::new(HostEffects::new(root(global)))
     };
@@ -123,6 +125,10 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         would_stop: None,
         report: None,
         warnings_before_failure: Vec::new(),
+        current: String::new(),
+        selected: Vec::new(),
+        keys: Default::default(),
+        kubeconfig_dir: plan.kubeconfig_dir.clone(),
     };
     let summary = runner::run(plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {
@@ -309,6 +315,10 @@ pub fn init(
     if fix && only.as_deref() != Some("preflight") {
         return Err(Exit::usage("--fix belongs to `kinit init phase preflight`"));
     }
+    let kubeconfig_dir = phase.map_or_else(
+        || DEFAULT_KUBECONFIG_DIR.to_string(),
+        |p| p.kubeconfig_dir.clone(),
+    );
     let config = init_config(global, flags)?;
     // `dryRun: true` in the file makes a dry run, as in kubeadm.
     let global = &GlobalArgs {
@@ -331,6 +341,7 @@ pub fn init(
             config: &config,
             join: None,
             reset: None,
+            kubeconfig_dir,
             command: "init",
         },
     )
@@ -354,6 +365,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
                 child: p.child.clone(),
                 endpoint: None,
                 fix: p.fix,
+                kubeconfig_dir: p.kubeconfig_dir.clone(),
             }
         } else {
             phase_endpoint = phase_endpoint.clone().or_else(|| p.child.clone());
@@ -362,6 +374,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
                 child: None,
                 endpoint: None,
                 fix: p.fix,
+                kubeconfig_dir: p.kubeconfig_dir.clone(),
             }
         }
     });
@@ -462,6 +475,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             config: &config,
             join: Some(target),
             reset: None,
+            kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
             command: "join",
         },
     )
@@ -530,6 +544,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             config: &config,
             join: None,
             reset: Some(&reset),
+            kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
             command: "reset",
         },
     )

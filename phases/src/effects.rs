@@ -31,6 +31,9 @@ impl std::fmt::Display for Change {
 }
 
 pub trait Effects {
+    /// Reads a file as the run has left it so far: in a dry run, what an earlier phase would have written
+    /// is seen by the later ones. `Ok(None)` when there is no such file.
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
     /// Writes a file atomically with its final mode from the first byte; an identical file is left untouched.
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String>;
     /// Writes into an existing kernel file (`/proc/sys/...`), where a rename is impossible.
@@ -80,7 +83,19 @@ fn atomic_write(target: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
     result
 }
 
+fn read_host_file(host: &RealHost, path: &str) -> Result<Option<Vec<u8>>, String> {
+    match std::fs::read(host.resolve_path(path)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {path}: {e}")),
+    }
+}
+
 impl Effects for HostEffects {
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        read_host_file(&self.host, path)
+    }
+
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String> {
         let target = self.host.resolve_path(path);
         if let (Ok(existing), Ok(meta)) = (std::fs::read(&target), std::fs::metadata(&target)) {
@@ -133,14 +148,36 @@ impl Effects for HostEffects {
     }
 }
 
-/// Records what would be done and changes nothing.
-#[derive(Default)]
+/// Records what would be done and changes nothing; reads see the host with the planned files on top.
 pub struct DryRunEffects {
+    host: RealHost,
     planned: Vec<Change>,
+    written: std::collections::HashMap<String, Vec<u8>>,
+}
+
+impl DryRunEffects {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DryRunEffects {
+            host: RealHost::new(root),
+            planned: Vec::new(),
+            written: std::collections::HashMap::new(),
+        }
+    }
 }
 
 impl Effects for DryRunEffects {
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        match self.written.get(path) {
+            Some(bytes) => Ok(Some(bytes.clone())),
+            None => read_host_file(&self.host, path),
+        }
+    }
+
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String> {
+        if self.read_file(path)?.as_deref() == Some(content) {
+            return Ok(());
+        }
+        self.written.insert(path.to_string(), content.to_vec());
         self.planned.push(Change::WriteFile {
             path: path.to_string(),
             mode,

@@ -2,28 +2,29 @@
 
 use crate::phase::Phase;
 use crate::preflight_phase;
+use crate::{certs_phase, kubeconfig_phase};
 
 pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
     Phase::parent("certs", "Certificate generation", &[
-        Phase::leaf("ca", "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components"),
-        Phase::leaf("apiserver", "Generate the certificate for serving the Kubernetes API"),
-        Phase::leaf("apiserver-kubelet-client", "Generate the certificate for the API server to connect to kubelet"),
-        Phase::leaf("front-proxy-ca", "Generate the self-signed CA to provision identities for front proxy"),
-        Phase::leaf("front-proxy-client", "Generate the certificate for the front proxy client"),
-        Phase::leaf("etcd-ca", "Generate the self-signed CA to provision identities for etcd"),
-        Phase::leaf("etcd-server", "Generate the certificate for serving etcd"),
-        Phase::leaf("etcd-peer", "Generate the certificate for etcd nodes to communicate with each other"),
-        Phase::leaf("etcd-healthcheck-client", "Generate the certificate for liveness probes to healthcheck etcd"),
-        Phase::leaf("apiserver-etcd-client", "Generate the certificate the apiserver uses to access etcd"),
-        Phase::leaf("sa", "Generate a private key for signing service account tokens along with its public key"),
+        Phase::leaf("ca", "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components").runs(certs_phase::run),
+        Phase::leaf("apiserver", "Generate the certificate for serving the Kubernetes API").runs(certs_phase::run),
+        Phase::leaf("apiserver-kubelet-client", "Generate the certificate for the API server to connect to kubelet").runs(certs_phase::run),
+        Phase::leaf("front-proxy-ca", "Generate the self-signed CA to provision identities for front proxy").runs(certs_phase::run),
+        Phase::leaf("front-proxy-client", "Generate the certificate for the front proxy client").runs(certs_phase::run),
+        Phase::leaf("etcd-ca", "Generate the self-signed CA to provision identities for etcd").runs(certs_phase::run),
+        Phase::leaf("etcd-server", "Generate the certificate for serving etcd").runs(certs_phase::run),
+        Phase::leaf("etcd-peer", "Generate the certificate for etcd nodes to communicate with each other").runs(certs_phase::run),
+        Phase::leaf("etcd-healthcheck-client", "Generate the certificate for liveness probes to healthcheck etcd").runs(certs_phase::run),
+        Phase::leaf("apiserver-etcd-client", "Generate the certificate the apiserver uses to access etcd").runs(certs_phase::run),
+        Phase::leaf("sa", "Generate a private key for signing service account tokens along with its public key").runs(certs_phase::run),
     ]),
     Phase::parent("kubeconfig", "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file", &[
-        Phase::leaf("admin", "Generate a kubeconfig file for the admin to use and for kubeadm itself"),
-        Phase::leaf("super-admin", "Generate a kubeconfig file for the super-admin"),
-        Phase::leaf("kubelet", "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes"),
-        Phase::leaf("controller-manager", "Generate a kubeconfig file for the controller manager to use"),
-        Phase::leaf("scheduler", "Generate a kubeconfig file for the scheduler to use"),
+        Phase::leaf("admin", "Generate a kubeconfig file for the admin to use and for kubeadm itself").runs(kubeconfig_phase::run),
+        Phase::leaf("super-admin", "Generate a kubeconfig file for the super-admin").runs(kubeconfig_phase::run),
+        Phase::leaf("kubelet", "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes").runs(kubeconfig_phase::run),
+        Phase::leaf("controller-manager", "Generate a kubeconfig file for the controller manager to use").runs(kubeconfig_phase::run),
+        Phase::leaf("scheduler", "Generate a kubeconfig file for the scheduler to use").runs(kubeconfig_phase::run),
     ]),
     Phase::parent("etcd", "Generate static Pod manifest file for local etcd", &[
         Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance"),

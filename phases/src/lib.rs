@@ -1,11 +1,15 @@
 //! kinit's engine: configuration, the phase tables and their runner, the host effects layer, and the phases.
 
+pub mod certs_phase;
 pub mod config;
 pub mod effects;
 pub mod fixes;
 pub mod images;
 pub mod init_phases;
+pub mod kubeconfig;
+pub mod kubeconfig_phase;
 pub mod phase;
+pub mod pki;
 pub mod preflight_phase;
 pub mod runner;
 pub mod versions;

@@ -78,6 +78,14 @@ pub struct PhaseContext<'a> {
     pub report: Option<serde_json::Value>,
     /// Warnings a phase found before it failed, so its end event still carries them.
     pub warnings_before_failure: Vec<String>,
+    /// The unit running now (`certs/ca`, `preflight`), set by the runner.
+    pub current: String,
+    /// Every unit this run will run, so a phase can prepare work for the ones after it.
+    pub selected: Vec<String>,
+    /// Keys made ahead of the phases that write them.
+    pub keys: crate::pki::KeyPool,
+    /// Where `kinit init phase kubeconfig` writes (`--kubeconfig-dir`).
+    pub kubeconfig_dir: String,
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +130,11 @@ pub fn run(
             None => units.push((phase.name, phase.name.to_string(), phase.run)),
         }
     }
+    ctx.selected = units
+        .iter()
+        .filter(|(parent, name, _)| !skip.iter().any(|s| s == parent || s == name))
+        .map(|(_, name, _)| name.clone())
+        .collect();
     for (parent, name, run) in units {
         if skip.iter().any(|s| s == parent || *s == name) {
             let record = PhaseRecord {
@@ -140,6 +153,7 @@ pub fn run(
         ctx.sink.phase_start(&name);
         let started = Instant::now();
         ctx.report = None;
+        ctx.current = name.clone();
         let result = match run {
             Some(run) => run(ctx),
             None => Err(PhaseError::NotImplemented(name.clone())),

@@ -1,0 +1,320 @@
+//! `kinit init phase certs <child>`: each certificate of kubeadm's list, kept when the one on disk is
+//! sound, refused with the reason when it is not, made (with its key) when it is missing.
+
+use crate::config::resolve::InitConfig;
+use crate::pki::cert::{self, CertProfile, Usage, Validity};
+use crate::pki::keys::{self, KeyAlgorithm};
+use crate::pki::table::{self, CertSpec};
+use crate::runner::{PhaseContext, PhaseError};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use std::time::Duration;
+
+pub const CERT_MODE: u32 = 0o644;
+pub const KEY_MODE: u32 = 0o600;
+
+fn failed(e: String) -> PhaseError {
+    PhaseError::Failed(e)
+}
+
+pub fn cert_dir(config: &InitConfig) -> &str {
+    &config.cluster.certificates_dir
+}
+
+pub fn path(dir: &str, base: &str, extension: &str) -> String {
+    format!("{}/{base}.{extension}", dir.trim_end_matches('/'))
+}
+
+pub fn algorithm(config: &InitConfig) -> Result<KeyAlgorithm, PhaseError> {
+    KeyAlgorithm::parse(&config.cluster.encryption_algorithm).map_err(failed)
+}
+
+fn period(value: Option<&crate::config::duration::GoDuration>, default_hours: u64) -> Duration {
+    value.map_or(Duration::from_secs(default_hours * 3600), |d| d.0)
+}
+
+pub fn leaf_validity(ctx: &PhaseContext<'_>) -> Validity {
+    Validity {
+        start: ctx.keys.start,
+        period: period(
+            ctx.config.cluster.certificate_validity_period.as_ref(),
+            8760,
+        ),
+    }
+}
+
+fn ca_validity(ctx: &PhaseContext<'_>) -> Validity {
+    Validity {
+        start: ctx.keys.start,
+        period: period(
+            ctx.config.cluster.ca_certificate_validity_period.as_ref(),
+            87600,
+        ),
+    }
+}
+
+/// A certificate and, when present, its key, as the run sees them now.
+pub struct Pair {
+    pub cert: Option<X509>,
+    pub key: Option<PKey<Private>>,
+}
+
+pub fn read_pair(ctx: &PhaseContext<'_>, dir: &str, base: &str) -> Result<Pair, PhaseError> {
+    let cert_path = path(dir, base, "crt");
+    let key_path = path(dir, base, "key");
+    let cert = ctx
+        .effects
+        .read_file(&cert_path)
+        .map_err(failed)?
+        .map(|pem| cert::parse_pem(&pem, &cert_path))
+        .transpose()
+        .map_err(failed)?;
+    let key = ctx
+        .effects
+        .read_file(&key_path)
+        .map_err(failed)?
+        .map(|pem| keys::parse_private_key(&pem, &key_path))
+        .transpose()
+        .map_err(failed)?;
+    Ok(Pair { cert, key })
+}
+
+pub fn write_pair(
+    ctx: &mut PhaseContext<'_>,
+    dir: &str,
+    base: &str,
+    cert: &X509,
+    key: &PKey<Private>,
+) -> Result<(), PhaseError> {
+    // The key goes first: a run killed in between leaves a key without a certificate, which the next
+    // run replaces, never a certificate without its key.
+    let key_pem = keys::private_key_pem(key).map_err(failed)?;
+    ctx.effects
+        .write_file(&path(dir, base, "key"), &key_pem, KEY_MODE)
+        .map_err(failed)?;
+    let cert_pem = cert::to_pem(cert).map_err(failed)?;
+    ctx.effects
+        .write_file(&path(dir, base, "crt"), &cert_pem, CERT_MODE)
+        .map_err(failed)
+}
+
+fn key_name(phase: &str) -> String {
+    format!("certs/{phase}")
+}
+
+/// Before the first certificate of a run: say where they go, and make every key the run's certificates
+/// will need at once, over all cores.
+fn prepare(ctx: &mut PhaseContext<'_>, specs: &[CertSpec]) -> Result<(), PhaseError> {
+    if !ctx.keys.first_time("certs") {
+        return Ok(());
+    }
+    let dir = cert_dir(ctx.config).to_string();
+    ctx.sink
+        .line(&format!("[certs] Using certificateDir folder {dir:?}"));
+    let missing =
+        |ctx: &PhaseContext<'_>, file: String| ctx.effects.read_file(&file).map(|f| f.is_none());
+    let mut needed = Vec::new();
+    for spec in specs {
+        if !ctx.selected.contains(&format!("certs/{}", spec.phase)) {
+            continue;
+        }
+        let cert_missing = missing(ctx, path(&dir, spec.base, "crt")).map_err(failed)?;
+        let key_missing = missing(ctx, path(&dir, spec.base, "key")).map_err(failed)?;
+        if cert_missing || key_missing {
+            needed.push(key_name(spec.phase));
+        }
+    }
+    if ctx.selected.iter().any(|s| s == "certs/sa")
+        && missing(ctx, path(&dir, "sa", "key")).map_err(failed)?
+    {
+        needed.push(key_name("sa"));
+    }
+    // A whole init also makes the kubeconfig client keys in the same batch.
+    needed.extend(crate::kubeconfig_phase::keys_needed(ctx).map_err(failed)?);
+    let algorithm = algorithm(ctx.config)?;
+    ctx.keys.fill(needed, algorithm).map_err(failed)
+}
+
+fn names_line(profile: &CertProfile) -> String {
+    let ips: Vec<String> = profile.ips.iter().map(ToString::to_string).collect();
+    format!(
+        "DNS names [{}] and IPs [{}]",
+        profile.dns_names.join(" "),
+        ips.join(" ")
+    )
+}
+
+fn run_ca(ctx: &mut PhaseContext<'_>, spec: &CertSpec) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.config).to_string();
+    let existing = read_pair(ctx, &dir, spec.base)?;
+    let crt = path(&dir, spec.base, "crt");
+    match (&existing.cert, &existing.key) {
+        (Some(ca), Some(key)) => {
+            if let Some(problem) = cert::problem_with(ca, key, &spec.profile, None) {
+                return Err(failed(format!("{crt}: {problem}: fix or remove {crt} and its key, or restore the CA this cluster was made with")));
+            }
+            ctx.sink.line(&format!(
+                "[certs] Using existing {} certificate authority",
+                spec.phase
+            ));
+            return Ok(());
+        }
+        (Some(ca), None) => {
+            // External CA mode: the CA key stays elsewhere and every certificate it signs must exist.
+            if !cert::signed_by(ca, ca) {
+                return Err(failed(format!("{crt} is not a self-signed CA certificate")));
+            }
+            if cert::not_after_unix(ca) <= cert::now_unix() {
+                return Err(failed(format!("{crt}: the CA certificate has expired")));
+            }
+            ctx.sink.line(&format!(
+                "[certs] Using existing {} keyless certificate authority",
+                spec.phase
+            ));
+            return Ok(());
+        }
+        (None, Some(_)) => ctx.sink.line(&format!(
+            "[certs] {} has no certificate next to it: making a new {} CA",
+            path(&dir, spec.base, "key"),
+            spec.phase
+        )),
+        (None, None) => {}
+    }
+    ctx.sink.line(&format!(
+        "[certs] Generating {:?} certificate and key",
+        spec.base
+    ));
+    let key = ctx
+        .keys
+        .take(&key_name(spec.phase), algorithm(ctx.config)?)
+        .map_err(failed)?;
+    let ca = cert::build(&spec.profile, &key, None, ca_validity(ctx)).map_err(failed)?;
+    write_pair(ctx, &dir, spec.base, &ca, &key)
+}
+
+fn run_leaf(ctx: &mut PhaseContext<'_>, spec: &CertSpec, ca_base: &str) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.config).to_string();
+    let signer = read_pair(ctx, &dir, ca_base)?;
+    let ca_crt = path(&dir, ca_base, "crt");
+    let Some(ca) = signer.cert else {
+        return Err(failed(format!(
+            "cannot make {}: the CA certificate {ca_crt} is missing (run `kinit init phase certs {}` first)",
+            spec.base,
+            ca_base.replace('/', "-")
+        )));
+    };
+    let existing = read_pair(ctx, &dir, spec.base)?;
+    let crt = path(&dir, spec.base, "crt");
+    if let (Some(cert), Some(key)) = (&existing.cert, &existing.key) {
+        if let Some(problem) = cert::problem_with(cert, key, &spec.profile, Some(&ca)) {
+            return Err(failed(format!(
+                "{crt}: {problem}; kinit does not overwrite it: remove {crt} and {} to have it made again",
+                path(&dir, spec.base, "key")
+            )));
+        }
+        ctx.sink.line(&format!(
+            "[certs] Using existing {} certificate and key on disk",
+            spec.phase
+        ));
+        return Ok(());
+    }
+    let Some(ca_key) = signer.key else {
+        return Err(failed(format!(
+            "{crt} or its key is missing, and without {} (external CA mode) kinit cannot sign it: provide {crt} and its key signed by {ca_crt}",
+            path(&dir, ca_base, "key")
+        )));
+    };
+    ctx.sink.line(&format!(
+        "[certs] Generating {:?} certificate and key",
+        spec.base
+    ));
+    if spec.profile.usages.contains(&Usage::ServerAuth) {
+        ctx.sink.line(&format!(
+            "[certs] {} serving cert is signed for {}",
+            spec.base,
+            names_line(&spec.profile)
+        ));
+    }
+    let key = ctx
+        .keys
+        .take(&key_name(spec.phase), algorithm(ctx.config)?)
+        .map_err(failed)?;
+    let made = cert::build(
+        &spec.profile,
+        &key,
+        Some((&ca, &ca_key)),
+        leaf_validity(ctx),
+    )
+    .map_err(failed)?;
+    write_pair(ctx, &dir, spec.base, &made, &key)
+}
+
+fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.config).to_string();
+    let key_path = path(&dir, "sa", "key");
+    let pub_path = path(&dir, "sa", "pub");
+    if let Some(pem) = ctx.effects.read_file(&key_path).map_err(failed)? {
+        let key = keys::parse_private_key(&pem, &key_path).map_err(failed)?;
+        let public = keys::public_key_pem(&key).map_err(failed)?;
+        match ctx.effects.read_file(&pub_path).map_err(failed)? {
+            Some(existing) if existing != public => {
+                let matches = PKey::public_key_from_pem(&existing).is_ok_and(|p| p.public_eq(&key));
+                if !matches {
+                    return Err(failed(format!("{pub_path} does not hold the public half of {key_path}: remove {pub_path} to have it written again")));
+                }
+            }
+            Some(_) => {}
+            None => ctx
+                .effects
+                .write_file(&pub_path, &public, CERT_MODE)
+                .map_err(failed)?,
+        }
+        ctx.sink.line("[certs] Using the existing \"sa\" key");
+        return Ok(());
+    }
+    ctx.sink
+        .line("[certs] Generating \"sa\" key and public key");
+    let key = ctx
+        .keys
+        .take(&key_name("sa"), algorithm(ctx.config)?)
+        .map_err(failed)?;
+    let private = keys::private_key_pem(&key).map_err(failed)?;
+    ctx.effects
+        .write_file(&key_path, &private, KEY_MODE)
+        .map_err(failed)?;
+    let public = keys::public_key_pem(&key).map_err(failed)?;
+    ctx.effects
+        .write_file(&pub_path, &public, CERT_MODE)
+        .map_err(failed)
+}
+
+/// Runs the child named by the current unit (`certs/<child>`).
+pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let (specs, warnings) = table::certificates(ctx.config).map_err(failed)?;
+    prepare(ctx, &specs)?;
+    let child = ctx
+        .current
+        .strip_prefix("certs/")
+        .unwrap_or(&ctx.current)
+        .to_string();
+    if child == "sa" {
+        run_service_account_key(ctx)?;
+        return Ok(Vec::new());
+    }
+    let Some(spec) = specs.iter().find(|s| s.phase == child) else {
+        // With external etcd the etcd certificates are not kubeadm's to make.
+        ctx.sink.line(&format!(
+            "[certs] External etcd mode: skipping {child} certificate generation"
+        ));
+        return Ok(Vec::new());
+    };
+    match spec.ca {
+        None => run_ca(ctx, spec)?,
+        Some(ca) => run_leaf(ctx, spec, ca)?,
+    }
+    // SAN warnings belong to the certificate that dropped them.
+    Ok(warnings
+        .into_iter()
+        .filter(|w| w.contains(&format!(" {} SAN", spec.base)))
+        .collect())
+}

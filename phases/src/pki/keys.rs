@@ -1,0 +1,130 @@
+//! Private keys as kubeadm makes them: the algorithm named by `encryptionAlgorithm`, PEM encodings kubeadm
+//! writes (PKCS#1 for RSA, SEC1 for ECDSA, PKIX for public keys), and generation spread over every core.
+
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa(u32),
+    EcdsaP256,
+    EcdsaP384,
+}
+
+impl KeyAlgorithm {
+    /// `ClusterConfiguration.encryptionAlgorithm`; empty means kubeadm's default, RSA-2048.
+    pub fn parse(name: &str) -> Result<KeyAlgorithm, String> {
+        match name {
+            "" | "RSA-2048" => Ok(KeyAlgorithm::Rsa(2048)),
+            "RSA-3072" => Ok(KeyAlgorithm::Rsa(3072)),
+            "RSA-4096" => Ok(KeyAlgorithm::Rsa(4096)),
+            "ECDSA-P256" => Ok(KeyAlgorithm::EcdsaP256),
+            "ECDSA-P384" => Ok(KeyAlgorithm::EcdsaP384),
+            other => Err(format!(
+                "unknown encryptionAlgorithm {other:?}: use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384"
+            )),
+        }
+    }
+
+    pub fn generate(self) -> Result<PKey<Private>, String> {
+        let key = match self {
+            KeyAlgorithm::Rsa(bits) => Rsa::generate(bits).and_then(PKey::from_rsa),
+            KeyAlgorithm::EcdsaP256 => ec_key(Nid::X9_62_PRIME256V1),
+            KeyAlgorithm::EcdsaP384 => ec_key(Nid::SECP384R1),
+        };
+        key.map_err(|e| format!("cannot generate a {self:?} key: {e}"))
+    }
+}
+
+fn ec_key(curve: Nid) -> Result<PKey<Private>, openssl::error::ErrorStack> {
+    let group = EcGroup::from_curve_name(curve)?;
+    EcKey::generate(&group).and_then(PKey::from_ec_key)
+}
+
+/// The PEM kubeadm writes for a private key: `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC1).
+pub fn private_key_pem(key: &PKey<Private>) -> Result<Vec<u8>, String> {
+    let pem = match (key.rsa(), key.ec_key()) {
+        (Ok(rsa), _) => rsa.private_key_to_pem(),
+        (_, Ok(ec)) => ec.private_key_to_pem(),
+        _ => return Err("only RSA and ECDSA keys are supported".into()),
+    };
+    pem.map_err(|e| format!("cannot encode a private key: {e}"))
+}
+
+/// `PUBLIC KEY` (PKIX), as in `sa.pub`.
+pub fn public_key_pem(key: &PKey<Private>) -> Result<Vec<u8>, String> {
+    key.public_key_to_pem()
+        .map_err(|e| format!("cannot encode a public key: {e}"))
+}
+
+pub fn parse_private_key(pem: &[u8], what: &str) -> Result<PKey<Private>, String> {
+    PKey::private_key_from_pem(pem)
+        .map_err(|_| format!("{what} is not a PEM private key (RSA or ECDSA)"))
+}
+
+/// Generates one key per name, on as many threads as there are cores: RSA generation is the slow part of
+/// a fresh PKI, and the keys do not depend on each other.
+pub fn generate_many(
+    names: &[String],
+    algorithm: KeyAlgorithm,
+) -> Result<Vec<(String, PKey<Private>)>, String> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(names.len().max(1));
+    let next = AtomicUsize::new(0);
+    let made = Mutex::new(Vec::with_capacity(names.len()));
+    let failure = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = names.get(index) else { break };
+                match algorithm.generate() {
+                    Ok(key) => made.lock().unwrap().push((name.clone(), key)),
+                    Err(e) => {
+                        *failure.lock().unwrap() = Some(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(made.into_inner().unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_forms_are_the_ones_kubeadm_writes() {
+        let rsa = KeyAlgorithm::Rsa(2048).generate().unwrap();
+        let pem = String::from_utf8(private_key_pem(&rsa).unwrap()).unwrap();
+        assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{pem}");
+        let ec = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let pem = String::from_utf8(private_key_pem(&ec).unwrap()).unwrap();
+        assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{pem}");
+        let public = String::from_utf8(public_key_pem(&ec).unwrap()).unwrap();
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+        let back = parse_private_key(pem.as_bytes(), "key").unwrap();
+        assert!(back.public_eq(&ec));
+        assert!(KeyAlgorithm::parse("DSA").is_err());
+    }
+
+    #[test]
+    fn many_keys_come_back_once_each() {
+        let names: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        let mut keys = generate_many(&names, KeyAlgorithm::EcdsaP384).unwrap();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let got: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(got, ["k0", "k1", "k2", "k3", "k4"]);
+        assert_eq!(keys[0].1.bits(), 384);
+    }
+}

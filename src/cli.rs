@@ -1,6 +1,8 @@
 //! The command tree and its flags, named as kubeadm names them.
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kinit_phases::certs_commands::RENEWABLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
@@ -57,10 +59,12 @@ pub enum Command {
     Reset(ResetArgs),
     /// Manage bootstrap tokens
     Token(RestArgs),
-    /// Manage the cluster PKI
-    Certs(RestArgs),
-    /// Manage kubeconfig files
-    Kubeconfig(RestArgs),
+    /// Check, renew and make keys for the cluster PKI on this control-plane node
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Make kubeconfig files for users
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
     /// Print, validate and migrate kubeadm configuration; list images
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -332,6 +336,55 @@ impl ResetArgs {
 pub struct RestArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub rest: Vec<String>,
+}
+
+/// Where `kinit certs` finds the certificates and the kubeconfig files.
+#[derive(Debug, Args)]
+pub struct PkiDirArgs {
+    /// Where certificates are kept [default: certificatesDir of --config, else /etc/kubernetes/pki]
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Where the kubeconfig files are kept
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    pub kubeconfig_dir: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show when each certificate and CA on this node expires
+    CheckExpiration(PkiDirArgs),
+    /// Sign certificates again with the CA on disk for a new certificateValidityPeriod, keeping their keys
+    Renew {
+        /// The certificate to renew, or `all`
+        #[arg(value_name = "NAME", value_parser = PossibleValuesParser::new(std::iter::once("all").chain(RENEWABLE)))]
+        name: String,
+        #[command(flatten)]
+        dirs: PkiDirArgs,
+    },
+    /// Print a new random key for --certificate-key (64 hex characters)
+    CertificateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Print a kubeconfig for a user, with a client certificate signed by the cluster CA
+    User(UserArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// The user: the client certificate's common name
+    #[arg(long, value_name = "NAME")]
+    pub client_name: String,
+    /// A group of the user: the certificate's organization (repeat, or separate with commas)
+    #[arg(long = "org", value_name = "ORG", value_delimiter = ',')]
+    pub orgs: Vec<String>,
+    /// How long the client certificate is valid
+    #[arg(long, value_name = "DURATION", default_value = "8760h")]
+    pub validity_period: String,
+    /// Where the cluster CA is kept [default: certificatesDir of --config, else /etc/kubernetes/pki]
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,10 +1,13 @@
 //! The `kinit` binary: parse the command line, run the command, exit with a documented code.
 
+mod certs_cmd;
 mod cli;
 mod config_cmd;
 mod exit;
 mod output;
 mod run_phases;
+mod tabwriter;
+mod time_text;
 
 use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, InitSub, OutputFormat};
@@ -55,8 +58,8 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
         Command::Join(join) => run_phases::join(&cli.global, join),
         Command::Reset(reset) => run_phases::reset(&cli.global, reset),
         Command::Token(_) => not_implemented("token"),
-        Command::Certs(_) => not_implemented("certs"),
-        Command::Kubeconfig(_) => not_implemented("kubeconfig"),
+        Command::Certs(command) => certs_cmd::certs(&cli.global, command),
+        Command::Kubeconfig(command) => certs_cmd::kubeconfig(&cli.global, command),
         Command::Config(command) => config_cmd::run(&cli.global, command),
         Command::Version => {
             let version = env!("CARGO_PKG_VERSION");

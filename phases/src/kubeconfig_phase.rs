@@ -143,9 +143,32 @@ pub fn build(
     key: &PKey<Private>,
     validity: cert::Validity,
 ) -> Result<Kubeconfig, String> {
+    client_kubeconfig(
+        &config.cluster.cluster_name,
+        &spec.user,
+        &spec.organizations,
+        &spec.server,
+        (ca, ca_key),
+        key,
+        validity,
+    )
+}
+
+/// A kubeconfig of one cluster and one user with a client certificate for `key`, signed by `signer`:
+/// the files of init, and `kinit kubeconfig user`.
+pub fn client_kubeconfig(
+    cluster_name: &str,
+    user: &str,
+    organizations: &[String],
+    server: &str,
+    signer: (&X509, &PKey<Private>),
+    key: &PKey<Private>,
+    validity: cert::Validity,
+) -> Result<Kubeconfig, String> {
+    let (ca, ca_key) = signer;
     let profile = CertProfile {
-        common_name: spec.user.clone(),
-        organizations: spec.organizations.clone(),
+        common_name: user.to_string(),
+        organizations: organizations.to_vec(),
         dns_names: Vec::new(),
         ips: Vec::new(),
         usages: vec![Usage::ClientAuth],
@@ -153,13 +176,13 @@ pub fn build(
     };
     let client = cert::build(&profile, key, Some((ca, ca_key)), validity)?;
     Ok(Kubeconfig::single(
-        &config.cluster.cluster_name,
+        cluster_name,
         Cluster {
             certificate_authority_data: Some(base64(&cert::to_pem(ca)?)),
-            server: spec.server.clone(),
+            server: server.to_string(),
             ..Default::default()
         },
-        &spec.user,
+        user,
         User {
             client_certificate_data: Some(base64(&cert::to_pem(&client)?)),
             client_key_data: Some(base64(&keys::private_key_pem(key)?)),

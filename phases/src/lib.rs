@@ -1,5 +1,6 @@
 //! kinit's engine: configuration, the phase tables and their runner, the host effects layer, and the phases.
 
+pub mod certs_commands;
 pub mod certs_phase;
 pub mod config;
 pub mod effects;
@@ -8,6 +9,7 @@ pub mod images;
 pub mod init_phases;
 pub mod kubeconfig;
 pub mod kubeconfig_phase;
+pub mod kubeconfig_user;
 pub mod phase;
 pub mod pki;
 pub mod preflight_phase;

@@ -99,6 +99,15 @@ pub fn generate_many(
     Ok(made.into_inner().unwrap())
 }
 
+/// A key for `--certificate-key`: 32 random bytes (AES-256 for the kubeadm-certs Secret) as 64 lowercase
+/// hex characters, as `kubeadm certs certificate-key` prints it.
+pub fn certificate_key() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    openssl::rand::rand_bytes(&mut bytes)
+        .map_err(|e| format!("cannot draw random bytes for a certificate key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

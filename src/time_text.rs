@@ -1,0 +1,92 @@
+//! Times as kubeadm prints them: Go's `Jan 02, 2006 15:04 MST` layout and RFC 3339, both in UTC, and
+//! apimachinery's short human durations (`364d`, `9y`).
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Year, month (1-12), day, hour, minute, second of a Unix time in UTC (proleptic Gregorian calendar,
+/// H. Hinnant's civil-from-days).
+fn civil(unix: i64) -> (i64, usize, i64, i64, i64, i64) {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        usize::try_from(month).unwrap_or(1),
+        day,
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+    )
+}
+
+/// Go's `Jan 02, 2006 15:04 MST` in UTC, the EXPIRES column of check-expiration.
+pub fn go_date(unix: i64) -> String {
+    let (year, month, day, hour, minute, _) = civil(unix);
+    format!(
+        "{} {day:02}, {year} {hour:02}:{minute:02} UTC",
+        MONTHS[month - 1]
+    )
+}
+
+/// RFC 3339 in UTC, as Go's `time.Time` marshals to JSON.
+pub fn rfc3339(unix: i64) -> String {
+    let (year, month, day, hour, minute, second) = civil(unix);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// apimachinery's ShortHumanDuration: a second or two in the past still counts as now (clocks differ a
+/// little); further in the past is `<invalid>`, as kubeadm shows an expired certificate.
+pub fn short_human_duration(seconds: i64) -> String {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    match seconds {
+        s if s < -1 => "<invalid>".into(),
+        s if s < 0 => "0s".into(),
+        s if s < MINUTE => format!("{s}s"),
+        s if s < HOUR => format!("{}m", s / MINUTE),
+        s if s < DAY => format!("{}h", s / HOUR),
+        s if s < 365 * DAY => format!("{}d", s / DAY),
+        s => format!("{}y", s / (365 * DAY)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_go_layout_and_rfc3339() {
+        assert_eq!(go_date(0), "Jan 01, 1970 00:00 UTC");
+        // 2026-08-19T09:03:27Z, as in a real kubeadm table.
+        assert_eq!(go_date(1_787_130_207), "Aug 19, 2026 09:03 UTC");
+        assert_eq!(rfc3339(1_787_130_207), "2026-08-19T09:03:27Z");
+        // A leap day, and the turn of a century that is a leap year.
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn durations_as_apimachinery_shortens_them() {
+        let day = 86_400;
+        assert_eq!(short_human_duration(-5), "<invalid>");
+        assert_eq!(short_human_duration(-1), "0s");
+        assert_eq!(short_human_duration(59), "59s");
+        assert_eq!(short_human_duration(3599), "59m");
+        assert_eq!(short_human_duration(23 * 3600), "23h");
+        assert_eq!(short_human_duration(365 * day - 10), "364d");
+        assert_eq!(short_human_duration(3650 * day - 10), "9y");
+        assert_eq!(short_human_duration(365 * day), "1y");
+    }
+}

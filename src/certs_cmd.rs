@@ -16,6 +16,7 @@ use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::kubeconfig_user::{user_kubeconfig, UserRequest};
 use kinit_phases::pki::cert::Validity;
 use kinit_phases::pki::keys;
+use kinit_phases::pki::keys::KeyAlgorithm;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 
@@ -166,6 +167,7 @@ fn renew(global: &GlobalArgs, name: &str, args: &PkiDirArgs) -> Result<i32, Exit
         &dirs,
         &selected,
         Validity::from_now(period),
+        KeyAlgorithm::parse(&config.cluster.encryption_algorithm).map_err(Exit::failure)?,
     )
     .map_err(|errors| {
         let hint = if selected.len() > 1 {

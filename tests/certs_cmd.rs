@@ -351,8 +351,17 @@ const FILES: [(&str, &str); 7] = [
     ("etcd/healthcheck-client", "etcd/ca"),
 ];
 
+/// The public key a certificate or private key file holds, as openssl prints it.
+fn public_key_of_cert(cert: &Path) -> String {
+    openssl_ok(&["x509", "-noout", "-pubkey", "-in", cert.to_str().unwrap()])
+}
+
+fn public_key_of_key(key: &Path) -> String {
+    openssl_ok(&["pkey", "-pubout", "-in", key.to_str().unwrap()])
+}
+
 #[test]
-fn renew_all_keeps_subjects_names_and_keys_and_moves_the_expiry() {
+fn renew_all_keeps_subjects_and_names_makes_new_keys_and_moves_the_expiry() {
     let root = tempfile::tempdir().unwrap();
     let short = write_config(root.path(), "certificateValidityPeriod: 24h\n");
     make_pki(root.path(), Some(&short));
@@ -404,13 +413,20 @@ fn renew_all_keeps_subjects_names_and_keys_and_moves_the_expiry() {
             verifies(&crt(ca), &crt(base)),
             "{base} verifies against {ca}"
         );
-        assert_eq!(
+        assert_ne!(
             &std::fs::read(key(base)).unwrap(),
             old_key,
-            "{base}: key kept"
+            "{base}: a new key, as kubeadm's renewal makes"
+        );
+        assert_eq!(
+            public_key_of_cert(&crt(base)),
+            public_key_of_key(&key(base)),
+            "{base}: the renewed certificate is for the new key"
         );
         let mode = std::fs::metadata(crt(base)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644, "{base}");
+        let mode = std::fs::metadata(key(base)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{base}");
     }
     let apiserver = describe(&crt("apiserver"));
     assert!(
@@ -425,10 +441,10 @@ fn renew_all_keeps_subjects_names_and_keys_and_moves_the_expiry() {
     );
     assert_ne!(new_admin.2, admin_before.2);
     assert!(verifies(&crt("ca"), &embedded_cert(&admin)));
-    assert_eq!(
+    assert_ne!(
         embedded_key_line(&admin),
         admin_key,
-        "the kubeconfig keeps its key"
+        "the kubeconfig gets a new client key"
     );
     assert_eq!(
         std::fs::metadata(&admin).unwrap().permissions().mode() & 0o777,

@@ -192,6 +192,9 @@ pub fn client_kubeconfig(
 }
 
 /// What is wrong with an existing kubeconfig for this cluster, or `Ok(warnings)` when it can stay.
+/// Deliberately stricter than kubeadm, which compares only the CA: an embedded client certificate that
+/// expired, is signed by another CA, is for another user or does not match its key would leave the
+/// component unable to log in, so kinit says so here instead of keeping a file that cannot work.
 fn check_existing(
     text: &str,
     file: &str,

@@ -1,9 +1,6 @@
-//! `kinit certs renew`: each certificate signed again by the CA on disk, for a new leaf period from now,
-//! with the subject, names and usages it has today.
-//!
-//! Deliberate difference from kubeadm: kubeadm's renewal makes a new private key for every certificate;
-//! kinit keeps the key on disk. Only the validity needs renewing, a key that never left the node needs no
-//! rotation for that, and whatever pins or mounts the key keeps working.
+//! `kinit certs renew`: each certificate made again by the CA on disk, for a new leaf period from now,
+//! with the subject, names and usages it has today and, as kubeadm's renewal does, a new private key of
+//! the configured algorithm.
 
 use super::{
     embedded_client, file_of, long_name, managed, read_cert, read_key, Dirs, Managed, Source,
@@ -15,6 +12,7 @@ use crate::effects::Effects;
 use crate::kubeconfig::base64;
 use crate::kubeconfig_phase::KUBECONFIG_MODE;
 use crate::pki::cert::{self, CertProfile, Usage, Validity};
+use crate::pki::keys::{self, KeyAlgorithm};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509ExtendedKeyUsage, X509};
 use serde_json::Value;
@@ -29,6 +27,8 @@ pub struct Renewal {
     pub not_after: i64,
     content: Vec<u8>,
     mode: u32,
+    /// The new key file next to a renewed certificate file (kubeconfigs embed theirs).
+    key_file: Option<(String, Vec<u8>)>,
 }
 
 /// The managed certificates `name` stands for: one, or every one with `all`.
@@ -74,20 +74,17 @@ fn profile_of(existing: &X509) -> CertProfile {
     }
 }
 
+/// The certificate made again for a new key, saying what the old one said.
 fn resign(
     existing: &X509,
-    key: &PKey<Private>,
     signer: (&X509, &PKey<Private>),
     validity: Validity,
-    file: &str,
-) -> Result<X509, String> {
-    if !cert::key_matches(existing, key) {
-        return Err(format!(
-            "{file}: the key does not match the certificate, so the certificate cannot be renewed with it"
-        ));
-    }
+    algorithm: KeyAlgorithm,
+) -> Result<(X509, PKey<Private>), String> {
+    let key = algorithm.generate()?;
     let (ca, ca_key) = signer;
-    cert::build(&profile_of(existing), key, Some((ca, ca_key)), validity)
+    let renewed = cert::build(&profile_of(existing), &key, Some((ca, ca_key)), validity)?;
+    Ok((renewed, key))
 }
 
 /// The entries of a kubeconfig list (`users`, `clusters`) called `name`.
@@ -106,7 +103,13 @@ fn entries_named<'a>(
 
 /// The kubeconfig with the new client certificate, and the CA data set to the CA that signed it (as
 /// kubeadm does, for a CA that was rotated); every other field stays as it is.
-fn renewed_kubeconfig(text: &str, file: &str, client: &X509, ca: &X509) -> Result<Vec<u8>, String> {
+fn renewed_kubeconfig(
+    text: &str,
+    file: &str,
+    client: (&X509, &PKey<Private>),
+    ca: &X509,
+) -> Result<Vec<u8>, String> {
+    let (client, client_key) = client;
     let mut value = crate::config::yaml::parse_documents(text)
         .map_err(|e| format!("{file} is not valid YAML (line {}): {}", e.line, e.message))?
         .into_iter()
@@ -121,6 +124,7 @@ fn renewed_kubeconfig(text: &str, file: &str, client: &X509, ca: &X509) -> Resul
         .ok_or_else(|| format!("{file} has no usable current context"))?;
     let (user, cluster) = (context["user"].clone(), context["cluster"].clone());
     let client_pem = base64(&cert::to_pem(client)?);
+    let key_pem = base64(&keys::private_key_pem(client_key)?);
     let ca_pem = base64(&cert::to_pem(ca)?);
     for entry in entries_named(&mut value, "users", &user) {
         if let Some(fields) = entry["user"].as_object_mut() {
@@ -128,6 +132,7 @@ fn renewed_kubeconfig(text: &str, file: &str, client: &X509, ca: &X509) -> Resul
                 "client-certificate-data".into(),
                 Value::String(client_pem.clone()),
             );
+            fields.insert("client-key-data".into(), Value::String(key_pem.clone()));
         }
     }
     for entry in entries_named(&mut value, "clusters", &cluster) {
@@ -149,6 +154,7 @@ fn plan_one(
     dirs: &Dirs,
     item: &Managed,
     validity: Validity,
+    algorithm: KeyAlgorithm,
 ) -> Result<Renewal, String> {
     let file = file_of(item, dirs);
     let ca_crt = path(&dirs.cert_dir, item.ca_base, "crt");
@@ -177,35 +183,30 @@ fn plan_one(
             item.name.trim_end_matches(".conf")
         )
     };
-    let (content, not_after, mode) = match item.source {
+    let (content, not_after, mode, key_file) = match item.source {
         Source::Files { base } => {
             let existing = read_cert(effects, &file)?.ok_or_else(missing)?;
-            let key_file = path(&dirs.cert_dir, base, "key");
-            let key = read_key(effects, &key_file)?.ok_or_else(|| {
-                format!(
-                    "cannot renew {}: its key {key_file} is missing, and kinit renews a certificate for the key it has",
-                    item.name
-                )
-            })?;
-            let renewed = resign(&existing, &key, (&ca, &ca_key), validity, &file)?;
+            let (renewed, key) = resign(&existing, (&ca, &ca_key), validity, algorithm)?;
             (
                 cert::to_pem(&renewed)?,
                 cert::not_after_unix(&renewed),
                 CERT_MODE,
+                Some((
+                    path(&dirs.cert_dir, base, "key"),
+                    keys::private_key_pem(&key)?,
+                )),
             )
         }
         Source::Kubeconfig { .. } => {
             let bytes = effects.read_file(&file)?.ok_or_else(missing)?;
             let text = String::from_utf8_lossy(&bytes);
-            let (existing, key) = embedded_client(&text, &file)?;
-            let key = key.ok_or_else(|| {
-                format!("cannot renew {}: {file} embeds no client key (client-key-data), and kinit renews a certificate for the key it has", item.name)
-            })?;
-            let renewed = resign(&existing, &key, (&ca, &ca_key), validity, &file)?;
+            let (existing, _) = embedded_client(&text, &file)?;
+            let (renewed, key) = resign(&existing, (&ca, &ca_key), validity, algorithm)?;
             (
-                renewed_kubeconfig(&text, &file, &renewed, &ca)?,
+                renewed_kubeconfig(&text, &file, (&renewed, &key), &ca)?,
                 cert::not_after_unix(&renewed),
                 KUBECONFIG_MODE,
+                None,
             )
         }
     };
@@ -216,6 +217,7 @@ fn plan_one(
         not_after,
         content,
         mode,
+        key_file,
     })
 }
 
@@ -226,11 +228,12 @@ pub fn plan(
     dirs: &Dirs,
     selected: &[Managed],
     validity: Validity,
+    algorithm: KeyAlgorithm,
 ) -> Result<Vec<Renewal>, Vec<String>> {
     let mut renewals = Vec::new();
     let mut errors = Vec::new();
     for item in selected {
-        match plan_one(effects, dirs, item, validity) {
+        match plan_one(effects, dirs, item, validity, algorithm) {
             Ok(renewal) => renewals.push(renewal),
             Err(e) => errors.push(e),
         }
@@ -245,6 +248,10 @@ pub fn plan(
 /// Writes the renewed files, each atomically with the mode of its kind.
 pub fn apply(effects: &mut dyn Effects, renewals: &[Renewal]) -> Result<(), String> {
     for renewal in renewals {
+        // The key first, as the certs phase writes a pair: a renewal cut short is finished by the next.
+        if let Some((key_file, pem)) = &renewal.key_file {
+            effects.write_file(key_file, pem, crate::certs_phase::KEY_MODE)?;
+        }
         effects.write_file(&renewal.file, &renewal.content, renewal.mode)?;
     }
     Ok(())
@@ -253,7 +260,6 @@ pub fn apply(effects: &mut dyn Effects, renewals: &[Renewal]) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::keys::KeyAlgorithm;
     use std::time::Duration;
 
     fn profile(name: &str, orgs: &[&str], usages: Vec<Usage>, is_ca: bool) -> CertProfile {
@@ -268,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_renewed_certificate_says_what_the_old_one_said_for_the_same_key() {
+    fn a_renewed_certificate_says_what_the_old_one_said_for_a_new_key() {
         let ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
         let ca = cert::build(
             &profile("kubernetes", &[], vec![], true),
@@ -292,17 +298,17 @@ mod tests {
         )
         .unwrap();
         let validity = Validity::from_now(Duration::from_secs(8760 * 3600));
-        let new = resign(&old, &key, (&ca, &ca_key), validity, "etcd.crt").unwrap();
+        let (new, new_key) =
+            resign(&old, (&ca, &ca_key), validity, KeyAlgorithm::EcdsaP384).unwrap();
         assert_eq!(profile_of(&new), wanted);
-        assert!(cert::signed_by(&new, &ca) && cert::key_matches(&new, &key));
+        assert!(cert::signed_by(&new, &ca) && cert::key_matches(&new, &new_key));
+        assert!(!cert::key_matches(&new, &key), "a renewal makes a new key");
+        assert_eq!(new_key.bits(), 384, "of the configured algorithm");
         assert!(cert::not_after_unix(&new) > cert::not_after_unix(&old) + 8000 * 3600);
-        let other = KeyAlgorithm::EcdsaP256.generate().unwrap();
-        let refused = resign(&old, &other, (&ca, &ca_key), validity, "etcd.crt").unwrap_err();
-        assert!(refused.contains("does not match"), "{refused}");
     }
 
     #[test]
-    fn a_renewed_kubeconfig_changes_only_the_client_certificate() {
+    fn a_renewed_kubeconfig_changes_only_the_client_certificate_and_key() {
         let text = "apiVersion: v1
 clusters:
   - cluster:
@@ -341,7 +347,7 @@ users:
             Validity::from_now(Duration::from_secs(3600)),
         )
         .unwrap();
-        let renewed = renewed_kubeconfig(text, "admin.conf", &ca, &ca).unwrap();
+        let renewed = renewed_kubeconfig(text, "admin.conf", (&ca, &key), &ca).unwrap();
         let parse = |t: &str| {
             crate::config::yaml::parse_documents(t).unwrap()[0]
                 .value
@@ -350,6 +356,8 @@ users:
         let mut expected = parse(text);
         let pem = base64(&cert::to_pem(&ca).unwrap());
         expected["users"][0]["user"]["client-certificate-data"] = Value::String(pem.clone());
+        expected["users"][0]["user"]["client-key-data"] =
+            Value::String(base64(&keys::private_key_pem(&key).unwrap()));
         expected["clusters"][0]["cluster"]["certificate-authority-data"] = Value::String(pem);
         assert_eq!(parse(&String::from_utf8(renewed).unwrap()), expected);
     }

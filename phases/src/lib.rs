@@ -8,6 +8,8 @@ pub mod images;
 pub mod init_phases;
 pub mod kubeconfig;
 pub mod kubeconfig_phase;
+pub mod manifests;
+pub mod patches;
 pub mod phase;
 pub mod pki;
 pub mod preflight_phase;

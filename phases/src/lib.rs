@@ -9,6 +9,7 @@ pub mod init_phases;
 pub mod kubeconfig;
 pub mod kubeconfig_phase;
 pub mod manifests;
+pub mod manifests_phase;
 pub mod patches;
 pub mod phase;
 pub mod pki;

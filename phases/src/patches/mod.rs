@@ -89,9 +89,7 @@ fn parse_file_name(name: &str) -> Result<Parsed, String> {
     .into_iter()
     .find(|(word, _)| after_plus.starts_with(word))
     .map(|(_, t)| t)
-    .ok_or_else(|| {
-        format!("{name}: unknown or missing patch type after '+', must be one of [json merge strategic]")
-    })?;
+    .ok_or("unknown or missing patch type after '+', must be one of [json merge strategic]")?;
     Ok(Parsed::Patch(target, patch_type))
 }
 
@@ -123,7 +121,9 @@ impl PatchSet {
             if host.dir_entries(&path).is_ok() {
                 continue;
             }
-            let (target, patch_type) = match parse_file_name(&name)? {
+            let parsed =
+                parse_file_name(&name).map_err(|e| format!("the patch file {path}: {e}"))?;
+            let (target, patch_type) = match parsed {
                 Parsed::Patch(target, patch_type) => (target, patch_type),
                 Parsed::Ignore(reason) => {
                     set.ignored.push((name, Some(reason)));

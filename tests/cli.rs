@@ -72,15 +72,14 @@ fn unimplemented_commands_say_so_with_their_own_code() {
     let out = kinit(&[
         "init",
         "phase",
-        "etcd",
-        "local",
+        "upload-certs",
         "--dry-run",
         "--apiserver-advertise-address",
         "198.51.100.10",
     ]);
     assert_eq!(out.status.code(), Some(4));
     assert!(
-        text(&out.stdout).contains("phase etcd/local is not implemented yet"),
+        text(&out.stdout).contains("phase upload-certs is not implemented yet"),
         "{}",
         text(&out.stdout)
     );
@@ -196,9 +195,10 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     let starts = lines.iter().filter(|l| l["event"] == "phase-start").count();
     let ends: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["event"] == "phase-end").collect();
-    // preflight, 11 certificates, 5 kubeconfig files, then 11 phases run as one unit each.
-    assert_eq!(starts, 28, "one start per unit of the init phase table");
-    assert_eq!(ends.len(), 28);
+    // preflight, 11 certificates, 5 kubeconfig files, local etcd, 3 control-plane pods, then 9 phases
+    // run as one unit each.
+    assert_eq!(starts, 30, "one start per unit of the init phase table");
+    assert_eq!(ends.len(), 30);
     assert_eq!(ends[0]["phase"], "preflight");
     assert!(ends[0]["durationMs"].as_f64().is_some());
     let checks = ends[0]["report"]["checks"]
@@ -217,8 +217,8 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     let result = lines.last().unwrap();
     assert_eq!(result["event"], "result");
     assert_eq!(result["dryRun"], true);
-    assert_eq!(result["phases"].as_array().unwrap().len(), 28);
-    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 11);
+    assert_eq!(result["phases"].as_array().unwrap().len(), 30);
+    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 9);
     let planned: Vec<&str> = result["planned"]
         .as_array()
         .unwrap()
@@ -230,6 +230,9 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
         "write /etc/kubernetes/pki/etcd/peer.crt (mode 0644",
         "write /etc/kubernetes/pki/sa.pub (mode 0644",
         "write /etc/kubernetes/super-admin.conf (mode 0600",
+        "make directory /etc/kubernetes/manifests (mode 0700)",
+        "write /etc/kubernetes/manifests/etcd.yaml (mode 0600",
+        "write /etc/kubernetes/manifests/kube-scheduler.yaml (mode 0600",
     ] {
         assert!(
             planned.iter().any(|p| p.starts_with(file)),

@@ -3,7 +3,7 @@
 
 use kinit_preflight::{Host, RealHost};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// One change to the host, as planned and as reported.
@@ -17,6 +17,14 @@ pub enum Change {
     Run {
         command: String,
     },
+    MakeDir {
+        path: String,
+        mode: u32,
+    },
+    SetMode {
+        path: String,
+        mode: u32,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -26,6 +34,8 @@ impl std::fmt::Display for Change {
                 write!(f, "write {path} (mode {mode:04o}, {bytes} bytes)")
             }
             Change::Run { command } => write!(f, "run {command}"),
+            Change::MakeDir { path, mode } => write!(f, "make directory {path} (mode {mode:04o})"),
+            Change::SetMode { path, mode } => write!(f, "set mode {mode:04o} on {path}"),
         }
     }
 }
@@ -36,6 +46,9 @@ pub trait Effects {
     fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
     /// Writes a file atomically with its final mode from the first byte; an identical file is left untouched.
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String>;
+    /// Makes a folder (and its missing parents) and leaves it with exactly `mode`; an existing folder
+    /// with that mode is left untouched.
+    fn ensure_dir(&mut self, path: &str, mode: u32) -> Result<(), String>;
     /// Writes into an existing kernel file (`/proc/sys/...`), where a rename is impossible.
     fn write_kernel_file(&mut self, path: &str, content: &str) -> Result<(), String>;
     /// Runs a program found on the host's PATH; Ok(false) when it ran and failed.
@@ -112,6 +125,45 @@ impl Effects for HostEffects {
         Ok(())
     }
 
+    fn ensure_dir(&mut self, path: &str, mode: u32) -> Result<(), String> {
+        let target = self.host.resolve_path(path);
+        let failed = |e: std::io::Error| format!("cannot make the folder {path}: {e}");
+        match std::fs::metadata(&target) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(format!("{path} exists and is not a folder"));
+            }
+            Ok(meta) => {
+                if meta.permissions().mode() & 0o7777 != mode {
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                        .map_err(failed)?;
+                    self.done.push(Change::SetMode {
+                        path: path.to_string(),
+                        mode,
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Parents get the usual mode; only the folder asked for is narrowed.
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(failed)?;
+                }
+                std::fs::DirBuilder::new()
+                    .mode(mode)
+                    .create(&target)
+                    .map_err(failed)?;
+                // The umask may have narrowed the mode given at creation.
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                    .map_err(failed)?;
+                self.done.push(Change::MakeDir {
+                    path: path.to_string(),
+                    mode,
+                });
+            }
+            Err(e) => return Err(failed(e)),
+        }
+        Ok(())
+    }
+
     fn write_kernel_file(&mut self, path: &str, content: &str) -> Result<(), String> {
         let target = self.host.resolve_path(path);
         std::fs::OpenOptions::new()
@@ -153,6 +205,8 @@ pub struct DryRunEffects {
     host: RealHost,
     planned: Vec<Change>,
     written: std::collections::HashMap<String, Vec<u8>>,
+    /// Folders already planned, so a second phase does not plan them again.
+    dirs: Vec<String>,
 }
 
 impl DryRunEffects {
@@ -161,6 +215,7 @@ impl DryRunEffects {
             host: RealHost::new(root),
             planned: Vec::new(),
             written: std::collections::HashMap::new(),
+            dirs: Vec::new(),
         }
     }
 }
@@ -183,6 +238,29 @@ impl Effects for DryRunEffects {
             mode,
             bytes: content.len(),
         });
+        Ok(())
+    }
+
+    fn ensure_dir(&mut self, path: &str, mode: u32) -> Result<(), String> {
+        if self.dirs.iter().any(|d| d == path) {
+            return Ok(());
+        }
+        let change = match std::fs::metadata(self.host.resolve_path(path)) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(format!("{path} exists and is not a folder"));
+            }
+            Ok(meta) if meta.permissions().mode() & 0o7777 == mode => None,
+            Ok(_) => Some(Change::SetMode {
+                path: path.to_string(),
+                mode,
+            }),
+            Err(_) => Some(Change::MakeDir {
+                path: path.to_string(),
+                mode,
+            }),
+        };
+        self.dirs.push(path.to_string());
+        self.planned.extend(change);
         Ok(())
     }
 
@@ -236,5 +314,46 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+    }
+
+    #[test]
+    fn folders_end_up_with_their_mode_and_are_left_alone_after() {
+        let root = tempfile::tempdir().unwrap();
+        let mut effects = HostEffects::new(root.path());
+        effects
+            .ensure_dir("/etc/kubernetes/manifests", 0o700)
+            .unwrap();
+        let path = root.path().join("etc/kubernetes/manifests");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&path), 0o700);
+        assert_eq!(mode(&root.path().join("etc/kubernetes")) & 0o700, 0o700);
+        effects
+            .ensure_dir("/etc/kubernetes/manifests", 0o700)
+            .unwrap();
+        assert_eq!(
+            effects.changes().len(),
+            1,
+            "a folder as wanted is left alone"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        effects
+            .ensure_dir("/etc/kubernetes/manifests", 0o700)
+            .unwrap();
+        assert_eq!(mode(&path), 0o700);
+        assert_eq!(
+            effects.changes().last().unwrap().to_string(),
+            "set mode 0700 on /etc/kubernetes/manifests"
+        );
+        let mut dry = DryRunEffects::new(root.path());
+        dry.ensure_dir("/etc/kubernetes/manifests", 0o700).unwrap();
+        dry.ensure_dir("/etc/kubernetes/other", 0o700).unwrap();
+        dry.ensure_dir("/etc/kubernetes/other", 0o700).unwrap();
+        assert_eq!(
+            dry.changes()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["make directory /etc/kubernetes/other (mode 0700)"]
+        );
     }
 }

@@ -1,20 +1,54 @@
 //! The images a cluster runs, named as kubeadm names them (`config images list` order).
 
 use crate::config::defaults::DEFAULT_IMAGE_REPOSITORY;
-use crate::config::types::ClusterConfiguration;
+use crate::config::types::{ClusterConfiguration, LocalEtcd};
 use crate::versions::{image_tag, row_for, KubernetesVersion};
+
+/// `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` or `kube-proxy` at the cluster's version.
+pub fn kubernetes_image(
+    cluster: &ClusterConfiguration,
+    version: &KubernetesVersion,
+    component: &str,
+) -> String {
+    format!(
+        "{}/{component}:{}",
+        cluster.image_repository,
+        image_tag(&version.text)
+    )
+}
+
+/// The etcd image tag: the configured one, else the one kubeadm pins for the minor.
+pub fn etcd_tag<'a>(local: &'a LocalEtcd, version: &KubernetesVersion) -> &'a str {
+    if local.image_tag.is_empty() {
+        row_for(version.minor).0.etcd
+    } else {
+        local.image_tag.as_str()
+    }
+}
+
+pub fn etcd_image(
+    cluster: &ClusterConfiguration,
+    local: &LocalEtcd,
+    version: &KubernetesVersion,
+) -> String {
+    let repo = if local.image_repository.is_empty() {
+        cluster.image_repository.as_str()
+    } else {
+        local.image_repository.as_str()
+    };
+    format!("{repo}/etcd:{}", etcd_tag(local, version))
+}
 
 pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Vec<String> {
     let repo = cluster.image_repository.as_str();
-    let tag = image_tag(&version.text);
     let row = row_for(version.minor).0;
     let mut list = vec![
-        format!("{repo}/kube-apiserver:{tag}"),
-        format!("{repo}/kube-controller-manager:{tag}"),
-        format!("{repo}/kube-scheduler:{tag}"),
+        kubernetes_image(cluster, version, "kube-apiserver"),
+        kubernetes_image(cluster, version, "kube-controller-manager"),
+        kubernetes_image(cluster, version, "kube-scheduler"),
     ];
     if !cluster.proxy.disabled {
-        list.push(format!("{repo}/kube-proxy:{tag}"));
+        list.push(kubernetes_image(cluster, version, "kube-proxy"));
     }
     if !cluster.dns.disabled {
         let mut dns_repo = if cluster.dns.image_repository.is_empty() {
@@ -35,17 +69,7 @@ pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Ve
     }
     list.push(format!("{repo}/pause:{}", row.pause));
     if let Some(local) = &cluster.etcd.local {
-        let etcd_repo = if local.image_repository.is_empty() {
-            repo
-        } else {
-            local.image_repository.as_str()
-        };
-        let etcd_tag = if local.image_tag.is_empty() {
-            row.etcd
-        } else {
-            local.image_tag.as_str()
-        };
-        list.push(format!("{etcd_repo}/etcd:{etcd_tag}"));
+        list.push(etcd_image(cluster, local, version));
     }
     list
 }

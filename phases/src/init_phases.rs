@@ -2,7 +2,7 @@
 
 use crate::phase::Phase;
 use crate::preflight_phase;
-use crate::{certs_phase, kubeconfig_phase};
+use crate::{certs_phase, kubeconfig_phase, manifests_phase};
 
 pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
@@ -27,12 +27,12 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("scheduler", "Generate a kubeconfig file for the scheduler to use").runs(kubeconfig_phase::run),
     ]),
     Phase::parent("etcd", "Generate static Pod manifest file for local etcd", &[
-        Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance"),
+        Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance").runs(manifests_phase::run_etcd),
     ]),
     Phase::parent("control-plane", "Generate all static Pod manifest files necessary to establish the control plane", &[
-        Phase::leaf("apiserver", "Generates the kube-apiserver static Pod manifest"),
-        Phase::leaf("controller-manager", "Generates the kube-controller-manager static Pod manifest"),
-        Phase::leaf("scheduler", "Generates the kube-scheduler static Pod manifest"),
+        Phase::leaf("apiserver", "Generates the kube-apiserver static Pod manifest").runs(manifests_phase::run_control_plane),
+        Phase::leaf("controller-manager", "Generates the kube-controller-manager static Pod manifest").runs(manifests_phase::run_control_plane),
+        Phase::leaf("scheduler", "Generates the kube-scheduler static Pod manifest").runs(manifests_phase::run_control_plane),
     ]),
     Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet"),
     Phase::leaf("wait-control-plane", "Wait for the control plane to start"),

@@ -935,12 +935,14 @@ mod tests {
 
     #[test]
     fn token_usages_and_groups() {
-        let mut init = InitConfiguration::default();
-        init.bootstrap_tokens = vec![BootstrapToken {
-            usages: vec!["signing".into(), "nope".into()],
-            groups: vec!["system:bootstrappers:ok".into(), "admins".into()],
+        let init = InitConfiguration {
+            bootstrap_tokens: vec![BootstrapToken {
+                usages: vec!["signing".into(), "nope".into()],
+                groups: vec!["system:bootstrappers:ok".into(), "admins".into()],
+                ..Default::default()
+            }],
             ..Default::default()
-        }];
+        };
         let mut out = Vec::new();
         super::init(&init, &mut out);
         let messages: Vec<&str> = out.iter().map(|f| f.2.as_str()).collect();

@@ -1605,13 +1605,14 @@ fn unsound_files_are_refused_and_left_alone() {
 #[test]
 fn expired_certificates_are_refused() {
     let mut cluster = Cluster::main("ECDSA-P256");
-    cluster.leaf_period = Some("1s");
+    // Long enough that a loaded machine still checks the chain before it ends, short enough to wait out.
+    cluster.leaf_period = Some("4s");
     let root = Root::new(&cluster);
     let when = RunTime::measure(|| root.generate());
     let want = want_main(Key::Ec("P-256", 256));
     let rows = cert_table(&want);
     check_cert(
-        "apiserver (1s)",
+        "apiserver (4s)",
         &root.pki("apiserver.crt"),
         &root.pki("apiserver.key"),
         &rows[1],
@@ -1619,10 +1620,13 @@ fn expired_certificates_are_refused() {
         &root.pki("ca.crt"),
         &[],
         want.key,
-        1,
+        4,
         when,
     );
-    std::thread::sleep(Duration::from_millis(2100));
+    let expired_at = std::time::UNIX_EPOCH + Duration::from_secs(when.t1 as u64 + 5);
+    if let Ok(left) = expired_at.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
     let before = root.snapshot();
     assert_refused(
         &root.phase_all("certs"),

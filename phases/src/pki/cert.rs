@@ -11,7 +11,9 @@ use openssl::x509::extension::{
     SubjectKeyIdentifier,
 };
 use openssl::x509::{X509Builder, X509NameBuilder, X509NameRef, X509};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// kubeadm's CertificateBackdate: notBefore sits this far before the run started, for small clock skews.
@@ -170,8 +172,21 @@ fn digest_for(signer: &PKeyRef<Private>) -> MessageDigest {
     }
 }
 
+/// Parses a PEM certificate. A run reads each CA once per certificate it signs or checks, and OpenSSL 3
+/// spends most of a parse decoding the public key, so parses are kept by content: the same bytes can
+/// only ever give the same certificate.
 pub fn parse_pem(pem: &[u8], what: &str) -> Result<X509, String> {
-    X509::from_pem(pem).map_err(|_| format!("{what} is not a PEM certificate"))
+    static PARSED: Mutex<Option<HashMap<Vec<u8>, X509>>> = Mutex::new(None);
+    let mut parsed = PARSED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let parsed = parsed.get_or_insert_with(HashMap::new);
+    if let Some(cert) = parsed.get(pem) {
+        return Ok(cert.clone());
+    }
+    let cert = X509::from_pem(pem).map_err(|_| format!("{what} is not a PEM certificate"))?;
+    parsed.insert(pem.to_vec(), cert.clone());
+    Ok(cert)
 }
 
 pub fn to_pem(cert: &X509) -> Result<Vec<u8>, String> {

@@ -77,7 +77,7 @@ fn atomic_write(target: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.kinit-{}", std::process::id()));
+    let temp = dir.join(format!("{}{}", temp_prefix(&name), std::process::id()));
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -96,6 +96,36 @@ fn atomic_write(target: &Path, content: &[u8], mode: u32) -> std::io::Result<()>
     result
 }
 
+/// The temp files of [`atomic_write`] for a file `name` are this followed by the writer's pid.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.kinit-")
+}
+
+/// A run killed between making its temp file and the rename leaves `.<name>.kinit-<pid>` behind. Before
+/// writing `target`, remove those of processes that no longer run (a live kinit's are left alone).
+fn remove_stale_temps(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = temp_prefix(&name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        // Processes are the machine's, also with --rootfs: look in the real /proc.
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn read_host_file(host: &RealHost, path: &str) -> Result<Option<Vec<u8>>, String> {
     match std::fs::read(host.resolve_path(path)) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -111,6 +141,7 @@ impl Effects for HostEffects {
 
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<(), String> {
         let target = self.host.resolve_path(path);
+        remove_stale_temps(&target);
         if let (Ok(existing), Ok(meta)) = (std::fs::read(&target), std::fs::metadata(&target)) {
             if existing == content && meta.permissions().mode() & 0o7777 == mode {
                 return Ok(());
@@ -314,6 +345,36 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+    }
+
+    #[test]
+    fn removes_the_temp_files_of_killed_runs_and_keeps_those_of_live_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("etc/kinit");
+        std::fs::create_dir_all(&dir).unwrap();
+        // pid_max is at most 2^22, so this process cannot exist; pid 1 always does.
+        let dead = dir.join(".a.conf.kinit-4999999");
+        let live = dir.join(".a.conf.kinit-1");
+        let other = dir.join(".b.conf.kinit-4999999");
+        for file in [&dead, &live, &other] {
+            std::fs::write(file, "half").unwrap();
+        }
+        let mut effects = HostEffects::new(root.path());
+        effects
+            .write_file("/etc/kinit/a.conf", b"x=1\n", 0o600)
+            .unwrap();
+        assert!(!dead.exists(), "a dead run's temp file is removed");
+        assert!(live.exists(), "a live process's temp file is kept");
+        assert!(
+            other.exists(),
+            "another file's temp file waits for that file's write"
+        );
+        // Also when the file is already as wanted and not written again.
+        std::fs::write(&dead, "half").unwrap();
+        effects
+            .write_file("/etc/kinit/a.conf", b"x=1\n", 0o600)
+            .unwrap();
+        assert!(!dead.exists());
     }
 
     #[test]

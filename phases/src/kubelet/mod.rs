@@ -106,8 +106,13 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         None => {
             let text = dropin::render(&dropin::kubelet_binary(ctx.host)).map_err(failed)?;
             ctx.sink.line(&format!(
-                "[kubelet-start] No {} is installed for the kubelet unit; writing {}",
+                "[kubelet-start] No {} is installed for the kubelet unit; {} {}",
                 dropin::NAME,
+                if ctx.dry_run {
+                    "would write"
+                } else {
+                    "writing"
+                },
                 dropin::PATH
             ));
             ctx.effects

@@ -119,13 +119,10 @@ fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender
     loop {
         let started = Instant::now();
         let left = deadline.saturating_duration_since(started);
-        let result = probe::check(
-            &target,
-            ATTEMPT_TIMEOUT.min(left).max(Duration::from_millis(50)),
-        );
-        let healthy = result.is_ok();
-        let out_of_time = Instant::now() + POLL_INTERVAL > deadline;
-        let last = healthy || out_of_time;
+        // The last try, at the deadline, still gets a moment to connect.
+        let limit = ATTEMPT_TIMEOUT.min(left).max(Duration::from_millis(50));
+        let result = probe::check(&target, limit);
+        let last = result.is_ok() || Instant::now() >= deadline;
         if sender
             .send(Attempt {
                 index,
@@ -137,7 +134,8 @@ fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender
         {
             return;
         }
-        std::thread::sleep(POLL_INTERVAL.saturating_sub(started.elapsed()));
+        let pause = POLL_INTERVAL.saturating_sub(started.elapsed());
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 

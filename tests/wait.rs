@@ -460,3 +460,35 @@ fn a_dry_run_waits_for_nothing() {
         "{stdout}"
     );
 }
+
+#[test]
+fn on_a_terminal_each_component_has_one_line_redrawn_in_place() {
+    // util-linux's `script` gives the command a terminal; without it there is nothing to test here.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to run kinit on a terminal");
+        return;
+    }
+    let (root, config, _) = setup("127.0.0.1", "127.0.0.1", OK, &["kube-scheduler"], "1s");
+    let command = format!(
+        "{} init phase wait-control-plane --rootfs {} --config {}",
+        env!("CARGO_BIN_EXE_kinit"),
+        root.path().display(),
+        config
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let screen = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{screen}");
+    // Three control-plane rows: each redraw moves up over them and clears each line it rewrites.
+    assert!(screen.contains("\x1b[3A"), "{screen:?}");
+    assert!(
+        screen.contains("\r\x1b[2K[control-plane-check] kube-scheduler is not healthy yet"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("\r\x1b[2K[control-plane-check] kube-scheduler is not healthy after"),
+        "{screen:?}"
+    );
+}

@@ -113,6 +113,8 @@ struct Attempt {
     result: Result<(), Failure>,
     /// The thread has stopped: healthy, or out of time.
     last: bool,
+    /// When the try ended, so a component's time is its own and not when the main thread looked.
+    at: Instant,
 }
 
 fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender<Attempt>) {
@@ -122,12 +124,14 @@ fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender
         // The last try, at the deadline, still gets a moment to connect.
         let limit = ATTEMPT_TIMEOUT.min(left).max(Duration::from_millis(50));
         let result = probe::check(&target, limit);
-        let last = result.is_ok() || Instant::now() >= deadline;
+        let at = Instant::now();
+        let last = result.is_ok() || at >= deadline;
         if sender
             .send(Attempt {
                 index,
                 result,
                 last,
+                at,
             })
             .is_err()
             || last
@@ -177,12 +181,10 @@ fn wait_for(
     let mut running = components.len();
     while running > 0 {
         let mut changed = vec![false; rows.len()];
-        let mut stopped = Vec::new();
         let received = receiver.recv_timeout(POLL_INTERVAL);
         let disconnected = matches!(received, Err(mpsc::RecvTimeoutError::Disconnected));
         let mut batch: Vec<Attempt> = received.into_iter().collect();
         batch.extend(receiver.try_iter());
-        let elapsed = start.elapsed();
         for attempt in batch {
             let (report, row) = (&mut reports[attempt.index], &mut rows[attempt.index]);
             report.attempts += 1;
@@ -194,7 +196,7 @@ fn wait_for(
             match attempt.result {
                 Ok(()) => {
                     report.ever_answered = true;
-                    report.healthy_after = Some(elapsed);
+                    report.healthy_after = Some(attempt.at.saturating_duration_since(start));
                     row.state = "healthy";
                     row.error = None;
                 }
@@ -211,13 +213,13 @@ fn wait_for(
             }
             changed[attempt.index] |= before != state(row, report);
             if attempt.last {
-                stopped.push(attempt.index);
+                running -= 1;
             }
         }
+        let elapsed = start.elapsed();
         for (row, report) in rows.iter_mut().zip(&reports) {
             row.elapsed_ms = ms(report.healthy_after.unwrap_or(elapsed));
         }
-        running -= stopped.len();
         // Every checker gone (one that panicked sends no last attempt): nothing more will come.
         if disconnected {
             running = 0;

@@ -1,18 +1,43 @@
 //! Printing a run: kubeadm-style lines for people, or JSON lines (one event per phase start and end,
 //! then one result object) for machines.
 
-use kinit_phases::runner::{EventSink, Outcome, PhaseRecord, RunSummary};
+use kinit_phases::runner::{EventSink, Outcome, PhaseRecord, ProgressRow, RunSummary};
 use serde_json::json;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub struct TextSink;
+#[derive(Default)]
+pub struct TextSink {
+    /// Lines of the live progress block last drawn, to be redrawn in place; 0 when lines were
+    /// printed after it, so it stays as it is.
+    drawn: usize,
+}
 
 impl EventSink for TextSink {
     fn phase_start(&mut self, _phase: &str) {}
 
     fn line(&mut self, text: &str) {
+        self.drawn = 0;
         println!("{text}");
+    }
+
+    fn progress(&mut self, rows: &[ProgressRow], changed: &[bool]) {
+        let mut out = std::io::stdout().lock();
+        if !out.is_terminal() {
+            // A log file gets a line per change, not a redraw every 200 ms.
+            for (row, _) in rows.iter().zip(changed).filter(|(_, c)| **c) {
+                let _ = writeln!(out, "{}", row.text());
+            }
+            return;
+        }
+        if self.drawn > 0 {
+            let _ = write!(out, "\x1b[{}A", self.drawn);
+        }
+        for row in rows {
+            let _ = writeln!(out, "\r\x1b[2K{}", row.text());
+        }
+        let _ = out.flush();
+        self.drawn = rows.len();
     }
 
     fn phase_end(&mut self, record: &PhaseRecord) {
@@ -49,6 +74,15 @@ impl EventSink for JsonSink {
 
     fn line(&mut self, text: &str) {
         tracing::info!("{text}");
+    }
+
+    fn progress(&mut self, rows: &[ProgressRow], changed: &[bool]) {
+        for (row, _) in rows.iter().zip(changed).filter(|(_, c)| **c) {
+            let mut event = serde_json::to_value(row).unwrap_or_default();
+            event["event"] = json!("component-state");
+            event["unixMs"] = json!(unix_ms());
+            emit(&event);
+        }
     }
 
     fn phase_end(&mut self, record: &PhaseRecord) {

@@ -88,7 +88,7 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
     };
     let json = global.output == OutputFormat::Json;
     let single_preflight = plan.only.as_deref() == Some("preflight");
-    let mut text_sink = TextSink;
+    let mut text_sink = TextSink::default();
     let mut json_sink = JsonSink;
     let mut quiet = QuietSink;
     let sink: &mut dyn EventSink = match (json, single_preflight) {
@@ -188,6 +188,7 @@ fn exit_code(summary: &RunSummary) -> i32 {
         Some(runner::PhaseError::PreflightFailed(_)) => exit::PREFLIGHT,
         Some(runner::PhaseError::NotImplemented(_)) => exit::NOT_IMPLEMENTED,
         Some(runner::PhaseError::Failed(_)) => exit::FAILURE,
+        Some(runner::PhaseError::TimedOut(_)) => exit::TIMED_OUT,
         None if !summary.not_implemented.is_empty() => exit::NOT_IMPLEMENTED,
         None => exit::SUCCESS,
     }
@@ -198,6 +199,7 @@ fn outcome_word(code: i32) -> &'static str {
         exit::SUCCESS => "success",
         exit::PREFLIGHT => "preflight-errors",
         exit::NOT_IMPLEMENTED => "not-implemented",
+        exit::TIMED_OUT => "timed-out",
         _ => "failed",
     }
 }

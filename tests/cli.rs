@@ -218,7 +218,7 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     assert_eq!(result["event"], "result");
     assert_eq!(result["dryRun"], true);
     assert_eq!(result["phases"].as_array().unwrap().len(), 30);
-    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 9);
+    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 7);
     let planned: Vec<&str> = result["planned"]
         .as_array()
         .unwrap()

@@ -2,7 +2,7 @@
 
 use crate::phase::Phase;
 use crate::preflight_phase;
-use crate::{certs_phase, kubeconfig_phase, manifests_phase};
+use crate::{certs_phase, kubeconfig_phase, kubelet, manifests_phase, wait};
 
 pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
@@ -34,8 +34,8 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("controller-manager", "Generates the kube-controller-manager static Pod manifest").runs(manifests_phase::run_control_plane),
         Phase::leaf("scheduler", "Generates the kube-scheduler static Pod manifest").runs(manifests_phase::run_control_plane),
     ]),
-    Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet"),
-    Phase::leaf("wait-control-plane", "Wait for the control plane to start"),
+    Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet").runs(kubelet::run_init),
+    Phase::leaf("wait-control-plane", "Wait for the control plane to start").runs(wait::run_init),
     Phase::parent("upload-config", "Upload the kubeadm and kubelet configuration to a ConfigMap", &[
         Phase::leaf("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap"),
         Phase::leaf("kubelet", "Upload the kubelet component config to a ConfigMap"),

@@ -35,7 +35,7 @@ fn host_facts(ctx: &PhaseContext<'_>) -> Result<HostFacts, PhaseError> {
 }
 
 /// The patches folder of the configuration, read now; its summary is printed once per run.
-fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, PhaseError> {
+pub(crate) fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, PhaseError> {
     let Some(dir) = ctx
         .config
         .init

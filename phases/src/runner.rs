@@ -13,12 +13,16 @@ pub enum PhaseError {
     /// Preflight found errors that were not ignored; the text lists them as kubeadm does.
     PreflightFailed(String),
     NotImplemented(String),
+    /// A wait ran out of time; the text is the diagnosis.
+    TimedOut(String),
 }
 
 impl std::fmt::Display for PhaseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PhaseError::Failed(why) | PhaseError::PreflightFailed(why) => f.write_str(why),
+            PhaseError::Failed(why)
+            | PhaseError::PreflightFailed(why)
+            | PhaseError::TimedOut(why) => f.write_str(why),
             PhaseError::NotImplemented(phase) => write!(f, "phase {phase} is not implemented yet"),
         }
     }
@@ -32,6 +36,7 @@ pub enum Outcome {
     Failed,
     PreflightErrors,
     NotImplemented,
+    TimedOut,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,11 +53,50 @@ pub struct PhaseRecord {
     pub report: Option<serde_json::Value>,
 }
 
+/// One component's state in a live wait (`wait-control-plane`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressRow {
+    /// The line prefix, `[kubelet-check]` or `[control-plane-check]`.
+    #[serde(skip)]
+    pub tag: &'static str,
+    pub component: String,
+    pub url: String,
+    /// `waiting` (no answer yet), `unhealthy`, `healthy` or `timed-out`.
+    pub state: &'static str,
+    #[serde(rename = "elapsedMs")]
+    pub elapsed_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ProgressRow {
+    pub fn text(&self) -> String {
+        let (tag, name) = (self.tag, &self.component);
+        let after = format!("{:.1}s", self.elapsed_ms / 1000.0);
+        let error = self.error.as_deref().unwrap_or("no answer yet");
+        match self.state {
+            "healthy" => format!("{tag} {name} is healthy after {after}"),
+            "timed-out" => format!("{tag} {name} is not healthy after {after}: {error}"),
+            "unhealthy" => format!("{tag} {name} is not healthy yet ({after}): {error}"),
+            _ => format!("{tag} {name}: waiting ({after})"),
+        }
+    }
+}
+
 /// Where the runner's progress goes: kubeadm-style lines, or JSON events.
 pub trait EventSink {
     fn phase_start(&mut self, phase: &str);
     fn line(&mut self, text: &str);
     fn phase_end(&mut self, record: &PhaseRecord);
+    /// Called on every poll of a wait with all rows; `changed` marks the rows whose state changed
+    /// since the last call. By default, a line per change.
+    fn progress(&mut self, rows: &[ProgressRow], changed: &[bool]) {
+        for (row, changed) in rows.iter().zip(changed) {
+            if *changed {
+                self.line(&row.text());
+            }
+        }
+    }
 }
 
 /// What the current node joins, for the join phases.
@@ -169,6 +213,7 @@ pub fn run(
             Err(e @ PhaseError::NotImplemented(_)) => {
                 (Outcome::NotImplemented, found, Some(e.to_string()))
             }
+            Err(e @ PhaseError::TimedOut(_)) => (Outcome::TimedOut, found, Some(e.to_string())),
         };
         let record = PhaseRecord {
             phase: name.clone(),

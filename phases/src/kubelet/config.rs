@@ -1,0 +1,204 @@
+//! `/var/lib/kubelet/config.yaml`: the user's KubeletConfiguration with kubeadm's defaults filled in.
+//! As in kubeadm, a value the user chose is kept even where kubeadm recommends another, with a
+//! warning, except `rotateCertificates`, which the TLS bootstrap needs and is always on.
+
+use crate::config::resolve::InitConfig;
+use crate::manifests::flags;
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
+
+pub const KIND: &str = "KubeletConfiguration";
+pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+pub const DEFAULT_HEALTHZ_BIND_ADDRESS: &str = "127.0.0.1";
+pub const DEFAULT_HEALTHZ_PORT: i64 = 10248;
+const STATIC_POD_PATH: &str = "/etc/kubernetes/manifests";
+const RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
+const FALLBACK_DNS_IP: &str = "10.96.0.10";
+
+/// What kubeadm reads from the host for this file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostFacts {
+    /// systemd-resolved is running, so /etc/resolv.conf points at its stub (127.0.0.53), which pods
+    /// cannot reach; the kubelet must hand them the real upstream list instead.
+    pub resolved_active: bool,
+}
+
+/// The 10th address of the first service subnet: where CoreDNS's Service will live.
+pub fn dns_ip(service_subnet: &str) -> Option<String> {
+    let first = service_subnet.split(',').next()?.trim();
+    let net: ipnet::IpNet = first.parse().ok()?;
+    match net.network() {
+        IpAddr::V4(v4) => u32::from(v4)
+            .checked_add(10)
+            .map(|n| std::net::Ipv4Addr::from(n).to_string()),
+        IpAddr::V6(v6) => u128::from(v6)
+            .checked_add(10)
+            .map(|n| std::net::Ipv6Addr::from(n).to_string()),
+    }
+    .filter(|ip| net.contains(&ip.parse::<IpAddr>().unwrap_or(net.network())))
+}
+
+/// Go's `%v` of a JSON value, as kubeadm's warning prints the user's value.
+fn go_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_value).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Null => "<nil>".into(),
+        other => other.to_string(),
+    }
+}
+
+fn warning(field: &str, recommended: &Value, provided: &Value) -> String {
+    format!(
+        "The recommended value for {field:?} in {KIND:?} is: {}; the provided value is: {}",
+        go_value(recommended),
+        go_value(provided)
+    )
+}
+
+/// The object at `path`, made when missing (a non-object in the way is replaced, as decoding it would
+/// have failed earlier).
+fn object_at<'a>(root: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
+    let mut current = root;
+    for key in path {
+        let entry = current
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = entry.as_object_mut().expect("made an object just above");
+    }
+    current
+}
+
+/// Sets `path` to `recommended` when the user left it unset (or empty, for strings and lists Go
+/// cannot tell from unset); warns when the user set something else.
+fn default_field(
+    root: &mut Map<String, Value>,
+    path: &[&str],
+    recommended: Value,
+    warnings: &mut Vec<String>,
+) {
+    let (last, parents) = path.split_last().expect("a field path is never empty");
+    let parent = object_at(root, parents);
+    let unset = match parent.get(*last) {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(_) => false,
+    };
+    if unset {
+        parent.insert(last.to_string(), recommended);
+    } else if let Some(provided) = parent.get(*last) {
+        if !same(provided, &recommended) {
+            warnings.push(warning(last, &recommended, provided));
+        }
+    }
+}
+
+/// Numbers compare by value: `10248` and `10248.0` are the same port.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The KubeletConfiguration to write (before patches) and kubeadm's warnings about it.
+pub fn build(config: &InitConfig, host: HostFacts) -> (Value, Vec<String>) {
+    let mut root = match &config.kubelet {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    let mut warnings = Vec::new();
+    let cluster = &config.cluster;
+    let dns = dns_ip(&cluster.networking.service_subnet).unwrap_or(FALLBACK_DNS_IP.into());
+    let fields: [(&[&str], Value); 9] = [
+        (&["staticPodPath"], json!(STATIC_POD_PATH)),
+        (&["clusterDNS"], json!([dns])),
+        (&["clusterDomain"], json!(cluster.networking.dns_domain)),
+        (
+            &["authentication", "x509", "clientCAFile"],
+            json!(flags::pki(config, "ca.crt")),
+        ),
+        (&["authentication", "anonymous", "enabled"], json!(false)),
+        (&["authorization", "mode"], json!("Webhook")),
+        (&["authentication", "webhook", "enabled"], json!(true)),
+        (&["healthzBindAddress"], json!(DEFAULT_HEALTHZ_BIND_ADDRESS)),
+        (&["healthzPort"], json!(DEFAULT_HEALTHZ_PORT)),
+    ];
+    for (path, recommended) in fields {
+        default_field(&mut root, path, recommended, &mut warnings);
+    }
+    // kubeadm only warns here: the read-only port serves pod data without authentication.
+    if let Some(port) = root.get("readOnlyPort").filter(|p| !same(p, &json!(0))) {
+        warnings.push(warning("readOnlyPort", &json!(0), port));
+    }
+    if root.get("rotateCertificates") == Some(&json!(false)) {
+        warnings.push(format!(
+            "\"rotateCertificates\" in {KIND:?} is always true with kinit, as with kubeadm: the kubelet's client certificate comes from the TLS bootstrap and must be renewed; the provided value false is ignored"
+        ));
+    }
+    root.insert("rotateCertificates".into(), json!(true));
+    if root
+        .get("cgroupDriver")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        root.insert("cgroupDriver".into(), json!("systemd"));
+    }
+    if host.resolved_active {
+        default_field(
+            &mut root,
+            &["resolvConf"],
+            json!(RESOLVED_RESOLV_CONF),
+            &mut warnings,
+        );
+    }
+    root.insert("apiVersion".into(), json!(API_VERSION));
+    root.insert("kind".into(), json!(KIND));
+    (Value::Object(root), warnings)
+}
+
+/// Where the kubelet answers `/healthz`, as the configuration it will run with says.
+pub fn healthz(value: &Value) -> (String, i64) {
+    let address = value
+        .get("healthzBindAddress")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .unwrap_or(DEFAULT_HEALTHZ_BIND_ADDRESS)
+        .to_string();
+    let port = value
+        .get("healthzPort")
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_HEALTHZ_PORT);
+    (address, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dns_address_is_the_tenth_of_the_first_subnet() {
+        assert_eq!(dns_ip("10.96.0.0/12").as_deref(), Some("10.96.0.10"));
+        assert_eq!(
+            dns_ip("10.100.0.0/16,fd00::/108").as_deref(),
+            Some("10.100.0.10")
+        );
+        assert_eq!(dns_ip("fd00::/108").as_deref(), Some("fd00::a"));
+        assert_eq!(dns_ip("10.0.0.0/30"), None);
+        assert_eq!(dns_ip("nonsense"), None);
+    }
+
+    #[test]
+    fn go_prints_lists_with_spaces() {
+        assert_eq!(go_value(&json!(["a", "b"])), "[a b]");
+        assert_eq!(go_value(&json!(true)), "true");
+        assert_eq!(go_value(&json!("x")), "x");
+    }
+}

@@ -1,0 +1,139 @@
+//! `kinit init phase kubelet-start`: the kubelet's files (config.yaml, kubeadm-flags.env and, when
+//! no package installed one, its systemd drop-in), written between stopping and starting it.
+
+pub mod config;
+pub mod dropin;
+pub mod flags_env;
+pub mod service;
+
+use crate::manifests_phase::patch_set;
+use crate::runner::{PhaseContext, PhaseError};
+use kinit_preflight::ServiceState;
+use serde_json::Value;
+use service::ServiceManager;
+
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+/// The kubelet keeps its client keys below here.
+pub const KUBELET_DIR_MODE: u32 = 0o700;
+pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
+pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+pub const FILE_MODE: u32 = 0o644;
+const SERVICE: &str = "kubelet";
+const PATCH_TARGET: &str = "kubeletconfiguration";
+
+fn failed(e: String) -> PhaseError {
+    PhaseError::Failed(e)
+}
+
+/// The KubeletConfiguration as it will be written: defaults, the user's document, then the
+/// `kubeletconfiguration` patches. Also kubeadm's warnings about the user's values.
+pub fn kubelet_configuration(
+    ctx: &mut PhaseContext<'_>,
+) -> Result<(Value, Vec<String>), PhaseError> {
+    let host = config::HostFacts {
+        resolved_active: ctx.host.service("systemd-resolved")
+            == ServiceState::Enabled { active: true },
+    };
+    let (mut value, warnings) = config::build(ctx.config, host);
+    if let Some(set) = patch_set(ctx)? {
+        if set.files_for(PATCH_TARGET).next().is_some() {
+            let (patched, lines) = set.apply(PATCH_TARGET, value).map_err(failed)?;
+            for line in lines {
+                ctx.sink.line(&line);
+            }
+            if !patched.is_object() {
+                return Err(failed(format!(
+                    "the {PATCH_TARGET} patches in {} leave no KubeletConfiguration object",
+                    set.dir
+                )));
+            }
+            value = patched;
+        }
+    }
+    Ok((value, warnings))
+}
+
+/// The hostname the kubelet would register under by itself.
+fn hostname() -> String {
+    crate::config::defaults::node_name().unwrap_or_default()
+}
+
+/// What a person must run when kinit cannot start the kubelet itself.
+fn manual_start(args: &[String]) -> String {
+    format!(
+        "kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config={CONFIG_PATH} {}",
+        args.join(" ")
+    )
+}
+
+pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let (value, mut warnings) = kubelet_configuration(ctx)?;
+    for warning in &warnings {
+        ctx.sink
+            .line(&format!("[kubelet-start] WARNING: {warning}"));
+    }
+    let config_text = crate::config::to_yaml(&value).map_err(failed)?;
+    let args = flags_env::args(ctx.config, &hostname());
+    let env_text = flags_env::render(&args);
+
+    let manager = ServiceManager::detect(ctx.host);
+    // The kubelet must not read half-updated files; a kubelet that is not running is fine.
+    if let (ServiceManager::Systemd, Err(e)) = (&manager, manager.stop(ctx.effects, SERVICE)) {
+        let warning = format!("unable to stop the kubelet service momentarily: {e}");
+        ctx.sink
+            .line(&format!("[kubelet-start] WARNING: {warning}"));
+        warnings.push(warning);
+    }
+
+    ctx.effects
+        .ensure_dir(KUBELET_DIR, KUBELET_DIR_MODE)
+        .map_err(failed)?;
+    ctx.sink.line(&format!(
+        "[kubelet-start] Writing kubelet environment file with flags to file {FLAGS_ENV_PATH:?}"
+    ));
+    ctx.effects
+        .write_file(FLAGS_ENV_PATH, env_text.as_bytes(), FILE_MODE)
+        .map_err(failed)?;
+    ctx.sink.line(&format!(
+        "[kubelet-start] Writing kubelet configuration to file {CONFIG_PATH:?}"
+    ));
+    ctx.effects
+        .write_file(CONFIG_PATH, config_text.as_bytes(), FILE_MODE)
+        .map_err(failed)?;
+
+    match dropin::installed(ctx.host) {
+        Some(path) => tracing::debug!(%path, "a kubelet drop-in is installed; kinit leaves it"),
+        None => {
+            let text = dropin::render(&dropin::kubelet_binary(ctx.host)).map_err(failed)?;
+            ctx.sink.line(&format!(
+                "[kubelet-start] No {} is installed for the kubelet unit; {} {}",
+                dropin::NAME,
+                if ctx.dry_run {
+                    "would write"
+                } else {
+                    "writing"
+                },
+                dropin::PATH
+            ));
+            ctx.effects
+                .write_file(dropin::PATH, text.as_bytes(), dropin::MODE)
+                .map_err(failed)?;
+        }
+    }
+
+    ctx.sink.line("[kubelet-start] Starting the kubelet");
+    if let Err(why) = manager.start(ctx.effects, SERVICE) {
+        let warning = match manager {
+            ServiceManager::Systemd => format!("unable to start the kubelet service: {why}"),
+            ServiceManager::Unmanaged(_) => format!("kinit could not manage the kubelet: {why}"),
+        };
+        ctx.sink
+            .line(&format!("[kubelet-start] WARNING: {warning}"));
+        ctx.sink.line(&format!(
+            "[kubelet-start] Start the kubelet yourself and keep it running, for example:\n  {}",
+            manual_start(&args)
+        ));
+        warnings.push(warning);
+    }
+    Ok(warnings)
+}

@@ -273,15 +273,28 @@ fn json_helper(
     Ok(())
 }
 
+/// The template engine with the static Pod template compiled, once per process: compiling costs more than
+/// rendering all four manifests.
+fn engine() -> Result<&'static Handlebars<'static>, String> {
+    static ENGINE: std::sync::OnceLock<Result<Handlebars<'static>, String>> =
+        std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut handlebars = Handlebars::new();
+            handlebars.set_strict_mode(true);
+            handlebars.register_escape_fn(handlebars::no_escape);
+            handlebars.register_helper("json", Box::new(json_helper));
+            handlebars
+                .register_template_string("static-pod", TEMPLATE)
+                .map_err(|e| format!("templates/static-pod.yaml.hbs: {e}"))?;
+            Ok(handlebars)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 fn render(data: &TemplateData) -> Result<String, String> {
-    let mut handlebars = Handlebars::new();
-    handlebars.set_strict_mode(true);
-    handlebars.register_escape_fn(handlebars::no_escape);
-    handlebars.register_helper("json", Box::new(json_helper));
-    handlebars
-        .register_template_string("static-pod", TEMPLATE)
-        .map_err(|e| format!("templates/static-pod.yaml.hbs: {e}"))?;
-    handlebars
+    engine()?
         .render("static-pod", data)
         .map_err(|e| format!("templates/static-pod.yaml.hbs: {e}"))
 }

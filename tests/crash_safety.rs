@@ -23,6 +23,7 @@ const LOCAL_PHASES: &[&[&str]] = &[
     &["kubeconfig", "all"],
     &["etcd", "local"],
     &["control-plane", "all"],
+    &["kubelet-start"],
 ];
 
 /// Fresh roots, each killed once or twice before the run that completes (more rounds when too few
@@ -51,11 +52,22 @@ const KUBECONFIGS: &[&str] = &[
     "controller-manager.conf",
     "scheduler.conf",
 ];
-const MANIFESTS: &[&str] = &[
-    "etcd.yaml",
-    "kube-apiserver.yaml",
-    "kube-controller-manager.yaml",
-    "kube-scheduler.yaml",
+/// The files the phases after the PKI write, which hold nothing random: every round must end with a clean
+/// run's bytes, and the mode each must have.
+const DETERMINISTIC: &[(&str, u32)] = &[
+    ("etc/kubernetes/manifests/etcd.yaml", 0o600),
+    ("etc/kubernetes/manifests/kube-apiserver.yaml", 0o600),
+    (
+        "etc/kubernetes/manifests/kube-controller-manager.yaml",
+        0o600,
+    ),
+    ("etc/kubernetes/manifests/kube-scheduler.yaml", 0o600),
+    ("var/lib/kubelet/config.yaml", 0o644),
+    ("var/lib/kubelet/kubeadm-flags.env", 0o644),
+    (
+        "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        0o644,
+    ),
 ];
 
 /// ECDSA keys keep a run short, so the kills spread over file writes rather than RSA key generation.
@@ -105,10 +117,13 @@ fn phase_command(root: &Path, config: &Path, words: &[&str]) -> Command {
     command
 }
 
-/// Every local phase to completion, failing with kinit's output if one fails.
-fn run_all(root: &Path, config: &Path, context: &str) {
+/// Every local phase to completion, failing with kinit's output if one fails; returns how long each took.
+fn run_all(root: &Path, config: &Path, context: &str) -> Vec<Duration> {
+    let mut took = Vec::new();
     for words in LOCAL_PHASES {
+        let started = Instant::now();
         let out = phase_command(root, config, words).output().unwrap();
+        took.push(started.elapsed());
         assert!(
             out.status.success(),
             "{context}: `kinit init phase {}` failed after the kill\nstdout: {}\nstderr: {}",
@@ -117,13 +132,14 @@ fn run_all(root: &Path, config: &Path, context: &str) {
             text(&out.stderr)
         );
     }
+    took
 }
 
-/// Runs the local phases one after another and SIGKILLs the one running `delay` after the start.
-/// Returns the index in [`LOCAL_PHASES`] of the phase killed (None when the whole chain finished first).
-fn run_killed(root: &Path, config: &Path, delay: Duration, context: &str) -> Option<usize> {
-    let deadline = Instant::now() + delay;
-    for (index, words) in LOCAL_PHASES.iter().enumerate() {
+/// Runs the local phases one after another and SIGKILLs phase `target` `delay` after it started (the ones
+/// before it run to completion). Returns whether the kill landed (false when the phase finished first).
+fn run_killed(root: &Path, config: &Path, target: usize, delay: Duration, context: &str) -> bool {
+    for (index, words) in LOCAL_PHASES.iter().enumerate().take(target + 1) {
+        let started = Instant::now();
         let mut child = phase_command(root, config, words)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -146,16 +162,16 @@ fn run_killed(root: &Path, config: &Path, delay: Duration, context: &str) -> Opt
                 );
                 break;
             }
-            if Instant::now() >= deadline {
+            if index == target && started.elapsed() >= delay {
                 // Child::kill is SIGKILL on Unix.
                 child.kill().unwrap();
                 child.wait().unwrap();
-                return Some(index);
+                return true;
             }
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-    None
+    false
 }
 
 fn mode(path: &Path) -> u32 {
@@ -200,6 +216,7 @@ fn b64(value: &Value, what: &str) -> Vec<u8> {
 /// Everything the local phases leave, checked for wholeness; `manifests` are the bytes of a run that
 /// was never killed (manifests hold nothing random, so they must come out the same).
 fn check_node(root: &Path, manifests: &[(String, Vec<u8>)], context: &str) {
+    assert_eq!(manifests.len(), DETERMINISTIC.len());
     let k8s = root.join("etc/kubernetes");
     let pki = k8s.join("pki");
 
@@ -303,21 +320,34 @@ fn check_node(root: &Path, manifests: &[(String, Vec<u8>)], context: &str) {
         text(&out.stderr)
     );
 
-    // Manifests: whole Pods, byte for byte those of a run never killed; files 0600, folder 0700.
+    // Manifests and kubelet files: whole, byte for byte those of a run never killed, with their modes;
+    // the manifests folder 0700, the kubelet's 0700 as kubeadm makes it.
     assert_eq!(mode(&k8s.join("manifests")), 0o700, "{context}: manifests/");
-    for (name, expected) in manifests {
-        let path = k8s.join("manifests").join(name);
+    assert_eq!(
+        mode(&root.join("var/lib/kubelet")),
+        0o700,
+        "{context}: /var/lib/kubelet"
+    );
+    for ((name, expected), (_, want_mode)) in manifests.iter().zip(DETERMINISTIC) {
+        let path = root.join(name);
         let bytes = read(&path, context);
-        let doc = parse_documents(&String::from_utf8(bytes.clone()).unwrap())
-            .unwrap_or_else(|e| panic!("{context}: {name} does not parse: {e:?}"))
-            .remove(0)
-            .value;
-        assert_eq!(doc["kind"], "Pod", "{context}: {name}");
+        if name.ends_with(".yaml") {
+            let doc = parse_documents(&String::from_utf8(bytes.clone()).unwrap())
+                .unwrap_or_else(|e| panic!("{context}: {name} does not parse: {e:?}"))
+                .remove(0)
+                .value;
+            let kind = if name.contains("manifests/") {
+                "Pod"
+            } else {
+                "KubeletConfiguration"
+            };
+            assert_eq!(doc["kind"], kind, "{context}: {name}");
+        }
         assert!(
             &bytes == expected,
             "{context}: {name} differs from a clean run's"
         );
-        assert_eq!(mode(&path), 0o600, "{context}: {name}: mode");
+        assert_eq!(mode(&path), *want_mode, "{context}: {name}: mode");
     }
 }
 
@@ -350,21 +380,21 @@ fn killed_local_init_phases_are_finished_by_the_next_run_with_every_file_whole()
     let config = dir.path().join("kinit.yaml");
     std::fs::write(&config, CONFIG).unwrap();
 
-    // Clean runs: the shortest spreads the kills (the first run of a test is often slowed by cold
-    // caches), and their manifests, all the same, are what every round must end with.
-    let mut length = Duration::MAX;
+    // Clean runs: each phase's shortest time spreads the kills aimed at it (the first run of a test is
+    // often slowed by cold caches), and their files, all the same, are what every round must end with.
+    let mut lengths = vec![Duration::MAX; LOCAL_PHASES.len()];
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
     for run in 0..3 {
         let clean = dir.path().join(format!("clean-{run}"));
-        let start = Instant::now();
-        run_all(&clean, &config, "clean run");
-        length = length.min(start.elapsed());
-        let these: Vec<(String, Vec<u8>)> = MANIFESTS
+        for (shortest, took) in lengths
+            .iter_mut()
+            .zip(run_all(&clean, &config, "clean run"))
+        {
+            *shortest = (*shortest).min(took);
+        }
+        let these: Vec<(String, Vec<u8>)> = DETERMINISTIC
             .iter()
-            .map(|name| {
-                let path = clean.join("etc/kubernetes/manifests").join(name);
-                (name.to_string(), read(&path, "clean run"))
-            })
+            .map(|(name, _)| (name.to_string(), read(&clean.join(name), "clean run")))
             .collect();
         if manifests.is_empty() {
             manifests = these;
@@ -372,27 +402,33 @@ fn killed_local_init_phases_are_finished_by_the_next_run_with_every_file_whole()
         check_node(&clean, &manifests, "clean run");
     }
 
-    let span = length.as_micros() as u64;
     let mut rng = Rng(seed);
     let mut landed = vec![0; LOCAL_PHASES.len()];
     let mut round = 0;
     // ROUNDS rounds, and more while fewer than MIN_KILLS landed (a slow machine finishes sooner than
     // the clean run said less often than a fast one), up to three times as many.
-    while round < ROUNDS || (landed.iter().sum::<usize>() < MIN_KILLS && round < 3 * ROUNDS) {
+    while round < ROUNDS
+        || ((landed.iter().sum::<usize>() < MIN_KILLS || landed.contains(&0)) && round < 3 * ROUNDS)
+    {
         let root = dir.path().join(format!("round-{round}"));
         // One round in three also kills the run that picks up after the first kill.
         let kills = if rng.below(3) == 0 { 2 } else { 1 };
-        let mut delays = Vec::new();
-        for _ in 0..kills {
-            let delay = Duration::from_micros(rng.below(span));
-            delays.push(delay);
-            let context = format!("seed {seed}, round {round}, kills at {delays:?}");
-            if let Some(index) = run_killed(&root, &config, delay, &context) {
-                landed[index] += 1;
+        let mut kills_at = Vec::new();
+        for kill in 0..kills {
+            // The first kill of a round aims at each phase in turn, the second at any.
+            let target = if kill == 0 {
+                round % LOCAL_PHASES.len()
+            } else {
+                rng.below(LOCAL_PHASES.len() as u64) as usize
+            };
+            let delay = Duration::from_micros(rng.below(lengths[target].as_micros() as u64));
+            kills_at.push(format!("{} +{delay:?}", LOCAL_PHASES[target].join(" ")));
+            let context = format!("seed {seed}, round {round}, kills at {kills_at:?}");
+            if run_killed(&root, &config, target, delay, &context) {
+                landed[target] += 1;
             }
         }
-        let context =
-            format!("seed {seed}, round {round}, kills at {delays:?} of a {length:?} run");
+        let context = format!("seed {seed}, round {round}, kills at {kills_at:?}");
         run_all(&root, &config, &context);
         check_node(&root, &manifests, &context);
         // A run on a finished node changes no byte and no mtime.
@@ -412,11 +448,19 @@ fn killed_local_init_phases_are_finished_by_the_next_run_with_every_file_whole()
         .collect();
     let total: usize = landed.iter().sum();
     eprintln!(
-        "seed {seed}: {total} kills landed during a {length:?} run ({})",
+        "seed {seed}: {total} kills landed, phases timed at {lengths:?} ({})",
         summary.join(", ")
     );
     assert!(
         total >= MIN_KILLS,
-        "only {total} of the kills landed while kinit ran (seed {seed}, run length {length:?})"
+        "only {total} of the kills landed while kinit ran (seed {seed}, phases timed at {lengths:?})"
     );
+    for (words, n) in LOCAL_PHASES.iter().zip(&landed) {
+        assert!(
+            *n > 0,
+            "no kill landed in `{}` (seed {seed}): {}",
+            words.join(" "),
+            summary.join(", ")
+        );
+    }
 }

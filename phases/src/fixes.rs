@@ -17,8 +17,14 @@ pub struct FixOutcome {
 }
 
 /// Adds `key = 1` lines to the persisted sysctl file, keeping what is there.
-fn persist_sysctl(host: &dyn Host, effects: &mut dyn Effects, key: &str, outcome: &mut FixOutcome) {
-    let existing = host.read_file(SYSCTL_FILE).unwrap_or_default();
+fn persist_sysctl(effects: &mut dyn Effects, key: &str, outcome: &mut FixOutcome) {
+    // Through the effects, which hold what an earlier fix of this run wrote (and a dry run's plan).
+    let existing = effects
+        .read_file(SYSCTL_FILE)
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     let already = existing.lines().any(|line| {
         line.split('=').next().map(str::trim) == Some(key)
             && line.split('=').nth(1).map(str::trim) == Some("1")
@@ -59,7 +65,7 @@ fn enable_sysctl(host: &dyn Host, effects: &mut dyn Effects, path: &str, outcome
             Err(e) => outcome.not_done.push(format!("cannot set {key} now: {e}")),
         }
     }
-    persist_sysctl(host, effects, &key, outcome);
+    persist_sysctl(effects, &key, outcome);
 }
 
 /// Loads and persists the modules (once per run), then sets and persists the one bridge setting that failed.
@@ -77,7 +83,7 @@ fn load_bridge_modules(
     if host.exists(path) {
         enable_sysctl(host, effects, path, outcome);
     } else {
-        persist_sysctl(host, effects, &Fix::sysctl_key(path), outcome);
+        persist_sysctl(effects, &Fix::sysctl_key(path), outcome);
     }
 }
 
@@ -151,9 +157,10 @@ fn disable_swap(host: &dyn Host, effects: &mut dyn Effects, outcome: &mut FixOut
     }
 }
 
+/// Applies the fixes and puts their files in place, so the checks that run again see them.
 pub fn apply(fixes: &[Fix], host: &dyn Host, effects: &mut dyn Effects) -> Vec<FixOutcome> {
     let mut modules_loaded = false;
-    fixes
+    let mut outcomes: Vec<FixOutcome> = fixes
         .iter()
         .map(|fix| {
             let mut outcome = FixOutcome {
@@ -170,7 +177,11 @@ pub fn apply(fixes: &[Fix], host: &dyn Host, effects: &mut dyn Effects) -> Vec<F
             }
             outcome
         })
-        .collect()
+        .collect();
+    if let (Err(e), Some(last)) = (effects.commit(), outcomes.last_mut()) {
+        last.not_done.push(e);
+    }
+    outcomes
 }
 
 #[cfg(test)]

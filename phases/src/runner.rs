@@ -179,7 +179,11 @@ pub fn run(
         .filter(|(parent, name, _)| !skip.iter().any(|s| s == parent || s == name))
         .map(|(_, name, _)| name.clone())
         .collect();
-    for (parent, name, run) in units {
+    // Where each top-level phase ends: its files are committed there, in one flush.
+    let last_of_phase: Vec<bool> = (0..units.len())
+        .map(|i| units.get(i + 1).is_none_or(|next| next.0 != units[i].0))
+        .collect();
+    for ((parent, name, run), last_of_phase) in units.into_iter().zip(last_of_phase) {
         if skip.iter().any(|s| s == parent || *s == name) {
             let record = PhaseRecord {
                 phase: name,
@@ -198,10 +202,17 @@ pub fn run(
         let started = Instant::now();
         ctx.report = None;
         ctx.current = name.clone();
-        let result = match run {
+        let mut result = match run {
             Some(run) => run(ctx),
             None => Err(PhaseError::NotImplemented(name.clone())),
         };
+        if last_of_phase || result.is_err() {
+            if let Err(e) = ctx.effects.commit() {
+                if result.is_ok() {
+                    result = Err(PhaseError::Failed(e));
+                }
+            }
+        }
         let duration = started.elapsed();
         let found = std::mem::take(&mut ctx.warnings_before_failure);
         let (outcome, warnings, error) = match &result {

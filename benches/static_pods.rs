@@ -114,6 +114,8 @@ const WRITTEN: &[&str] = &[
     "etc/kubernetes/manifests/kube-scheduler.yaml",
     "var/lib/kubelet/config.yaml",
     "var/lib/kubelet/kubeadm-flags.env",
+    "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    "etc/systemd/system/kubelet.service",
 ];
 
 /// The same bytes as kubeadm writes its files: straight over the old ones, nothing flushed.

@@ -81,6 +81,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 const DROPIN: &str = "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf";
+const UNIT: &str = "/etc/systemd/system/kubelet.service";
 
 #[test]
 fn the_files_are_those_of_reference_section_6() {
@@ -147,6 +148,16 @@ fn the_files_are_those_of_reference_section_6() {
         mode(&root.path().join(DROPIN.trim_start_matches('/'))),
         0o644
     );
+
+    // No kubelet unit was installed either (a kubelet from a plain binary): kinit writes the packaged one.
+    let unit = read(root.path(), UNIT);
+    assert!(unit.contains("\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\nStartLimitInterval=0\nRestartSec=10\n"), "{unit}");
+    assert!(
+        unit.contains("\n[Install]\nWantedBy=multi-user.target\n"),
+        "{unit}"
+    );
+    assert!(unit.contains("After=network-online.target\n"), "{unit}");
+    assert_eq!(mode(&root.path().join(UNIT.trim_start_matches('/'))), 0o644);
 
     // kubeadm's lines, in its order, then plain words about the kubelet kinit cannot start here.
     let writing_env = out.find("[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"").unwrap();
@@ -374,6 +385,7 @@ fn a_rerun_changes_no_byte_and_no_mtime_and_a_dry_run_writes_nothing() {
         "[dry-run] would write /var/lib/kubelet/kubeadm-flags.env (mode 0644",
         "[dry-run] would write /var/lib/kubelet/config.yaml (mode 0644",
         "[dry-run] would write /etc/systemd/system/kubelet.service.d/10-kubeadm.conf (mode 0644",
+        "[dry-run] would write /etc/systemd/system/kubelet.service (mode 0644",
     ] {
         assert!(out.contains(planned), "missing {planned:?} in\n{out}");
     }
@@ -400,10 +412,15 @@ fn systemd_root() -> tempfile::TempDir {
 #[test]
 fn under_systemd_the_kubelet_is_stopped_before_the_files_and_started_after_a_reload() {
     let root = systemd_root();
-    // A package's drop-in is in place, so kinit writes none.
+    // A package's unit and drop-in are in place, so kinit writes neither and enables nothing.
     let packaged = root.path().join("usr/lib/systemd/system/kubelet.service.d");
     std::fs::create_dir_all(&packaged).unwrap();
     std::fs::write(packaged.join("10-kubeadm.conf"), "[Service]\n").unwrap();
+    std::fs::write(
+        root.path().join("usr/lib/systemd/system/kubelet.service"),
+        "[Service]\nExecStart=/usr/bin/kubelet\n",
+    )
+    .unwrap();
     let out = kubelet_start(
         root.path(),
         &[
@@ -414,6 +431,7 @@ fn under_systemd_the_kubelet_is_stopped_before_the_files_and_started_after_a_rel
         ],
     );
     assert!(!root.path().join(DROPIN.trim_start_matches('/')).exists());
+    assert!(!root.path().join(UNIT.trim_start_matches('/')).exists());
     assert!(!out.contains("WARNING"), "{out}");
     let log = read(root.path(), "/systemctl.log");
     let calls: Vec<&str> = log.lines().filter(|l| !l.starts_with("is-")).collect();
@@ -426,5 +444,50 @@ fn under_systemd_the_kubelet_is_stopped_before_the_files_and_started_after_a_rel
     assert_eq!(
         kubelet_config(root.path())["resolvConf"],
         "/run/systemd/resolve/resolv.conf"
+    );
+}
+
+#[test]
+fn under_systemd_a_plain_binary_kubelet_gets_the_unit_and_drop_in_and_is_enabled() {
+    let root = systemd_root();
+    std::fs::write(root.path().join("usr/bin/kubelet"), "#!/bin/sh\n").unwrap();
+    let args = [
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--node-name",
+        "cp1",
+    ];
+    let out = kubelet_start(root.path(), &args);
+    assert!(!out.contains("WARNING"), "{out}");
+    assert!(
+        out.contains("[kubelet-start] No kubelet.service is installed; writing /etc/systemd/system/kubelet.service"),
+        "{out}"
+    );
+    assert!(read(root.path(), UNIT).contains("ExecStart=/usr/bin/kubelet\n"));
+    assert!(
+        read(root.path(), DROPIN).contains("ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS")
+    );
+    let log = read(root.path(), "/systemctl.log");
+    let calls: Vec<&str> = log.lines().filter(|l| !l.starts_with("is-")).collect();
+    // The unit is in place before the reload that makes systemd read it, and enabled once started.
+    assert_eq!(
+        calls,
+        [
+            "stop kubelet",
+            "daemon-reload",
+            "start kubelet",
+            "enable kubelet"
+        ],
+        "{log}"
+    );
+    // A second run finds kinit's own unit and leaves it, and enables nothing again.
+    std::fs::remove_file(root.path().join("systemctl.log")).unwrap();
+    kubelet_start(root.path(), &args);
+    let log = read(root.path(), "/systemctl.log");
+    let calls: Vec<&str> = log.lines().filter(|l| !l.starts_with("is-")).collect();
+    assert_eq!(
+        calls,
+        ["stop kubelet", "daemon-reload", "start kubelet"],
+        "{log}"
     );
 }

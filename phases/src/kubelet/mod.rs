@@ -5,6 +5,7 @@ pub mod config;
 pub mod dropin;
 pub mod flags_env;
 pub mod service;
+pub mod unit;
 
 use crate::manifests_phase::patch_set;
 use crate::runner::{PhaseContext, PhaseError};
@@ -101,6 +102,32 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .write_file(CONFIG_PATH, config_text.as_bytes(), FILE_MODE)
         .map_err(failed)?;
 
+    // Without a unit systemd cannot start the kubelet at all; one kinit writes is also enabled, as a
+    // package's postinst would, so the kubelet comes back after a reboot.
+    let unit_written = match unit::installed(ctx.host) {
+        Some(path) => {
+            tracing::debug!(%path, "a kubelet unit is installed; kinit leaves it");
+            false
+        }
+        None => {
+            let text = unit::render(&dropin::kubelet_binary(ctx.host)).map_err(failed)?;
+            ctx.sink.line(&format!(
+                "[kubelet-start] No {} is installed; {} {}",
+                unit::NAME,
+                if ctx.dry_run {
+                    "would write"
+                } else {
+                    "writing"
+                },
+                unit::PATH
+            ));
+            ctx.effects
+                .write_file(unit::PATH, text.as_bytes(), unit::MODE)
+                .map_err(failed)?;
+            true
+        }
+    };
+
     match dropin::installed(ctx.host) {
         Some(path) => tracing::debug!(%path, "a kubelet drop-in is installed; kinit leaves it"),
         None => {
@@ -134,6 +161,13 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             manual_start(&args)
         ));
         warnings.push(warning);
+    } else if unit_written {
+        if let Err(why) = manager.enable(ctx.effects, SERVICE) {
+            let warning = format!("the kubelet will not start at boot: {why}");
+            ctx.sink
+                .line(&format!("[kubelet-start] WARNING: {warning}"));
+            warnings.push(warning);
+        }
     }
     Ok(warnings)
 }

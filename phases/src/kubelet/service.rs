@@ -43,6 +43,14 @@ impl ServiceManager {
             ServiceManager::Unmanaged(why) => Err(why.clone()),
         }
     }
+
+    /// Starts `service` at boot.
+    pub fn enable(&self, effects: &mut dyn Effects, service: &str) -> Result<(), String> {
+        match self {
+            ServiceManager::Systemd => run(effects, &["enable", service]),
+            ServiceManager::Unmanaged(why) => Err(why.clone()),
+        }
+    }
 }
 
 fn run(effects: &mut dyn Effects, args: &[&str]) -> Result<(), String> {

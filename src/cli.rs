@@ -58,7 +58,8 @@ pub enum Command {
     /// Undo what init or join did on this node
     Reset(ResetArgs),
     /// Manage bootstrap tokens
-    Token(RestArgs),
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Check, renew and make keys for the cluster PKI on this control-plane node
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -353,7 +354,7 @@ pub struct PkiDirArgs {
 pub enum CertsCommand {
     /// Show when each certificate and CA on this node expires
     CheckExpiration(PkiDirArgs),
-    /// Sign certificates again with the CA on disk for a new certificateValidityPeriod, keeping their keys
+    /// Make certificates again with new keys, signed by the CA on disk, for a new certificateValidityPeriod
     Renew {
         /// The certificate to renew, or `all`
         #[arg(value_name = "NAME", value_parser = PossibleValuesParser::new(std::iter::once("all").chain(RENEWABLE)))]
@@ -363,6 +364,78 @@ pub enum CertsCommand {
     },
     /// Print a new random key for --certificate-key (64 hex characters)
     CertificateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bootstrap token on the server (a random one unless TOKEN is given)
+    Create(TokenCreateArgs),
+    /// List the bootstrap tokens on the server
+    List(TokenListArgs),
+    /// Delete bootstrap tokens on the server, by id or whole token
+    Delete {
+        #[arg(value_name = "TOKEN_ID|TOKEN", required = true)]
+        tokens: Vec<String>,
+        #[command(flatten)]
+        server: TokenServerArgs,
+    },
+    /// Print a random token of the form [a-z0-9]{6}.[a-z0-9]{16}, contacting nothing
+    Generate,
+}
+
+/// How the token commands reach the cluster.
+#[derive(Debug, Args)]
+pub struct TokenServerArgs {
+    /// The kubeconfig to talk to the cluster with
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/admin.conf"
+    )]
+    pub kubeconfig: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The token to create; a random one when absent
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// How long the token is valid; 0 means forever
+    #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
+    pub ttl: String,
+    /// What the token may be used for
+    #[arg(
+        long,
+        value_name = "USAGE",
+        value_delimiter = ',',
+        default_value = "signing,authentication"
+    )]
+    pub usages: Vec<String>,
+    /// Extra groups the token authenticates as, with usage authentication
+    #[arg(
+        long,
+        value_name = "GROUP",
+        value_delimiter = ',',
+        default_value = "system:bootstrappers:kubeadm:default-node-token"
+    )]
+    pub groups: Vec<String>,
+    /// A human description of the token
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Print the whole join command instead of the token alone
+    #[arg(long)]
+    pub print_join_command: bool,
+    /// With --print-join-command: print the control-plane join command with this certificate key
+    #[arg(long, value_name = "KEY", requires = "print_join_command")]
+    pub certificate_key: Option<String>,
+    #[command(flatten)]
+    pub server: TokenServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    #[command(flatten)]
+    pub server: TokenServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ mod tabwriter;
 mod time_text;
 
 use clap::{CommandFactory, FromArgMatches};
-use cli::{Cli, Command, InitSub, OutputFormat};
+use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};
 use exit::Exit;
 use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
 use kinit_phases::phase::help_text;
@@ -57,7 +57,16 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
         }
         Command::Join(join) => run_phases::join(&cli.global, join),
         Command::Reset(reset) => run_phases::reset(&cli.global, reset),
-        Command::Token(_) => not_implemented("token"),
+        Command::Token(TokenCommand::Generate) => {
+            println!(
+                "{}",
+                kinit_phases::token::generate().map_err(Exit::failure)?
+            );
+            Ok(exit::SUCCESS)
+        }
+        Command::Token(TokenCommand::Create(_)) => not_implemented("token create"),
+        Command::Token(TokenCommand::List(_)) => not_implemented("token list"),
+        Command::Token(TokenCommand::Delete { .. }) => not_implemented("token delete"),
         Command::Certs(command) => certs_cmd::certs(&cli.global, command),
         Command::Kubeconfig(command) => certs_cmd::kubeconfig(&cli.global, command),
         Command::Config(command) => config_cmd::run(&cli.global, command),

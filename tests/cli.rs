@@ -799,3 +799,44 @@ fn json_results_carry_the_configuration_warnings() {
     );
     assert!(last["planned"].is_array());
 }
+
+#[test]
+fn token_generate_prints_a_fresh_token_and_the_server_commands_say_they_are_not_there_yet() {
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let out = kinit(&["token", "generate"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let token = text(&out.stdout);
+        let token = token.trim_end_matches('\n');
+        let (id, secret) = token.split_once('.').unwrap_or_else(|| panic!("{token:?}"));
+        let lower_alnum = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        };
+        assert!(
+            id.len() == 6 && secret.len() == 16 && lower_alnum(id) && lower_alnum(secret),
+            "{token:?}"
+        );
+        assert!(!seen.contains(&token.to_string()), "tokens repeat");
+        seen.push(token.to_string());
+    }
+    for args in [
+        &["token", "create"][..],
+        &["token", "list"],
+        &["token", "delete", "abcdef"],
+    ] {
+        let out = kinit(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("is not implemented yet"),
+            "{args:?}"
+        );
+    }
+    // kubeadm's flags are there already, and their misuse is a usage error.
+    let out = kinit(&["token", "create", "--certificate-key", "00"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--certificate-key needs --print-join-command"
+    );
+}

@@ -18,5 +18,6 @@ pub mod phase;
 pub mod pki;
 pub mod preflight_phase;
 pub mod runner;
+pub mod token;
 pub mod versions;
 pub mod wait;

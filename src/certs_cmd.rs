@@ -181,6 +181,7 @@ fn renew(global: &GlobalArgs, name: &str, args: &PkiDirArgs) -> Result<i32, Exit
         ))
     })?;
     renew::apply(effects.as_mut(), &renewals).map_err(Exit::failure)?;
+    effects.commit().map_err(Exit::failure)?;
     let changes: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
     match global.output {
         OutputFormat::Json => emit(&json!({

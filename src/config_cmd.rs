@@ -171,6 +171,7 @@ fn migrate(old: &str, new: Option<&str>) -> Result<i32, Exit> {
                 0o644,
             )
             .map_err(Exit::failure)?;
+            kinit_phases::effects::Effects::commit(&mut effects).map_err(Exit::failure)?;
         }
     }
     Ok(exit::SUCCESS)

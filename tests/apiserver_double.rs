@@ -1,0 +1,1036 @@
+//! The test API server of `tests/support/apiserver` checked with the real `kubectl` (from .venv)
+//! over the PKI and kubeconfigs `kinit init phase certs all` + `kubeconfig all` write: the
+//! answers must be the real server's (codes, reasons, messages kubectl prints), and whatever the
+//! real server refuses must be refused.
+//!
+//! Expectations come from Kubernetes' behaviour (reference/kubeadm.md §7–§9, the API
+//! conventions), never from the double's own code: the JWS is recomputed with the openssl CLI.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::apiserver::{Options, TestApiServer};
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh, which installs the test tools into .venv",
+        path.display()
+    );
+    path
+}
+
+/// One PKI and set of kubeconfigs for the whole file, written by kinit.
+struct Pki {
+    root: tempfile::TempDir,
+}
+
+impl Pki {
+    fn path(&self, host_path: &str) -> PathBuf {
+        self.root.path().join(host_path.trim_start_matches('/'))
+    }
+    fn pki_dir(&self) -> PathBuf {
+        self.path("/etc/kubernetes/pki")
+    }
+    fn conf(&self, name: &str) -> PathBuf {
+        self.path(&format!("/etc/kubernetes/{name}"))
+    }
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap();
+        for phase in ["certs", "kubeconfig"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
+                .args(["init", "phase", phase, "all", "--rootfs"])
+                .arg(root.path())
+                .args([
+                    "--apiserver-advertise-address",
+                    "127.0.0.1",
+                    "--node-name",
+                    "cp-1",
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "kinit {phase} all: {}",
+                text(&out.stderr)
+            );
+        }
+        Pki { root }
+    })
+}
+
+fn start() -> TestApiServer {
+    TestApiServer::start(
+        &pki().pki_dir(),
+        Options {
+            node: Some("cp-1".into()),
+            ..Default::default()
+        },
+    )
+}
+
+/// How kubectl authenticates.
+#[derive(Clone)]
+enum Creds {
+    Kubeconfig(PathBuf),
+    Cert(PathBuf, PathBuf),
+    Token(String),
+}
+
+struct Kubectl<'a> {
+    server: &'a TestApiServer,
+    creds: Creds,
+    scratch: tempfile::TempDir,
+}
+
+impl<'a> Kubectl<'a> {
+    fn new(server: &'a TestApiServer, creds: Creds) -> Kubectl<'a> {
+        Kubectl {
+            server,
+            creds,
+            scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn super_admin(server: &'a TestApiServer) -> Kubectl<'a> {
+        Kubectl::new(server, Creds::Kubeconfig(pki().conf("super-admin.conf")))
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new(venv_tool("kubectl"));
+        c.arg("--server").arg(self.server.url());
+        c.arg("--cache-dir").arg(self.scratch.path().join("cache"));
+        c.arg("--request-timeout=20s");
+        match &self.creds {
+            Creds::Kubeconfig(conf) => {
+                c.arg("--kubeconfig").arg(conf);
+            }
+            other => {
+                let empty = self.scratch.path().join("empty.conf");
+                std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+                c.arg("--kubeconfig").arg(&empty);
+                c.arg("--certificate-authority")
+                    .arg(pki().pki_dir().join("ca.crt"));
+                match other {
+                    Creds::Cert(crt, key) => {
+                        c.arg("--client-certificate").arg(crt);
+                        c.arg("--client-key").arg(key);
+                    }
+                    Creds::Token(t) => {
+                        c.arg("--token").arg(t);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        c.args(args);
+        // The double serves no OpenAPI documents, which kubectl's client-side validation needs;
+        // the server validates every object itself.
+        if matches!(
+            args.first(),
+            Some(&"create") | Some(&"apply") | Some(&"replace")
+        ) && !args.contains(&"--validate=false")
+            && !args.contains(&"--raw")
+        {
+            c.arg("--validate=false");
+        }
+        c.env("HOME", self.scratch.path());
+        c.env_remove("KUBECONFIG");
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("run kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_stdin(args, None)
+    }
+
+    /// Succeeds; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        let out = self.run_stdin(args, Some(input));
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Fails; its standard error.
+    fn err(&self, args: &[&str]) -> String {
+        self.err_stdin(args, None)
+    }
+
+    fn err_stdin(&self, args: &[&str], input: Option<&str>) -> String {
+        let out = self.run_stdin(args, input);
+        assert!(
+            !out.status.success(),
+            "kubectl {} should have failed: {}",
+            args.join(" "),
+            text(&out.stdout)
+        );
+        text(&out.stderr)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+/// One HTTPS request without kubectl (which would prompt for a user name when it has no
+/// credentials): the status code and body. Verifies the server against the cluster CA.
+fn raw_request(
+    server: &TestApiServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use openssl::ssl::{SslConnector, SslMethod};
+    use std::io::{Read, Write};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_ca_file(pki().pki_dir().join("ca.crt")).unwrap();
+    let connector = b.build();
+    let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+    let mut tls = connector.connect("127.0.0.1", tcp).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    req += body;
+    tls.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = tls.read_to_end(&mut resp);
+    let resp = text(&resp);
+    let code = resp.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn rv(obj: &Value) -> u64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A client certificate signed by the cluster CA with the openssl CLI: (cert, key) paths.
+fn client_cert(dir: &Path, cn: &str, orgs: &[&str]) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{cn}.key"));
+    let crt = dir.join(format!("{cn}.crt"));
+    let csr = dir.join(format!("{cn}.csr"));
+    let ext = dir.join(format!("{cn}.ext"));
+    std::fs::write(
+        &ext,
+        "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+    )
+    .unwrap();
+    let mut subj = format!("/CN={cn}");
+    for o in orgs {
+        subj += &format!("/O={o}");
+    }
+    let ca = pki().pki_dir();
+    let steps: Vec<Vec<String>> = vec![
+        vec![
+            "genrsa".into(),
+            "-out".into(),
+            key.display().to_string(),
+            "2048".into(),
+        ],
+        vec![
+            "req".into(),
+            "-new".into(),
+            "-key".into(),
+            key.display().to_string(),
+            "-subj".into(),
+            subj,
+            "-out".into(),
+            csr.display().to_string(),
+        ],
+        vec![
+            "x509".into(),
+            "-req".into(),
+            "-in".into(),
+            csr.display().to_string(),
+            "-CA".into(),
+            ca.join("ca.crt").display().to_string(),
+            "-CAkey".into(),
+            ca.join("ca.key").display().to_string(),
+            "-CAcreateserial".into(),
+            "-days".into(),
+            "1".into(),
+            "-extfile".into(),
+            ext.display().to_string(),
+            "-out".into(),
+            crt.display().to_string(),
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    (crt, key)
+}
+
+fn b64(s: &str) -> String {
+    openssl::base64::encode_block(s.as_bytes())
+}
+
+fn token_secret(id: &str, secret: &str, expiration: Option<&str>, signing: bool) -> Value {
+    let mut data = json!({
+        "token-id": b64(id), "token-secret": b64(secret),
+        "usage-bootstrap-authentication": b64("true"),
+        "auth-extra-groups": b64("system:bootstrappers:kubeadm:default-node-token"),
+    });
+    if signing {
+        data["usage-bootstrap-signing"] = json!(b64("true"));
+    }
+    if let Some(e) = expiration {
+        data["expiration"] = json!(b64(e));
+    }
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+           "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"}, "data": data})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn create_get_list_and_delete_answer_like_the_real_server() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"demo","namespace":"kube-system","labels":{"app":"demo"}},"data":{"a":"1"}}"#;
+    let created: Value =
+        serde_json::from_str(&k.ok_stdin(&["create", "-f", "-", "-o", "json"], cm)).unwrap();
+    assert!(created["metadata"]["uid"]
+        .as_str()
+        .is_some_and(|u| u.len() == 36));
+    assert!(created["metadata"]["creationTimestamp"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    let got = k.json(&["get", "configmap", "demo", "-n", "kube-system"]);
+    assert_eq!(got["data"]["a"], "1");
+    assert_eq!(rv(&got), rv(&created));
+    let stored = server.get("ConfigMap", "kube-system", "demo").unwrap();
+    assert_eq!(
+        stored["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
+    assert_eq!(
+        stored["metadata"]["managedFields"][0]["operation"],
+        "Update"
+    );
+
+    // 409 AlreadyExists, worded as kubectl prints the real one.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(cm));
+    assert!(err.contains(r#"Error from server (AlreadyExists): error when creating "STDIN": configmaps "demo" already exists"#), "{err}");
+    // 404 NotFound.
+    let err = k.err(&["get", "configmap", "nope", "-n", "kube-system"]);
+    assert!(
+        err.contains(r#"Error from server (NotFound): configmaps "nope" not found"#),
+        "{err}"
+    );
+    // A namespace that does not exist.
+    let err = k.err_stdin(
+        &["create", "-f", "-", "-n", "nowhere"],
+        Some(&cm.replace("kube-system", "nowhere")),
+    );
+    assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
+    // An unknown resource.
+    let err = k.err(&["get", "--raw", "/api/v1/namespaces/default/widgets"]);
+    assert!(err.contains("NotFound"), "{err}");
+
+    // List with a label selector.
+    let list = k.json(&["get", "configmaps", "-A", "-l", "app=demo"]);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metadata"]["name"], "demo");
+    assert_eq!(
+        k.json(&["get", "configmaps", "-A", "-l", "app!=demo"])["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["metadata"]["name"] == "demo")
+            .count(),
+        0
+    );
+
+    // Delete, then it is gone.
+    let out = k.ok(&["delete", "configmap", "demo", "-n", "kube-system"]);
+    assert!(out.contains(r#"configmap "demo" deleted"#), "{out}");
+    assert!(server.get("ConfigMap", "kube-system", "demo").is_none());
+    let err = k.err(&["delete", "configmap", "demo", "-n", "kube-system"]);
+    assert!(err.contains(r#"configmaps "demo" not found"#), "{err}");
+
+    // The seeded objects.
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(server.get("Namespace", "", ns).is_some(), "{ns}");
+    }
+    assert!(server.get("Node", "", "cp-1").is_some());
+    assert!(server
+        .get("ClusterRole", "", "system:node-bootstrapper")
+        .is_some());
+}
+
+#[test]
+fn update_with_a_stale_resource_version_is_a_conflict_and_no_op_writes_keep_it() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    k.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"default"},"data":{"a":"1"}}"#);
+    let first = k.json(&["get", "cm", "c", "-n", "default"]);
+    let mut changed = first.clone();
+    changed["data"]["a"] = json!("2");
+    k.ok_stdin(&["replace", "-f", "-"], &changed.to_string());
+    let second = k.json(&["get", "cm", "c", "-n", "default"]);
+    assert!(rv(&second) > rv(&first));
+    // Replacing with the first (now stale) resourceVersion.
+    let mut stale = first.clone();
+    stale["data"]["a"] = json!("3");
+    let err = k.err_stdin(&["replace", "-f", "-"], Some(&stale.to_string()));
+    assert!(
+        err.contains(r#"Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps "c": the object has been modified; please apply your changes to the latest version and try again"#),
+        "{err}"
+    );
+    // A patch that changes nothing keeps the resourceVersion.
+    k.ok(&[
+        "patch",
+        "cm",
+        "c",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"a":"2"}}"#,
+    ]);
+    assert_eq!(
+        rv(&k.json(&["get", "cm", "c", "-n", "default"])),
+        rv(&second)
+    );
+    // Name mismatches are 400.
+    let mut renamed = second.clone();
+    renamed["metadata"]["name"] = json!("other");
+    let err = k.err_stdin(
+        &[
+            "replace",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps/c",
+            "-f",
+            "-",
+        ],
+        Some(&renamed.to_string()),
+    );
+    assert!(
+        err.contains("BadRequest") || err.contains("does not match"),
+        "{err}"
+    );
+}
+
+#[test]
+fn patches_merge_json_and_strategic() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    k.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"p","namespace":"default"},"data":{"a":"1","b":"2"}}"#);
+    k.ok(&[
+        "patch",
+        "cm",
+        "p",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"a":null,"c":"3"}}"#,
+    ]);
+    let got = k.json(&["get", "cm", "p", "-n", "default"]);
+    assert_eq!(got["data"], json!({"b": "2", "c": "3"}));
+    k.ok(&[
+        "patch",
+        "cm",
+        "p",
+        "-n",
+        "default",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/data/b","value":"20"}]"#,
+    ]);
+    assert_eq!(
+        k.json(&["get", "cm", "p", "-n", "default"])["data"]["b"],
+        "20"
+    );
+    // A failing JSON patch test operation is refused.
+    let err = k.err(&[
+        "patch",
+        "cm",
+        "p",
+        "-n",
+        "default",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/data/b","value":"nope"}]"#,
+    ]);
+    assert!(err.contains("value did not match"), "{err}");
+
+    // What mark-control-plane does to the Node: labels and taints by strategic merge.
+    k.ok(&[
+        "patch", "node", "cp-1", "--type", "strategic", "-p",
+        r#"{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"","node.kubernetes.io/exclude-from-external-load-balancers":""}},"spec":{"taints":[{"key":"node-role.kubernetes.io/control-plane","effect":"NoSchedule"}]}}"#,
+    ]);
+    let node = server.get("Node", "", "cp-1").unwrap();
+    assert_eq!(
+        node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+        ""
+    );
+    assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "cp-1");
+    assert_eq!(
+        node["spec"]["taints"],
+        json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+    );
+    // A schema-invalid patch result is 422.
+    let err = k.err(&[
+        "patch",
+        "node",
+        "cp-1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"taints":[{"effect":"NoSchedule","bogus":1}]}}"#,
+    ]);
+    assert!(
+        err.contains("Error from server (Invalid)") || err.contains("is invalid"),
+        "{err}"
+    );
+
+    // Containers merge by name.
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}});
+    let created: Value = serde_json::from_str(
+        &k.ok_stdin(&["create", "-f", "-", "-o", "json"], &deploy.to_string()),
+    )
+    .unwrap();
+    assert_eq!(created["metadata"]["generation"], 1);
+    k.ok(&[
+        "patch",
+        "deploy",
+        "d",
+        "-n",
+        "default",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"b","image":"b:2"}]}}}}"#,
+    ]);
+    let d = server.get("Deployment", "default", "d").unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}])
+    );
+    assert_eq!(d["metadata"]["generation"], 2);
+    // The selector is immutable.
+    let err = k.err(&["patch", "deploy", "d", "-n", "default", "--type", "merge", "-p", r#"{"spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"x"}}}}}"#]);
+    assert!(err.contains("field is immutable"), "{err}");
+}
+
+#[test]
+fn server_side_apply_owns_fields_and_conflicts() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let cm = |v: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"s","namespace":"default"}},"data":{{"key":"{v}"}}}}"#
+        )
+    };
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &cm("1"),
+    );
+    let first = server.get("ConfigMap", "default", "s").unwrap();
+    assert_eq!(first["metadata"]["managedFields"][0]["manager"], "kinit");
+    assert_eq!(first["metadata"]["managedFields"][0]["operation"], "Apply");
+    assert_eq!(
+        first["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:data": {"f:key": {}}})
+    );
+    // The same apply again changes nothing.
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &cm("1"),
+    );
+    assert_eq!(
+        rv(&server.get("ConfigMap", "default", "s").unwrap()),
+        rv(&first)
+    );
+    // Another manager with another value conflicts ...
+    let err = k.err_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "-f",
+            "-",
+        ],
+        Some(&cm("2")),
+    );
+    assert!(
+        err.contains(r#"Apply failed with 1 conflict: conflict with "kinit""#)
+            && err.contains(".data.key"),
+        "{err}"
+    );
+    // ... unless forced, which takes the field.
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &cm("2"),
+    );
+    let forced = server.get("ConfigMap", "default", "s").unwrap();
+    assert_eq!(forced["data"]["key"], "2");
+    let managers: Vec<&str> = forced["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["other"]);
+    // A field a manager stops applying goes away.
+    k.ok_stdin(&["apply", "--server-side", "--field-manager", "other", "-f", "-"], r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s","namespace":"default"},"data":{"new":"x"}}"#);
+    assert_eq!(
+        server.get("ConfigMap", "default", "s").unwrap()["data"],
+        json!({"new": "x"})
+    );
+    // Apply creates what is missing (201) and needs a field manager.
+    let created = k.ok_stdin(&["apply", "--server-side", "--field-manager", "kinit", "-f", "-"], r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"sa1","namespace":"kube-system"}}"#);
+    assert!(created.contains("serverside-applied"), "{created}");
+}
+
+#[test]
+fn schema_invalid_objects_are_422() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    // An unknown field: kubernetes-validate --strict refuses it (kubectl's own check is off).
+    let bad = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"bad","namespace":"default"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i","bogusField":1}]}}}}"#;
+    let err = k.err_stdin(&["create", "--validate=false", "-f", "-"], Some(bad));
+    assert!(
+        err.contains(r#"The Deployment "bad" is invalid"#) && err.contains("bogusField"),
+        "{err}"
+    );
+    // A missing required field.
+    let err = k.err_stdin(&["create", "--validate=false", "-f", "-"], Some(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"bad","namespace":"default"},"spec":{}}"#));
+    assert!(
+        err.contains(r#"The Deployment "bad" is invalid: spec: 'selector' is a required property"#),
+        "{err}"
+    );
+    // A bad name.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name","namespace":"default"}}"#));
+    assert!(
+        err.contains(
+            r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name""#
+        ),
+        "{err}"
+    );
+    // A bad ConfigMap key.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"k","namespace":"default"},"data":{"a/b":"x"}}"#));
+    assert!(err.contains("a valid config key"), "{err}");
+    assert!(server.get("Deployment", "default", "bad").is_none());
+    assert!(server.get("ConfigMap", "default", "k").is_none());
+}
+
+#[test]
+fn admin_conf_is_forbidden_until_the_cluster_admins_binding_exists() {
+    let server = start();
+    let admin = Kubectl::new(&server, Creds::Kubeconfig(pki().conf("admin.conf")));
+    let err = admin.err(&["get", "configmaps", "-n", "kube-system", "-o", "json"]);
+    assert!(
+        err.contains(r#"Error from server (Forbidden): configmaps is forbidden: User "kubernetes-admin" cannot list resource "configmaps" in API group "" in the namespace "kube-system""#),
+        "{err}"
+    );
+    // kubeadm's kubeadm:cluster-admins binding, created with super-admin.conf (system:masters).
+    let crb = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"kubeadm:cluster-admins"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"kubeadm:cluster-admins"}]}"#;
+    Kubectl::super_admin(&server).ok_stdin(&["create", "-f", "-"], crb);
+    admin.ok(&["get", "configmaps", "-n", "kube-system", "-o", "json"]);
+}
+
+#[test]
+fn rbac_grants_only_what_roles_bind_and_anonymous_reads_nothing() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = client_cert(dir.path(), "jane", &["team-a"]);
+    let jane = Kubectl::new(&server, Creds::Cert(crt, key));
+    let admin = Kubectl::super_admin(&server);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"allowed","namespace":"kube-system"}}"#);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"secret-ish","namespace":"kube-system"}}"#);
+    let err = jane.err(&["get", "cm", "allowed", "-n", "kube-system", "-o", "json"]);
+    assert!(err.contains(r#"configmaps "allowed" is forbidden: User "jane" cannot get resource "configmaps" in API group "" in the namespace "kube-system""#), "{err}");
+    // A Role for one named ConfigMap, bound to the group.
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"read-allowed","namespace":"kube-system"},"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get"],"resourceNames":["allowed"]}]}"#);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"read-allowed","namespace":"kube-system"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"read-allowed"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"team-a"}]}"#);
+    jane.ok(&["get", "cm", "allowed", "-n", "kube-system", "-o", "json"]);
+    let err = jane.err(&["get", "cm", "secret-ish", "-n", "kube-system", "-o", "json"]);
+    assert!(err.contains("Forbidden"), "{err}");
+    let err = jane.err(&["get", "cm", "allowed", "-n", "default", "-o", "json"]);
+    assert!(err.contains("Forbidden"), "{err}");
+    let err = jane.err(&["get", "cm", "-n", "kube-system", "-o", "json"]);
+    assert!(err.contains("cannot list resource"), "{err}");
+    // Jane may not grant herself more than she holds.
+    let err = jane.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"more","namespace":"kube-system"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#));
+    assert!(err.contains("Forbidden"), "{err}");
+
+    // Anonymous: the health and version endpoints, nothing else.
+    assert_eq!(
+        raw_request(&server, "GET", "/healthz", &[], ""),
+        (200, "ok".to_string())
+    );
+    let (code, body) = raw_request(&server, "GET", "/version", &[], "");
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["major"], "1");
+    let (code, body) = raw_request(
+        &server,
+        "GET",
+        "/api/v1/namespaces/kube-system/configmaps/allowed",
+        &[],
+        "",
+    );
+    assert_eq!(code, 403);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "configmaps \"allowed\" is forbidden: User \"system:anonymous\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"",
+               "reason": "Forbidden", "details": {"name": "allowed", "kind": "configmaps"}, "code": 403})
+    );
+    let (code, body) = raw_request(&server, "GET", "/api", &[], "");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"forbidden: User \"system:anonymous\" cannot get path \"/api\""#),
+        "{body}"
+    );
+    // Basic credentials are no credentials (the real server has no basic authenticator) ...
+    let (code, _) = raw_request(
+        &server,
+        "GET",
+        "/api",
+        &[("Authorization", "Basic YTpi")],
+        "",
+    );
+    assert_eq!(code, 403);
+    // ... while a bearer token nobody knows is 401.
+    let (code, body) = raw_request(
+        &server,
+        "GET",
+        "/healthz",
+        &[("Authorization", "Bearer abc")],
+        "",
+    );
+    assert_eq!(code, 401);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+    );
+    // A certificate from another CA is 401, not anonymous.
+    let other = tempfile::tempdir().unwrap();
+    let okey = other.path().join("o.key");
+    let ocrt = other.path().join("o.crt");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=mallory/O=system:masters",
+            "-days",
+            "1",
+            "-keyout",
+        ])
+        .arg(&okey)
+        .arg("-out")
+        .arg(&ocrt)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mallory = Kubectl::new(&server, Creds::Cert(ocrt, okey));
+    let err = mallory.err(&["get", "--raw", "/healthz"]);
+    assert!(err.contains("Unauthorized"), "{err}");
+}
+
+#[test]
+fn bootstrap_tokens_authenticate_while_valid() {
+    let server = start();
+    server.insert(token_secret(
+        "abcdef",
+        "0123456789abcdef",
+        Some("2099-01-01T00:00:00Z"),
+        true,
+    ));
+    server.insert(token_secret(
+        "expire",
+        "0123456789abcdef",
+        Some("2001-01-01T00:00:00Z"),
+        true,
+    ));
+    // kubeadm's binding: the token's group may get nodes.
+    server.insert(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "kubeadm:get-nodes"}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}));
+    server.insert(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "kubeadm:get-nodes"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubeadm:get-nodes"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}]}));
+    let token = Kubectl::new(&server, Creds::Token("abcdef.0123456789abcdef".into()));
+    assert_eq!(
+        token.json(&["get", "node", "cp-1"])["metadata"]["name"],
+        "cp-1"
+    );
+    let err = token.err(&["get", "cm", "-n", "kube-system", "-o", "json"]);
+    assert!(
+        err.contains(r#"User "system:bootstrap:abcdef" cannot list resource "configmaps""#),
+        "{err}"
+    );
+    let user = server
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.code == 403)
+        .unwrap()
+        .user;
+    assert_eq!(user, "system:bootstrap:abcdef");
+
+    let unauthorized = |t: &str| {
+        let err = Kubectl::new(&server, Creds::Token(t.into()))
+            .err(&["get", "node", "cp-1", "-o", "json"]);
+        // kubectl's words for a 401 (its discovery client does not show the Status message).
+        assert!(
+            err.contains("error: You must be logged in to the server"),
+            "{t}: {err}"
+        );
+    };
+    unauthorized("abcdef.0123456789abcdee"); // wrong secret
+    unauthorized("expire.0123456789abcdef"); // expired
+    unauthorized("zzzzzz.0123456789abcdef"); // no Secret
+    unauthorized("not-a-bootstrap-token");
+    // Deleted: 401 from then on.
+    Kubectl::super_admin(&server).ok(&[
+        "delete",
+        "secret",
+        "bootstrap-token-abcdef",
+        "-n",
+        "kube-system",
+    ]);
+    unauthorized("abcdef.0123456789abcdef");
+}
+
+/// The detached JWS computed with the openssl CLI, independent of the double's code.
+fn jws_with_openssl_cli(id: &str, secret: &str, payload: &str) -> String {
+    let b64url = |data: &[u8]| {
+        openssl::base64::encode_block(data)
+            .replace('+', "-")
+            .replace('/', "_")
+            .trim_end_matches('=')
+            .to_string()
+    };
+    let header = b64url(format!(r#"{{"alg":"HS256","kid":"{id}"}}"#).as_bytes());
+    let input = format!("{header}.{}", b64url(payload.as_bytes()));
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-binary", "-hmac", secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    format!("{header}..{}", b64url(&out.stdout))
+}
+
+#[test]
+fn the_bootstrap_signer_signs_cluster_info_for_each_signing_token() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let kubeconfig = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n    server: https://127.0.0.1:6443\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {}\nusers: null\n";
+    let info = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+                      "data": {"kubeconfig": kubeconfig}});
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &info.to_string(),
+    );
+    server.insert(token_secret(
+        "abcdef",
+        "0123456789abcdef",
+        Some("2099-01-01T00:00:00Z"),
+        true,
+    ));
+    server.insert(token_secret("second", "fedcba9876543210", None, true));
+    server.insert(token_secret("nosign", "0123456789abcdef", None, false));
+    server.insert(token_secret(
+        "expird",
+        "0123456789abcdef",
+        Some("2001-01-01T00:00:00Z"),
+        true,
+    ));
+    let got = k.json(&["get", "cm", "cluster-info", "-n", "kube-public"]);
+    let data = got["data"].as_object().unwrap();
+    let keys: Vec<&String> = data.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "jws-kubeconfig-abcdef",
+            "jws-kubeconfig-second",
+            "kubeconfig"
+        ]
+    );
+    assert_eq!(
+        data["jws-kubeconfig-abcdef"],
+        jws_with_openssl_cli("abcdef", "0123456789abcdef", kubeconfig)
+    );
+    assert_eq!(
+        data["jws-kubeconfig-second"],
+        jws_with_openssl_cli("second", "fedcba9876543210", kubeconfig)
+    );
+    // kinit re-applying cluster-info keeps the signatures (another manager owns them).
+    let before = rv(&got);
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &info.to_string(),
+    );
+    let again = k.json(&["get", "cm", "cluster-info", "-n", "kube-public"]);
+    assert_eq!(rv(&again), before);
+    // A deleted token's signature goes.
+    k.ok(&[
+        "delete",
+        "secret",
+        "bootstrap-token-abcdef",
+        "-n",
+        "kube-system",
+    ]);
+    let after = k.json(&["get", "cm", "cluster-info", "-n", "kube-public"]);
+    assert!(after["data"].get("jws-kubeconfig-abcdef").is_none());
+    assert!(after["data"].get("jws-kubeconfig-second").is_some());
+}
+
+#[test]
+fn requests_are_counted_and_can_be_delayed() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let before = server.request_count();
+    k.ok(&["get", "--raw", "/healthz"]);
+    assert_eq!(server.request_count(), before + 1);
+    server.set_delay(Duration::from_millis(300));
+    let t = Instant::now();
+    k.ok(&["get", "--raw", "/healthz"]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(server.request_count(), before + 2);
+    let last = server.requests().pop().unwrap();
+    assert_eq!((last.method.as_str(), last.code), ("GET", 200));
+    assert!(last.uri.starts_with("/healthz"), "{}", last.uri);
+    assert_eq!(last.user, "kubernetes-super-admin");
+}

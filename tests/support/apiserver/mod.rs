@@ -1,0 +1,253 @@
+//! A test double of the Kubernetes API server, for testing kinit's API phases without a cluster
+//! (../shared/reference/test-environment.md: no registry has kube-apiserver).
+//!
+//! Its rule: **refuse whatever the real API server refuses; never accept more.** Where the double
+//! is simpler than the real server it errs on the side of refusing.
+//!
+//! # What it is
+//! - HTTPS (HTTP/1.1, ALPN `http/1.1`) on its own thread and tokio runtime, so blocking tests can
+//!   use it. It serves the `apiserver.crt`/`apiserver.key` kinit generated and *requests* (does
+//!   not require) a client certificate, which is verified against `ca.crt` like the real x509
+//!   authenticator (chain and the clientAuth purpose): an invalid one is 401.
+//! - Authentication ([`auth`]): client certificate → user = CN, groups = O; `Authorization: Bearer
+//!   <id>.<secret>` → the kube-system Secret `bootstrap-token-<id>` (type
+//!   `bootstrap.kubernetes.io/token`, matching `token-secret`, `usage-bootstrap-authentication:
+//!   "true"`, `expiration` not past) → `system:bootstrap:<id>`, groups `system:bootstrappers` +
+//!   `auth-extra-groups`; any other bearer token, or a missing/expired token Secret → 401; no
+//!   credentials → `system:anonymous` / `system:unauthenticated`. Authenticated users also get
+//!   `system:authenticated`.
+//! - Authorization ([`rbac`]): RBAC evaluated from the Roles, ClusterRoles and bindings in the store
+//!   (seeded with the bootstrap policy a real 1.31+ server creates at startup, see
+//!   `bootstrap_policy.json`), plus `system:masters`. 403 Status bodies are worded like the real
+//!   server's. Creating or updating a Role/ClusterRole needs the permissions it grants (or
+//!   `escalate`), a binding needs the bound role's permissions (or `bind`), as the real RBAC
+//!   escalation check does.
+//! - REST ([`rest`]): `/api/v1` and `/apis/<group>/<version>` for the kinds in [`store::KINDS`]:
+//!   create (201, 409 AlreadyExists, 404 when the namespace is missing), get (404), list (label
+//!   selectors; field selectors on metadata.name, metadata.namespace and Secret `type`), update
+//!   (409 on a stale resourceVersion, 404 when missing except for the RBAC kinds, which the real
+//!   server creates on update), patch (`merge-patch+json`, `json-patch+json`,
+//!   `strategic-merge-patch+json` with the merge keys of the fields kinit patches, and
+//!   `apply-patch+yaml` server-side apply with `fieldManager` and `force`), delete (Status
+//!   Success). Discovery (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, legacy form), `/version`,
+//!   `/healthz`, `/livez`, `/readyz`. Every error is a `Status` object with reason and code.
+//! - Object metadata: uid, resourceVersion (one global counter), creationTimestamp, generation for
+//!   Deployment/DaemonSet, managedFields per manager and operation (FieldsV1). A write that changes
+//!   nothing (ignoring managedFields timestamps) is skipped and the resourceVersion stays.
+//! - Server-side apply ([`store`]): field ownership is a set of leaf paths per manager; maps are
+//!   granular, **lists are atomic** (the real server merges some lists by key; treating them as
+//!   atomic only ever reports more conflicts). Applying a field another manager owns with a
+//!   different value is a 409 conflict unless `force=true`, which takes the field over. Fields a
+//!   manager stops applying are removed when no other manager owns them.
+//! - Validation ([`validate`]): every object written is checked by the `kubernetes_validate`
+//!   library (strict, the server's version, 1.34 by default) in one long-lived Python helper
+//!   process; invalid → 422. Names are checked as the real server checks them (DNS subdomain,
+//!   label, or path segment per kind), ConfigMap/Secret keys too, Secret data must be base64,
+//!   `stringData` is folded into `data`. Immutable fields (Secret `type`, binding `roleRef`,
+//!   workload selectors, Service `clusterIP`, `immutable` ConfigMaps/Secrets) → 422. Unknown fields
+//!   are always refused (the real server's default `fieldValidation=Warn` would drop them).
+//! - Bootstrap signer ([`signer`]): before each request, for each unexpired token Secret with
+//!   `usage-bootstrap-signing: "true"`, kube-public/cluster-info gets `jws-kubeconfig-<id>`: the
+//!   detached JWS (HS256, header `{"alg":"HS256","kid":"<id>"}`, payload the `kubeconfig` value,
+//!   HMAC key the token *secret*, as cluster-bootstrap's `ComputeDetachedSignature`), computed
+//!   here with OpenSSL's HMAC; keys of deleted or expired tokens are removed. The real signer runs
+//!   in kube-controller-manager, a moment later; here it is synchronous, written as manager
+//!   `kube-controller-manager`.
+//! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), a request
+//!   log and counter.
+//!
+//! # Not done (refused, or left out)
+//! No watch (405), no deletecollection (405), no Table or protobuf responses (JSON only; a
+//! protobuf body is 415), no OpenAPI documents (404: `kubectl` needs `--validate=false`), no
+//! general defaulting (only Secret `type: Opaque`, Service `type: ClusterIP`, the Namespace
+//! finalizer, phase and `kubernetes.io/metadata.name` label, CSR `spec.username/groups` from the
+//! requester), no admission beyond NamespaceLifecycle's missing-namespace check, no graceful
+//! deletion (a Namespace goes at once, with its objects).
+
+pub mod auth;
+pub mod http;
+pub mod patch;
+pub mod rbac;
+pub mod rest;
+pub mod signer;
+pub mod store;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How to start a [`TestApiServer`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to listen; port 0 picks a free one. Default 127.0.0.1:0.
+    pub addr: SocketAddr,
+    /// The Kubernetes version the server claims and validates against ("1.34").
+    pub kubernetes_version: String,
+    /// Seed a Node of this name (as the kubelet would have registered it).
+    pub node: Option<String>,
+    /// Delay before each request is handled.
+    pub delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            kubernetes_version: "1.34".into(),
+            node: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// The authenticated user name ("" when authentication failed).
+    pub user: String,
+    pub code: u16,
+}
+
+/// What the request handlers share.
+pub struct State {
+    pub store: Mutex<store::Store>,
+    pub validator: validate::Validator,
+    pub ca: openssl::x509::X509,
+    pub version: String,
+    delay_ms: AtomicU64,
+    count: AtomicU64,
+    requests: Mutex<Vec<RequestRecord>>,
+}
+
+impl State {
+    pub fn delay(&self) -> Duration {
+        Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
+    }
+
+    pub fn record(&self, record: RequestRecord) {
+        self.requests.lock().unwrap().push(record);
+    }
+
+    pub fn count_request(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A running test API server; dropping it shuts it down.
+pub struct TestApiServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestApiServer {
+    /// Starts serving with the PKI in `pki_dir` (`apiserver.crt`, `apiserver.key`, `ca.crt`, as
+    /// `kinit init phase certs all` writes them).
+    pub fn start(pki_dir: &Path, options: Options) -> TestApiServer {
+        let read = |name: &str| {
+            let path = pki_dir.join(name);
+            std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("test API server: {}: {e}", path.display()))
+        };
+        let ca = openssl::x509::X509::from_pem(&read("ca.crt")).expect("ca.crt");
+        let tls = http::tls_acceptor(&read("apiserver.crt"), &read("apiserver.key"), &ca);
+        let mut store = store::Store::default();
+        store.seed(options.node.as_deref());
+        let state = Arc::new(State {
+            store: Mutex::new(store),
+            validator: validate::Validator::start(&options.kubernetes_version),
+            ca,
+            version: options.kubernetes_version.clone(),
+            delay_ms: AtomicU64::new(options.delay.as_millis() as u64),
+            count: AtomicU64::new(0),
+            requests: Mutex::new(Vec::new()),
+        });
+        let listener = std::net::TcpListener::bind(options.addr)
+            .unwrap_or_else(|e| panic!("test API server: bind {}: {e}", options.addr));
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let serve_state = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("test-apiserver".into())
+            .spawn(move || http::serve(listener, tls, serve_state, rx))
+            .unwrap();
+        TestApiServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every stored object, with apiVersion and kind, ordered by kind, namespace, name.
+    pub fn objects(&self) -> Vec<Value> {
+        self.state.store.lock().unwrap().all()
+    }
+
+    /// One stored object by kind ("ConfigMap"), namespace ("" for cluster-scoped) and name.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.state
+            .store
+            .lock()
+            .unwrap()
+            .get_full(kind, namespace, name)
+    }
+
+    /// Stores an object as if an administrator had created it (validated, no RBAC).
+    pub fn insert(&self, object: Value) {
+        let mut store = self.state.store.lock().unwrap();
+        rest::insert_direct(&mut store, &self.state.validator, object)
+            .unwrap_or_else(|e| panic!("test API server: insert refused: {}", e.message));
+    }
+
+    /// Requests received so far.
+    pub fn request_count(&self) -> u64 {
+        self.state.count.load(Ordering::SeqCst)
+    }
+
+    /// Every request so far, in order of completion.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The current resourceVersion counter.
+    pub fn resource_version(&self) -> u64 {
+        self.state.store.lock().unwrap().rv
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -236,10 +236,26 @@ fn raw_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    use openssl::ssl::{SslConnector, SslMethod};
+    raw_request_as(server, None, method, path, headers, body)
+}
+
+/// [`raw_request`] with a client certificate and key.
+fn raw_request_as(
+    server: &TestApiServer,
+    cert: Option<&(PathBuf, PathBuf)>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
     use std::io::{Read, Write};
     let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
     b.set_ca_file(pki().pki_dir().join("ca.crt")).unwrap();
+    if let Some((crt, key)) = cert {
+        b.set_certificate_file(crt, SslFiletype::PEM).unwrap();
+        b.set_private_key_file(key, SslFiletype::PEM).unwrap();
+    }
     let connector = b.build();
     let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
     let mut tls = connector.connect("127.0.0.1", tcp).unwrap();
@@ -1033,4 +1049,260 @@ fn requests_are_counted_and_can_be_delayed() {
     assert_eq!((last.method.as_str(), last.code), ("GET", 200));
     assert!(last.uri.starts_with("/healthz"), "{}", last.uri);
     assert_eq!(last.user, "kubernetes-super-admin");
+}
+
+#[test]
+fn services_get_cluster_ips_from_the_service_cidr() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let kubernetes = server.get("Service", "default", "kubernetes").unwrap();
+    assert_eq!(kubernetes["spec"]["clusterIP"], "10.96.0.1");
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"selector": {"k8s-app": name}, "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s.to_string()
+    };
+    k.ok_stdin(&["create", "-f", "-"], &svc("kube-dns", Some("10.96.0.10")));
+    let dns = server.get("Service", "kube-system", "kube-dns").unwrap();
+    assert_eq!(dns["spec"]["clusterIPs"], json!(["10.96.0.10"]));
+    assert_eq!(dns["spec"]["type"], "ClusterIP");
+    let err = k.err_stdin(
+        &["create", "-f", "-"],
+        Some(&svc("again", Some("10.96.0.10"))),
+    );
+    assert!(
+        err.contains("failed to allocate IP 10.96.0.10: provided IP is already allocated"),
+        "{err}"
+    );
+    let err = k.err_stdin(
+        &["create", "-f", "-"],
+        Some(&svc("outside", Some("10.200.0.10"))),
+    );
+    assert!(err.contains("the provided IP (10.200.0.10) is not in the valid range. The range of valid IPs is 10.96.0.0/12"), "{err}");
+    k.ok_stdin(&["create", "-f", "-"], &svc("auto", None));
+    let auto = server.get("Service", "kube-system", "auto").unwrap();
+    let ip = auto["spec"]["clusterIP"].as_str().unwrap();
+    assert!(
+        ip.starts_with("10.96.") && ip != "10.96.0.1" && ip != "10.96.0.10",
+        "{ip}"
+    );
+    let err = k.err(&[
+        "patch",
+        "svc",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"clusterIP":"10.96.0.11","clusterIPs":["10.96.0.11"]}}"#,
+    ]);
+    assert!(err.contains("may not change once set"), "{err}");
+    // A Service name must be a DNS-1035 label.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(&svc("1dns", None)));
+    assert!(err.contains("a DNS-1035 label"), "{err}");
+}
+
+#[test]
+fn requests_the_real_server_refuses_are_refused() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = client_cert(dir.path(), "root", &["system:masters"]);
+    let req = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        raw_request_as(&server, Some(&root), method, path, headers, body)
+    };
+    let json_ct = [("Content-Type", "application/json")];
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}});
+    let status = |body: &str| serde_json::from_str::<Value>(body).unwrap();
+
+    let (code, body) = req("POST", cms, &json_ct, &cm("a").to_string());
+    assert_eq!(code, 201, "{body}");
+    let created = status(&body);
+    assert_eq!(created["metadata"]["namespace"], "default");
+    // resourceVersion set on create.
+    let mut with_rv = cm("b");
+    with_rv["metadata"]["resourceVersion"] = json!("5");
+    let (code, body) = req("POST", cms, &json_ct, &with_rv.to_string());
+    assert_eq!(
+        (code, status(&body)["message"].as_str().unwrap()),
+        (
+            500,
+            "resourceVersion should not be set on objects to be created"
+        )
+    );
+    // Another kind's body, another namespace's body.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
+    assert_eq!(req("POST", cms, &json_ct, &secret.to_string()).0, 400);
+    let mut other_ns = cm("c");
+    other_ns["metadata"]["namespace"] = json!("kube-system");
+    let (code, body) = req("POST", cms, &json_ct, &other_ns.to_string());
+    assert_eq!(code, 400);
+    assert_eq!(
+        status(&body)["message"],
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
+    // A wrong uid on update.
+    let mut wrong_uid = created.clone();
+    wrong_uid["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    wrong_uid["data"]["a"] = json!("2");
+    let (code, body) = req("PUT", &format!("{cms}/a"), &json_ct, &wrong_uid.to_string());
+    assert_eq!(code, 409, "{body}");
+    assert!(status(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("Precondition failed: UID in precondition"));
+    // Update of something missing (ConfigMaps are not created by update).
+    let (code, body) = req(
+        "PUT",
+        &format!("{cms}/missing"),
+        &json_ct,
+        &cm("missing").to_string(),
+    );
+    assert_eq!(code, 404, "{body}");
+    // Media types.
+    assert_eq!(
+        req(
+            "GET",
+            &format!("{cms}/a"),
+            &[("Accept", "application/vnd.kubernetes.protobuf")],
+            ""
+        )
+        .0,
+        406
+    );
+    assert_eq!(
+        req(
+            "GET",
+            &format!("{cms}/a"),
+            &[(
+                "Accept",
+                "application/vnd.kubernetes.protobuf, application/json"
+            )],
+            ""
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        req(
+            "POST",
+            cms,
+            &[("Content-Type", "application/vnd.kubernetes.protobuf")],
+            "x"
+        )
+        .0,
+        415
+    );
+    assert_eq!(
+        req(
+            "PATCH",
+            &format!("{cms}/a"),
+            &[("Content-Type", "text/plain")],
+            "{}"
+        )
+        .0,
+        415
+    );
+    // Server-side apply needs a field manager.
+    let (code, body) = req(
+        "PATCH",
+        &format!("{cms}/a"),
+        &[("Content-Type", "application/apply-patch+yaml")],
+        &cm("a").to_string(),
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body.contains("fieldManager: Required value: is required for apply patch"),
+        "{body}"
+    );
+    // Watch and deletecollection are not served.
+    assert_eq!(req("GET", &format!("{cms}?watch=true"), &[], "").0, 405);
+    assert_eq!(req("DELETE", cms, &[], "").0, 405);
+    // A body over 3 MiB.
+    let big = "x".repeat(3 * 1024 * 1024 + 10);
+    assert_eq!(req("POST", cms, &json_ct, &big).0, 413);
+    // dryRun=All answers but stores nothing.
+    let (code, _) = req(
+        "POST",
+        &format!("{cms}?dryRun=All"),
+        &json_ct,
+        &cm("dry").to_string(),
+    );
+    assert_eq!(code, 201);
+    assert!(server.get("ConfigMap", "default", "dry").is_none());
+    // Secret data must be base64; stringData is folded into data.
+    let bad_b64 = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "not base64!"}});
+    assert_eq!(
+        req(
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            &json_ct,
+            &bad_b64.to_string()
+        )
+        .0,
+        400
+    );
+    let string_data = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}});
+    assert_eq!(
+        req(
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            &json_ct,
+            &string_data.to_string()
+        )
+        .0,
+        201
+    );
+    let s = server.get("Secret", "default", "s").unwrap();
+    assert_eq!(
+        (
+            s["data"]["k"].as_str(),
+            s.get("stringData"),
+            s["type"].as_str()
+        ),
+        (Some("dg=="), None, Some("Opaque"))
+    );
+    // The type of a Secret never changes.
+    let mut retyped = s.clone();
+    retyped["type"] = json!("kubernetes.io/tls");
+    let (code, body) = req(
+        "PUT",
+        "/api/v1/namespaces/default/secrets/s",
+        &json_ct,
+        &retyped.to_string(),
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("field is immutable"), "{body}");
+    // A binding's roleRef never changes; a ClusterRoleBinding cannot point at a Role.
+    let crb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:discovery"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "g"}]});
+    let crbs = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
+    assert_eq!(req("POST", crbs, &json_ct, &crb.to_string()).0, 201);
+    let mut moved = crb.clone();
+    moved["roleRef"]["name"] = json!("cluster-admin");
+    let (code, body) = req("PUT", &format!("{crbs}/b"), &json_ct, &moved.to_string());
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("cannot change roleRef"), "{body}");
+    let mut to_role = crb.clone();
+    to_role["metadata"]["name"] = json!("c");
+    to_role["roleRef"]["kind"] = json!("Role");
+    assert_eq!(req("POST", crbs, &json_ct, &to_role.to_string()).0, 422);
+    // RBAC kinds are created by update.
+    let mut by_put = crb.clone();
+    by_put["metadata"]["name"] = json!("put");
+    assert_eq!(
+        req("PUT", &format!("{crbs}/put"), &json_ct, &by_put.to_string()).0,
+        201
+    );
+    // Unknown resources and groups.
+    assert_eq!(req("GET", "/apis/example.com/v1/widgets", &[], "").0, 404);
+    assert_eq!(
+        req("GET", "/api/v1/namespaces/default/nodes/x", &[], "").0,
+        404
+    );
 }

@@ -56,13 +56,38 @@
 //! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), a request
 //!   log and counter.
 //!
+//! - Services: defaults (type, sessionAffinity, internalTrafficPolicy, port protocol and
+//!   targetPort, IP family), ClusterIPs allocated from [`Options::service_cidr`]; an IP outside it
+//!   or held by another Service is 422, and a ClusterIP never changes. `default/kubernetes` is
+//!   seeded with the first IP.
+//! - Other refusals of the real server: resourceVersion set on create (500), a uid or
+//!   resourceVersion precondition that does not hold (409), a body of another kind or namespace
+//!   (400), update of a missing object (404, except RBAC kinds), an Accept header without plain
+//!   JSON (406), a body over 3 MiB (413), ConfigMap/Secret data over 1 MiB and annotations over
+//!   256 KiB (422).
+//!
 //! # Not done (refused, or left out)
-//! No watch (405), no deletecollection (405), no Table or protobuf responses (JSON only; a
-//! protobuf body is 415), no OpenAPI documents (404: `kubectl` needs `--validate=false`), no
-//! general defaulting (only Secret `type: Opaque`, Service `type: ClusterIP`, the Namespace
-//! finalizer, phase and `kubernetes.io/metadata.name` label, CSR `spec.username/groups` from the
-//! requester), no admission beyond NamespaceLifecycle's missing-namespace check, no graceful
-//! deletion (a Namespace goes at once, with its objects).
+//! No watch (405), no deletecollection (405), no subresources (404), no Table or protobuf
+//! responses (JSON only; a protobuf body is 415), no OpenAPI documents (404: `kubectl` needs
+//! `--validate=false`), no aggregated discovery (legacy discovery only, which clients fall back
+//! to), no defaulting beyond the Service defaults above, Secret `type: Opaque`, the Namespace
+//! finalizer, phase and `kubernetes.io/metadata.name` label, and CSR `spec.username/groups` from
+//! the requester; no admission beyond NamespaceLifecycle's missing-namespace check; no graceful
+//! deletion and no garbage collection (a Namespace goes at once, with its objects; owner
+//! references are kept but never acted on). `limit`/`continue` on lists are ignored (everything
+//! comes in one page, which the real server also does below the limit).
+//!
+//! # Using it
+//! ```ignore
+//! mod support;
+//! use support::apiserver::{Options, TestApiServer};
+//! let server = TestApiServer::start(&root.join("etc/kubernetes/pki"), Options::default());
+//! // point admin.conf's clients at server.url() (its certificate has 127.0.0.1 when kinit was
+//! // run with --apiserver-advertise-address 127.0.0.1), run kinit, then:
+//! let cm = server.get("ConfigMap", "kube-system", "kubeadm-config").unwrap();
+//! println!("{} requests", server.request_count());
+//! ```
+//! From a bench: `#[path = "../tests/support/mod.rs"] mod support;`.
 
 pub mod auth;
 pub mod http;
@@ -92,6 +117,8 @@ pub struct Options {
     pub node: Option<String>,
     /// Delay before each request is handled.
     pub delay: Duration,
+    /// The service CIDR ClusterIPs come from (kube-apiserver `--service-cluster-ip-range`).
+    pub service_cidr: String,
 }
 
 impl Default for Options {
@@ -101,6 +128,7 @@ impl Default for Options {
             kubernetes_version: "1.34".into(),
             node: None,
             delay: Duration::ZERO,
+            service_cidr: "10.96.0.0/12".into(),
         }
     }
 }
@@ -153,6 +181,18 @@ impl TestApiServer {
     /// Starts serving with the PKI in `pki_dir` (`apiserver.crt`, `apiserver.key`, `ca.crt`, as
     /// `kinit init phase certs all` writes them).
     pub fn start(pki_dir: &Path, options: Options) -> TestApiServer {
+        let listener = std::net::TcpListener::bind(options.addr)
+            .unwrap_or_else(|e| panic!("test API server: bind {}: {e}", options.addr));
+        TestApiServer::start_on(listener, pki_dir, options)
+    }
+
+    /// Serves on a listener the caller bound, e.g. inside a network namespace (the socket stays
+    /// in the namespace it was made in); `options.addr` is ignored.
+    pub fn start_on(
+        listener: std::net::TcpListener,
+        pki_dir: &Path,
+        options: Options,
+    ) -> TestApiServer {
         let read = |name: &str| {
             let path = pki_dir.join(name);
             std::fs::read(&path)
@@ -161,7 +201,7 @@ impl TestApiServer {
         let ca = openssl::x509::X509::from_pem(&read("ca.crt")).expect("ca.crt");
         let tls = http::tls_acceptor(&read("apiserver.crt"), &read("apiserver.key"), &ca);
         let mut store = store::Store::default();
-        store.seed(options.node.as_deref());
+        store.seed(options.node.as_deref(), &options.service_cidr);
         let state = Arc::new(State {
             store: Mutex::new(store),
             validator: validate::Validator::start(&options.kubernetes_version),
@@ -171,8 +211,6 @@ impl TestApiServer {
             count: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let listener = std::net::TcpListener::bind(options.addr)
-            .unwrap_or_else(|e| panic!("test API server: bind {}: {e}", options.addr));
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -267,6 +267,13 @@ fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value
         return non_resource(state, req.method, &path);
     }
     let a = &info.attrs;
+    if !accepts_json(req.accept) {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            &format!("only the following media types are accepted: application/json (the test API server serves no protobuf or Table; asked for {:?})", req.accept),
+        ));
+    }
     let Some(kind) = kind_by_resource(&info.group, &info.version, &a.resource) else {
         return Err(page_not_found());
     };
@@ -313,6 +320,17 @@ fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value
             ),
         )),
     }
+}
+
+/// Whether an Accept header admits plain JSON (not `as=Table`, not protobuf only).
+fn accepts_json(accept: &str) -> bool {
+    accept.trim().is_empty()
+        || accept.split(',').any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let as_other = parts.any(|p| p.starts_with("as="));
+            matches!(media, "application/json" | "application/*" | "*/*") && !as_other
+        })
 }
 
 struct Ctx<'a> {
@@ -706,6 +724,13 @@ fn create(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
             .collect();
         obj["metadata"]["name"] = json!(format!("{gen}{suffix}"));
     }
+    if !meta_str(&obj, "resourceVersion").is_empty() {
+        return Err(ApiError::new(
+            500,
+            "InternalError",
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let name = meta_str(&obj, "name");
     namespace_exists(store, ctx.kind, &ctx.ns)?;
     if store.get(ctx.kind, &ctx.ns, &name).is_some() {
@@ -771,6 +796,7 @@ fn update(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
         return Err(conflict(ctx.kind, &ctx.name));
     }
+    uid_precondition(ctx, &old, &obj)?;
     let manager = ctx.field_manager()?;
     obj["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
     keep_server_fields(ctx.kind, &old, &mut obj);
@@ -884,11 +910,30 @@ fn patch(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     if rv != meta_str(&old, "resourceVersion") {
         return Err(conflict(ctx.kind, &ctx.name));
     }
+    uid_precondition(ctx, &old, &new)?;
     let manager = ctx.field_manager()?;
     new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
     keep_server_fields(ctx.kind, &old, &mut new);
     update_ownership(ctx.kind, Some(&old), &mut new, &manager, None);
     commit(store, ctx, Some(&old), new)
+}
+
+/// A uid in the body is a precondition.
+fn uid_precondition(ctx: &Ctx, old: &Value, new: &Value) -> Result<()> {
+    let uid = meta_str(new, "uid");
+    if !uid.is_empty() && uid != meta_str(old, "uid") {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {} {:?}: Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                ctx.kind.qualified(),
+                ctx.name,
+                meta_str(old, "uid")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn unsupported_patch(ct: &str) -> ApiError {
@@ -1194,6 +1239,51 @@ fn commit(
             format!("Invalid value: {name:?}: {e}"),
         ));
     }
+    if let Some(ann) = new["metadata"]["annotations"].as_object() {
+        let total: usize = ann
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if total > 262_144 {
+            causes.push((
+                "metadata.annotations".into(),
+                "Too long: must have at most 262144 bytes".into(),
+            ));
+        }
+        for (k, e) in validate::label_errors(&json!(ann
+            .keys()
+            .map(|k| (k.clone(), json!("")))
+            .collect::<serde_json::Map<_, _>>()))
+        {
+            causes.push((
+                "metadata.annotations".into(),
+                format!("Invalid value: {k:?}: {e}"),
+            ));
+        }
+    }
+    if matches!(kind.kind, "ConfigMap" | "Secret") {
+        let mut total = 0usize;
+        for field in ["data", "binaryData"] {
+            if let Some(d) = new[field].as_object() {
+                for (k, v) in d {
+                    let len = v.as_str().map_or(0, |s| {
+                        if kind.kind == "Secret" || field == "binaryData" {
+                            b64_decode(s).map_or(s.len(), |b| b.len())
+                        } else {
+                            s.len()
+                        }
+                    });
+                    total += k.len() + len;
+                }
+            }
+        }
+        if total > 1_048_576 {
+            causes.push((
+                "data".into(),
+                "Too long: must have at most 1048576 bytes".into(),
+            ));
+        }
+    }
     for (k, e) in validate::label_errors(&new["metadata"]["labels"]) {
         causes.push(("metadata.labels".to_string(), format!("{k}: {e}")));
     }
@@ -1266,6 +1356,130 @@ pub fn insert_direct(store: &mut Store, validator: &Validator, obj: Value) -> Re
 
 /// The per-kind rules of the real server's strategies and validation that the schema does not
 /// express.
+/// Service defaults (type, sessionAffinity, port protocol and targetPort, IP families) and the
+/// ClusterIP allocator: an IP from the service CIDR, never one another Service holds, never
+/// changed once set.
+fn service_rules(
+    store: &Store,
+    old: Option<&Value>,
+    new: &mut Value,
+    causes: &mut Vec<(String, String)>,
+) {
+    let name = meta_str(new, "name");
+    let ns = meta_str(new, "namespace");
+    let spec = &mut new["spec"];
+    if !spec.is_object() {
+        return;
+    }
+    if spec["type"].as_str().is_none_or(str::is_empty) {
+        spec["type"] = json!("ClusterIP");
+    }
+    if spec["type"] == "ExternalName" {
+        return;
+    }
+    if spec["sessionAffinity"].is_null() {
+        spec["sessionAffinity"] = json!("None");
+    }
+    if spec["internalTrafficPolicy"].is_null() {
+        spec["internalTrafficPolicy"] = json!("Cluster");
+    }
+    if let Some(ports) = spec["ports"].as_array_mut() {
+        for p in ports {
+            if p["protocol"].is_null() {
+                p["protocol"] = json!("TCP");
+            }
+            if p["targetPort"].is_null() {
+                p["targetPort"] = p["port"].clone();
+            }
+        }
+    }
+    let (net, bits) = store.service_cidr;
+    let cidr = format!("{}/{bits}", std::net::Ipv4Addr::from(net));
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    let old_ip = old
+        .and_then(|o| o["spec"]["clusterIP"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut ip = spec["clusterIP"].as_str().unwrap_or("").to_string();
+    if ip.is_empty() {
+        if let Some(first) = spec["clusterIPs"].get(0).and_then(Value::as_str) {
+            ip = first.to_string();
+        }
+    }
+    if !old_ip.is_empty() {
+        if ip.is_empty() {
+            ip = old_ip.clone();
+        } else if ip != old_ip {
+            causes.push((
+                "spec.clusterIPs[0]".into(),
+                format!("Invalid value: {ip:?}: may not change once set"),
+            ));
+            return;
+        }
+    } else if ip == "None" {
+        // headless
+    } else {
+        let held: BTreeSet<String> = store
+            .list(store::kind_by_name("Service").unwrap(), None)
+            .into_iter()
+            .filter(|o| {
+                !(o["metadata"]["name"] == name.as_str()
+                    && o["metadata"]["namespace"] == ns.as_str())
+            })
+            .filter_map(|o| o["spec"]["clusterIP"].as_str().map(str::to_string))
+            .collect();
+        if ip.is_empty() {
+            let size = 1u64 << (32 - bits as u64);
+            let free = (1..size.saturating_sub(1))
+                .map(|i| std::net::Ipv4Addr::from(net + i as u32).to_string())
+                .find(|c| !held.contains(c));
+            match free {
+                Some(f) => ip = f,
+                None => {
+                    causes.push((
+                        "spec.clusterIPs".into(),
+                        "Internal error: range is full".into(),
+                    ));
+                    return;
+                }
+            }
+        } else {
+            let parsed: Option<std::net::Ipv4Addr> = ip.parse().ok();
+            match parsed {
+                None => causes.push(("spec.clusterIPs[0]".into(), format!("Invalid value: {ip:?}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))),
+                Some(a) if u32::from(a) & mask != net => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {cidr}"))),
+                Some(_) if held.contains(&ip) => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))),
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some(ips) = spec["clusterIPs"].as_array() {
+        if ips.first().and_then(Value::as_str).is_some_and(|f| f != ip) {
+            causes.push((
+                "spec.clusterIPs".into(),
+                format!(
+                    "Invalid value: {}: must match clusterIP",
+                    spec["clusterIPs"]
+                ),
+            ));
+        }
+    }
+    spec["clusterIP"] = json!(ip);
+    spec["clusterIPs"] = json!([ip]);
+    if ip != "None" {
+        if spec["ipFamilies"].is_null() {
+            spec["ipFamilies"] = json!(["IPv4"]);
+        }
+        if spec["ipFamilyPolicy"].is_null() {
+            spec["ipFamilyPolicy"] = json!("SingleStack");
+        }
+    }
+}
+
 fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Value) -> Result<()> {
     let kind = ctx.kind;
     let name = meta_str(new, "name");
@@ -1384,25 +1598,7 @@ fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Value) -
                 new["status"] = json!({"phase": "Active"});
             }
         }
-        "Service" => {
-            if let Some(o) = old {
-                let old_ip = o["spec"]["clusterIP"].as_str().unwrap_or("");
-                let new_ip = new["spec"]["clusterIP"].as_str().unwrap_or("");
-                if new_ip.is_empty() && !old_ip.is_empty() {
-                    new["spec"]["clusterIP"] = json!(old_ip);
-                    if o["spec"].get("clusterIPs").is_some()
-                        && new["spec"].get("clusterIPs").is_none()
-                    {
-                        new["spec"]["clusterIPs"] = o["spec"]["clusterIPs"].clone();
-                    }
-                } else if new_ip != old_ip {
-                    causes.push((
-                        "spec.clusterIPs[0]".into(),
-                        format!("Invalid value: {new_ip:?}: may not change once set"),
-                    ));
-                }
-            }
-        }
+        "Service" => service_rules(_store, old, new, &mut causes),
         "RoleBinding" | "ClusterRoleBinding" => {
             let rr = &new["roleRef"];
             if rr["apiGroup"] != "rbac.authorization.k8s.io" {

@@ -206,6 +206,8 @@ pub struct Store {
     pub objects: BTreeMap<(&'static str, String, String), Value>,
     pub rv: u64,
     uids: u64,
+    /// The service CIDR's network address and prefix length (IPv4).
+    pub service_cidr: (u32, u8),
 }
 
 impl Store {
@@ -275,7 +277,21 @@ impl Store {
 
     /// What a fresh 1.31+ API server holds: the four namespaces and the bootstrap RBAC policy
     /// kubeadm's objects refer to; a Node when asked.
-    pub fn seed(&mut self, node: Option<&str>) {
+    pub fn seed(&mut self, node: Option<&str>, service_cidr: &str) {
+        let (net, bits) = service_cidr
+            .split_once('/')
+            .and_then(|(a, b)| Some((a.parse::<std::net::Ipv4Addr>().ok()?, b.parse::<u8>().ok()?)))
+            .filter(|(_, b)| *b <= 30)
+            .unwrap_or_else(|| {
+                panic!("test API server: service CIDR {service_cidr:?} is not an IPv4 CIDR")
+            });
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
+        self.service_cidr = (u32::from(net) & mask, bits);
+        let first = std::net::Ipv4Addr::from(self.service_cidr.0 + 1).to_string();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             self.seed_one(json!({
                 "apiVersion": "v1", "kind": "Namespace",
@@ -297,6 +313,16 @@ impl Store {
             }
             self.seed_one(obj);
         }
+        self.seed_one(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": first, "clusterIPs": [first], "internalTrafficPolicy": "Cluster",
+                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                     "sessionAffinity": "None", "type": "ClusterIP"},
+            "status": {"loadBalancer": {}}
+        }));
         if let Some(node) = node {
             self.seed_one(json!({
                 "apiVersion": "v1", "kind": "Node",

@@ -770,6 +770,44 @@ fn rbac_grants_only_what_roles_bind_and_anonymous_reads_nothing() {
     assert!(err.contains("Forbidden"), "{err}");
     let err = jane.err(&["get", "cm", "-n", "kube-system", "-o", "json"]);
     assert!(err.contains("cannot list resource"), "{err}");
+    // A RoleBinding may grant a ClusterRole's rules inside its namespace only.
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"secret-reader"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get","list"]}]}"#);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"secret-reader","namespace":"default"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"secret-reader"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"jane"}]}"#);
+    jane.ok(&["get", "secrets", "-n", "default", "-o", "json"]);
+    let err = jane.err(&["get", "secrets", "-n", "kube-system", "-o", "json"]);
+    assert!(
+        err.contains(
+            r#"cannot list resource "secrets" in API group "" in the namespace "kube-system""#
+        ),
+        "{err}"
+    );
+    // With the right to create RoleBindings, binding a role that does not exist is NotFound and
+    // binding one with more than she holds is forbidden (the RBAC escalation check).
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"binder","namespace":"default"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["rolebindings"],"verbs":["create"]}]}"#);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"binder","namespace":"default"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"binder"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"jane"}]}"#);
+    let binding = |role_kind: &str, role: &str| {
+        format!(
+            r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{{"name":"jane-{role}","namespace":"default"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"{role_kind}","name":"{role}"}},"subjects":[{{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"jane"}}]}}"#
+        )
+    };
+    let err = jane.err_stdin(&["create", "-f", "-"], Some(&binding("Role", "nope")));
+    assert!(
+        err.contains(r#"roles.rbac.authorization.k8s.io "nope" not found"#),
+        "{err}"
+    );
+    let err = jane.err_stdin(
+        &["create", "-f", "-"],
+        Some(&binding("ClusterRole", "cluster-admin")),
+    );
+    assert!(
+        err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    // What she holds she may pass on.
+    jane.ok_stdin(
+        &["create", "-f", "-"],
+        &binding("ClusterRole", "secret-reader"),
+    );
     // Jane may not grant herself more than she holds.
     let err = jane.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"more","namespace":"kube-system"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#));
     assert!(err.contains("Forbidden"), "{err}");
@@ -894,6 +932,65 @@ fn bootstrap_tokens_authenticate_while_valid() {
         .unwrap()
         .user;
     assert_eq!(user, "system:bootstrap:abcdef");
+
+    // kubeadm:kubelet-bootstrap: the token's group may post CSRs; the server records who did.
+    server.insert(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "kubeadm:kubelet-bootstrap"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node-bootstrapper"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csr) = (dir.path().join("k.key"), dir.path().join("k.csr"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/O=system:nodes/CN=system:node:cp-2",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csr_obj = |request: &str| {
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+               "metadata": {"generateName": "csr-"},
+               "spec": {"request": request, "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                        "usages": ["digital signature", "client auth"], "username": "someone-else"}})
+        .to_string()
+    };
+    token.ok_stdin(
+        &["create", "-f", "-"],
+        &csr_obj(&b64(&std::fs::read_to_string(&csr).unwrap())),
+    );
+    let csrs: Vec<Value> = server
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "CertificateSigningRequest")
+        .collect();
+    assert_eq!(csrs.len(), 1);
+    assert!(csrs[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("csr-"));
+    assert_eq!(csrs[0]["spec"]["username"], "system:bootstrap:abcdef");
+    assert_eq!(
+        csrs[0]["spec"]["groups"],
+        json!([
+            "system:bootstrappers",
+            "system:bootstrappers:kubeadm:default-node-token",
+            "system:authenticated"
+        ])
+    );
+    let err = token.err_stdin(&["create", "-f", "-"], Some(&csr_obj(&b64("not a CSR"))));
+    assert!(err.contains("spec.request"), "{err}");
 
     let unauthorized = |t: &str| {
         let err = Kubectl::new(&server, Creds::Token(t.into()))

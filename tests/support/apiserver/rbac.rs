@@ -212,14 +212,15 @@ fn covered(owner: &[Value], rule: &Value) -> bool {
 }
 
 /// The RBAC escalation check for writing a Role, ClusterRole or binding: `None` when allowed,
-/// else the real server's Forbidden message.
+/// else the real server's error (code, reason, message): Forbidden, or NotFound for a binding to
+/// a missing role by a user who may not `bind` it.
 pub fn escalation_check(
     store: &Store,
     user: &UserInfo,
     kind: &str,
     ns: &str,
     obj: &Value,
-) -> Option<String> {
+) -> Option<(u16, &'static str, String)> {
     if is_master(user) {
         return None;
     }
@@ -265,6 +266,26 @@ pub fn escalation_check(
     if owner.iter().any(|r| rule_allows(r, &special)) {
         return None;
     }
+    if verb == "bind" {
+        let rref = &obj["roleRef"];
+        let rname = rref["name"].as_str().unwrap_or("");
+        let exists = match rref["kind"].as_str() {
+            Some("ClusterRole") => store
+                .get(kind_by_name("ClusterRole").unwrap(), "", rname)
+                .is_some(),
+            Some("Role") => store
+                .get(kind_by_name("Role").unwrap(), ns, rname)
+                .is_some(),
+            _ => false,
+        };
+        if !exists {
+            return Some((
+                404,
+                "NotFound",
+                format!("{resource}.rbac.authorization.k8s.io {rname:?} not found"),
+            ));
+        }
+    }
     if rules.iter().all(|r| covered(&owner, r)) {
         return None;
     }
@@ -274,8 +295,12 @@ pub fn escalation_check(
         "RoleBinding" => "rolebindings",
         _ => "clusterrolebindings",
     };
-    Some(format!(
-        "{plural}.rbac.authorization.k8s.io {name:?} is forbidden: user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held",
-        user.name, user.groups
+    Some((
+        403,
+        "Forbidden",
+        format!(
+            "{plural}.rbac.authorization.k8s.io {name:?} is forbidden: user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held",
+            user.name, user.groups
+        ),
     ))
 }

@@ -184,7 +184,8 @@ fn request_info(method: &str, path: &str, query: &HashMap<String, String>) -> In
     };
     let non_resource = Info {
         attrs: Attributes {
-            verb: verb_for(method).to_string(),
+            // Non-resource requests are authorized with the lowercase HTTP method.
+            verb: method.to_ascii_lowercase(),
             resource_request: false,
             api_group: String::new(),
             resource: String::new(),
@@ -1290,8 +1291,10 @@ fn commit(
     if !causes.is_empty() {
         return Err(invalid(kind, &name, &causes));
     }
-    if let Some(msg) = rbac::escalation_check(store, ctx.user, kind.kind, &ctx.ns, &new) {
-        return Err(ApiError::new(403, "Forbidden", &msg).details(details(
+    if let Some((code, reason, msg)) =
+        rbac::escalation_check(store, ctx.user, kind.kind, &ctx.ns, &new)
+    {
+        return Err(ApiError::new(code, reason, &msg).details(details(
             &name,
             kind.group,
             kind.resource,

@@ -1403,3 +1403,91 @@ fn requests_the_real_server_refuses_are_refused() {
         404
     );
 }
+
+#[test]
+fn semantic_checks_refuse_what_the_schema_lets_through() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let ds = |mutate: &dyn Fn(&mut Value)| {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
+                     "template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}},
+                                  "spec": {"containers": [{"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.34.0",
+                                                           "volumeMounts": [{"name": "kube-proxy", "mountPath": "/var/lib/kube-proxy"}],
+                                                           "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}}}],
+                                           "volumes": [{"name": "kube-proxy", "configMap": {"name": "kube-proxy"}}],
+                                           "tolerations": [{"operator": "Exists"}]}}}});
+        mutate(&mut d);
+        d.to_string()
+    };
+    type Mutation<'a> = &'a dyn Fn(&mut Value);
+    let cases: Vec<(Mutation, &str)> = vec![
+        (
+            &|d| d["spec"]["template"]["spec"]["volumes"][0]["name"] = json!("other"),
+            r#"volumeMounts[0].name: Not found: "kube-proxy""#,
+        ),
+        (
+            &|d| d["spec"]["template"]["spec"]["volumes"][0]["hostPath"] = json!({"path": "/x"}),
+            "may not specify more than 1 volume type",
+        ),
+        (
+            &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"] =
+                    json!("200Mi")
+            },
+            "must be less than or equal to memory limit",
+        ),
+        (
+            &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] =
+                    json!("170MB")
+            },
+            "quantities must match",
+        ),
+        (
+            &|d| d["spec"]["template"]["spec"]["tolerations"][0]["value"] = json!("x"),
+            "value must be empty when `operator` is 'Exists'",
+        ),
+        (
+            &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["ports"] =
+                    json!([{"containerPort": 70000}])
+            },
+            "must be between 1 and 65535",
+        ),
+        (
+            &|d| d["spec"]["template"]["spec"]["restartPolicy"] = json!("Never"),
+            r#"Unsupported value: "Never""#,
+        ),
+    ];
+    for (mutate, expected) in cases {
+        let err = k.err_stdin(&["create", "-f", "-"], Some(&ds(mutate)));
+        assert!(
+            err.contains(r#"The DaemonSet "kube-proxy" is invalid"#) && err.contains(expected),
+            "{expected}: {err}"
+        );
+    }
+    k.ok_stdin(&["create", "-f", "-"], &ds(&|_| {}));
+
+    // Taints are unique by key and effect.
+    let err = k.err(&["patch", "node", "cp-1", "--type", "merge", "-p",
+        r#"{"spec":{"taints":[{"key":"a","effect":"NoSchedule"},{"key":"a","effect":"NoSchedule"}]}}"#]);
+    assert!(
+        err.contains("taints must be unique by key and effect pair"),
+        "{err}"
+    );
+    // A Role may not name non-resource URLs; a resource rule needs groups and resources.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"r","namespace":"default"},"rules":[{"nonResourceURLs":["/healthz"],"verbs":["get"]}]}"#));
+    assert!(
+        err.contains("namespaced rules cannot apply to non-resource URLs"),
+        "{err}"
+    );
+    let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"r"},"rules":[{"resources":["nodes"],"verbs":["get"]}]}"#));
+    assert!(
+        err.contains("resource rules must supply at least one api group"),
+        "{err}"
+    );
+    // Two Service ports need names.
+    let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"default"},"spec":{"ports":[{"port":53,"protocol":"UDP"},{"port":53,"protocol":"TCP"}]}}"#));
+    assert!(err.contains("spec.ports[0].name: Required value"), "{err}");
+}

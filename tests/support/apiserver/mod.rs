@@ -56,6 +56,11 @@
 //! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), a request
 //!   log and counter.
 //!
+//! - Semantic checks the schema cannot express ([`checks`]): pod templates (container and volume
+//!   names, a volume mount must name a volume, one source per volume, ports, quantities and
+//!   requests ≤ limits, restartPolicy Always, DNS policy, tolerations, env names), Node taints
+//!   (unique by key and effect), Service ports, RBAC rules (verbs, groups and resources, no
+//!   non-resource URLs in a Role) → 422.
 //! - Services: defaults (type, sessionAffinity, internalTrafficPolicy, port protocol and
 //!   targetPort, IP family), ClusterIPs allocated from [`Options::service_cidr`]; an IP outside it
 //!   or held by another Service is 422, and a ClusterIP never changes. `default/kubernetes` is
@@ -90,6 +95,7 @@
 //! From a bench: `#[path = "../tests/support/mod.rs"] mod support;`.
 
 pub mod auth;
+pub mod checks;
 pub mod http;
 pub mod patch;
 pub mod rbac;

@@ -1601,7 +1601,12 @@ fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Value) -
                 new["status"] = json!({"phase": "Active"});
             }
         }
-        "Service" => service_rules(_store, old, new, &mut causes),
+        "Service" => {
+            service_rules(_store, old, new, &mut causes);
+            super::checks::service(new, &mut causes);
+        }
+        "Node" => super::checks::node(new, &mut causes),
+        "Role" | "ClusterRole" => super::checks::rbac_rules(new, kind.kind == "Role", &mut causes),
         "RoleBinding" | "ClusterRoleBinding" => {
             let rr = &new["roleRef"];
             if rr["apiGroup"] != "rbac.authorization.k8s.io" {
@@ -1668,6 +1673,20 @@ fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Value) -
             }
         }
         "Deployment" | "DaemonSet" => {
+            super::checks::pod_spec(
+                &new["spec"]["template"]["spec"],
+                "spec.template.spec",
+                &mut causes,
+            );
+            if new["spec"]["replicas"].as_i64().is_some_and(|r| r < 0) {
+                causes.push((
+                    "spec.replicas".into(),
+                    format!(
+                        "Invalid value: {}: must be greater than or equal to 0",
+                        new["spec"]["replicas"]
+                    ),
+                ));
+            }
             let selector = &new["spec"]["selector"];
             let labels = &new["spec"]["template"]["metadata"]["labels"];
             if let Some(ml) = selector["matchLabels"].as_object() {

@@ -445,6 +445,16 @@ fn create_get_list_and_delete_answer_like_the_real_server() {
     assert!(server
         .get("ClusterRole", "", "system:node-bootstrapper")
         .is_some());
+
+    // A test can play the kubelet: the Node becomes Ready, with a new resourceVersion.
+    let mut node = server.get("Node", "", "cp-1").unwrap();
+    let before = rv(&node);
+    node["status"]["conditions"][0]["status"] = json!("True");
+    node["status"]["conditions"][0]["reason"] = json!("KubeletReady");
+    server.put(node);
+    let ready = k.json(&["get", "node", "cp-1"]);
+    assert_eq!(ready["status"]["conditions"][0]["status"], "True");
+    assert!(rv(&ready) > before);
 }
 
 #[test]

@@ -263,6 +263,14 @@ impl TestApiServer {
             .unwrap_or_else(|e| panic!("test API server: insert refused: {}", e.message));
     }
 
+    /// Replaces (or creates) an object as a controller or the kubelet would: status included, no
+    /// RBAC, validated (e.g. to make the Node Ready).
+    pub fn put(&self, object: Value) {
+        let mut store = self.state.store.lock().unwrap();
+        rest::put_direct(&mut store, &self.state.validator, object)
+            .unwrap_or_else(|e| panic!("test API server: put refused: {}", e.message));
+    }
+
     /// Requests received so far.
     pub fn request_count(&self) -> u64 {
         self.state.count.load(Ordering::SeqCst)

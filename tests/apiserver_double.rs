@@ -1501,3 +1501,36 @@ fn semantic_checks_refuse_what_the_schema_lets_through() {
     let err = k.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"default"},"spec":{"ports":[{"port":53,"protocol":"UDP"},{"port":53,"protocol":"TCP"}]}}"#));
     assert!(err.contains("spec.ports[0].name: Required value"), "{err}");
 }
+
+#[test]
+fn delayed_requests_overlap_when_sent_together() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = client_cert(dir.path(), "root", &["system:masters"]);
+    server.set_delay(Duration::from_millis(200));
+    let before = server.request_count();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for i in 0..10 {
+            let (server, root) = (&server, &root);
+            s.spawn(move || {
+                let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}, "data": {"i": i.to_string()}});
+                let (code, body) = raw_request_as(server, Some(root), "POST", "/api/v1/namespaces/default/configmaps",
+                    &[("Content-Type", "application/json")], &cm.to_string());
+                assert_eq!(code, 201, "{body}");
+            });
+        }
+    });
+    let elapsed = t.elapsed();
+    assert_eq!(server.request_count(), before + 10);
+    // Ten requests of 200 ms each, sent together: the delays overlap (one at a time would be 2 s).
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1600),
+        "{elapsed:?}"
+    );
+    for i in 0..10 {
+        assert!(server
+            .get("ConfigMap", "default", &format!("c{i}"))
+            .is_some());
+    }
+}

@@ -415,6 +415,9 @@ fn create_get_list_and_delete_answer_like_the_real_server() {
     let err = k.err(&["get", "--raw", "/api/v1/namespaces/default/widgets"]);
     assert!(err.contains("NotFound"), "{err}");
 
+    // kubectl's default output asks for a Table and falls back to the plain list.
+    let table = k.ok(&["get", "configmaps", "-n", "kube-system"]);
+    assert!(table.contains("demo"), "{table}");
     // List with a label selector.
     let list = k.json(&["get", "configmaps", "-A", "-l", "app=demo"]);
     let items = list["items"].as_array().unwrap();
@@ -1326,6 +1329,12 @@ fn requests_the_real_server_refuses_are_refused() {
         body.contains("fieldManager: Required value: is required for apply patch"),
         "{body}"
     );
+    // Methods that name no route.
+    assert_eq!(
+        req("POST", &format!("{cms}/a"), &json_ct, &cm("a").to_string()).0,
+        405
+    );
+    assert_eq!(req("PUT", cms, &json_ct, &cm("a").to_string()).0, 405);
     // Watch and deletecollection are not served.
     assert_eq!(req("GET", &format!("{cms}?watch=true"), &[], "").0, 405);
     assert_eq!(req("DELETE", cms, &[], "").0, 405);

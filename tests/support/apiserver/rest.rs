@@ -141,6 +141,15 @@ pub fn handle(state: &State, user: &UserInfo, req: &Req) -> (u16, Value) {
 }
 
 fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+fn path_decode(s: &str) -> String {
+    decode(s, false)
+}
+
+/// %XX escapes; `+` is a space only in queries.
+fn decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -154,7 +163,7 @@ fn percent_decode(s: &str) -> String {
                 }
                 Err(_) => out.push(b'%'),
             },
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             c => out.push(c),
         }
         i += 1;
@@ -244,7 +253,7 @@ fn request_info(method: &str, path: &str, query: &HashMap<String, String>) -> In
 
 fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value)> {
     let (path, query_str) = req.uri.split_once('?').unwrap_or((req.uri, ""));
-    let path = percent_decode(path);
+    let path = path_decode(path);
     let mut query = HashMap::new();
     for pair in query_str.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -302,6 +311,23 @@ fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value
         query: &query,
         req,
     };
+    let named = !a.name.is_empty();
+    if named
+        == matches!(
+            a.verb.as_str(),
+            "create" | "list" | "watch" | "deletecollection"
+        )
+        && !(named && a.verb == "watch")
+    {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            &format!(
+                "the server does not allow this method on the requested resource ({} {})",
+                req.method, a.path
+            ),
+        ));
+    }
     match a.verb.as_str() {
         "get" => match store.get(kind, url_ns, &a.name) {
             Some(o) => Ok((200, with_type(kind, o))),

@@ -92,7 +92,10 @@ fn start() -> TestApiServer {
 /// How kubectl authenticates.
 #[derive(Clone)]
 enum Creds {
+    /// A kubeconfig of the shared PKI (server 127.0.0.1:6443, overridden with the double's URL).
     Kubeconfig(PathBuf),
+    /// A kubeconfig that already points at the double.
+    OwnKubeconfig(PathBuf),
     Cert(PathBuf, PathBuf),
     Token(String),
 }
@@ -118,11 +121,13 @@ impl<'a> Kubectl<'a> {
 
     fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = Command::new(venv_tool("kubectl"));
-        c.arg("--server").arg(self.server.url());
+        if !matches!(self.creds, Creds::OwnKubeconfig(_)) {
+            c.arg("--server").arg(self.server.url());
+        }
         c.arg("--cache-dir").arg(self.scratch.path().join("cache"));
         c.arg("--request-timeout=20s");
         match &self.creds {
-            Creds::Kubeconfig(conf) => {
+            Creds::Kubeconfig(conf) | Creds::OwnKubeconfig(conf) => {
                 c.arg("--kubeconfig").arg(conf);
             }
             other => {
@@ -756,10 +761,42 @@ fn admin_conf_is_forbidden_until_the_cluster_admins_binding_exists() {
         err.contains(r#"Error from server (Forbidden): configmaps is forbidden: User "kubernetes-admin" cannot list resource "configmaps" in API group "" in the namespace "kube-system""#),
         "{err}"
     );
+    // The same with an admin.conf kinit wrote for the double's port (no --server override);
+    // --kubeconfig-dir is a path under the root.
+    let port = server.addr().port().to_string();
+    let kc_dir = format!("/etc/kubernetes/port-{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kinit"))
+        .args(["init", "phase", "kubeconfig", "admin", "--rootfs"])
+        .arg(pki().root.path())
+        .args([
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+            "--apiserver-bind-port",
+            &port,
+        ])
+        .args(["--node-name", "cp-1", "--kubeconfig-dir", &kc_dir])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kinit kubeconfig admin: {}",
+        text(&out.stderr)
+    );
+    let own = Kubectl::new(
+        &server,
+        Creds::OwnKubeconfig(pki().path(&format!("{kc_dir}/admin.conf"))),
+    );
+    let err = own.err(&["get", "configmaps", "-n", "kube-system", "-o", "json"]);
+    assert!(
+        err.contains(r#"User "kubernetes-admin" cannot list resource "configmaps""#),
+        "{err}"
+    );
     // kubeadm's kubeadm:cluster-admins binding, created with super-admin.conf (system:masters).
     let crb = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"kubeadm:cluster-admins"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"kubeadm:cluster-admins"}]}"#;
     Kubectl::super_admin(&server).ok_stdin(&["create", "-f", "-"], crb);
     admin.ok(&["get", "configmaps", "-n", "kube-system", "-o", "json"]);
+    own.ok(&["get", "configmaps", "-n", "kube-system", "-o", "json"]);
 }
 
 #[test]

@@ -184,6 +184,10 @@ fn merge_list(target: &mut Vec<Value>, patch: &[Value], key: &str) -> Result<(),
 /// One YAML (or JSON) document as JSON.
 pub fn yaml_to_json(text: &str) -> Result<Value, String> {
     use yaml_rust2::{Yaml, YamlLoader};
+    // Clients (kube, kubectl) send JSON, which is YAML; parse it as JSON when it is.
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Ok(v);
+    }
     let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
     if docs.len() != 1 {
         return Err(format!("expected one YAML document, found {}", docs.len()));

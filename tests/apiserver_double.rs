@@ -858,6 +858,12 @@ fn rbac_grants_only_what_roles_bind_and_anonymous_reads_nothing() {
         &["create", "-f", "-"],
         &binding("ClusterRole", "secret-reader"),
     );
+    // Server-side apply that would create needs create as well as patch.
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"patcher","namespace":"default"},"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["patch"]}]}"#);
+    admin.ok_stdin(&["create", "-f", "-"], r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"patcher","namespace":"default"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"patcher"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"jane"}]}"#);
+    let err = jane.err_stdin(&["apply", "--server-side", "--field-manager", "jane", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"new","namespace":"default"}}"#));
+    assert!(err.contains(r#"User "jane" cannot create resource "configmaps" in API group "" in the namespace "default""#), "{err}");
+    assert!(server.get("ConfigMap", "default", "new").is_none());
     // Jane may not grant herself more than she holds.
     let err = jane.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"more","namespace":"kube-system"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#));
     assert!(err.contains("Forbidden"), "{err}");

@@ -21,7 +21,7 @@
 //!   `bootstrap_policy.json`), plus `system:masters`. 403 Status bodies are worded like the real
 //!   server's. Creating or updating a Role/ClusterRole needs the permissions it grants (or
 //!   `escalate`), a binding needs the bound role's permissions (or `bind`), as the real RBAC
-//!   escalation check does.
+//!   escalation check does. An apply or update that creates needs `create` as well.
 //! - REST ([`rest`]): `/api/v1` and `/apis/<group>/<version>` for the kinds in [`store::KINDS`]:
 //!   create (201, 409 AlreadyExists, 404 when the namespace is missing), get (404), list (label
 //!   selectors; field selectors on metadata.name, metadata.namespace and Secret `type`), update

@@ -808,6 +808,7 @@ fn update(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
         .map(|o| with_type(ctx.kind, o))
     else {
         if ctx.kind.create_on_update() {
+            authorize_create(store, ctx)?;
             namespace_exists(store, ctx.kind, &ctx.ns)?;
             if !meta_str(&obj, "resourceVersion").is_empty() {
                 return Err(not_found(ctx.kind, &ctx.name));
@@ -945,6 +946,28 @@ fn patch(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     commit(store, ctx, Some(&old), new)
 }
 
+/// An update or apply that creates needs `create` too (the real handlers wrap their create
+/// validation in an authorization check).
+fn authorize_create(store: &Store, ctx: &Ctx) -> Result<()> {
+    let attrs = Attributes {
+        verb: "create".into(),
+        resource_request: true,
+        api_group: ctx.kind.group.into(),
+        resource: ctx.kind.resource.into(),
+        subresource: String::new(),
+        namespace: ctx.ns.clone(),
+        name: ctx.name.clone(),
+        path: String::new(),
+    };
+    if rbac::allowed(store, ctx.user, &attrs) {
+        return Ok(());
+    }
+    Err(
+        ApiError::new(403, "Forbidden", &rbac::forbidden_message(ctx.user, &attrs))
+            .details(details(&ctx.name, ctx.kind.group, ctx.kind.resource)),
+    )
+}
+
 /// A uid in the body is a precondition.
 fn uid_precondition(ctx: &Ctx, old: &Value, new: &Value) -> Result<()> {
     let uid = meta_str(new, "uid");
@@ -1043,6 +1066,7 @@ fn apply(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     }
     let now = rfc3339(now_unix());
     let Some(old) = old else {
+        authorize_create(store, ctx)?;
         namespace_exists(store, ctx.kind, &ctx.ns)?;
         let mut obj = config.clone();
         prepare_create(ctx, &mut obj)?;

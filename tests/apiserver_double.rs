@@ -1026,11 +1026,7 @@ fn bootstrap_tokens_authenticate_while_valid() {
         &["create", "-f", "-"],
         &csr_obj(&b64(&std::fs::read_to_string(&csr).unwrap())),
     );
-    let csrs: Vec<Value> = server
-        .objects()
-        .into_iter()
-        .filter(|o| o["kind"] == "CertificateSigningRequest")
-        .collect();
+    let csrs = server.list("CertificateSigningRequest");
     assert_eq!(csrs.len(), 1);
     assert!(csrs[0]["metadata"]["name"]
         .as_str()
@@ -1198,6 +1194,7 @@ fn requests_are_counted_and_can_be_delayed() {
         t.elapsed()
     );
     assert_eq!(server.request_count(), before + 2);
+    assert!(server.writes().is_empty());
     let last = server.requests().pop().unwrap();
     assert_eq!((last.method.as_str(), last.code), ("GET", 200));
     assert!(last.uri.starts_with("/healthz"), "{}", last.uri);
@@ -1584,5 +1581,97 @@ fn delayed_requests_overlap_when_sent_together() {
         assert!(server
             .get("ConfigMap", "default", &format!("c{i}"))
             .is_some());
+    }
+}
+
+#[test]
+fn strategic_merge_directives() {
+    let server = start();
+    let k = Kubectl::super_admin(&server);
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default", "finalizers": ["example.com/a", "example.com/b"]},
+        "spec": {"selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [
+                                  {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+                                  {"name": "b", "image": "b:1"}]}}}});
+    k.ok_stdin(&["create", "-f", "-"], &deploy.to_string());
+    // $patch: delete removes a list element by its merge key; $setElementOrder is accepted.
+    k.ok(&["patch", "deploy", "d", "-n", "default", "--type", "strategic", "-p",
+        r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"a"}],"containers":[{"name":"b","$patch":"delete"}]}}}}"#]);
+    let d = server.get("Deployment", "default", "d").unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // env merges by name: Y changes, X stays, Z is added.
+    k.ok(&["patch", "deploy", "d", "-n", "default", "--type", "strategic", "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"a","env":[{"name":"Y","value":"20"},{"name":"Z","value":"3"}]}]}}}}"#]);
+    let d = server.get("Deployment", "default", "d").unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"],
+        json!([{"name": "X", "value": "1"}, {"name": "Y", "value": "20"}, {"name": "Z", "value": "3"}])
+    );
+    // Finalizers merge as a set; $deleteFromPrimitiveList removes.
+    k.ok(&["patch", "deploy", "d", "-n", "default", "--type", "strategic", "-p",
+        r#"{"metadata":{"finalizers":["example.com/c"],"$deleteFromPrimitiveList/finalizers":["example.com/a"]}}"#]);
+    let d = server.get("Deployment", "default", "d").unwrap();
+    assert_eq!(
+        d["metadata"]["finalizers"],
+        json!(["example.com/b", "example.com/c"])
+    );
+    // A list element without its merge key is refused.
+    let err = k.err(&[
+        "patch",
+        "deploy",
+        "d",
+        "-n",
+        "default",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}"#,
+    ]);
+    assert!(
+        err.contains("does not contain declared merge key: name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn time_and_quantity_formats() {
+    use support::apiserver::{checks::quantity, store};
+    assert_eq!(
+        store::parse_rfc3339("2099-01-01T00:00:00Z"),
+        Some(4_070_908_800)
+    );
+    assert_eq!(
+        store::parse_rfc3339("2099-01-01T01:00:00+01:00"),
+        Some(4_070_908_800)
+    );
+    assert_eq!(
+        store::parse_rfc3339("2099-01-01T00:00:00.123Z"),
+        Some(4_070_908_800)
+    );
+    for bad in [
+        "2099-01-01",
+        "2099-01-01 00:00:00Z",
+        "2099-13-01T00:00:00Z",
+        "soon",
+        "2099-01-01T00:00:00",
+    ] {
+        assert_eq!(store::parse_rfc3339(bad), None, "{bad}");
+    }
+    assert_eq!(store::rfc3339(4_070_908_800), "2099-01-01T00:00:00Z");
+    assert_eq!(store::rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(quantity("100m"), Some(0.1));
+    assert_eq!(quantity("170Mi"), Some(170.0 * 1024.0 * 1024.0));
+    assert_eq!(quantity("2"), Some(2.0));
+    assert_eq!(quantity("1e3"), Some(1000.0));
+    for bad in ["", "170MB", "1.2.3", "Mi", "x"] {
+        assert_eq!(quantity(bad), None, "{bad}");
     }
 }

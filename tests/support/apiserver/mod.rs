@@ -256,6 +256,14 @@ impl TestApiServer {
             .get_full(kind, namespace, name)
     }
 
+    /// Every stored object of a kind ("ConfigMap"), across namespaces.
+    pub fn list(&self, kind: &str) -> Vec<Value> {
+        self.objects()
+            .into_iter()
+            .filter(|o| o["kind"] == kind)
+            .collect()
+    }
+
     /// Stores an object as if an administrator had created it (validated, no RBAC).
     pub fn insert(&self, object: Value) {
         let mut store = self.state.store.lock().unwrap();
@@ -279,6 +287,14 @@ impl TestApiServer {
     /// Every request so far, in order of completion.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The requests that may have written (every method but GET and HEAD).
+    pub fn writes(&self) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && r.method != "HEAD")
+            .collect()
     }
 
     /// The current resourceVersion counter.

@@ -1675,3 +1675,179 @@ fn time_and_quantity_formats() {
         assert_eq!(quantity(bad), None, "{bad}");
     }
 }
+
+/// kubeadm's RBAC objects of reference §7 (bootstrap-token and upload-config), as kinit will
+/// write them: the join identity can do what join needs and nothing else, and anonymous clients
+/// can read cluster-info and nothing else.
+#[test]
+fn kubeadm_rbac_lets_join_do_its_work_and_nothing_else() {
+    let server = start();
+    let bg = "system:bootstrappers:kubeadm:default-node-token";
+    let group = |name: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": name});
+    let role = |ns: &str, name: &str, resource: &str, names: &[&str]| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
+               "rules": [{"apiGroups": [""], "resources": [resource], "verbs": ["get"], "resourceNames": names}]})
+    };
+    let role_binding = |ns: &str, name: &str, subjects: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}, "subjects": subjects})
+    };
+    let crb = |name: &str, role: &str, subjects: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}, "subjects": subjects})
+    };
+    let cm = |ns: &str, name: &str, key: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {key: "x"}});
+    for obj in [
+        cm("kube-system", "kubeadm-config", "ClusterConfiguration"),
+        cm("kube-system", "kubelet-config", "kubelet"),
+        cm("kube-system", "kube-proxy", "config.conf"),
+        cm("kube-public", "cluster-info", "kubeconfig"),
+        cm("kube-public", "other", "x"),
+        role(
+            "kube-system",
+            "kubeadm:nodes-kubeadm-config",
+            "configmaps",
+            &["kubeadm-config"],
+        ),
+        role_binding(
+            "kube-system",
+            "kubeadm:nodes-kubeadm-config",
+            json!([group(bg), group("system:nodes")]),
+        ),
+        role(
+            "kube-system",
+            "kubeadm:kubelet-config",
+            "configmaps",
+            &["kubelet-config"],
+        ),
+        role_binding(
+            "kube-system",
+            "kubeadm:kubelet-config",
+            json!([group(bg), group("system:nodes")]),
+        ),
+        role(
+            "kube-public",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            "configmaps",
+            &["cluster-info"],
+        ),
+        role_binding(
+            "kube-public",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:anonymous"}]),
+        ),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "kubeadm:get-nodes"},
+               "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}),
+        crb("kubeadm:get-nodes", "kubeadm:get-nodes", json!([group(bg)])),
+        crb(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            json!([group(bg)]),
+        ),
+        crb(
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            json!([group(bg)]),
+        ),
+        crb(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            json!([group("system:nodes")]),
+        ),
+        token_secret(
+            "abcdef",
+            "0123456789abcdef",
+            Some("2099-01-01T00:00:00Z"),
+            true,
+        ),
+    ] {
+        server.insert(obj);
+    }
+
+    let anon = |method: &str, path: &str| raw_request(&server, method, path, &[], "").0;
+    assert_eq!(
+        anon(
+            "GET",
+            "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        ),
+        200
+    );
+    for path in [
+        "/api/v1/namespaces/kube-public/configmaps",
+        "/api/v1/namespaces/kube-public/configmaps/other",
+        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+        "/api/v1/nodes/cp-1",
+    ] {
+        assert_eq!(anon("GET", path), 403, "anonymous GET {path}");
+    }
+
+    let bearer = [
+        ("Authorization", "Bearer abcdef.0123456789abcdef"),
+        ("Content-Type", "application/json"),
+    ];
+    let token =
+        |method: &str, path: &str, body: &str| raw_request(&server, method, path, &bearer, body).0;
+    for path in [
+        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+        "/api/v1/namespaces/kube-system/configmaps/kubelet-config",
+        "/api/v1/nodes/cp-1",
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    ] {
+        assert_eq!(token("GET", path, ""), 200, "token GET {path}");
+    }
+    // cluster-info is for anonymous readers only (join fetches it before it has credentials).
+    for (method, path) in [
+        (
+            "GET",
+            "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/configmaps/kube-proxy",
+        ),
+        ("GET", "/api/v1/namespaces/kube-system/configmaps"),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
+        ),
+        ("GET", "/api/v1/nodes"),
+        ("DELETE", "/api/v1/nodes/cp-1"),
+        ("PATCH", "/api/v1/nodes/cp-1"),
+        (
+            "DELETE",
+            "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+        ),
+    ] {
+        assert_eq!(token(method, path, ""), 403, "token {method} {path}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csr) = (dir.path().join("k.key"), dir.path().join("k.csr"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-subj", "/O=system:nodes/CN=system:node:cp-2", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let body = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "node-csr-1"},
+        "spec": {"request": b64(&std::fs::read_to_string(&csr).unwrap()), "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                 "usages": ["digital signature", "client auth"]}});
+    assert_eq!(
+        token(
+            "POST",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            &body.to_string()
+        ),
+        201
+    );
+}

@@ -1851,3 +1851,54 @@ fn kubeadm_rbac_lets_join_do_its_work_and_nothing_else() {
         201
     );
 }
+
+#[test]
+fn expired_tokens_are_cleaned_and_owned_objects_go_with_their_owner() {
+    let server = start();
+    server.insert(token_secret(
+        "abcdef",
+        "0123456789abcdef",
+        Some("2099-01-01T00:00:00Z"),
+        false,
+    ));
+    let owner = server
+        .get("Secret", "kube-system", "bootstrap-token-abcdef")
+        .unwrap();
+    let owned = |name: &str, uid: &Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "kube-system",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Secret", "name": "bootstrap-token-abcdef", "uid": uid,
+                                 "controller": true, "blockOwnerDeletion": true}]},
+            "data": {"ca.crt": b64("x")}})
+    };
+    server.insert(owned("kubeadm-certs", &owner["metadata"]["uid"]));
+    assert!(server
+        .get("Secret", "kube-system", "kubeadm-certs")
+        .is_some());
+    // An owner reference with another uid names no existing owner: collected at once.
+    server.insert(owned(
+        "wrong-uid",
+        &json!("00000000-0000-0000-0000-000000000000"),
+    ));
+    assert!(server.get("Secret", "kube-system", "wrong-uid").is_none());
+    // Deleting the owner collects what it owns.
+    Kubectl::super_admin(&server).ok(&[
+        "delete",
+        "secret",
+        "bootstrap-token-abcdef",
+        "-n",
+        "kube-system",
+    ]);
+    assert!(server
+        .get("Secret", "kube-system", "kubeadm-certs")
+        .is_none());
+    // The token cleaner deletes expired token Secrets (and so, with them, what they own).
+    server.insert(token_secret(
+        "short1",
+        "0123456789abcdef",
+        Some("2001-01-01T00:00:00Z"),
+        true,
+    ));
+    assert!(server
+        .get("Secret", "kube-system", "bootstrap-token-short1")
+        .is_none());
+}

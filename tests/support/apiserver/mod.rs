@@ -53,6 +53,9 @@
 //!   here with OpenSSL's HMAC; keys of deleted or expired tokens are removed. The real signer runs
 //!   in kube-controller-manager, a moment later; here it is synchronous, written as manager
 //!   `kube-controller-manager`.
+//! - Controllers ([`controllers`]), run before each request: the token cleaner deletes expired
+//!   bootstrap token Secrets, and the garbage collector deletes an object once none of its owners
+//!   exists with the referenced uid (so the `kubeadm-certs` Secret goes with its token).
 //! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), a request
 //!   log and counter.
 //!
@@ -78,8 +81,7 @@
 //! to), no defaulting beyond the Service defaults above, Secret `type: Opaque`, the Namespace
 //! finalizer, phase and `kubernetes.io/metadata.name` label, and CSR `spec.username/groups` from
 //! the requester; no admission beyond NamespaceLifecycle's missing-namespace check; no graceful
-//! deletion and no garbage collection (a Namespace goes at once, with its objects; owner
-//! references are kept but never acted on). `limit`/`continue` on lists are ignored (everything
+//! deletion (a Namespace goes at once, with its objects; the garbage collector acts at once). `limit`/`continue` on lists are ignored (everything
 //! comes in one page, which the real server also does below the limit).
 //!
 //! # Using it
@@ -96,6 +98,7 @@
 
 pub mod auth;
 pub mod checks;
+pub mod controllers;
 pub mod http;
 pub mod patch;
 pub mod rbac;

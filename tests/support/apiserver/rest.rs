@@ -13,7 +13,7 @@ use super::store::{
     Kind, Managed, Store, KINDS,
 };
 use super::validate::{self, Validator};
-use super::{signer, State};
+use super::State;
 
 pub struct Req<'a> {
     pub method: &'a str,
@@ -261,7 +261,7 @@ fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value
     }
     let info = request_info(req.method, &path, &query);
     let mut store = state.store.lock().unwrap();
-    signer::sync(&mut store);
+    super::controllers::sync(&mut store);
     if !rbac::allowed(&store, user, &info.attrs) {
         let a = &info.attrs;
         let msg = rbac::forbidden_message(user, a);
@@ -1247,7 +1247,7 @@ fn delete(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
         store.objects.retain(|(_, ns, _), _| ns != &ctx.name);
     }
     store.remove(ctx.kind, &ctx.ns, &ctx.name);
-    signer::sync(store);
+    super::controllers::sync(store);
     let mut d = details(&ctx.name, ctx.kind.group, ctx.kind.resource);
     d["uid"] = json!(meta_str(&old, "uid"));
     Ok((
@@ -1371,7 +1371,7 @@ fn commit(
         return Ok((code, new));
     }
     let stored = store.put(kind, new);
-    signer::sync(store);
+    super::controllers::sync(store);
     Ok((code, stored))
 }
 
@@ -1437,7 +1437,7 @@ pub fn put_direct(store: &mut Store, validator: &Validator, obj: Value) -> Resul
         return Err(invalid(kind, &name, &[(String::new(), e)]));
     }
     store.put(kind, new);
-    signer::sync(store);
+    super::controllers::sync(store);
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::apiserver::{Options, TestApiServer};
+use support::apiserver::{Fault, Options, TestApiServer};
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -274,7 +274,12 @@ fn raw_request_as(
     let mut resp = Vec::new();
     let _ = tls.read_to_end(&mut resp);
     let resp = text(&resp);
-    let code = resp.split(' ').nth(1).unwrap().parse().unwrap();
+    // 0: the connection closed without an answer.
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = resp
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
@@ -1901,4 +1906,46 @@ fn expired_tokens_are_cleaned_and_owned_objects_go_with_their_owner() {
     assert!(server
         .get("Secret", "kube-system", "bootstrap-token-short1")
         .is_none());
+}
+
+#[test]
+fn injected_failures_answer_like_an_overloaded_server() {
+    let server = start();
+    let cm = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
+    server.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/configmaps/".into()),
+        code: 429,
+        times: 1,
+    });
+    server.inject(Fault {
+        code: 503,
+        times: 1,
+        ..Default::default()
+    });
+    server.inject(Fault {
+        code: 0,
+        times: 1,
+        ..Default::default()
+    });
+    let (code, body) = raw_request(&server, "GET", cm, &[], "");
+    assert_eq!(code, 429);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            status["reason"].as_str(),
+            status["details"]["retryAfterSeconds"].as_i64()
+        ),
+        (Some("TooManyRequests"), Some(1))
+    );
+    let (code, body) = raw_request(&server, "GET", "/healthz", &[], "");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(raw_request(&server, "GET", "/healthz", &[], "").0, 0);
+    // Used up: answers again.
+    assert_eq!(
+        raw_request(&server, "GET", "/healthz", &[], ""),
+        (200, "ok".to_string())
+    );
+    let codes: Vec<u16> = server.requests().iter().map(|r| r.code).collect();
+    assert_eq!(codes, [429, 503, 0, 200]);
 }

@@ -92,7 +92,10 @@ async fn connection(tcp: tokio::net::TcpStream, tls: Arc<SslAcceptor>, state: Ar
         let peer_cert = peer_cert.clone();
         let peer_chain = peer_chain.clone();
         async move {
-            Ok::<_, std::convert::Infallible>(request(req, state, peer_cert, peer_chain).await)
+            // `None` is an injected connection failure: hyper closes the connection unanswered.
+            request(req, state, peer_cert, peer_chain)
+                .await
+                .ok_or("injected connection failure")
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()
@@ -105,7 +108,7 @@ async fn request(
     state: Arc<State>,
     peer_cert: Option<X509>,
     peer_chain: Vec<X509>,
-) -> Response<Full<Bytes>> {
+) -> Option<Response<Full<Bytes>>> {
     state.count_request();
     let delay = state.delay();
     if !delay.is_zero() {
@@ -114,6 +117,34 @@ async fn request(
     let (parts, body) = req.into_parts();
     let uri = parts.uri.to_string();
     let method = parts.method.to_string();
+    if let Some(code) = state.take_fault(&method, &uri) {
+        if code == 0 {
+            state.record(RequestRecord {
+                method,
+                uri,
+                user: String::new(),
+                code: 0,
+            });
+            return None;
+        }
+        let (reason, message) = match code {
+            429 => ("TooManyRequests", "Too many requests, please try again later."),
+            500 => ("InternalError", "Internal error occurred: injected by the test"),
+            503 => ("ServiceUnavailable", "The service is unavailable, please try again later."),
+            504 => ("Timeout", "The server was unable to return a response in the time allotted, but may still be processing the request"),
+            _ => ("InternalError", "injected by the test"),
+        };
+        let mut err = rest::ApiError::new(code, reason, message);
+        if code == 429 {
+            err.details = Some(serde_json::json!({"retryAfterSeconds": 1}));
+        }
+        let mut resp = respond(&state, &method, &uri, "", code, err.status());
+        if code == 429 {
+            resp.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        }
+        return Some(resp);
+    }
     let header = |name: &str| {
         parts
             .headers
@@ -129,7 +160,7 @@ async fn request(
         Ok(b) => b.to_bytes(),
         Err(_) => {
             let err = rest::ApiError::new(413, "RequestEntityTooLarge", "request entity too large");
-            return respond(&state, &method, &uri, "", err.code, err.status());
+            return Some(respond(&state, &method, &uri, "", err.code, err.status()));
         }
     };
     let worker_state = state.clone();
@@ -163,13 +194,13 @@ async fn request(
         }
     })
     .await;
-    match outcome {
+    Some(match outcome {
         Ok((user, code, value)) => respond(&state, &method, &uri, &user, code, value),
         Err(e) => {
             let err = rest::ApiError::new(500, "InternalError", &format!("handler panicked: {e}"));
             respond(&state, &method, &uri, "", err.code, err.status())
         }
-    }
+    })
 }
 
 fn respond(
@@ -180,6 +211,10 @@ fn respond(
     code: u16,
     value: Value,
 ) -> Response<Full<Bytes>> {
+    if std::env::var_os("KINIT_TEST_APISERVER_LOG").is_some() {
+        let detail = value["message"].as_str().unwrap_or("");
+        eprintln!("[test-apiserver] {method} {uri} user={user:?} -> {code} {detail}");
+    }
     state.record(RequestRecord {
         method: method.to_string(),
         uri: uri.to_string(),

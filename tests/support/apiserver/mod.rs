@@ -56,8 +56,9 @@
 //! - Controllers ([`controllers`]), run before each request: the token cleaner deletes expired
 //!   bootstrap token Secrets, and the garbage collector deletes an object once none of its owners
 //!   exists with the referenced uid (so the `kubeadm-certs` Secret goes with its token).
-//! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), a request
-//!   log and counter.
+//! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), injected
+//!   failures (429, 5xx, dropped connections: [`TestApiServer::inject`]) for clients' retries, a
+//!   request log and counter. `KINIT_TEST_APISERVER_LOG=1` prints every request and its answer.
 //!
 //! - Semantic checks the schema cannot express ([`checks`]): pod templates (container and volume
 //!   names, a volume mount must name a volume, one source per volume, ports, quantities and
@@ -153,6 +154,18 @@ pub struct RequestRecord {
     pub code: u16,
 }
 
+/// A failure to inject: the next `times` requests matching `method` (when set) and containing
+/// `path_contains` in their path and query (when set) get `code` instead of an answer: 429
+/// (with `Retry-After: 1`), 500, 503, 504 as the real server words them, or 0 to close the
+/// connection unanswered. They are counted, delayed and logged like any request.
+#[derive(Clone, Debug, Default)]
+pub struct Fault {
+    pub method: Option<String>,
+    pub path_contains: Option<String>,
+    pub code: u16,
+    pub times: usize,
+}
+
 /// What the request handlers share.
 pub struct State {
     pub store: Mutex<store::Store>,
@@ -162,6 +175,7 @@ pub struct State {
     delay_ms: AtomicU64,
     count: AtomicU64,
     requests: Mutex<Vec<RequestRecord>>,
+    faults: Mutex<Vec<Fault>>,
 }
 
 impl State {
@@ -175,6 +189,20 @@ impl State {
 
     pub fn count_request(&self) {
         self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The code of an injected failure for this request, using it up.
+    pub fn take_fault(&self, method: &str, uri: &str) -> Option<u16> {
+        let mut faults = self.faults.lock().unwrap();
+        let f = faults.iter_mut().find(|f| {
+            f.times > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.path_contains.as_deref().is_none_or(|p| uri.contains(p))
+        })?;
+        f.times -= 1;
+        Some(f.code)
     }
 }
 
@@ -219,6 +247,7 @@ impl TestApiServer {
             delay_ms: AtomicU64::new(options.delay.as_millis() as u64),
             count: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
         });
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -303,6 +332,11 @@ impl TestApiServer {
     /// The current resourceVersion counter.
     pub fn resource_version(&self) -> u64 {
         self.state.store.lock().unwrap().rv
+    }
+
+    /// Makes the next matching requests fail (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.lock().unwrap().push(fault);
     }
 
     pub fn set_delay(&self, delay: Duration) {

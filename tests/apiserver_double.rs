@@ -571,10 +571,24 @@ fn patches_merge_json_and_strategic() {
     ]);
     assert!(err.contains("value did not match"), "{err}");
 
-    // What mark-control-plane does to the Node: labels and taints by strategic merge.
+    // The seeded Node carries the node lifecycle controller's not-ready taint.
+    let node = server.get("Node", "", "cp-1").unwrap();
+    assert_eq!(
+        node["spec"]["taints"],
+        json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    );
+    let owners: Vec<&str> = node["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["kubelet", "kube-controller-manager"]);
+    // What mark-control-plane does to the Node: labels and taints by strategic merge, the taint
+    // list (atomic) sent whole with the existing taints kept, as kubeadm's two-way patch does.
     k.ok(&[
         "patch", "node", "cp-1", "--type", "strategic", "-p",
-        r#"{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"","node.kubernetes.io/exclude-from-external-load-balancers":""}},"spec":{"taints":[{"key":"node-role.kubernetes.io/control-plane","effect":"NoSchedule"}]}}"#,
+        r#"{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"","node.kubernetes.io/exclude-from-external-load-balancers":""}},"spec":{"taints":[{"key":"node.kubernetes.io/not-ready","effect":"NoSchedule"},{"key":"node-role.kubernetes.io/control-plane","effect":"NoSchedule"}]}}"#,
     ]);
     let node = server.get("Node", "", "cp-1").unwrap();
     assert_eq!(
@@ -584,7 +598,8 @@ fn patches_merge_json_and_strategic() {
     assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "cp-1");
     assert_eq!(
         node["spec"]["taints"],
-        json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+        json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+               {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
     );
     // A schema-invalid patch result is 422.
     let err = k.err(&[

@@ -123,7 +123,9 @@ pub struct Options {
     pub addr: SocketAddr,
     /// The Kubernetes version the server claims and validates against ("1.34").
     pub kubernetes_version: String,
-    /// Seed a Node of this name (as the kubelet would have registered it).
+    /// Seed a Node of this name, as the kubelet registered it (NotReady, labels by the kubelet)
+    /// with the `node.kubernetes.io/not-ready:NoSchedule` taint the node lifecycle controller
+    /// adds (manager `kube-controller-manager`).
     pub node: Option<String>,
     /// Delay before each request is handled.
     pub delay: Duration,

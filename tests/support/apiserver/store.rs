@@ -334,6 +334,15 @@ impl Store {
                     "message": "container runtime network not ready",
                     "lastHeartbeatTime": rfc3339(now_unix()), "lastTransitionTime": rfc3339(now_unix())}]}
             }));
+            // The node lifecycle controller taints a NotReady node; whoever marks the control
+            // plane must keep taints it does not own.
+            let kind = kind_by_name("Node").unwrap();
+            let old = self.get_full("Node", "", node).unwrap();
+            let mut new = old.clone();
+            new["spec"]["taints"] =
+                json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]);
+            update_ownership(kind, Some(&old), &mut new, "kube-controller-manager", None);
+            self.put(kind, new);
         }
     }
 

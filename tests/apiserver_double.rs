@@ -280,10 +280,23 @@ fn raw_request_as(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = resp
+    let (head, mut body) = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_ascii_lowercase(), b.to_string()))
         .unwrap_or_default();
+    if head.contains("transfer-encoding: chunked") {
+        let mut rest = body.as_str();
+        let mut data = String::new();
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            data.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        body = data;
+    }
     (code, body)
 }
 
@@ -1395,8 +1408,8 @@ fn requests_the_real_server_refuses_are_refused() {
         405
     );
     assert_eq!(req("PUT", cms, &json_ct, &cm("a").to_string()).0, 405);
-    // Watch and deletecollection are not served.
-    assert_eq!(req("GET", &format!("{cms}?watch=true"), &[], "").0, 405);
+    // Watching one object by name (deprecated) and deletecollection are not served.
+    assert_eq!(req("GET", &format!("{cms}/a?watch=true"), &[], "").0, 405);
     assert_eq!(req("DELETE", cms, &[], "").0, 405);
     // A body over 3 MiB.
     let big = "x".repeat(3 * 1024 * 1024 + 10);
@@ -1963,4 +1976,101 @@ fn injected_failures_answer_like_an_overloaded_server() {
     );
     let codes: Vec<u16> = server.requests().iter().map(|r| r.code).collect();
     assert_eq!(codes, [429, 503, 0, 200]);
+}
+
+#[test]
+fn watches_stream_the_changes() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = client_cert(dir.path(), "root", &["system:masters"]);
+    let json_ct = [("Content-Type", "application/json")];
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let cm = |name: &str, app: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": app}}}).to_string()
+    };
+    let req = |method: &str, path: &str, body: &str| {
+        let ct: &[(&str, &str)] = if method == "PATCH" {
+            &[("Content-Type", "application/merge-patch+json")]
+        } else {
+            &json_ct
+        };
+        raw_request_as(&server, Some(&root), method, path, ct, body)
+    };
+    assert_eq!(req("POST", cms, &cm("w1", "a")).0, 201);
+    let after_w1 = server.resource_version();
+    let events = |query: &str| -> Vec<(String, String)> {
+        let (code, body) = std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                req(
+                    "GET",
+                    &format!("{cms}?watch=true&timeoutSeconds=2&{query}"),
+                    "",
+                )
+            });
+            std::thread::sleep(Duration::from_millis(500));
+            watcher.join().unwrap()
+        });
+        assert_eq!(code, 200, "{body}");
+        body.lines()
+            .map(|l| {
+                let e: Value = serde_json::from_str(l).unwrap();
+                (
+                    e["type"].as_str().unwrap().to_string(),
+                    e["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    // Changes made while a watch runs.
+    let got = std::thread::scope(|s| {
+        let w = s.spawn(|| events("labelSelector=app%3Da"));
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(req("POST", cms, &cm("w2", "a")).0, 201);
+        assert_eq!(req("POST", cms, &cm("other", "b")).0, 201);
+        assert_eq!(
+            req("PATCH", &format!("{cms}/w1"), r#"{"data":{"k":"v"}}"#).0,
+            200
+        );
+        assert_eq!(req("DELETE", &format!("{cms}/w1"), "").0, 200);
+        w.join().unwrap()
+    });
+    let expected: Vec<(String, String)> = [
+        ("ADDED", "w1"),
+        ("ADDED", "w2"),
+        ("MODIFIED", "w1"),
+        ("DELETED", "w1"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, expected);
+    // From a resourceVersion: only what came after it, without the initial list.
+    let got = events(&format!("resourceVersion={after_w1}&labelSelector=app%3Da"));
+    assert_eq!(got, expected[1..]);
+    // Streaming initial events needs resourceVersionMatch=NotOlderThan, and ends them with a bookmark.
+    assert_eq!(
+        req(
+            "GET",
+            &format!("{cms}?watch=true&sendInitialEvents=true"),
+            ""
+        )
+        .0,
+        422
+    );
+    let got =
+        events("sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true");
+    let names: Vec<&str> = got
+        .iter()
+        .map(|(t, n)| {
+            if t == "BOOKMARK" {
+                "BOOKMARK"
+            } else {
+                n.as_str()
+            }
+        })
+        .collect();
+    assert_eq!(names, ["other", "w2", "BOOKMARK"]);
 }

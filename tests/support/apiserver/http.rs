@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use openssl::ssl::{AlpnError, Ssl, SslAcceptor, SslMethod, SslVerifyMode};
@@ -108,7 +108,7 @@ async fn request(
     state: Arc<State>,
     peer_cert: Option<X509>,
     peer_chain: Vec<X509>,
-) -> Option<Response<Full<Bytes>>> {
+) -> Option<Response<Body>> {
     state.count_request();
     let delay = state.delay();
     if !delay.is_zero() {
@@ -178,7 +178,7 @@ async fn request(
             )
         };
         match user {
-            Err(e) => ("".to_string(), e.code, e.status()),
+            Err(e) => ("".to_string(), rest::Reply::Json(e.code, e.status())),
             Ok(user) => {
                 let req = rest::Req {
                     method: &m,
@@ -188,14 +188,24 @@ async fn request(
                     user_agent: &user_agent,
                     body: &body,
                 };
-                let (code, value) = rest::handle(&state, &user, &req);
-                (user.name.clone(), code, value)
+                (user.name.clone(), rest::handle(&state, &user, &req))
             }
         }
     })
     .await;
     Some(match outcome {
-        Ok((user, code, value)) => respond(&state, &method, &uri, &user, code, value),
+        Ok((user, rest::Reply::Json(code, value))) => {
+            respond(&state, &method, &uri, &user, code, value)
+        }
+        Ok((user, rest::Reply::Watch(watch))) => {
+            state.record(RequestRecord {
+                method: method.clone(),
+                uri: uri.clone(),
+                user,
+                code: 200,
+            });
+            stream_watch(state.clone(), watch)
+        }
         Err(e) => {
             let err = rest::ApiError::new(500, "InternalError", &format!("handler panicked: {e}"));
             respond(&state, &method, &uri, "", err.code, err.status())
@@ -210,7 +220,7 @@ fn respond(
     user: &str,
     code: u16,
     value: Value,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     if std::env::var_os("KINIT_TEST_APISERVER_LOG").is_some() {
         let detail = value["message"].as_str().unwrap_or("");
         eprintln!("[test-apiserver] {method} {uri} user={user:?} -> {code} {detail}");
@@ -230,6 +240,82 @@ fn respond(
         .status(code)
         .header("content-type", content_type)
         .header("cache-control", "no-cache, private")
-        .body(Full::new(Bytes::from(body)))
+        .body(Body::Once(Some(Bytes::from(body))))
         .unwrap()
+}
+
+/// A watch's events, one JSON object a line, as the store changes; ends at the timeout or when
+/// the client goes.
+fn stream_watch(state: Arc<State>, watch: rest::Watch) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + watch.timeout;
+        for e in &watch.initial {
+            if tx.send(Bytes::from(format!("{e}\n"))).await.is_err() {
+                return;
+            }
+        }
+        let mut seen = watch.from_rv;
+        while tokio::time::Instant::now() < deadline {
+            let lines = {
+                let mut store = state.store.lock().unwrap();
+                super::controllers::sync(&mut store);
+                let lines = watch.filter.events_after(&store, seen);
+                seen = store.rv;
+                lines
+            };
+            for line in lines {
+                if tx.send(Bytes::from(line + "\n")).await.is_err() {
+                    return;
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache, private")
+        .body(Body::Stream(rx))
+        .unwrap()
+}
+
+/// A response body: whole, or streamed (watches).
+pub enum Body {
+    Once(Option<Bytes>),
+    Stream(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match &mut *self {
+            Body::Once(b) => {
+                std::task::Poll::Ready(b.take().map(|b| Ok(hyper::body::Frame::data(b))))
+            }
+            Body::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|o| o.map(|b| Ok(hyper::body::Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Body::Once(None))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Body::Once(Some(b)) => hyper::body::SizeHint::with_exact(b.len() as u64),
+            Body::Once(None) => hyper::body::SizeHint::with_exact(0),
+            Body::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }

@@ -29,7 +29,9 @@
 //!   server creates on update), patch (`merge-patch+json`, `json-patch+json`,
 //!   `strategic-merge-patch+json` with the merge keys of the fields kinit patches, and
 //!   `apply-patch+yaml` server-side apply with `fieldManager` and `force`), delete (Status
-//!   Success). Discovery (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, legacy form), `/version`,
+//!   Success), watch on collections (`?watch=true`: the current objects as ADDED unless a
+//!   resourceVersion is given, then ADDED/MODIFIED/DELETED as the store changes, selectors
+//!   applied; `sendInitialEvents` with its closing bookmark; `timeoutSeconds`). Discovery (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, legacy form), `/version`,
 //!   `/healthz`, `/livez`, `/readyz`. Every error is a `Status` object with reason and code.
 //! - Object metadata: uid, resourceVersion (one global counter), creationTimestamp, generation for
 //!   Deployment/DaemonSet, managedFields per manager and operation (FieldsV1). A write that changes
@@ -76,7 +78,8 @@
 //!   256 KiB (422).
 //!
 //! # Not done (refused, or left out)
-//! No watch (405), no deletecollection (405), no subresources (404), no Table or protobuf
+//! No watch of a single object by name (405; watching a collection with a field selector works),
+//! no deletecollection (405), no subresources (404), no Table or protobuf
 //! responses (JSON only; a protobuf body is 415), no OpenAPI documents (404: `kubectl` needs
 //! `--validate=false`), no aggregated discovery (legacy discovery only, which clients fall back
 //! to), no defaulting beyond the Service defaults above, Secret `type: Opaque`, the Namespace

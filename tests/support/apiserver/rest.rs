@@ -133,11 +133,35 @@ fn invalid(kind: &Kind, name: &str, causes: &[(String, String)]) -> ApiError {
     ApiError::new(422, "Invalid", &message).details(d)
 }
 
-pub fn handle(state: &State, user: &UserInfo, req: &Req) -> (u16, Value) {
+/// An answer: a JSON document (or a bare string, sent as text), or a watch to stream.
+pub enum Reply {
+    Json(u16, Value),
+    Watch(Watch),
+}
+
+/// A watch on a collection: events after `from_rv` that pass `filter`, after the `initial`
+/// ones, until `timeout`.
+pub struct Watch {
+    pub filter: Filter,
+    pub from_rv: u64,
+    pub initial: Vec<Value>,
+    pub timeout: std::time::Duration,
+}
+
+pub fn handle(state: &State, user: &UserInfo, req: &Req) -> Reply {
+    WATCH.with(|w| *w.borrow_mut() = None);
     match handle_inner(state, user, req) {
-        Ok(r) => r,
-        Err(e) => (e.code, e.status()),
+        Ok(r) => match WATCH.with(|w| w.borrow_mut().take()) {
+            Some(watch) => Reply::Watch(watch),
+            None => Reply::Json(r.0, r.1),
+        },
+        Err(e) => Reply::Json(e.code, e.status()),
     }
+}
+
+thread_local! {
+    /// Set by [`watch`]: the watch to stream instead of the JSON answer.
+    static WATCH: std::cell::RefCell<Option<Watch>> = const { std::cell::RefCell::new(None) };
 }
 
 fn percent_decode(s: &str) -> String {
@@ -334,6 +358,7 @@ fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, Value
             None => Err(not_found(kind, &a.name)),
         },
         "list" => list(&store, &ctx),
+        "watch" if a.name.is_empty() => watch(&store, &ctx),
         "create" => create(&mut store, &ctx),
         "update" => update(&mut store, &ctx),
         "patch" => patch(&mut store, &ctx),
@@ -479,7 +504,7 @@ fn non_resource(state: &State, method: &str, path: &str) -> Result<(u16, Value)>
                 resources.push(json!({
                     "name": k.resource, "singularName": k.kind.to_lowercase(), "namespaced": k.namespaced,
                     "kind": k.kind, "shortNames": k.short_names,
-                    "verbs": ["create", "delete", "get", "list", "patch", "update"]
+                    "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
                 }));
             }
             let gv = if group.is_empty() {
@@ -593,32 +618,64 @@ fn namespace_exists(store: &Store, kind: &Kind, ns: &str) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Verbs
 
-fn list(store: &Store, ctx: &Ctx) -> Result<(u16, Value)> {
-    let ns = if ctx.ns.is_empty() {
-        None
-    } else {
-        Some(ctx.ns.as_str())
-    };
-    let labels = parse_label_selector(ctx.query.get("labelSelector").map_or("", String::as_str))?;
-    let fields = parse_field_selector(
-        ctx.kind,
-        ctx.query.get("fieldSelector").map_or("", String::as_str),
-    )?;
-    let items: Vec<Value> = store
-        .list(ctx.kind, ns)
-        .into_iter()
-        .filter(|o| labels.iter().all(|r| r.matches(&o["metadata"]["labels"])))
-        .filter(|o| {
-            fields.iter().all(|(f, op_eq, v)| {
+/// Which objects of a kind a list or watch is about.
+pub struct Filter {
+    pub kind: &'static Kind,
+    pub namespace: Option<String>,
+    labels: Vec<LabelReq>,
+    fields: Vec<(String, bool, String)>,
+}
+
+impl Filter {
+    fn new(ctx: &Ctx) -> Result<Filter> {
+        Ok(Filter {
+            kind: ctx.kind,
+            namespace: (!ctx.ns.is_empty()).then(|| ctx.ns.clone()),
+            labels: parse_label_selector(
+                ctx.query.get("labelSelector").map_or("", String::as_str),
+            )?,
+            fields: parse_field_selector(
+                ctx.kind,
+                ctx.query.get("fieldSelector").map_or("", String::as_str),
+            )?,
+        })
+    }
+
+    pub fn matches(&self, o: &Value) -> bool {
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+        self.namespace.as_deref().is_none_or(|n| n == ns)
+            && self
+                .labels
+                .iter()
+                .all(|r| r.matches(&o["metadata"]["labels"]))
+            && self.fields.iter().all(|(f, op_eq, v)| {
                 let actual = match f.as_str() {
                     "metadata.name" => o["metadata"]["name"].as_str().unwrap_or(""),
-                    "metadata.namespace" => o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    "metadata.namespace" => ns,
                     "type" => o["type"].as_str().unwrap_or(""),
                     _ => "",
                 };
                 (actual == v) == *op_eq
             })
-        })
+    }
+
+    /// Events after `rv` that pass, as watch lines.
+    pub fn events_after(&self, store: &Store, rv: u64) -> Vec<String> {
+        let start = store.events.partition_point(|e| e.rv <= rv);
+        store.events[start..]
+            .iter()
+            .filter(|e| e.kind == self.kind.kind && self.matches(&e.object))
+            .map(|e| json!({"type": e.what, "object": e.object}).to_string())
+            .collect()
+    }
+}
+
+fn list(store: &Store, ctx: &Ctx) -> Result<(u16, Value)> {
+    let filter = Filter::new(ctx)?;
+    let items: Vec<Value> = store
+        .list(ctx.kind, filter.namespace.as_deref())
+        .into_iter()
+        .filter(|o| filter.matches(o))
         .cloned()
         .collect();
     Ok((
@@ -626,6 +683,76 @@ fn list(store: &Store, ctx: &Ctx) -> Result<(u16, Value)> {
         json!({"kind": format!("{}List", ctx.kind.kind), "apiVersion": ctx.kind.api_version(),
                "metadata": {"resourceVersion": store.rv.to_string()}, "items": items}),
     ))
+}
+
+/// A watch on a collection (`?watch=true`): with no resourceVersion (or "0"), or with
+/// `sendInitialEvents=true`, the current objects come first as ADDED events (the latter closed by
+/// the initial-events-end bookmark); then every change after that resourceVersion.
+fn watch(store: &Store, ctx: &Ctx) -> Result<(u16, Value)> {
+    let filter = Filter::new(ctx)?;
+    let rv_param = ctx
+        .query
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("");
+    let send_initial = match ctx.query.get("sendInitialEvents").map(String::as_str) {
+        None | Some("false") => None,
+        Some("true") => Some(true),
+        Some(other) => return Err(bad_request(&format!("invalid sendInitialEvents {other:?}"))),
+    };
+    if send_initial.is_some()
+        && ctx.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
+    {
+        return Err(invalid_list_options(
+            "sendInitialEvents",
+            "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled and resourceVersionMatch is set to NotOlderThan",
+        ));
+    }
+    let (from_rv, mut initial) =
+        if send_initial == Some(true) || rv_param.is_empty() || rv_param == "0" {
+            let objects: Vec<Value> = store
+                .list(ctx.kind, filter.namespace.as_deref())
+                .into_iter()
+                .filter(|o| filter.matches(o))
+                .map(|o| json!({"type": "ADDED", "object": with_type(ctx.kind, o)}))
+                .collect();
+            (store.rv, objects)
+        } else {
+            let rv: u64 = rv_param
+                .parse()
+                .map_err(|_| bad_request(&format!("invalid resource version: {rv_param}")))?;
+            (rv, Vec::new())
+        };
+    if send_initial == Some(true) {
+        initial.push(json!({"type": "BOOKMARK", "object": {
+            "kind": ctx.kind.kind, "apiVersion": ctx.kind.api_version(),
+            "metadata": {"resourceVersion": store.rv.to_string(),
+                         "annotations": {"k8s.io/initial-events-end": "true"}}}}));
+    }
+    let timeout = match ctx.query.get("timeoutSeconds") {
+        Some(t) => std::time::Duration::from_secs(
+            t.parse()
+                .map_err(|_| bad_request(&format!("invalid timeoutSeconds {t:?}")))?,
+        ),
+        None => std::time::Duration::from_secs(1800),
+    };
+    WATCH.with(|w| {
+        *w.borrow_mut() = Some(Watch {
+            filter,
+            from_rv,
+            initial,
+            timeout,
+        })
+    });
+    Ok((200, Value::Null))
+}
+
+fn invalid_list_options(field: &str, msg: &str) -> ApiError {
+    ApiError::new(
+        422,
+        "Invalid",
+        &format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: {msg}"),
+    )
 }
 
 enum LabelReq {
@@ -1244,7 +1371,15 @@ fn delete(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
         return Ok((200, with_type(ctx.kind, &old)));
     }
     if ctx.kind.kind == "Namespace" {
-        store.objects.retain(|(_, ns, _), _| ns != &ctx.name);
+        let inside: Vec<(&'static str, String)> = store
+            .objects
+            .keys()
+            .filter(|(_, ns, _)| ns == &ctx.name)
+            .map(|(k, _, n)| (*k, n.clone()))
+            .collect();
+        for (k, n) in inside {
+            store.remove(store::kind_by_name(k).unwrap(), &ctx.name, &n);
+        }
     }
     store.remove(ctx.kind, &ctx.ns, &ctx.name);
     super::controllers::sync(store);

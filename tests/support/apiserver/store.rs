@@ -200,10 +200,24 @@ pub fn kind_by_resource(group: &str, version: &str, resource: &str) -> Option<&'
         .find(|k| k.group == group && k.version == version && k.resource == resource)
 }
 
+/// One change, for watches.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub rv: u64,
+    pub kind: &'static str,
+    pub namespace: String,
+    /// ADDED, MODIFIED or DELETED.
+    pub what: &'static str,
+    /// With apiVersion, kind and the event's resourceVersion.
+    pub object: Value,
+}
+
 /// Objects by (kind, namespace, name); stored without apiVersion/kind (added on the way out).
 #[derive(Default)]
 pub struct Store {
     pub objects: BTreeMap<(&'static str, String, String), Value>,
+    /// Every change since the start, in order.
+    pub events: Vec<Event>,
     pub rv: u64,
     uids: u64,
     /// The service CIDR's network address and prefix length (IPv4).
@@ -261,8 +275,19 @@ impl Store {
             .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap().to_string();
         let stored = strip_type(&obj);
-        self.objects.insert((kind.kind, ns, name), stored);
-        with_type(kind, &obj)
+        let full = with_type(kind, &obj);
+        let existed = self
+            .objects
+            .insert((kind.kind, ns.clone(), name), stored)
+            .is_some();
+        self.events.push(Event {
+            rv: self.rv,
+            kind: kind.kind,
+            namespace: ns,
+            what: if existed { "MODIFIED" } else { "ADDED" },
+            object: full.clone(),
+        });
+        full
     }
 
     pub fn remove(&mut self, kind: &Kind, ns: &str, name: &str) -> Option<Value> {
@@ -272,7 +297,16 @@ impl Store {
             .find(|(k, n, m)| *k == kind.kind && n == ns && m == name)
             .cloned()?;
         self.rv += 1;
-        self.objects.remove(&key)
+        let mut gone = self.objects.remove(&key)?;
+        gone["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        self.events.push(Event {
+            rv: self.rv,
+            kind: kind_by_name(key.0).unwrap().kind,
+            namespace: key.1.clone(),
+            what: "DELETED",
+            object: with_type(kind_by_name(key.0).unwrap(), &gone),
+        });
+        Some(gone)
     }
 
     /// What a fresh 1.31+ API server holds: the four namespaces and the bootstrap RBAC policy

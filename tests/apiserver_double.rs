@@ -748,6 +748,174 @@ fn server_side_apply_owns_fields_and_conflicts() {
         server.get("ConfigMap", "default", "s").unwrap()["data"],
         json!({"new": "x"})
     );
+    // Containers are a list keyed by name: a container another manager added stays, and each
+    // manager owns only its own elements' fields.
+    let deploy = |image: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+               "spec": {"selector": {"matchLabels": {"app": "d"}},
+                        "template": {"metadata": {"labels": {"app": "d"}},
+                                     "spec": {"containers": [{"name": "a", "image": image,
+                                                              "ports": [{"containerPort": 53, "protocol": "UDP"}]}]}}}})
+        .to_string()
+    };
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &deploy("a:1"),
+    );
+    k.ok(&[
+        "patch",
+        "deploy",
+        "d",
+        "-n",
+        "default",
+        "--type",
+        "strategic",
+        "--field-manager",
+        "user",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"s:1"}]}}}}"#,
+    ]);
+    let before = server.get("Deployment", "default", "d").unwrap();
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &deploy("a:1"),
+    );
+    let after = server.get("Deployment", "default", "d").unwrap();
+    assert_eq!(
+        rv(&after),
+        rv(&before),
+        "re-applying the same configuration is no write"
+    );
+    let names: Vec<&str> = after["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "sidecar"]);
+    let kinit_fields = &after["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["manager"] == "kinit")
+        .unwrap()["fieldsV1"];
+    assert!(
+        kinit_fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            .get(r#"k:{"name":"a"}"#)
+            .is_some(),
+        "{kinit_fields}"
+    );
+    // The user changes kinit's container: kinit's next apply with another image conflicts on
+    // exactly that field.
+    k.ok(&[
+        "patch",
+        "deploy",
+        "d",
+        "-n",
+        "default",
+        "--type",
+        "strategic",
+        "--field-manager",
+        "user",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"a:user"}]}}}}"#,
+    ]);
+    let err = k.err_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        Some(&deploy("a:2")),
+    );
+    assert!(
+        err.contains(r#"conflict with "user""#)
+            && err.contains(r#".spec.template.spec.containers[name="a"].image"#),
+        "{err}"
+    );
+    // Forced, kinit takes the image back; the sidecar stays the user's.
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &deploy("a:2"),
+    );
+    let forced = server.get("Deployment", "default", "d").unwrap();
+    let containers = &forced["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        (
+            containers[0]["image"].as_str(),
+            containers[1]["name"].as_str()
+        ),
+        (Some("a:2"), Some("sidecar"))
+    );
+    // A container kinit stops applying goes; the user's stays.
+    let two = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [{"name": "a", "image": "a:2", "ports": [{"containerPort": 53, "protocol": "UDP"}]},
+                                                      {"name": "b", "image": "b:1", "ports": [{"containerPort": 80}]}]}}}});
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &two.to_string(),
+    );
+    let names = |d: &Value| -> Vec<String> {
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&server.get("Deployment", "default", "d").unwrap()),
+        ["a", "sidecar", "b"]
+    );
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kinit",
+            "-f",
+            "-",
+        ],
+        &deploy("a:2"),
+    );
+    assert_eq!(
+        names(&server.get("Deployment", "default", "d").unwrap()),
+        ["a", "sidecar"]
+    );
     // Apply creates what is missing (201) and needs a field manager.
     let created = k.ok_stdin(&["apply", "--server-side", "--field-manager", "kinit", "-f", "-"], r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"sa1","namespace":"kube-system"}}"#);
     assert!(created.contains("serverside-applied"), "{created}");

@@ -36,11 +36,17 @@
 //! - Object metadata: uid, resourceVersion (one global counter), creationTimestamp, generation for
 //!   Deployment/DaemonSet, managedFields per manager and operation (FieldsV1). A write that changes
 //!   nothing (ignoring managedFields timestamps) is skipped and the resourceVersion stays.
-//! - Server-side apply ([`store`]): field ownership is a set of leaf paths per manager; maps are
-//!   granular, **lists are atomic** (the real server merges some lists by key; treating them as
-//!   atomic only ever reports more conflicts). Applying a field another manager owns with a
-//!   different value is a 409 conflict unless `force=true`, which takes the field over. Fields a
-//!   manager stops applying are removed when no other manager owns them.
+//! - Server-side apply ([`store`]): field ownership is a set of leaf paths per manager, kept in
+//!   `managedFields` as FieldsV1. Maps are granular; the lists the real types declare as
+//!   list-maps are granular by key (containers, initContainers, volumes, imagePullSecrets by
+//!   name, a container's env by name, volumeMounts by mountPath and ports by containerPort and
+//!   protocol, Service ports by port and protocol, ownerReferences by uid), finalizers are a set,
+//!   **every other list is atomic** (which can only report more conflicts than the real server).
+//!   Applying a field another manager owns with a different value is a 409 conflict naming
+//!   `.spec.template.spec.containers[name="a"].image` the way the real one does, unless
+//!   `force=true`, which takes the field over. Fields and list elements a manager stops applying
+//!   are removed when no other manager owns them. Non-apply writes take ownership of what they
+//!   change.
 //! - Validation ([`validate`]): every object written is checked by the `kubernetes_validate`
 //!   library (strict, the server's version, 1.34 by default) in one long-lived Python helper
 //!   process; invalid → 422. Names are checked as the real server checks them (DNS subdomain,

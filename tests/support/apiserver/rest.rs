@@ -1073,6 +1073,23 @@ fn patch(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     commit(store, ctx, Some(&old), new)
 }
 
+/// A field path as structured-merge-diff prints it: `.spec.containers[name="a"].image`.
+fn display_path(p: &[String]) -> String {
+    let mut out = String::new();
+    for seg in p {
+        if let Some(key) = seg.strip_prefix("k:") {
+            let key: serde_json::Map<String, Value> = serde_json::from_str(key).unwrap_or_default();
+            let parts: Vec<String> = key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out += &format!("[{}]", parts.join(","));
+        } else if let Some(v) = seg.strip_prefix("v:") {
+            out += &format!("[={v}]");
+        } else {
+            out += &format!(".{seg}");
+        }
+    }
+    out
+}
+
 /// An update or apply that creates needs `create` too (the real handlers wrap their create
 /// validation in an authorization check).
 fn authorize_create(store: &Store, ctx: &Ctx) -> Result<()> {
@@ -1239,7 +1256,7 @@ fn apply(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
         let mut causes = Vec::new();
         for (m, paths) in &conflicts {
             for p in paths {
-                let field = format!(".{}", p.join("."));
+                let field = display_path(p);
                 lines.push((m.clone(), field.clone()));
                 causes.push(json!({"reason": "FieldManagerConflict",
                     "message": format!("conflict with {m:?} using {}", ctx.kind.api_version()), "field": field}));
@@ -1257,7 +1274,7 @@ fn apply(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
             for (m, paths) in &conflicts {
                 s += &format!("conflicts with {m:?} using {}:", ctx.kind.api_version());
                 for p in paths {
-                    s += &format!("\n- .{}", p.join("."));
+                    s += &format!("\n- {}", display_path(p));
                 }
                 s += "\n";
             }
@@ -1283,16 +1300,49 @@ fn apply(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
         .find(|m| mine(m))
         .map(|m| m.paths.clone())
         .unwrap_or_default();
-    for p in prev.difference(&cfg_paths) {
-        let owned_by_other = managed
+    let owned_by_other = |p: &[String]| {
+        managed
             .iter()
             .filter(|m| !mine(m))
-            .any(|m| m.paths.iter().any(|o| overlaps(o, p)));
-        if !owned_by_other {
+            .any(|m| m.paths.iter().any(|o| overlaps(o, p)))
+    };
+    // List elements the manager stops applying go when nobody else owns anything in them.
+    let mut elements: BTreeSet<Vec<String>> = BTreeSet::new();
+    for p in &prev {
+        for (i, seg) in p.iter().enumerate() {
+            if seg.starts_with("k:") || seg.starts_with("v:") {
+                elements.insert(p[..=i].to_vec());
+            }
+        }
+    }
+    let dropped: Vec<Vec<String>> = elements
+        .into_iter()
+        .filter(|e| {
+            !cfg_paths
+                .iter()
+                .any(|q| q.len() >= e.len() && q[..e.len()] == e[..])
+                && !owned_by_other(e)
+        })
+        .collect();
+    for e in dropped.iter().rev() {
+        remove_path(&mut new, e);
+    }
+    // Then the fields it stops applying, except in dropped elements and the key fields of the
+    // elements that stay.
+    for p in prev.difference(&cfg_paths) {
+        let in_dropped = dropped
+            .iter()
+            .any(|e| p.len() >= e.len() && p[..e.len()] == e[..]);
+        let is_key = p.len() >= 2
+            && p[p.len() - 2].strip_prefix("k:").is_some_and(|k| {
+                serde_json::from_str::<serde_json::Map<String, Value>>(k)
+                    .is_ok_and(|k| k.contains_key(&p[p.len() - 1]))
+            });
+        if !in_dropped && !is_key && !owned_by_other(p) {
             remove_path(&mut new, p);
         }
     }
-    deep_merge(&mut new, &config);
+    store::merge_apply(ctx.kind, &mut new, &config, &mut Vec::new());
     match managed.iter_mut().find(|m| mine(m)) {
         Some(m) => {
             if m.paths != cfg_paths {
@@ -1311,27 +1361,6 @@ fn apply(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
     keep_server_fields(ctx.kind, &old, &mut new);
     set_managed(ctx.kind, &mut new, &managed);
     commit(store, ctx, Some(&old), new)
-}
-
-fn deep_merge(target: &mut Value, src: &Value) {
-    match (target, src) {
-        (Value::Object(t), Value::Object(s)) => {
-            for (k, v) in s {
-                if v.is_null() {
-                    t.remove(k);
-                } else if let Some(tv) = t.get_mut(k) {
-                    if tv.is_object() && v.is_object() {
-                        deep_merge(tv, v);
-                    } else {
-                        *tv = v.clone();
-                    }
-                } else {
-                    t.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        (t, s) => *t = s.clone(),
-    }
 }
 
 fn delete(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {

@@ -557,7 +557,63 @@ fn unowned(kind: &Kind, path: &[String]) -> bool {
     }
 }
 
-/// The leaf paths of an object (maps are granular, lists and empty maps are leaves).
+/// How server-side apply treats a list (the `x-kubernetes-list-type` of the real types).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ListType {
+    Atomic,
+    Set,
+    /// Elements identified by these key fields.
+    Map(&'static [&'static str]),
+}
+
+/// The list type of `field` under `parent` (a path of field names and element segments).
+pub fn list_type(kind: &Kind, parent: &[String], field: &str) -> ListType {
+    let in_container = parent.len() >= 2
+        && parent[parent.len() - 1].starts_with("k:")
+        && matches!(
+            parent[parent.len() - 2].as_str(),
+            "containers" | "initContainers" | "ephemeralContainers"
+        );
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets" => ListType::Map(&["name"]),
+        "env" if in_container => ListType::Map(&["name"]),
+        "volumeMounts" if in_container => ListType::Map(&["mountPath"]),
+        "ports" if in_container => ListType::Map(&["containerPort", "protocol"]),
+        "ports" if kind.kind == "Service" && parent == ["spec"] => {
+            ListType::Map(&["port", "protocol"])
+        }
+        "ownerReferences" if parent == ["metadata"] => ListType::Map(&["uid"]),
+        "finalizers" if parent == ["metadata"] => ListType::Set,
+        "hostAliases" => ListType::Map(&["ip"]),
+        _ => ListType::Atomic,
+    }
+}
+
+/// The path segment of a list-map element (`k:{"name":"coredns"}`), `None` when it lacks a key.
+/// A missing `protocol` key is its default, TCP.
+pub fn key_segment(item: &Value, keys: &[&str]) -> Option<String> {
+    let mut key = BTreeMap::new();
+    for k in keys {
+        let v = match item.get(*k) {
+            Some(v) if !v.is_null() => v.clone(),
+            _ if *k == "protocol" => json!("TCP"),
+            _ => return None,
+        };
+        key.insert(k.to_string(), v);
+    }
+    Some(format!("k:{}", serde_json::to_string(&key).unwrap()))
+}
+
+fn set_segment(item: &Value) -> String {
+    format!("v:{item}")
+}
+
+/// The leaf paths of an object: maps are granular, list-maps and sets by element, atomic lists
+/// and empty maps are leaves.
 pub fn field_paths(kind: &Kind, obj: &Value) -> BTreeSet<Path> {
     fn walk(kind: &Kind, v: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
         if unowned(kind, path) && !path.is_empty() {
@@ -571,6 +627,37 @@ pub fn field_paths(kind: &Kind, obj: &Value) -> BTreeSet<Path> {
                     path.pop();
                 }
             }
+            Value::Array(items) if !items.is_empty() => {
+                let (field, parent) = path.split_last().unwrap();
+                match list_type(kind, parent, field) {
+                    ListType::Atomic => {
+                        out.insert(path.clone());
+                    }
+                    ListType::Set => {
+                        for item in items {
+                            path.push(set_segment(item));
+                            out.insert(path.clone());
+                            path.pop();
+                        }
+                    }
+                    ListType::Map(keys) => {
+                        let segs: Option<Vec<String>> =
+                            items.iter().map(|i| key_segment(i, keys)).collect();
+                        match segs {
+                            Some(segs) => {
+                                for (seg, item) in segs.into_iter().zip(items) {
+                                    path.push(seg);
+                                    walk(kind, item, path, out);
+                                    path.pop();
+                                }
+                            }
+                            None => {
+                                out.insert(path.clone());
+                            }
+                        }
+                    }
+                }
+            }
             Value::Null => {}
             _ => {
                 out.insert(path.clone());
@@ -582,10 +669,30 @@ pub fn field_paths(kind: &Kind, obj: &Value) -> BTreeSet<Path> {
     out
 }
 
+/// The index of the element a `k:` or `v:` segment names.
+fn element_index(items: &[Value], seg: &str) -> Option<usize> {
+    if let Some(key) = seg.strip_prefix("k:") {
+        let key: Map<String, Value> = serde_json::from_str(key).ok()?;
+        let keys: Vec<&str> = key.keys().map(String::as_str).collect();
+        let want = key_segment(&Value::Object(key.clone()), &keys)?;
+        items
+            .iter()
+            .position(|i| key_segment(i, &keys).as_deref() == Some(want.as_str()))
+    } else if let Some(v) = seg.strip_prefix("v:") {
+        let v: Value = serde_json::from_str(v).ok()?;
+        items.iter().position(|i| *i == v)
+    } else {
+        None
+    }
+}
+
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = v;
     for p in path {
-        cur = cur.as_object()?.get(p)?;
+        cur = match cur {
+            Value::Array(items) => &items[element_index(items, p)?],
+            other => other.as_object()?.get(p)?,
+        };
     }
     Some(cur)
 }
@@ -596,13 +703,81 @@ pub fn remove_path(v: &mut Value, path: &[String]) {
     };
     let mut cur = v;
     for p in parents {
-        match cur.as_object_mut().and_then(|m| m.get_mut(p)) {
-            Some(next) => cur = next,
-            None => return,
-        }
+        let next = match cur {
+            Value::Array(items) => match element_index(items, p) {
+                Some(i) => &mut items[i],
+                None => return,
+            },
+            Value::Object(m) => match m.get_mut(p) {
+                Some(n) => n,
+                None => return,
+            },
+            _ => return,
+        };
+        cur = next;
     }
-    if let Some(m) = cur.as_object_mut() {
-        m.remove(last);
+    match cur {
+        Value::Array(items) => {
+            if let Some(i) = element_index(items, last) {
+                items.remove(i);
+            }
+        }
+        Value::Object(m) => {
+            m.remove(last);
+        }
+        _ => {}
+    }
+}
+
+/// Merges an apply configuration into an object: maps field by field, list-maps element by
+/// element (by key), sets by value, atomic lists and scalars replaced.
+pub fn merge_apply(kind: &Kind, target: &mut Value, src: &Value, path: &mut Path) {
+    match (target, src) {
+        (Value::Object(t), Value::Object(s)) => {
+            for (k, v) in s {
+                if v.is_null() {
+                    t.remove(k);
+                } else if let Some(tv) = t.get_mut(k) {
+                    path.push(k.clone());
+                    merge_apply(kind, tv, v, path);
+                    path.pop();
+                } else {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(s)) if !path.is_empty() => {
+            let (field, parent) = path.split_last().unwrap();
+            match list_type(kind, parent, field) {
+                ListType::Atomic => *t = s.clone(),
+                ListType::Set => {
+                    for item in s {
+                        if !t.contains(item) {
+                            t.push(item.clone());
+                        }
+                    }
+                }
+                ListType::Map(keys) => {
+                    let segs: Option<Vec<String>> =
+                        s.iter().map(|i| key_segment(i, keys)).collect();
+                    let Some(segs) = segs else {
+                        *t = s.clone();
+                        return;
+                    };
+                    for (seg, item) in segs.into_iter().zip(s) {
+                        match element_index(t, &seg) {
+                            Some(i) => {
+                                path.push(seg);
+                                merge_apply(kind, &mut t[i], item, path);
+                                path.pop();
+                            }
+                            None => t.push(item.clone()),
+                        }
+                    }
+                }
+            }
+        }
+        (t, s) => *t = s.clone(),
     }
 }
 
@@ -618,8 +793,13 @@ pub fn fields_v1(paths: &BTreeSet<Path>) -> Value {
     for p in paths {
         let mut cur = &mut root;
         for seg in p {
+            let key = if seg.starts_with("k:") || seg.starts_with("v:") {
+                seg.clone()
+            } else {
+                format!("f:{seg}")
+            };
             cur = cur
-                .entry(format!("f:{seg}"))
+                .entry(key)
                 .or_insert_with(|| Value::Object(Map::new()))
                 .as_object_mut()
                 .unwrap();
@@ -634,7 +814,15 @@ pub fn paths_of_fields_v1(v: &Value) -> BTreeSet<Path> {
         let children: Vec<_> = m
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, c)| k.strip_prefix("f:").map(|k| (k.to_string(), c)))
+                    .filter_map(|(k, c)| {
+                        if let Some(f) = k.strip_prefix("f:") {
+                            Some((f.to_string(), c))
+                        } else if k.starts_with("k:") || k.starts_with("v:") {
+                            Some((k.clone(), c))
+                        } else {
+                            None
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default();

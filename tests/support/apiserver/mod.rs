@@ -94,6 +94,14 @@
 //! deletion (a Namespace goes at once, with its objects; the garbage collector acts at once). `limit`/`continue` on lists are ignored (everything
 //! comes in one page, which the real server also does below the limit).
 //!
+//! # Modules
+//! [`http`] serves (TLS, HTTP, delay, faults, streaming); [`auth`] authenticates; [`rbac`]
+//! authorizes; [`rest`] reads a request and runs the verbs, with [`select`] (lists and watches),
+//! [`apply`] (server-side apply), [`patch`] (strategic merge, YAML) and [`strategy`] (per-kind
+//! defaults and rules) beside it; [`store`] holds objects, events and field ownership;
+//! [`validate`] and [`checks`] validate; [`controllers`] and [`signer`] play kube-controller-manager;
+//! [`discovery`] answers the non-resource endpoints.
+//!
 //! # Using it
 //! ```ignore
 //! mod support;
@@ -106,15 +114,19 @@
 //! ```
 //! From a bench: `#[path = "../tests/support/mod.rs"] mod support;`.
 
+pub mod apply;
 pub mod auth;
 pub mod checks;
 pub mod controllers;
+pub mod discovery;
 pub mod http;
 pub mod patch;
 pub mod rbac;
 pub mod rest;
+pub mod select;
 pub mod signer;
 pub mod store;
+pub mod strategy;
 pub mod validate;
 
 use std::net::SocketAddr;

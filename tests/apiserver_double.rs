@@ -1065,6 +1065,36 @@ fn rbac_grants_only_what_roles_bind_and_anonymous_reads_nothing() {
     let err = jane.err_stdin(&["apply", "--server-side", "--field-manager", "jane", "-f", "-"], Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"new","namespace":"default"}}"#));
     assert!(err.contains(r#"User "jane" cannot create resource "configmaps" in API group "" in the namespace "default""#), "{err}");
     assert!(server.get("ConfigMap", "default", "new").is_none());
+    // kubectl auth can-i asks the server (SelfSubjectAccessReview); impersonation needs its verb.
+    assert_eq!(
+        jane.ok(&[
+            "auth",
+            "can-i",
+            "get",
+            "configmaps/allowed",
+            "-n",
+            "kube-system"
+        ])
+        .trim(),
+        "yes"
+    );
+    let out = jane.run(&["auth", "can-i", "list", "secrets", "-n", "kube-system"]);
+    assert_eq!(
+        (text(&out.stdout).trim(), out.status.success()),
+        ("no", false)
+    );
+    let err = jane.err(&[
+        "get",
+        "cm",
+        "allowed",
+        "-n",
+        "kube-system",
+        "--as",
+        "system:admin",
+        "-o",
+        "json",
+    ]);
+    assert!(err.contains(r#"users "system:admin" is forbidden: User "jane" cannot impersonate resource "users" in API group "" at the cluster scope"#), "{err}");
     // Jane may not grant herself more than she holds.
     let err = jane.err_stdin(&["create", "-f", "-"], Some(r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"more","namespace":"kube-system"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#));
     assert!(err.contains("Forbidden"), "{err}");
@@ -2021,6 +2051,40 @@ fn kubeadm_rbac_lets_join_do_its_work_and_nothing_else() {
     ] {
         assert_eq!(token(method, path, ""), 403, "token {method} {path}");
     }
+    // The same questions through `kubectl auth can-i` (SelfSubjectAccessReview), asked by the
+    // super admin impersonating the token's identity.
+    let admin = Kubectl::super_admin(&server);
+    let as_token = [
+        "--as",
+        "system:bootstrap:abcdef",
+        "--as-group",
+        "system:bootstrappers",
+        "--as-group",
+        bg,
+    ];
+    let can_i = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&as_token);
+        let out = admin.run(&all);
+        (text(&out.stdout).trim().to_string(), out.status.success())
+    };
+    assert_eq!(
+        can_i(&["get", "configmaps/kubeadm-config", "-n", "kube-system"]),
+        ("yes".to_string(), true)
+    );
+    assert_eq!(
+        can_i(&["create", "certificatesigningrequests.certificates.k8s.io"]),
+        ("yes".to_string(), true)
+    );
+    assert_eq!(
+        can_i(&["get", "configmaps/kube-proxy", "-n", "kube-system"]),
+        ("no".to_string(), false)
+    );
+    assert_eq!(
+        can_i(&["list", "secrets", "-n", "kube-system"]),
+        ("no".to_string(), false)
+    );
     let dir = tempfile::tempdir().unwrap();
     let (key, csr) = (dir.path().join("k.key"), dir.path().join("k.csr"));
     let out = Command::new("openssl")

@@ -13,7 +13,8 @@ pub fn non_resource(state: &State, method: &str, path: &str) -> Result<(u16, Val
         return Err(page_not_found());
     }
     let minor = state.version.split('.').nth(1).unwrap_or("34").to_string();
-    let groups: BTreeSet<(&str, &str)> = KINDS.iter().map(|k| (k.group, k.version)).collect();
+    let mut groups: BTreeSet<(&str, &str)> = KINDS.iter().map(|k| (k.group, k.version)).collect();
+    groups.insert(("authorization.k8s.io", "v1"));
     let p = path.trim_end_matches('/');
     match p {
         "/healthz" | "/livez" | "/readyz" => Ok((200, Value::String("ok".into()))),
@@ -80,6 +81,15 @@ pub fn non_resource(state: &State, method: &str, path: &str) -> Result<(u16, Val
                     "kind": k.kind, "shortNames": k.short_names,
                     "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
                 }));
+            }
+            if (group, version) == ("authorization.k8s.io", "v1") {
+                for (name, kind) in [
+                    ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                    ("subjectaccessreviews", "SubjectAccessReview"),
+                ] {
+                    resources.push(json!({"name": name, "singularName": kind.to_lowercase(),
+                        "namespaced": false, "kind": kind, "verbs": ["create"]}));
+                }
             }
             let gv = if group.is_empty() {
                 version.to_string()

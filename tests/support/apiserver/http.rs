@@ -153,6 +153,13 @@ async fn request(
             .map(str::to_string)
     };
     let authorization = header("authorization");
+    let impersonate_user = header("impersonate-user");
+    let impersonate_groups: Vec<String> = parts
+        .headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
     let content_type = header("content-type").unwrap_or_default();
     let accept = header("accept").unwrap_or_default();
     let user_agent = header("user-agent").unwrap_or_default();
@@ -176,6 +183,14 @@ async fn request(
                 &peer_chain,
                 authorization.as_deref(),
             )
+            .and_then(|user| {
+                auth::impersonate(
+                    &store,
+                    user,
+                    impersonate_user.as_deref(),
+                    &impersonate_groups,
+                )
+            })
         };
         match user {
             Err(e) => ("".to_string(), rest::Reply::Json(e.code, e.status())),

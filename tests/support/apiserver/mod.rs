@@ -22,6 +22,10 @@
 //!   server's. Creating or updating a Role/ClusterRole needs the permissions it grants (or
 //!   `escalate`), a binding needs the bound role's permissions (or `bind`), as the real RBAC
 //!   escalation check does. An apply or update that creates needs `create` as well.
+//!   Impersonation (`kubectl --as/--as-group`) needs the `impersonate` verb on the user (or
+//!   service account) and each group. SelfSubjectAccessReview and SubjectAccessReview answer with
+//!   the same decision (`kubectl auth can-i`; kubectl sends these as protobuf, which is decoded
+//!   for them alone).
 //! - REST ([`rest`]): `/api/v1` and `/apis/<group>/<version>` for the kinds in [`store::KINDS`]:
 //!   create (201, 409 AlreadyExists, 404 when the namespace is missing), get (404), list (label
 //!   selectors; field selectors on metadata.name, metadata.namespace and Secret `type`), update
@@ -86,7 +90,7 @@
 //! # Not done (refused, or left out)
 //! No watch of a single object by name (405; watching a collection with a field selector works),
 //! no deletecollection (405), no subresources (404), no Table or protobuf
-//! responses (JSON only; a protobuf body is 415), no OpenAPI documents (404: `kubectl` needs
+//! responses (JSON only; a protobuf body is 415, except an access review), no OpenAPI documents (404: `kubectl` needs
 //! `--validate=false`), no aggregated discovery (legacy discovery only, which clients fall back
 //! to), no defaulting beyond the Service defaults above, Secret `type: Opaque`, the Namespace
 //! finalizer, phase and `kubernetes.io/metadata.name` label, and CSR `spec.username/groups` from

@@ -3,7 +3,9 @@
 //! NonResourceURLMatches with a trailing `*`), plus the `system:masters` group, and the RBAC
 //! escalation check on Roles and bindings.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use super::rest::{bad_request, ApiError};
 
 use super::auth::UserInfo;
 use super::store::{kind_by_name, Store};
@@ -303,4 +305,198 @@ pub fn escalation_check(
             user.name, user.groups
         ),
     ))
+}
+
+/// SelfSubjectAccessReview and SubjectAccessReview: the RBAC decision for the requester, or for
+/// the user and groups in the review (`kubectl auth can-i`).
+pub fn access_review(
+    store: &Store,
+    requester: &UserInfo,
+    resource: &str,
+    body: &[u8],
+) -> Result<(u16, Value), ApiError> {
+    let mut review: Value = match review_from_protobuf(body) {
+        Some(v) => v,
+        None => serde_json::from_slice(body)
+            .map_err(|e| bad_request(&format!("couldn't decode the review: {e}")))?,
+    };
+    let kind = if resource == "selfsubjectaccessreviews" {
+        "SelfSubjectAccessReview"
+    } else {
+        "SubjectAccessReview"
+    };
+    if review["kind"] != kind || review["apiVersion"] != "authorization.k8s.io/v1" {
+        return Err(bad_request(&format!(
+            "the body must be an authorization.k8s.io/v1 {kind}"
+        )));
+    }
+    let invalid = |field: &str, msg: &str| {
+        ApiError::new(
+            422,
+            "Invalid",
+            &format!("{kind}.authorization.k8s.io \"\" is invalid: {field}: {msg}"),
+        )
+    };
+    let spec = &review["spec"];
+    let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
+    let non = spec.get("nonResourceAttributes").filter(|v| !v.is_null());
+    if res.is_some() == non.is_some() {
+        return Err(invalid(
+            "spec.resourceAttributes",
+            "Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        ));
+    }
+    let subject = if kind == "SelfSubjectAccessReview" {
+        requester.clone()
+    } else {
+        let user = spec["user"].as_str().unwrap_or("").to_string();
+        let groups: Vec<String> = spec["groups"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if user.is_empty() && groups.is_empty() {
+            return Err(invalid(
+                "spec.user",
+                "Invalid value: \"\": at least one of user or group must be specified",
+            ));
+        }
+        UserInfo { name: user, groups }
+    };
+    let s = |v: &Value, f: &str| v[f].as_str().unwrap_or("").to_string();
+    let attrs = match (res, non) {
+        (Some(r), _) => Attributes {
+            verb: s(r, "verb"),
+            resource_request: true,
+            api_group: s(r, "group"),
+            resource: s(r, "resource"),
+            subresource: s(r, "subresource"),
+            namespace: s(r, "namespace"),
+            name: s(r, "name"),
+            path: String::new(),
+        },
+        (_, Some(n)) => Attributes {
+            verb: s(n, "verb"),
+            resource_request: false,
+            api_group: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            path: s(n, "path"),
+        },
+        _ => unreachable!(),
+    };
+    let allowed = allowed(store, &subject, &attrs);
+    if kind == "SelfSubjectAccessReview" {
+        if let Some(m) = review["spec"].as_object_mut() {
+            m.remove("user");
+            m.remove("groups");
+        }
+    }
+    review["metadata"] = json!({"creationTimestamp": null});
+    review["status"] = json!({"allowed": allowed});
+    Ok((201, review))
+}
+
+/// A protobuf field: its number, and a varint (Ok) or length-delimited bytes (Err).
+type ProtoField<'a> = (u64, Result<u64, &'a [u8]>);
+
+/// The fields of one protobuf message.
+fn proto_fields(mut b: &[u8]) -> Option<Vec<ProtoField<'_>>> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let tag = varint(&mut b)?;
+        match tag & 7 {
+            0 => out.push((tag >> 3, Ok(varint(&mut b)?))),
+            2 => {
+                let len = varint(&mut b)? as usize;
+                if len > b.len() {
+                    return None;
+                }
+                out.push((tag >> 3, Err(&b[..len])));
+                b = &b[len..];
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A SelfSubjectAccessReview or SubjectAccessReview sent as Kubernetes protobuf (as kubectl's
+/// typed client does): `k8s\0` + runtime.Unknown{typeMeta, raw}, decoded into its JSON form.
+fn review_from_protobuf(body: &[u8]) -> Option<Value> {
+    let envelope = proto_fields(body.strip_prefix(b"k8s\0")?)?;
+    let bytes = |fields: &[ProtoField], n: u64| -> Vec<Vec<u8>> {
+        fields
+            .iter()
+            .filter(|(f, _)| *f == n)
+            .filter_map(|(_, v)| v.err().map(<[u8]>::to_vec))
+            .collect()
+    };
+    let string = |fields: &[ProtoField], n: u64| -> String {
+        bytes(fields, n)
+            .last()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    let type_meta_bytes = bytes(&envelope, 1).pop()?;
+    let type_meta = proto_fields(&type_meta_bytes)?;
+    let (api_version, kind) = (string(&type_meta, 1), string(&type_meta, 2));
+    let raw = bytes(&envelope, 2).last()?.clone();
+    let review = proto_fields(&raw)?;
+    let spec_bytes = bytes(&review, 2).pop().unwrap_or_default();
+    let spec = proto_fields(&spec_bytes)?;
+    let mut spec_json = serde_json::Map::new();
+    if let Some(ra) = bytes(&spec, 1).last() {
+        let ra = proto_fields(ra)?;
+        let names = [
+            "namespace",
+            "verb",
+            "group",
+            "version",
+            "resource",
+            "subresource",
+            "name",
+        ];
+        let mut m = serde_json::Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let v = string(&ra, i as u64 + 1);
+            if !v.is_empty() {
+                m.insert(name.to_string(), json!(v));
+            }
+        }
+        spec_json.insert("resourceAttributes".into(), Value::Object(m));
+    }
+    if let Some(na) = bytes(&spec, 2).last() {
+        let na = proto_fields(na)?;
+        spec_json.insert(
+            "nonResourceAttributes".into(),
+            json!({"path": string(&na, 1), "verb": string(&na, 2)}),
+        );
+    }
+    if kind == "SubjectAccessReview" {
+        spec_json.insert("user".into(), json!(string(&spec, 3)));
+        let groups: Vec<String> = bytes(&spec, 4)
+            .into_iter()
+            .map(|g| String::from_utf8_lossy(&g).into_owned())
+            .collect();
+        spec_json.insert("groups".into(), json!(groups));
+    }
+    Some(json!({"apiVersion": api_version, "kind": kind, "metadata": {}, "spec": spec_json}))
 }

@@ -311,6 +311,23 @@ pub fn handle_inner(state: &State, user: &UserInfo, req: &Req) -> Result<(u16, V
             &format!("only the following media types are accepted: application/json (the test API server serves no protobuf or Table; asked for {:?})", req.accept),
         ));
     }
+    if (info.group.as_str(), info.version.as_str()) == ("authorization.k8s.io", "v1")
+        && matches!(
+            a.resource.as_str(),
+            "selfsubjectaccessreviews" | "subjectaccessreviews"
+        )
+        && a.subresource.is_empty()
+        && a.namespace.is_empty()
+    {
+        if a.verb != "create" || !a.name.is_empty() {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+        return rbac::access_review(&store, user, &a.resource, req.body);
+    }
     let Some(kind) = kind_by_resource(&info.group, &info.version, &a.resource) else {
         return Err(page_not_found());
     };

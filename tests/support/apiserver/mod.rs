@@ -9,15 +9,15 @@
 //!   use it. It serves the `apiserver.crt`/`apiserver.key` kinit generated and *requests* (does
 //!   not require) a client certificate, which is verified against `ca.crt` like the real x509
 //!   authenticator (chain and the clientAuth purpose): an invalid one is 401.
-//! - Authentication ([`auth`]): client certificate → user = CN, groups = O; `Authorization: Bearer
-//!   <id>.<secret>` → the kube-system Secret `bootstrap-token-<id>` (type
+//! - Authentication ([`auth`]): client certificate → user = CN, groups = O; `Authorization:
+//!   Bearer <id>.<secret>` → the kube-system Secret `bootstrap-token-<id>` (type
 //!   `bootstrap.kubernetes.io/token`, matching `token-secret`, `usage-bootstrap-authentication:
 //!   "true"`, `expiration` not past) → `system:bootstrap:<id>`, groups `system:bootstrappers` +
 //!   `auth-extra-groups`; any other bearer token, or a missing/expired token Secret → 401; no
-//!   credentials → `system:anonymous` / `system:unauthenticated`. Authenticated users also get
-//!   `system:authenticated`.
-//! - Authorization ([`rbac`]): RBAC evaluated from the Roles, ClusterRoles and bindings in the store
-//!   (seeded with the bootstrap policy a real 1.31+ server creates at startup, see
+//!   credentials (or another scheme, such as Basic) → `system:anonymous` /
+//!   `system:unauthenticated`. Authenticated users also get `system:authenticated`.
+//! - Authorization ([`rbac`]): RBAC evaluated from the Roles, ClusterRoles and bindings in the
+//!   store (seeded with the bootstrap policy a real 1.31+ server creates at startup, see
 //!   `bootstrap_policy.json`), plus `system:masters`. 403 Status bodies are worded like the real
 //!   server's. Creating or updating a Role/ClusterRole needs the permissions it grants (or
 //!   `escalate`), a binding needs the bound role's permissions (or `bind`), as the real RBAC
@@ -35,88 +35,97 @@
 //!   `apply-patch+yaml` server-side apply with `fieldManager` and `force`), delete (Status
 //!   Success), watch on collections (`?watch=true`: the current objects as ADDED unless a
 //!   resourceVersion is given, then ADDED/MODIFIED/DELETED as the store changes, selectors
-//!   applied; `sendInitialEvents` with its closing bookmark; `timeoutSeconds`). Discovery (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, legacy form), `/version`,
-//!   `/healthz`, `/livez`, `/readyz`. Every error is a `Status` object with reason and code.
+//!   applied; `sendInitialEvents` with its closing bookmark; `timeoutSeconds`). Discovery
+//!   (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, legacy form), `/version`, `/healthz`,
+//!   `/livez`, `/readyz`. Every error is a `Status` object with reason and code.
 //! - Object metadata: uid, resourceVersion (one global counter), creationTimestamp, generation for
-//!   Deployment/DaemonSet, managedFields per manager and operation (FieldsV1). A write that changes
-//!   nothing (ignoring managedFields timestamps) is skipped and the resourceVersion stays.
-//! - Server-side apply ([`store`]): field ownership is a set of leaf paths per manager, kept in
-//!   `managedFields` as FieldsV1. Maps are granular; the lists the real types declare as
-//!   list-maps are granular by key (containers, initContainers, volumes, imagePullSecrets by
-//!   name, a container's env by name, volumeMounts by mountPath and ports by containerPort and
-//!   protocol, Service ports by port and protocol, ownerReferences by uid), finalizers are a set,
-//!   **every other list is atomic** (which can only report more conflicts than the real server).
-//!   Applying a field another manager owns with a different value is a 409 conflict naming
-//!   `.spec.template.spec.containers[name="a"].image` the way the real one does, unless
-//!   `force=true`, which takes the field over. Fields and list elements a manager stops applying
-//!   are removed when no other manager owns them. Non-apply writes take ownership of what they
-//!   change.
+//!   Deployment/DaemonSet, managedFields per manager and operation (FieldsV1). A write that
+//!   changes nothing (ignoring managedFields timestamps) is skipped and the resourceVersion stays.
+//! - Server-side apply ([`apply`], ownership in [`store`]): field ownership is a set of leaf paths
+//!   per manager, kept in `managedFields` as FieldsV1. Maps are granular; the lists the real types
+//!   declare as list-maps are granular by key (containers, initContainers, volumes,
+//!   imagePullSecrets by name, a container's env by name, volumeMounts by mountPath and ports by
+//!   containerPort and protocol, Service ports by port and protocol, ownerReferences by uid),
+//!   finalizers are a set, **every other list is atomic** (which can only report more conflicts
+//!   than the real server). Applying a field another manager owns with a different value is a
+//!   409 conflict naming `.spec.template.spec.containers[name="a"].image` the way the real one
+//!   does, unless `force=true`, which takes the field over. Fields and list elements a manager
+//!   stops applying are removed when no other manager owns them. Non-apply writes take ownership
+//!   of what they change.
 //! - Validation ([`validate`]): every object written is checked by the `kubernetes_validate`
 //!   library (strict, the server's version, 1.34 by default) in one long-lived Python helper
-//!   process; invalid → 422. Names are checked as the real server checks them (DNS subdomain,
-//!   label, or path segment per kind), ConfigMap/Secret keys too, Secret data must be base64,
-//!   `stringData` is folded into `data`. Immutable fields (Secret `type`, binding `roleRef`,
-//!   workload selectors, Service `clusterIP`, `immutable` ConfigMaps/Secrets) → 422. Unknown fields
-//!   are always refused (the real server's default `fieldValidation=Warn` would drop them).
-//! - Bootstrap signer ([`signer`]): before each request, for each unexpired token Secret with
-//!   `usage-bootstrap-signing: "true"`, kube-public/cluster-info gets `jws-kubeconfig-<id>`: the
-//!   detached JWS (HS256, header `{"alg":"HS256","kid":"<id>"}`, payload the `kubeconfig` value,
-//!   HMAC key the token *secret*, as cluster-bootstrap's `ComputeDetachedSignature`), computed
-//!   here with OpenSSL's HMAC; keys of deleted or expired tokens are removed. The real signer runs
-//!   in kube-controller-manager, a moment later; here it is synchronous, written as manager
-//!   `kube-controller-manager`.
+//!   process; invalid → 422. Unknown fields are always refused (the real server's default
+//!   `fieldValidation=Warn` would drop them). Names are checked as the real server checks them
+//!   (DNS subdomain, label, or path segment per kind), ConfigMap/Secret keys too, Secret data
+//!   must be base64, `stringData` is folded into `data`. Immutable fields (Secret `type`, binding
+//!   `roleRef`, workload selectors, Service `clusterIP`, `immutable` ConfigMaps/Secrets) → 422.
+//! - Semantic checks the schema cannot express ([`checks`], [`strategy`]): pod templates
+//!   (container and volume names, a volume mount must name a volume, one source per volume,
+//!   ports, quantities and requests ≤ limits, restartPolicy Always, DNS policy, tolerations, env
+//!   names), Node taints (unique by key and effect), Service ports, RBAC rules (verbs, groups and
+//!   resources, no non-resource URLs in a Role) → 422.
+//! - Services: defaults (type, sessionAffinity, internalTrafficPolicy, port protocol and
+//!   targetPort, IP family), ClusterIPs allocated from [`Options::service_cidr`]; an IP outside
+//!   it or held by another Service is 422, and a ClusterIP never changes. `default/kubernetes` is
+//!   seeded with the first IP.
+//! - Other refusals of the real server: resourceVersion set on create (500), a uid or
+//!   resourceVersion precondition that does not hold (409), a body of another kind or namespace
+//!   (400), update of a missing object (404, except RBAC kinds), a method that names no route
+//!   (405), an Accept header without plain JSON (406), a body over 3 MiB (413), ConfigMap/Secret
+//!   data over 1 MiB and annotations over 256 KiB (422).
 //! - Controllers ([`controllers`]), run before each request: the token cleaner deletes expired
-//!   bootstrap token Secrets, and the garbage collector deletes an object once none of its owners
-//!   exists with the referenced uid (so the `kubeadm-certs` Secret goes with its token).
+//!   bootstrap token Secrets; the garbage collector deletes an object once none of its owners
+//!   exists with the referenced uid (so the `kubeadm-certs` Secret goes with its token); the
+//!   bootstrap signer ([`signer`]): for each unexpired token Secret with
+//!   `usage-bootstrap-signing: "true"`, kube-public/cluster-info gets `jws-kubeconfig-<id>`, the
+//!   detached JWS (HS256, header `{"alg":"HS256","kid":"<id>"}`, payload the `kubeconfig` value,
+//!   HMAC key the token *secret*, as cluster-bootstrap's `ComputeDetachedSignature`) computed
+//!   here with OpenSSL's HMAC; keys of deleted or expired tokens are removed. The real
+//!   controllers run in kube-controller-manager a moment later; here they act at once, as
+//!   manager `kube-controller-manager`.
 //! - An optional delay before each request is handled ([`TestApiServer::set_delay`]), injected
 //!   failures (429, 5xx, dropped connections: [`TestApiServer::inject`]) for clients' retries, a
 //!   request log and counter. `KINIT_TEST_APISERVER_LOG=1` prints every request and its answer.
 //!
-//! - Semantic checks the schema cannot express ([`checks`]): pod templates (container and volume
-//!   names, a volume mount must name a volume, one source per volume, ports, quantities and
-//!   requests ≤ limits, restartPolicy Always, DNS policy, tolerations, env names), Node taints
-//!   (unique by key and effect), Service ports, RBAC rules (verbs, groups and resources, no
-//!   non-resource URLs in a Role) → 422.
-//! - Services: defaults (type, sessionAffinity, internalTrafficPolicy, port protocol and
-//!   targetPort, IP family), ClusterIPs allocated from [`Options::service_cidr`]; an IP outside it
-//!   or held by another Service is 422, and a ClusterIP never changes. `default/kubernetes` is
-//!   seeded with the first IP.
-//! - Other refusals of the real server: resourceVersion set on create (500), a uid or
-//!   resourceVersion precondition that does not hold (409), a body of another kind or namespace
-//!   (400), update of a missing object (404, except RBAC kinds), an Accept header without plain
-//!   JSON (406), a body over 3 MiB (413), ConfigMap/Secret data over 1 MiB and annotations over
-//!   256 KiB (422).
-//!
 //! # Not done (refused, or left out)
 //! No watch of a single object by name (405; watching a collection with a field selector works),
-//! no deletecollection (405), no subresources (404), no Table or protobuf
-//! responses (JSON only; a protobuf body is 415, except an access review), no OpenAPI documents (404: `kubectl` needs
+//! no deletecollection (405), no subresources (404), no Table or protobuf responses (JSON only; a
+//! protobuf body is 415, except an access review), no OpenAPI documents (404: `kubectl` needs
 //! `--validate=false`), no aggregated discovery (legacy discovery only, which clients fall back
 //! to), no defaulting beyond the Service defaults above, Secret `type: Opaque`, the Namespace
 //! finalizer, phase and `kubernetes.io/metadata.name` label, and CSR `spec.username/groups` from
 //! the requester; no admission beyond NamespaceLifecycle's missing-namespace check; no graceful
-//! deletion (a Namespace goes at once, with its objects; the garbage collector acts at once). `limit`/`continue` on lists are ignored (everything
-//! comes in one page, which the real server also does below the limit).
+//! deletion (a Namespace goes at once, with its objects). `limit`/`continue` on lists are ignored
+//! (everything comes in one page, which the real server also does below the limit).
 //!
 //! # Modules
-//! [`http`] serves (TLS, HTTP, delay, faults, streaming); [`auth`] authenticates; [`rbac`]
-//! authorizes; [`rest`] reads a request and runs the verbs, with [`select`] (lists and watches),
-//! [`apply`] (server-side apply), [`patch`] (strategic merge, YAML) and [`strategy`] (per-kind
-//! defaults and rules) beside it; [`store`] holds objects, events and field ownership;
-//! [`validate`] and [`checks`] validate; [`controllers`] and [`signer`] play kube-controller-manager;
-//! [`discovery`] answers the non-resource endpoints.
+//! [`http`] serves (TLS, HTTP, delay, faults, streaming); [`auth`] authenticates and
+//! impersonates; [`rbac`] authorizes and answers access reviews; [`rest`] reads a request and
+//! runs the verbs, with [`select`] (lists and watches), [`apply`] (server-side apply), [`patch`]
+//! (strategic merge, YAML) and [`strategy`] (per-kind defaults and rules) beside it; [`store`]
+//! holds objects, events and field ownership; [`validate`] and [`checks`] validate;
+//! [`controllers`] and [`signer`] play kube-controller-manager; [`discovery`] answers the
+//! non-resource endpoints.
 //!
 //! # Using it
 //! ```ignore
 //! mod support;
 //! use support::apiserver::{Options, TestApiServer};
-//! let server = TestApiServer::start(&root.join("etc/kubernetes/pki"), Options::default());
-//! // point admin.conf's clients at server.url() (its certificate has 127.0.0.1 when kinit was
-//! // run with --apiserver-advertise-address 127.0.0.1), run kinit, then:
+//! // After `kinit init phase certs all --apiserver-advertise-address 127.0.0.1 ...`:
+//! let server = TestApiServer::start(&root.join("etc/kubernetes/pki"), Options {
+//!     node: Some("cp-1".into()),
+//!     ..Default::default()
+//! });
+//! // `kinit init phase kubeconfig all --apiserver-bind-port <server.addr().port()> ...` writes
+//! // kubeconfigs that point at it (or give kubectl `--server server.url()`); run kinit, then:
 //! let cm = server.get("ConfigMap", "kube-system", "kubeadm-config").unwrap();
-//! println!("{} requests", server.request_count());
+//! println!("{} requests, {} writes", server.request_count(), server.writes().len());
 //! ```
-//! From a bench: `#[path = "../tests/support/mod.rs"] mod support;`.
+//! [`TestApiServer`] also has `objects()`, `list(kind)`, `insert(obj)` (as an administrator),
+//! `put(obj)` (as a controller or the kubelet, status included), `requests()`,
+//! `resource_version()`, `set_delay(d)`, `inject(fault)`, and `start_on(listener, ..)` for a
+//! listener bound inside a network namespace. From a bench:
+//! `#[path = "../tests/support/mod.rs"] mod support;`.
 
 pub mod apply;
 pub mod auth;

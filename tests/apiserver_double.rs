@@ -1504,6 +1504,11 @@ fn requests_the_real_server_refuses_are_refused() {
     assert_eq!(code, 201, "{body}");
     let created = status(&body);
     assert_eq!(created["metadata"]["namespace"], "default");
+    // Validation comes before AlreadyExists, as in the real server.
+    let mut bad_existing = cm("a");
+    bad_existing["data"] = json!({"a/b": "x"});
+    assert_eq!(req("POST", cms, &json_ct, &bad_existing.to_string()).0, 422);
+    assert_eq!(req("POST", cms, &json_ct, &cm("a").to_string()).0, 409);
     // resourceVersion set on create.
     let mut with_rv = cm("b");
     with_rv["metadata"]["resourceVersion"] = json!("5");

@@ -580,16 +580,7 @@ pub fn create(store: &mut Store, ctx: &Ctx) -> Result<(u16, Value)> {
             "resourceVersion should not be set on objects to be created",
         ));
     }
-    let name = meta_str(&obj, "name");
     namespace_exists(store, ctx.kind, &ctx.ns)?;
-    if store.get(ctx.kind, &ctx.ns, &name).is_some() {
-        return Err(ApiError::new(
-            409,
-            "AlreadyExists",
-            &format!("{} {name:?} already exists", ctx.kind.qualified()),
-        )
-        .details(details(&name, ctx.kind.group, ctx.kind.resource)));
-    }
     let manager = ctx.field_manager()?;
     prepare_create(ctx, &mut obj)?;
     update_ownership(ctx.kind, None, &mut obj, &manager, None);
@@ -885,6 +876,17 @@ pub fn commit(
 ) -> Result<(u16, Value)> {
     let kind = ctx.kind;
     let name = meta_str(&new, "name");
+    // The order of the real server: the RBAC storage's escalation check, then validation, then
+    // the storage's AlreadyExists.
+    if let Some((code, reason, msg)) =
+        rbac::escalation_check(store, ctx.user, kind.kind, &ctx.ns, &new)
+    {
+        return Err(ApiError::new(code, reason, &msg).details(details(
+            &name,
+            kind.group,
+            kind.resource,
+        )));
+    }
     match old {
         Some(o) => keep_server_fields(kind, o, &mut new),
         None => {
@@ -958,15 +960,6 @@ pub fn commit(
     if !causes.is_empty() {
         return Err(invalid(kind, &name, &causes));
     }
-    if let Some((code, reason, msg)) =
-        rbac::escalation_check(store, ctx.user, kind.kind, &ctx.ns, &new)
-    {
-        return Err(ApiError::new(code, reason, &msg).details(details(
-            &name,
-            kind.group,
-            kind.resource,
-        )));
-    }
     if let Some(o) = old {
         if kind.has_generation() && o.get("spec") != new.get("spec") {
             let g = o["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -982,6 +975,14 @@ pub fn commit(
             _ => (String::new(), e.clone()),
         };
         return Err(invalid(kind, &name, &[(field, msg)]));
+    }
+    if old.is_none() && store.get(kind, &ctx.ns, &name).is_some() {
+        return Err(ApiError::new(
+            409,
+            "AlreadyExists",
+            &format!("{} {name:?} already exists", kind.qualified()),
+        )
+        .details(details(&name, kind.group, kind.resource)));
     }
     let code = if old.is_some() { 200 } else { 201 };
     if ctx.dry_run() {

@@ -1274,6 +1274,13 @@ fn bootstrap_tokens_authenticate_while_valid() {
     );
     let err = token.err_stdin(&["create", "-f", "-"], Some(&csr_obj(&b64("not a CSR"))));
     assert!(err.contains("spec.request"), "{err}");
+    let bad_usage = csr_obj(&b64(&std::fs::read_to_string(&csr).unwrap()))
+        .replace("client auth", "client-auth");
+    let err = token.err_stdin(&["create", "-f", "-"], Some(&bad_usage));
+    assert!(
+        err.contains(r#"spec.usages[1]: Unsupported value: "client-auth""#),
+        "{err}"
+    );
 
     let unauthorized = |t: &str| {
         let err = Kubectl::new(&server, Creds::Token(t.into()))
@@ -1754,6 +1761,31 @@ fn semantic_checks_refuse_what_the_schema_lets_through() {
             &|d| d["spec"]["template"]["spec"]["restartPolicy"] = json!("Never"),
             r#"Unsupported value: "Never""#,
         ),
+        (
+            &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] =
+                    json!({"httpGet": {"path": "/", "port": 8080}, "tcpSocket": {"port": 8080}})
+            },
+            "may not specify more than 1 handler type",
+        ),
+        (
+            &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["gpu"] =
+                    json!("1")
+            },
+            "must be a standard resource type or fully qualified",
+        ),
+        (
+            &|d| {
+                d["spec"]["updateStrategy"] =
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "one"}})
+            },
+            "a valid percent string",
+        ),
+        (
+            &|d| d["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.node"}}}]),
+            r#"fieldRef.fieldPath: Unsupported value: "spec.node""#,
+        ),
     ];
     for (mutate, expected) in cases {
         let err = k.err_stdin(&["create", "-f", "-"], Some(&ds(mutate)));
@@ -1792,7 +1824,7 @@ fn delayed_requests_overlap_when_sent_together() {
     let server = start();
     let dir = tempfile::tempdir().unwrap();
     let root = client_cert(dir.path(), "root", &["system:masters"]);
-    server.set_delay(Duration::from_millis(200));
+    server.set_delay(Duration::from_millis(500));
     let before = server.request_count();
     let t = Instant::now();
     std::thread::scope(|s| {
@@ -1808,9 +1840,10 @@ fn delayed_requests_overlap_when_sent_together() {
     });
     let elapsed = t.elapsed();
     assert_eq!(server.request_count(), before + 10);
-    // Ten requests of 200 ms each, sent together: the delays overlap (one at a time would be 2 s).
+    // Ten requests of 500 ms each, sent together: the delays overlap (one at a time would be 5 s;
+    // the bound leaves room for a loaded machine).
     assert!(
-        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1600),
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(4000),
         "{elapsed:?}"
     );
     for i in 0..10 {
@@ -2235,35 +2268,53 @@ fn watches_stream_the_changes() {
     };
     assert_eq!(req("POST", cms, &cm("w1", "a")).0, 201);
     let after_w1 = server.resource_version();
-    let events = |query: &str| -> Vec<(String, String)> {
-        let (code, body) = std::thread::scope(|s| {
-            let watcher = s.spawn(|| {
-                req(
-                    "GET",
-                    &format!("{cms}?watch=true&timeoutSeconds=2&{query}"),
-                    "",
-                )
-            });
-            std::thread::sleep(Duration::from_millis(500));
-            watcher.join().unwrap()
-        });
-        assert_eq!(code, 200, "{body}");
-        body.lines()
-            .map(|l| {
-                let e: Value = serde_json::from_str(l).unwrap();
-                (
-                    e["type"].as_str().unwrap().to_string(),
-                    e["object"]["metadata"]["name"]
+    // A watch read as it streams, until `want` events came (or 30 s passed).
+    let events = |query: &str, want: usize| -> Vec<(String, String)> {
+        use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+        use std::io::{Read, Write};
+        let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        b.set_ca_file(pki().pki_dir().join("ca.crt")).unwrap();
+        b.set_certificate_file(&root.0, SslFiletype::PEM).unwrap();
+        b.set_private_key_file(&root.1, SslFiletype::PEM).unwrap();
+        let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut tls = b.build().connect("127.0.0.1", tcp).unwrap();
+        let request = format!("GET {cms}?watch=true&timeoutSeconds=30&{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut raw = Vec::new();
+        let mut got = Vec::new();
+        while got.len() < want && Instant::now() < deadline {
+            let mut buf = [0u8; 4096];
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            // Each event is one chunk holding one JSON line.
+            let body = text(&raw);
+            let body = body.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+            got = body
+                .lines()
+                .map(|l| l.trim_end_matches('\r'))
+                .filter(|l| l.starts_with('{'))
+                .map(|l| {
+                    let e: Value = serde_json::from_str(l).unwrap();
+                    let name = e["object"]["metadata"]["name"]
                         .as_str()
                         .unwrap_or("")
-                        .to_string(),
-                )
-            })
-            .collect()
+                        .to_string();
+                    (e["type"].as_str().unwrap().to_string(), name)
+                })
+                .collect();
+        }
+        assert!(text(&raw).starts_with("HTTP/1.1 200"), "{}", text(&raw));
+        got
     };
     // Changes made while a watch runs.
     let got = std::thread::scope(|s| {
-        let w = s.spawn(|| events("labelSelector=app%3Da"));
+        let w = s.spawn(|| events("labelSelector=app%3Da", 4));
         std::thread::sleep(Duration::from_millis(700));
         assert_eq!(req("POST", cms, &cm("w2", "a")).0, 201);
         assert_eq!(req("POST", cms, &cm("other", "b")).0, 201);
@@ -2285,7 +2336,10 @@ fn watches_stream_the_changes() {
     .collect();
     assert_eq!(got, expected);
     // From a resourceVersion: only what came after it, without the initial list.
-    let got = events(&format!("resourceVersion={after_w1}&labelSelector=app%3Da"));
+    let got = events(
+        &format!("resourceVersion={after_w1}&labelSelector=app%3Da"),
+        3,
+    );
     assert_eq!(got, expected[1..]);
     // Streaming initial events needs resourceVersionMatch=NotOlderThan, and ends them with a bookmark.
     assert_eq!(
@@ -2297,8 +2351,10 @@ fn watches_stream_the_changes() {
         .0,
         422
     );
-    let got =
-        events("sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true");
+    let got = events(
+        "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+        3,
+    );
     let names: Vec<&str> = got
         .iter()
         .map(|(t, n)| {

@@ -285,6 +285,62 @@ fn container(
             }
         }
     }
+    for (k, _) in res["limits"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(res["requests"].as_object().into_iter().flatten())
+    {
+        let standard = ["cpu", "memory", "ephemeral-storage", "storage"].contains(&k.as_str())
+            || k.starts_with("hugepages-")
+            || k.split_once('/')
+                .is_some_and(|(d, n)| d.contains('.') && !n.is_empty());
+        if !standard {
+            causes.push((
+                format!("{p}.resources"),
+                format!(
+                    "Invalid value: {k:?}: must be a standard resource type or fully qualified"
+                ),
+            ));
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let pr = &c[probe];
+        if pr.is_null() {
+            continue;
+        }
+        let handlers = ["exec", "httpGet", "tcpSocket", "grpc"]
+            .iter()
+            .filter(|h| !pr[**h].is_null())
+            .count();
+        if handlers == 0 {
+            causes.push((
+                format!("{p}.{probe}"),
+                "Required value: must specify a handler type".into(),
+            ));
+        } else if handlers > 1 {
+            causes.push((
+                format!("{p}.{probe}"),
+                "Forbidden: may not specify more than 1 handler type".into(),
+            ));
+        }
+        for h in ["httpGet", "tcpSocket"] {
+            match &pr[h]["port"] {
+                Value::Number(n) if !(1..=65535).contains(&n.as_i64().unwrap_or(0)) => causes.push((format!("{p}.{probe}.{h}.port"), format!("Invalid value: {n}: must be between 1 and 65535, inclusive"))),
+                Value::String(s) if !iana_svc_name(s) => causes.push((format!("{p}.{probe}.{h}.port"), format!("Invalid value: {s:?}: must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"))),
+                _ => {}
+            }
+        }
+        if probe != "livenessProbe" && probe != "startupProbe" {
+            continue;
+        }
+        if pr["successThreshold"].as_i64().is_some_and(|t| t != 1) {
+            causes.push((
+                format!("{p}.{probe}.successThreshold"),
+                "Invalid value: must be 1".into(),
+            ));
+        }
+    }
     let sc = &c["securityContext"];
     if sc["privileged"] == true && sc["allowPrivilegeEscalation"] == false {
         causes.push((format!("{p}.securityContext"), "Invalid value: \"\": cannot set `allowPrivilegeEscalation` to false and `privileged` to true".into()));
@@ -293,6 +349,47 @@ fn container(
         let n = e["name"].as_str().unwrap_or("");
         if n.is_empty() || n.contains('=') || !n.bytes().all(|b| (b' '..=b'~').contains(&b)) {
             causes.push((format!("{p}.env[{i}].name"), format!("Invalid value: {n:?}: a valid environment variable name must consist only of printable ASCII characters other than '='")));
+        }
+        if let Some(from) = e.get("valueFrom").and_then(Value::as_object) {
+            let sources = [
+                "fieldRef",
+                "resourceFieldRef",
+                "configMapKeyRef",
+                "secretKeyRef",
+                "fileKeyRef",
+            ]
+            .iter()
+            .filter(|s| from.get(**s).is_some_and(|v| !v.is_null()))
+            .count();
+            if sources != 1 {
+                causes.push((
+                    format!("{p}.env[{i}].valueFrom"),
+                    "Invalid value: \"\": may not have more than one field specified at a time"
+                        .into(),
+                ));
+            }
+            if let Some(path) = from.get("fieldRef").and_then(|f| f["fieldPath"].as_str()) {
+                let ok = [
+                    "metadata.name",
+                    "metadata.namespace",
+                    "metadata.uid",
+                    "spec.nodeName",
+                    "spec.serviceAccountName",
+                    "status.hostIP",
+                    "status.hostIPs",
+                    "status.podIP",
+                    "status.podIPs",
+                ]
+                .contains(&path)
+                    || path.starts_with("metadata.labels['")
+                    || path.starts_with("metadata.annotations['");
+                if !ok {
+                    causes.push((
+                        format!("{p}.env[{i}].valueFrom.fieldRef.fieldPath"),
+                        format!("Unsupported value: {path:?}"),
+                    ));
+                }
+            }
         }
         if e.get("value").is_some_and(|v| !v.is_null())
             && e.get("valueFrom").is_some_and(|v| !v.is_null())
@@ -421,5 +518,71 @@ pub fn rbac_rules(obj: &Value, namespaced: bool, causes: &mut Causes) {
                 "Required value: resource rules must supply at least one resource".into(),
             ));
         }
+    }
+}
+
+/// An int-or-percent (`maxUnavailable`, `maxSurge`): a non-negative integer or "N%".
+pub fn int_or_percent(v: &Value, at: &str, causes: &mut Causes) {
+    match v {
+        Value::Null => {}
+        Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => {}
+        Value::String(s)
+            if s.strip_suffix('%').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) => {}
+        other => causes.push((at.to_string(), format!("Invalid value: {other}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"))),
+    }
+}
+
+/// A CertificateSigningRequest's usages and expirationSeconds.
+pub fn csr(obj: &Value, causes: &mut Causes) {
+    const USAGES: &[&str] = &[
+        "signing",
+        "digital signature",
+        "content commitment",
+        "key encipherment",
+        "key agreement",
+        "data encipherment",
+        "cert sign",
+        "crl sign",
+        "encipher only",
+        "decipher only",
+        "any",
+        "server auth",
+        "client auth",
+        "code signing",
+        "email protection",
+        "s/mime",
+        "ipsec end system",
+        "ipsec tunnel",
+        "ipsec user",
+        "timestamping",
+        "ocsp signing",
+        "microsoft sgc",
+        "netscape sgc",
+    ];
+    for (i, u) in obj["spec"]["usages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let u = u.as_str().unwrap_or("");
+        if !USAGES.contains(&u) {
+            causes.push((
+                format!("spec.usages[{i}]"),
+                format!("Unsupported value: {u:?}"),
+            ));
+        }
+    }
+    if let Some(e) = obj["spec"]["expirationSeconds"].as_i64() {
+        if e < 600 {
+            causes.push(("spec.expirationSeconds".into(), format!("Invalid value: {e}: may not specify a duration less than 600 seconds (10 minutes)")));
+        }
+    }
+    let signer = obj["spec"]["signerName"].as_str().unwrap_or("");
+    let ok = signer.split_once('/').is_some_and(|(d, n)| {
+        !d.is_empty() && !n.is_empty() && d.split('.').count() >= 2 && !n.contains('/')
+    });
+    if !ok {
+        causes.push(("spec.signerName".into(), format!("Invalid value: {signer:?}: must be a fully qualified domain and path of the form 'example.com/signer-name'")));
     }
 }

@@ -330,6 +330,18 @@ pub fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Valu
                 "spec.template.spec",
                 &mut causes,
             );
+            for (strategy, field) in [
+                ("strategy", "rollingUpdate"),
+                ("updateStrategy", "rollingUpdate"),
+            ] {
+                for f in ["maxUnavailable", "maxSurge"] {
+                    super::checks::int_or_percent(
+                        &new["spec"][strategy][field][f],
+                        &format!("spec.{strategy}.{field}.{f}"),
+                        &mut causes,
+                    );
+                }
+            }
             if new["spec"]["replicas"].as_i64().is_some_and(|r| r < 0) {
                 causes.push((
                     "spec.replicas".into(),
@@ -370,6 +382,7 @@ pub fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Valu
             }
         }
         "CertificateSigningRequest" if old.is_none() => {
+            super::checks::csr(new, &mut causes);
             let req = new["spec"]["request"].as_str().and_then(b64_decode);
             let ok = req.as_deref().is_some_and(|pem| {
                 openssl::x509::X509Req::from_pem(pem)

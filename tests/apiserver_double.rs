@@ -350,7 +350,15 @@ fn client_cert(dir: &Path, cn: &str, orgs: &[&str]) -> (PathBuf, PathBuf) {
             ca.join("ca.crt").display().to_string(),
             "-CAkey".into(),
             ca.join("ca.key").display().to_string(),
-            "-CAcreateserial".into(),
+            "-set_serial".into(),
+            // Not -CAcreateserial: tests run in parallel and would share ca.srl.
+            format!(
+                "{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ),
             "-days".into(),
             "1".into(),
             "-extfile".into(),

@@ -19,7 +19,6 @@ pub struct Kind {
     /// How names are checked (the real kind's ValidateObjectMeta name function).
     pub name_rule: NameRule,
     pub short_names: &'static [&'static str],
-    pub verbs_extra: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,7 +41,6 @@ macro_rules! kind {
             status: $status,
             name_rule: NameRule::$rule,
             short_names: &[$($short),*],
-            verbs_extra: &[],
         }
     };
 }

@@ -1,0 +1,5 @@
+//! Test support shared by the integration tests (`mod support;`) and the benches
+//! (`#[path = "../tests/support/mod.rs"] mod support;`).
+#![allow(dead_code)]
+
+pub mod apiserver;

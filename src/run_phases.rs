@@ -160,6 +160,15 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         let mut result = result_object(plan.command, &summary, code, global.dry_run);
         // Configuration warnings and the dry run's plan go to people as lines; in JSON they ride on the result.
         result["warnings"] = json!(plan.config.warnings);
+        // The join material, for scripts that hand it to other nodes (`kinit init -o json | jq .join`).
+        if let Some(join) = summary
+            .records
+            .iter()
+            .find(|r| r.phase == "show-join-command")
+            .and_then(|r| r.report.clone())
+        {
+            result["join"] = join;
+        }
         result["planned"] = json!(effects
             .changes()
             .iter()
@@ -296,12 +305,31 @@ fn load_unmixed(
 
 pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig, Exit> {
     let file = load_unmixed(global, &flags.config_owned())?;
-    resolve::resolve_init(
+    let mut config = resolve::resolve_init(
         file.as_ref(),
         &to_resolve_flags(flags, global),
         &root(global),
     )
-    .map_err(|errors| Exit::failure(format!("invalid configuration:\n  {}", errors.join("\n  "))))
+    .map_err(|errors| {
+        Exit::failure(format!("invalid configuration:\n  {}", errors.join("\n  ")))
+    })?;
+    config.printing = resolve::InitPrinting {
+        skip_token_print: flags.skip_token_print,
+        skip_certificate_key_print: flags.skip_certificate_key_print,
+        upload_certs: flags.upload_certs,
+    };
+    // kubeadm's dynamic defaults for a run: a token when none was given, and with --upload-certs a
+    // certificate key when none was given.
+    for token in &mut config.init.bootstrap_tokens {
+        if token.token.is_none() {
+            token.token = Some(kinit_phases::token::generate().map_err(Exit::failure)?);
+        }
+    }
+    if flags.upload_certs && config.init.certificate_key.is_empty() {
+        config.init.certificate_key =
+            kinit_phases::pki::keys::certificate_key().map_err(Exit::failure)?;
+    }
+    Ok(config)
 }
 
 pub fn init(

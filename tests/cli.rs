@@ -218,7 +218,15 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     assert_eq!(result["event"], "result");
     assert_eq!(result["dryRun"], true);
     assert_eq!(result["phases"].as_array().unwrap().len(), 30);
-    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 7);
+    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 6);
+    // show-join-command reads the admin.conf and CA the dry run would have written.
+    assert!(
+        result["join"]["joinWorker"]
+            .as_str()
+            .is_some_and(|j| j.starts_with("kinit join ")
+                && j.contains(" --discovery-token-ca-cert-hash sha256:")),
+        "{result}"
+    );
     let planned: Vec<&str> = result["planned"]
         .as_array()
         .unwrap()

@@ -2,7 +2,7 @@
 
 use crate::phase::Phase;
 use crate::preflight_phase;
-use crate::{certs_phase, kubeconfig_phase, kubelet, manifests_phase, wait};
+use crate::{certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, wait};
 
 pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
@@ -50,7 +50,7 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster"),
         Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster"),
     ]),
-    Phase::leaf("show-join-command", "Show the join command for control-plane and worker node"),
+    Phase::leaf("show-join-command", "Show the join command for control-plane and worker node").runs(show_join_phase::run),
 ];
 
 pub static JOIN_PHASES: &[Phase] = &[

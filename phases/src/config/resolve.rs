@@ -44,6 +44,16 @@ pub struct InitConfig {
     pub kube_proxy: Option<Value>,
     pub version: KubernetesVersion,
     pub warnings: Vec<String>,
+    pub printing: InitPrinting,
+}
+
+/// What `kinit init` shows at its end: flags only, no configuration file field holds them.
+#[derive(Debug, Clone, Default)]
+pub struct InitPrinting {
+    pub skip_token_print: bool,
+    pub skip_certificate_key_print: bool,
+    /// `--upload-certs`: the control-plane join command carries the certificate key.
+    pub upload_certs: bool,
 }
 
 impl InitConfig {
@@ -249,6 +259,7 @@ pub fn resolve_init(
         cluster,
         version,
         warnings,
+        printing: InitPrinting::default(),
     })
 }
 

@@ -237,3 +237,43 @@ fn without_a_pki_it_says_which_file_is_missing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_dry_run_of_init_at_the_most_verbose_level_prints_no_secret() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kinit(
+        root.path(),
+        &[
+            "init",
+            "--dry-run",
+            "-v",
+            "-v",
+            "-v",
+            "--apiserver-advertise-address",
+            "198.51.100.10",
+            "--node-name",
+            "cp1",
+            "--control-plane-endpoint",
+            "cp.example.org",
+            "--token",
+            TOKEN,
+            "--upload-certs",
+            "--certificate-key",
+            KEY,
+        ],
+    );
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !everything.contains("0123456789abcdef"),
+        "a secret was printed:\n{everything}"
+    );
+    assert!(
+        everything.contains("--token <value withheld>")
+            && everything.contains("--certificate-key <value withheld>"),
+        "{everything}"
+    );
+}

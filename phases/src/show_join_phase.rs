@@ -53,13 +53,14 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .first()
         .and_then(|t| t.token.clone())
         .ok_or_else(|| failed("the configuration has no bootstrap token to join with".into()))?;
-    let shown_token = if printing.skip_token_print {
+    // A dry run creates no token and uploads nothing, so secrets in its output could only leak.
+    let shown_token = if printing.skip_token_print || ctx.dry_run {
         WITHHELD.to_string()
     } else {
         token
     };
     let key = &ctx.config.init.certificate_key;
-    let shown_key = if printing.skip_certificate_key_print {
+    let shown_key = if printing.skip_certificate_key_print || ctx.dry_run {
         WITHHELD
     } else {
         key.as_str()

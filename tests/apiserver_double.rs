@@ -6,6 +6,9 @@
 //! Expectations come from Kubernetes' behaviour (reference/kubeadm.md §7–§9, the API
 //! conventions), never from the double's own code: the JWS is recomputed with the openssl CLI.
 
+mod common;
+use common::text;
+
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -18,10 +21,6 @@ use support::apiserver::{Fault, Options, TestApiServer};
 
 // ---------------------------------------------------------------------------------------------
 // Setup
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn venv_tool(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,20 +1,12 @@
 //! `kinit certs check-expiration|renew|certificate-key` and `kinit kubeconfig user` on a PKI that kinit's
 //! own phases made under a temporary root, checked with the real openssl and kubectl.
 
+mod common;
+use common::{kinit, text};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn kinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs kinit and expects success, returning standard output.
 fn ok(args: &[&str]) -> String {

@@ -1,17 +1,7 @@
 //! The binary's contract: exit codes, messages and the JSON shapes of a run.
 
-use std::process::{Command, Output};
-
-fn kinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{kinit, text};
 
 #[test]
 fn usage_errors_exit_2() {

@@ -6,12 +6,14 @@
 //! The kill moments come from a fixed seed spread over the measured length of one run, so a failure
 //! reproduces; `KINIT_CRASH_SEED=<n>` tries another sequence.
 
+mod common;
+use common::{mode, text};
+
 use kinit_phases::config::yaml::parse_documents;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -100,10 +102,6 @@ impl Rng {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn phase_command(root: &Path, config: &Path, words: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kinit"));
     command
@@ -172,10 +170,6 @@ fn run_killed(root: &Path, config: &Path, target: usize, delay: Duration, contex
         }
     }
     false
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 fn read(path: &Path, context: &str) -> Vec<u8> {

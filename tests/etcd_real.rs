@@ -7,6 +7,9 @@
 //! `KINIT_SKIP_ROOT_TESTS=1` is set: then it prints that it was skipped (and `scripts/test.sh` leaves
 //! it out with `--skip needs_root_` and reports it as SKIPPED).
 
+mod common;
+use common::{kinit, text};
+
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -15,10 +18,6 @@ use std::time::{Duration, Instant};
 
 /// The address the test node advertises; it lives only inside the test's network namespace.
 const ADVERTISE: &str = "198.51.100.10";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// True when the test may go on. Without root: skipped (with a line saying so) when
 /// `KINIT_SKIP_ROOT_TESTS=1`, else a failure that says what is missing and how to skip.
@@ -52,13 +51,6 @@ fn venv_tool(name: &str) -> PathBuf {
         tool.display()
     );
     tool
-}
-
-fn kinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// `kinit init phase <words> --rootfs root --config config`, expecting success.

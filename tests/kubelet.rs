@@ -3,22 +3,13 @@
 //! KubeletConfiguration with kubeadm's warnings, patches of each type, the service manager, re-runs
 //! and dry runs.
 
+mod common;
+use common::{kinit, mode, text};
+
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::{json, Value};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn kinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs `kinit init phase kubelet-start` under `root`, expecting success; returns standard output.
 fn kubelet_start(root: &Path, extra: &[&str]) -> String {
@@ -74,10 +65,6 @@ fn kubelet_config(root: &Path) -> Value {
         .unwrap()
         .remove(0)
         .value
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 const DROPIN: &str = "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf";

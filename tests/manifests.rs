@@ -1,6 +1,9 @@
 //! The static pods kinit writes, checked through the binary: against kubernetes-validate for every
 //! supported Kubernetes version, against kubeadm's flag tables (reference §5), with patches, and on re-runs.
 
+mod common;
+use common::text;
+
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -31,10 +34,6 @@ fn kinit_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     command.envs(env.iter().copied()).args(args);
     command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs a phase under `root`, expecting success; returns standard output.

@@ -4,6 +4,9 @@
 //! Every expectation here is written from the kubeadm reference (../shared/reference/kubeadm.md §3
 //! certificates, §4 kubeconfig files, §8 CA hash, §11 defaults), never from kinit's own output.
 
+mod common;
+use common::text;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -28,10 +31,6 @@ fn venv_tool(name: &str) -> PathBuf {
 
 fn kubectl_path() -> PathBuf {
     venv_tool("kubectl")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn run(command: &mut Command) -> Output {

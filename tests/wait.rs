@@ -4,6 +4,9 @@
 //! (bindPort, the components' `secure-port` extra args, the kubelet's healthzPort), as kubeadm reads
 //! them, so the tests need no fixed port.
 
+mod common;
+use common::{kinit, text};
+
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -12,17 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn kinit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kinit"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// What a stand-in answers to every request.
 #[derive(Clone, Copy)]

@@ -7,7 +7,7 @@
 //! conventions), never from the double's own code: the JWS is recomputed with the openssl CLI.
 
 mod common;
-use common::text;
+use common::{text, venv_tool};
 
 mod support;
 
@@ -21,18 +21,6 @@ use support::apiserver::{Fault, Options, TestApiServer};
 
 // ---------------------------------------------------------------------------------------------
 // Setup
-
-fn venv_tool(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".venv/bin")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh, which installs the test tools into .venv",
-        path.display()
-    );
-    path
-}
 
 /// One PKI and set of kubeconfigs for the whole file, written by kinit.
 struct Pki {

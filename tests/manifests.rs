@@ -2,7 +2,7 @@
 //! supported Kubernetes version, against kubeadm's flag tables (reference §5), with patches, and on re-runs.
 
 mod common;
-use common::text;
+use common::{text, venv_tool};
 
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::Value;
@@ -95,13 +95,7 @@ fn command(pod: &Value) -> Vec<String> {
 }
 
 fn validator() -> PathBuf {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubernetes-validate");
-    assert!(
-        tool.exists(),
-        "{} is missing: run scripts/test.sh, which installs kubernetes-validate",
-        tool.display()
-    );
-    tool
+    venv_tool("kubernetes-validate")
 }
 
 /// kubernetes-validate --strict on the manifests under `root` for one Kubernetes version.

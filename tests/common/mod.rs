@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the kinit binary under test with `args`.
@@ -21,4 +21,18 @@ pub fn text(bytes: &[u8]) -> String {
 /// Permission bits of a file, with setuid, setgid and sticky.
 pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A real tool from the test venv (kubectl, etcd, etcdctl, kubernetes-validate), failing clearly when
+/// the venv is missing.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    assert!(
+        tool.exists(),
+        "{} is missing: run scripts/test.sh, which installs the test tools into .venv",
+        tool.display()
+    );
+    tool
 }

@@ -2,10 +2,9 @@
 //! no package installed one, its systemd drop-in), written between stopping and starting it.
 
 pub mod config;
-pub mod dropin;
 pub mod flags_env;
 pub mod service;
-pub mod unit;
+pub mod systemd_files;
 
 use crate::manifests_phase::patch_set;
 use crate::runner::{PhaseContext, PhaseError};
@@ -104,49 +103,9 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 
     // Without a unit systemd cannot start the kubelet at all; one kinit writes is also enabled, as a
     // package's postinst would, so the kubelet comes back after a reboot.
-    let unit_written = match unit::installed(ctx.host) {
-        Some(path) => {
-            tracing::debug!(%path, "a kubelet unit is installed; kinit leaves it");
-            false
-        }
-        None => {
-            let text = unit::render(&dropin::kubelet_binary(ctx.host)).map_err(failed)?;
-            ctx.sink.line(&format!(
-                "[kubelet-start] No {} is installed; {} {}",
-                unit::NAME,
-                if ctx.dry_run {
-                    "would write"
-                } else {
-                    "writing"
-                },
-                unit::PATH
-            ));
-            ctx.effects
-                .write_file(unit::PATH, text.as_bytes(), unit::MODE)
-                .map_err(failed)?;
-            true
-        }
-    };
-
-    match dropin::installed(ctx.host) {
-        Some(path) => tracing::debug!(%path, "a kubelet drop-in is installed; kinit leaves it"),
-        None => {
-            let text = dropin::render(&dropin::kubelet_binary(ctx.host)).map_err(failed)?;
-            ctx.sink.line(&format!(
-                "[kubelet-start] No {} is installed for the kubelet unit; {} {}",
-                dropin::NAME,
-                if ctx.dry_run {
-                    "would write"
-                } else {
-                    "writing"
-                },
-                dropin::PATH
-            ));
-            ctx.effects
-                .write_file(dropin::PATH, text.as_bytes(), dropin::MODE)
-                .map_err(failed)?;
-        }
-    }
+    let kubelet = systemd_files::kubelet_binary(ctx.host);
+    let unit_written = write_if_missing(ctx, &systemd_files::UNIT, &kubelet)?;
+    write_if_missing(ctx, &systemd_files::DROPIN, &kubelet)?;
 
     ctx.sink.line("[kubelet-start] Starting the kubelet");
     if let Err(why) = manager.start(ctx.effects, SERVICE) {
@@ -170,4 +129,30 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         }
     }
     Ok(warnings)
+}
+
+/// Writes `file` when none is installed; whether it did.
+fn write_if_missing(
+    ctx: &mut PhaseContext<'_>,
+    file: &systemd_files::SystemdFile,
+    kubelet: &str,
+) -> Result<bool, PhaseError> {
+    if let Some(path) = file.installed(ctx.host) {
+        tracing::debug!(%path, "{} is installed; kinit leaves it", file.name);
+        return Ok(false);
+    }
+    let text = file.render(kubelet).map_err(failed)?;
+    let doing = if ctx.dry_run {
+        "would write"
+    } else {
+        "writing"
+    };
+    ctx.sink.line(&format!(
+        "[kubelet-start] {}; {doing} {}",
+        file.missing, file.path
+    ));
+    ctx.effects
+        .write_file(file.path, text.as_bytes(), systemd_files::MODE)
+        .map_err(failed)?;
+    Ok(true)
 }

@@ -309,8 +309,11 @@ impl Effects for HostEffects {
                     .map_err(|e| format!("cannot write {}: {e}", p.path))
             })
         });
-        for p in &pending {
-            let _ = std::fs::remove_file(&p.temp);
+        if result.is_err() {
+            // What was renamed is gone from its temp name; the rest would be left behind.
+            for p in &pending {
+                let _ = std::fs::remove_file(&p.temp);
+            }
         }
         result
     }

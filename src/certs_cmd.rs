@@ -6,7 +6,6 @@ use crate::exit::{self, Exit};
 use crate::output::emit;
 use crate::run_phases::{load_lenient, root};
 use crate::tabwriter;
-use crate::time_text::{go_date, rfc3339, short_human_duration};
 use kinit_phases::certs_commands::expiration::{self, Expiry, Report};
 use kinit_phases::certs_commands::{renew, Dirs};
 use kinit_phases::config::duration;
@@ -17,6 +16,7 @@ use kinit_phases::kubeconfig_user::{user_kubeconfig, UserRequest};
 use kinit_phases::pki::cert::Validity;
 use kinit_phases::pki::keys;
 use kinit_phases::pki::keys::KeyAlgorithm;
+use kinit_phases::time_text::{go_date, rfc3339, short_human_duration};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 

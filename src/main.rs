@@ -7,7 +7,6 @@ mod exit;
 mod output;
 mod run_phases;
 mod tabwriter;
-mod time_text;
 
 use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};

@@ -67,6 +67,10 @@ fn check_skip_phases(table: &[Phase], skip: &[String]) -> Result<(), Exit> {
     Ok(())
 }
 
+fn admin_conf(kubeconfig_dir: &str) -> String {
+    format!("{}/admin.conf", kubeconfig_dir.trim_end_matches('/'))
+}
+
 struct Plan<'a> {
     table: &'static [Phase],
     only: Option<String>,
@@ -76,6 +80,8 @@ struct Plan<'a> {
     join: Option<JoinTarget>,
     reset: Option<&'a ResetConfiguration>,
     kubeconfig_dir: String,
+    /// The kubeconfig of the API phases (`--kubeconfig`).
+    kubeconfig: String,
     command: &'static str,
 }
 
@@ -129,6 +135,8 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         selected: Vec::new(),
         keys: Default::default(),
         kubeconfig_dir: plan.kubeconfig_dir.clone(),
+        kubeconfig: plan.kubeconfig.clone(),
+        api: None,
     };
     let summary = runner::run(plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {
@@ -371,6 +379,10 @@ pub fn init(
             config: &config,
             join: None,
             reset: None,
+            kubeconfig: flags
+                .kubeconfig
+                .clone()
+                .unwrap_or_else(|| admin_conf(&kubeconfig_dir)),
             kubeconfig_dir,
             command: "init",
         },
@@ -506,6 +518,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             join: Some(target),
             reset: None,
             kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
+            kubeconfig: admin_conf(DEFAULT_KUBECONFIG_DIR),
             command: "join",
         },
     )
@@ -575,6 +588,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             join: None,
             reset: Some(&reset),
             kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
+            kubeconfig: admin_conf(DEFAULT_KUBECONFIG_DIR),
             command: "reset",
         },
     )

@@ -2,7 +2,10 @@
 
 use crate::phase::Phase;
 use crate::preflight_phase;
-use crate::{certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, wait};
+use crate::{
+    certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, upload_config_phase,
+    wait,
+};
 
 pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run pre-flight checks").runs(preflight_phase::run_init),
@@ -37,8 +40,8 @@ pub static INIT_PHASES: &[Phase] = &[
     Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet").runs(kubelet::run_init),
     Phase::leaf("wait-control-plane", "Wait for the control plane to start").runs(wait::run_init),
     Phase::parent("upload-config", "Upload the kubeadm and kubelet configuration to a ConfigMap", &[
-        Phase::leaf("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap"),
-        Phase::leaf("kubelet", "Upload the kubelet component config to a ConfigMap"),
+        Phase::leaf("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap").runs(upload_config_phase::run_kubeadm),
+        Phase::leaf("kubelet", "Upload the kubelet component config to a ConfigMap").runs(upload_config_phase::run_kubelet),
     ]),
     Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs"),
     Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),

@@ -1,5 +1,6 @@
 //! kinit's engine: configuration, the phase tables and their runner, the host effects layer, and the phases.
 
+pub mod api;
 pub mod certs_commands;
 pub mod certs_phase;
 pub mod config;
@@ -20,6 +21,8 @@ pub mod pki;
 pub mod preflight_phase;
 pub mod runner;
 pub mod show_join_phase;
+pub mod time_text;
 pub mod token;
+pub mod upload_config_phase;
 pub mod versions;
 pub mod wait;

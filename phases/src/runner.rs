@@ -130,6 +130,10 @@ pub struct PhaseContext<'a> {
     pub keys: crate::pki::KeyPool,
     /// Where `kinit init phase kubeconfig` writes (`--kubeconfig-dir`).
     pub kubeconfig_dir: String,
+    /// The kubeconfig the API phases use (`--kubeconfig`, admin.conf by default).
+    pub kubeconfig: String,
+    /// The API session, opened by the first phase that needs it.
+    pub api: Option<crate::api::Session>,
 }
 
 #[derive(Debug, Default)]

@@ -27,14 +27,17 @@ fn failed(e: String) -> PhaseError {
 
 /// The KubeletConfiguration as it will be written: defaults, the user's document, then the
 /// `kubeletconfiguration` patches. Also kubeadm's warnings about the user's values.
+/// What the kubelet's configuration depends on beyond kinit's own.
+pub fn host_facts(host: &dyn kinit_preflight::Host) -> config::HostFacts {
+    config::HostFacts {
+        resolved_active: host.service("systemd-resolved") == ServiceState::Enabled { active: true },
+    }
+}
+
 pub fn kubelet_configuration(
     ctx: &mut PhaseContext<'_>,
 ) -> Result<(Value, Vec<String>), PhaseError> {
-    let host = config::HostFacts {
-        resolved_active: ctx.host.service("systemd-resolved")
-            == ServiceState::Enabled { active: true },
-    };
-    let (mut value, warnings) = config::build(ctx.config, host);
+    let (mut value, warnings) = config::build(ctx.config, host_facts(ctx.host));
     if let Some(set) = patch_set(ctx)? {
         if set.files_for(PATCH_TARGET).next().is_some() {
             let (patched, lines) = set.apply(PATCH_TARGET, value).map_err(failed)?;

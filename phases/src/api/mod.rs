@@ -1,0 +1,12 @@
+//! Everything kinit says to the API server: the objects it applies, the session that applies them
+//! (with kubeadm's retries and the `kubeadm:cluster-admins` bootstrap), and the dry-run rendering.
+
+pub mod object;
+pub mod phase_client;
+pub mod rbac;
+mod retry;
+pub mod session;
+
+pub use object::{ApiObject, Mode};
+pub use phase_client::{apply, session};
+pub use session::Session;

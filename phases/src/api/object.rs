@@ -1,0 +1,117 @@
+//! One object as kinit applies it: where it lives, its body, and whether an existing copy is kept.
+
+use kube::core::ApiResource;
+use kube::Resource;
+use serde::Serialize;
+use serde_json::Value;
+
+/// How an object reaches the cluster.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// Server-side apply as field manager `kinit`, taking over fields kubeadm would overwrite.
+    Apply,
+    /// Created when absent, left alone when present: kubeadm keeps a user's CoreDNS ConfigMap.
+    KeepExisting,
+    /// Created when absent; an existing copy is replaced unless `keep(existing, desired)` says
+    /// it already serves (a token Secret whose only difference is a later expiration).
+    CreateOrUpdate { keep: fn(&Value, &Value) -> bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiObject {
+    pub resource: ApiResource,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The full object with apiVersion and kind, as sent.
+    pub body: Value,
+    pub mode: Mode,
+}
+
+impl ApiObject {
+    pub fn new<K: Resource<DynamicType = ()> + Serialize>(object: &K) -> ApiObject {
+        let meta = object.meta();
+        ApiObject {
+            resource: ApiResource::erase::<K>(&()),
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().unwrap_or_default(),
+            body: serde_json::to_value(object).expect("Kubernetes types serialize to JSON"),
+            mode: Mode::Apply,
+        }
+    }
+
+    pub fn keep_existing(mut self) -> ApiObject {
+        self.mode = Mode::KeepExisting;
+        self
+    }
+
+    pub fn update_unless(mut self, keep: fn(&Value, &Value) -> bool) -> ApiObject {
+        self.mode = Mode::CreateOrUpdate { keep };
+        self
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.resource.kind
+    }
+
+    /// `ConfigMap kube-system/kubeadm-config`, `ClusterRole system:coredns`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.resource.kind, self.name),
+            None => format!("{} {}", self.resource.kind, self.name),
+        }
+    }
+
+    /// The object as YAML for a dry run, with every Secret value replaced: a dry run shows what
+    /// would be stored, never the key material itself.
+    pub fn display_yaml(&self) -> String {
+        let mut body = self.body.clone();
+        if self.resource.kind == "Secret" {
+            for field in ["data", "stringData"] {
+                if let Some(values) = body.get_mut(field).and_then(Value::as_object_mut) {
+                    for value in values.values_mut() {
+                        *value = Value::String("<redacted>".into());
+                    }
+                }
+            }
+        }
+        crate::config::to_yaml(&body).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::ByteString;
+
+    #[test]
+    fn secret_values_are_redacted_in_the_dry_run_yaml_but_not_in_the_body() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("s".into()),
+                namespace: Some("kube-system".into()),
+                ..Default::default()
+            },
+            data: Some(
+                [(
+                    "token-secret".to_string(),
+                    ByteString(b"0123456789abcdef".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let object = ApiObject::new(&secret);
+        assert_eq!(object.describe(), "Secret kube-system/s");
+        let yaml = object.display_yaml();
+        assert!(yaml.contains("token-secret: \"<redacted>\""), "{yaml}");
+        assert!(!yaml.contains("MDEyMzQ1Njc4OWFiY2RlZg"), "{yaml}");
+        assert_eq!(
+            object.body["data"]["token-secret"],
+            "MDEyMzQ1Njc4OWFiY2RlZg=="
+        );
+        assert_eq!(object.body["apiVersion"], "v1");
+        assert_eq!(object.body["kind"], "Secret");
+    }
+}

@@ -1,0 +1,226 @@
+//! A connection to the API server from a kubeconfig: kube's client on a one-thread runtime, every
+//! call retried within `timeouts.kubernetesAPICall`, independent objects applied concurrently.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::ApiResource;
+use kube::{Client, Config};
+
+use super::object::{ApiObject, Mode};
+use super::retry::retrying;
+
+/// kinit's field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "kinit";
+
+/// A failed call: what was attempted and the API's answer, or why no answer came.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub what: String,
+    /// The HTTP status the API server answered with; `None` when it could not be reached.
+    pub code: Option<u16>,
+    pub reason: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(what: &str, error: kube::Error) -> ApiError {
+        match error {
+            kube::Error::Api(status) => ApiError {
+                what: what.to_string(),
+                code: Some(status.code),
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => {
+                // kube's own message names only the outermost layer; the cause is further in.
+                let mut message = other.to_string();
+                let mut source = std::error::Error::source(&other);
+                while let Some(cause) = source {
+                    message = format!("{message}: {cause}");
+                    source = cause.source();
+                }
+                ApiError {
+                    what: what.to_string(),
+                    code: None,
+                    reason: String::new(),
+                    message,
+                }
+            }
+        }
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.code == Some(403)
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        self.code == Some(409) && self.reason == "AlreadyExists"
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(
+                f,
+                "could not {}: {} ({code} {})",
+                self.what, self.message, self.reason
+            ),
+            None => write!(
+                f,
+                "could not {}: the API server did not answer: {}",
+                self.what, self.message
+            ),
+        }
+    }
+}
+
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    call_limit: Duration,
+    /// Where the credentials came from, for messages.
+    pub source: String,
+}
+
+impl Session {
+    /// A client for the cluster and user of `kubeconfig` (its current context), read from `source`.
+    pub fn connect(
+        kubeconfig: &str,
+        source: &str,
+        call_limit: Duration,
+    ) -> Result<Session, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the API client: {e}"))?;
+        let parsed = Kubeconfig::from_yaml(kubeconfig)
+            .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+        let mut config = runtime
+            .block_on(Config::from_custom_kubeconfig(
+                parsed,
+                &KubeConfigOptions::default(),
+            ))
+            .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+        // One slow answer must not outlast the budget of the whole call.
+        config.connect_timeout = Some(call_limit.min(Duration::from_secs(10)));
+        config.read_timeout = Some(call_limit);
+        config.write_timeout = Some(call_limit);
+        let client = {
+            let _entered = runtime.enter();
+            Client::try_from(config).map_err(|e| format!("cannot use {source}: {e}"))?
+        };
+        Ok(Session {
+            runtime,
+            client,
+            call_limit,
+            source: source.to_string(),
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Runs one API call with retries; `what` names it for the error ("get Node cp1").
+    pub fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        self.runtime
+            .block_on(retrying(self.call_limit, call))
+            .map_err(|e| ApiError::new(what, e))
+    }
+
+    pub fn dynamic(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        }
+    }
+
+    /// Applies every object at once; they must not depend on each other. Every failure is
+    /// reported, one per line.
+    pub fn apply_all(&self, objects: &[ApiObject]) -> Result<(), Vec<ApiError>> {
+        let calls = objects.iter().map(|object| self.apply_one(object));
+        let results = self.runtime.block_on(futures::future::join_all(calls));
+        let failures: Vec<ApiError> = results.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+
+    async fn apply_one(&self, object: &ApiObject) -> Result<(), ApiError> {
+        let api = self.dynamic(&object.resource, object.namespace.as_deref());
+        match object.mode {
+            Mode::Apply => {
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                let patch = Patch::Apply(&object.body);
+                retrying(self.call_limit, || api.patch(&object.name, &params, &patch))
+                    .await
+                    .map(drop)
+                    .map_err(|e| ApiError::new(&format!("apply {}", object.describe()), e))
+            }
+            Mode::KeepExisting => {
+                let dynamic = as_dynamic(object)?;
+                let params = PostParams::default();
+                let created = retrying(self.call_limit, || api.create(&params, &dynamic))
+                    .await
+                    .map_err(|e| ApiError::new(&format!("create {}", object.describe()), e));
+                match created {
+                    Err(e) if e.is_already_exists() => {
+                        tracing::info!("{} exists and is kept as it is", object.describe());
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
+            }
+            Mode::CreateOrUpdate { keep } => {
+                let dynamic = as_dynamic(object)?;
+                let params = PostParams::default();
+                // A conflict on the update retries the whole exchange with a fresh copy.
+                retrying(self.call_limit, || async {
+                    match api.create(&params, &dynamic).await {
+                        Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                            let existing = api.get(&object.name).await?;
+                            let existing_value =
+                                serde_json::to_value(&existing).map_err(kube::Error::SerdeError)?;
+                            if keep(&existing_value, &object.body) {
+                                return Ok(());
+                            }
+                            let mut replacement = dynamic.clone();
+                            replacement.metadata.resource_version =
+                                existing.metadata.resource_version;
+                            api.replace(&object.name, &params, &replacement)
+                                .await
+                                .map(drop)
+                        }
+                        other => other.map(drop),
+                    }
+                })
+                .await
+                .map_err(|e| ApiError::new(&format!("create or update {}", object.describe()), e))
+            }
+        }
+    }
+}
+
+fn as_dynamic(object: &ApiObject) -> Result<DynamicObject, ApiError> {
+    serde_json::from_value(object.body.clone()).map_err(|e| ApiError {
+        what: format!("send {}", object.describe()),
+        code: None,
+        reason: String::new(),
+        message: e.to_string(),
+    })
+}

@@ -1,5 +1,6 @@
 //! `kinit init`, top to bottom: kubeadm's init phases in kubeadm's order, with their names.
 
+use crate::bootstrap_token_phase;
 use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
@@ -45,7 +46,7 @@ pub static INIT_PHASES: &[Phase] = &[
     ]),
     Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs"),
     Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),
-    Phase::leaf("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster"),
+    Phase::leaf("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster").runs(bootstrap_token_phase::run),
     Phase::parent("kubelet-finalize", "Updates settings relevant to the kubelet after TLS bootstrap", &[
         Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation"),
     ]),

@@ -1,6 +1,7 @@
 //! kinit's engine: configuration, the phase tables and their runner, the host effects layer, and the phases.
 
 pub mod api;
+pub mod bootstrap_token_phase;
 pub mod certs_commands;
 pub mod certs_phase;
 pub mod config;

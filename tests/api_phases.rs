@@ -148,3 +148,162 @@ fn bootstrap_token_creates_the_token_rbac_and_cluster_info() {
         .unwrap()
         .contains("certificate-authority-data"));
 }
+
+const KEY: &str = "8d7c0a9f3b1e2d4c5a6b7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b";
+
+/// Opens a `kubeadm-certs` value (nonce ‖ ciphertext ‖ tag) with RustCrypto's AES-GCM, not the
+/// OpenSSL kinit seals with.
+fn open_sealed(key_hex: &str, sealed: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    let key: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
+    let (nonce, sealed) = sealed.split_at(12);
+    cipher
+        .decrypt(aes_gcm::Nonce::from_slice(nonce), sealed)
+        .expect("the value opens with the certificate key")
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    openssl::base64::decode_block(text).unwrap()
+}
+
+/// Every stored object with its resourceVersion, to tell whether a run changed anything.
+fn versions(server: &TestApiServer) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = server
+        .objects()
+        .iter()
+        .map(|o| {
+            (
+                format!(
+                    "{} {}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                ),
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn uploaded_certificates_open_with_the_key_and_expire_with_their_token() {
+    let cluster = Cluster::start(&["--upload-certs", "--certificate-key", KEY]);
+    let out = cluster.ok(&["init", "phase", "upload-certs"]);
+    assert!(out.contains("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"), "{out}");
+    assert!(
+        out.contains(&format!("[upload-certs] Using certificate key:\n{KEY}\n")),
+        "{out}"
+    );
+    let secret = cluster.object("Secret", "kube-system", "kubeadm-certs");
+    let data = secret["data"].as_object().unwrap();
+    let expected = [
+        ("ca.crt", "ca.crt"),
+        ("ca.key", "ca.key"),
+        ("front-proxy-ca.crt", "front-proxy-ca.crt"),
+        ("front-proxy-ca.key", "front-proxy-ca.key"),
+        ("sa.pub", "sa.pub"),
+        ("sa.key", "sa.key"),
+        ("etcd-ca.crt", "etcd/ca.crt"),
+        ("etcd-ca.key", "etcd/ca.key"),
+    ];
+    assert_eq!(data.len(), expected.len(), "{data:?}");
+    for (key, file) in expected {
+        let sealed = base64_decode(data[key].as_str().unwrap());
+        let on_disk = std::fs::read(cluster.path(&format!("/etc/kubernetes/pki/{file}"))).unwrap();
+        assert_eq!(open_sealed(KEY, &sealed), on_disk, "{key}");
+    }
+    // Owned by a token Secret that lives two hours, so the garbage collector takes both.
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Secret");
+    assert_eq!(owner["controller"], true);
+    assert_eq!(owner["blockOwnerDeletion"], true);
+    let token = cluster.object("Secret", "kube-system", owner["name"].as_str().unwrap());
+    assert_eq!(token["metadata"]["uid"], owner["uid"]);
+    assert_eq!(token["type"], "bootstrap.kubernetes.io/token");
+    let token_data = token["data"].as_object().unwrap();
+    assert_eq!(
+        text(&base64_decode(token_data["description"].as_str().unwrap())),
+        "Proxy for managing TTL for the kubeadm-certs secret"
+    );
+    assert!(!token_data
+        .keys()
+        .any(|k| k.starts_with("usage-bootstrap-") || k == "auth-extra-groups"));
+    let role = cluster.object("Role", "kube-system", "kubeadm:kubeadm-certs");
+    assert_eq!(role["rules"][0]["resourceNames"][0], "kubeadm-certs");
+    assert_eq!(role["rules"][0]["resources"][0], "secrets");
+    let binding = cluster.object("RoleBinding", "kube-system", "kubeadm:kubeadm-certs");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        "system:bootstrappers:kubeadm:default-node-token"
+    );
+
+    let before = versions(&cluster.server);
+    cluster.ok(&["init", "phase", "upload-certs"]);
+    assert_eq!(
+        versions(&cluster.server),
+        before,
+        "a re-run changed objects"
+    );
+
+    // Without the flag the phase only says how to use it.
+    let skipped = Cluster::start(&[]);
+    let out = skipped.ok(&["init", "phase", "upload-certs"]);
+    assert!(
+        out.contains("[upload-certs] Skipping phase. Please see --upload-certs"),
+        "{out}"
+    );
+    assert!(skipped
+        .server
+        .get("Secret", "kube-system", "kubeadm-certs")
+        .is_none());
+}
+
+#[test]
+fn mark_control_plane_labels_and_taints_the_node_and_keeps_its_taints() {
+    let cluster = Cluster::start(&[]);
+    let out = cluster.ok(&["init", "phase", "mark-control-plane"]);
+    assert!(out.contains("[mark-control-plane] Marking the node cp-1 as control-plane by adding the labels: [node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]\n"), "{out}");
+    assert!(out.contains("[mark-control-plane] Marking the node cp-1 as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]\n"), "{out}");
+    let node = cluster.object("Node", "", NODE);
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(labels["node-role.kubernetes.io/control-plane"], "");
+    assert_eq!(
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"],
+        ""
+    );
+    let taints: Vec<String> = node["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t["key"].as_str().unwrap(),
+                t["effect"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        taints,
+        [
+            "node-role.kubernetes.io/control-plane:NoSchedule",
+            "node.kubernetes.io/not-ready:NoSchedule"
+        ]
+    );
+    let before = versions(&cluster.server);
+    cluster.ok(&["init", "phase", "mark-control-plane"]);
+    assert_eq!(
+        versions(&cluster.server),
+        before,
+        "a re-run changed objects"
+    );
+}

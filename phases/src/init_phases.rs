@@ -1,8 +1,10 @@
 //! `kinit init`, top to bottom: kubeadm's init phases in kubeadm's order, with their names.
 
-use crate::bootstrap_token_phase;
 use crate::phase::Phase;
 use crate::preflight_phase;
+use crate::{
+    bootstrap_token_phase, kubelet_finalize_phase, mark_control_plane_phase, upload_certs_phase,
+};
 use crate::{
     certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, upload_config_phase,
     wait,
@@ -44,11 +46,11 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap").runs(upload_config_phase::run_kubeadm),
         Phase::leaf("kubelet", "Upload the kubelet component config to a ConfigMap").runs(upload_config_phase::run_kubelet),
     ]),
-    Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs"),
-    Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),
+    Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs").runs(upload_certs_phase::run),
+    Phase::leaf("mark-control-plane", "Mark a node as a control-plane").runs(mark_control_plane_phase::run),
     Phase::leaf("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster").runs(bootstrap_token_phase::run),
     Phase::parent("kubelet-finalize", "Updates settings relevant to the kubelet after TLS bootstrap", &[
-        Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation"),
+        Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation").runs(kubelet_finalize_phase::run_enable_client_cert_rotation),
     ]),
     Phase::parent("addon", "Install required addons for passing conformance tests", &[
         Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster"),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bootstrap_token_phase;
+pub mod cert_upload;
 pub mod certs_commands;
 pub mod certs_phase;
 pub mod config;
@@ -14,8 +15,10 @@ pub mod kubeconfig;
 pub mod kubeconfig_phase;
 pub mod kubeconfig_user;
 pub mod kubelet;
+pub mod kubelet_finalize_phase;
 pub mod manifests;
 pub mod manifests_phase;
+pub mod mark_control_plane_phase;
 pub mod patches;
 pub mod phase;
 pub mod pki;
@@ -24,6 +27,7 @@ pub mod runner;
 pub mod show_join_phase;
 pub mod time_text;
 pub mod token;
+pub mod upload_certs_phase;
 pub mod upload_config_phase;
 pub mod versions;
 pub mod wait;

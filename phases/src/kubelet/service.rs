@@ -44,6 +44,14 @@ impl ServiceManager {
         }
     }
 
+    /// Restarts `service` so it reads its files again (a command runs after pending writes land).
+    pub fn restart(&self, effects: &mut dyn Effects, service: &str) -> Result<(), String> {
+        match self {
+            ServiceManager::Systemd => run(effects, &["restart", service]),
+            ServiceManager::Unmanaged(why) => Err(why.clone()),
+        }
+    }
+
     /// Starts `service` at boot.
     pub fn enable(&self, effects: &mut dyn Effects, service: &str) -> Result<(), String> {
         match self {

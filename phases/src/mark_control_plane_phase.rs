@@ -1,0 +1,177 @@
+//! `kinit init phase mark-control-plane`: the control-plane labels and taints on this node's Node
+//! object, patched with a precondition on what was read so a concurrent writer is not overwritten.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, Taint};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::api;
+use crate::config::types::Taint as ConfiguredTaint;
+use crate::runner::{PhaseContext, PhaseError};
+
+pub const LABELS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node.kubernetes.io/exclude-from-external-load-balancers",
+];
+const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+fn failed(e: impl ToString) -> PhaseError {
+    PhaseError::Failed(e.to_string())
+}
+
+/// `nodeRegistration.taints` unset means kubeadm's control-plane taint; an empty list means none.
+pub fn taints(configured: Option<&[ConfiguredTaint]>) -> Vec<Taint> {
+    match configured {
+        None => vec![Taint {
+            key: "node-role.kubernetes.io/control-plane".into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        }],
+        Some(list) => list
+            .iter()
+            .map(|t| Taint {
+                key: t.key.clone(),
+                value: (!t.value.is_empty()).then(|| t.value.clone()),
+                effect: t.effect.clone(),
+                time_added: None,
+            })
+            .collect(),
+    }
+}
+
+/// `key=value:Effect`, or `key:Effect` without a value, as kubeadm prints a taint.
+fn taint_text(t: &Taint) -> String {
+    match t.value.as_deref() {
+        Some(v) if !v.is_empty() => format!("{}={v}:{}", t.key, t.effect),
+        _ => format!("{}:{}", t.key, t.effect),
+    }
+}
+
+/// The configured taints first, then every taint the node already has that is not among them.
+pub fn merged_taints(wanted: &[Taint], existing: &[Taint]) -> Vec<Taint> {
+    let mut all = wanted.to_vec();
+    all.extend(existing.iter().filter(|t| !wanted.contains(t)).cloned());
+    all
+}
+
+pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let node_name = ctx.config.init.node_registration.name.clone();
+    let wanted = taints(ctx.config.init.node_registration.taints.as_deref());
+    ctx.sink.line(&format!(
+        "[mark-control-plane] Marking the node {node_name} as control-plane by adding the labels: [{}]",
+        LABELS.join(" ")
+    ));
+    if !wanted.is_empty() {
+        let shown: Vec<String> = wanted.iter().map(taint_text).collect();
+        ctx.sink.line(&format!(
+            "[mark-control-plane] Marking the node {node_name} as control-plane by adding the taints [{}]",
+            shown.join(" ")
+        ));
+    }
+    if ctx.dry_run {
+        ctx.sink.line(&format!(
+            "[dryrun] Would patch Node {node_name}: labels {} set to \"\", taints {:?} added to those it has",
+            LABELS.join(", "),
+            wanted.iter().map(taint_text).collect::<Vec<_>>()
+        ));
+        return Ok(Vec::new());
+    }
+    let session = api::session(ctx)?;
+    let nodes: Api<Node> = Api::all(session.client());
+    let what = format!("mark Node {node_name} as control-plane");
+    session
+        .call(&what, || async {
+            // The kubelet registers the Node; until it has, with its hostname label, there is
+            // nothing to mark yet, so the read is retried like a busy server.
+            let node = nodes.get(&node_name).await.map_err(not_yet_is_retryable)?;
+            let labels = node.metadata.labels.clone().unwrap_or_default();
+            if !labels.contains_key(HOSTNAME_LABEL) {
+                return Err(not_registered_yet(&node_name));
+            }
+            let existing = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            let taints = merged_taints(&wanted, &existing);
+            let labelled = LABELS.iter().all(|l| labels.get(*l).is_some_and(String::is_empty));
+            if labelled && taints == existing {
+                return Ok(());
+            }
+            let new_labels: BTreeMap<&str, &str> = LABELS.iter().map(|l| (*l, "")).collect();
+            // The resourceVersion makes the patch fail with a conflict, and be retried from a
+            // fresh read, if the node changed since it was read.
+            let patch = json!({
+                "metadata": {"labels": new_labels, "resourceVersion": node.metadata.resource_version},
+                "spec": {"taints": taints},
+            });
+            nodes
+                .patch(&node_name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        })
+        .map_err(failed)?;
+    Ok(Vec::new())
+}
+
+fn not_registered_yet(node: &str) -> kube::Error {
+    kube::Error::Api(Box::new(
+        kube::core::Status::failure(
+            &format!("the Node {node:?} has not been registered by its kubelet yet"),
+            "ServiceUnavailable",
+        )
+        .with_code(503),
+    ))
+}
+
+fn not_yet_is_retryable(error: kube::Error) -> kube::Error {
+    match &error {
+        kube::Error::Api(status) if status.is_not_found() => kube::Error::Api(Box::new(
+            kube::core::Status::failure(
+                &format!("{}; is the kubelet running and registered?", status.message),
+                "ServiceUnavailable",
+            )
+            .with_code(503),
+        )),
+        _ => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(key: &str, value: Option<&str>, effect: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            value: value.map(Into::into),
+            effect: effect.into(),
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn unset_taints_mean_the_control_plane_taint_and_an_empty_list_none() {
+        assert_eq!(
+            taints(None),
+            [taint(
+                "node-role.kubernetes.io/control-plane",
+                None,
+                "NoSchedule"
+            )]
+        );
+        assert!(taints(Some(&[])).is_empty());
+        assert_eq!(
+            taint_text(&taint("a", Some("b"), "NoExecute")),
+            "a=b:NoExecute"
+        );
+    }
+
+    #[test]
+    fn existing_taints_are_kept_after_the_configured_ones() {
+        let cp = taint("node-role.kubernetes.io/control-plane", None, "NoSchedule");
+        let not_ready = taint("node.kubernetes.io/not-ready", None, "NoSchedule");
+        assert_eq!(
+            merged_taints(&[cp.clone()], &[not_ready.clone(), cp.clone()]),
+            [cp.clone(), not_ready]
+        );
+    }
+}

@@ -35,8 +35,13 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    // Libraries log at most their info lines: their debug and trace output describes requests,
+    // and requests carry token secrets and sealed certificates.
+    let dependencies = if verbose == 0 { "warn" } else { "info" };
+    let filter =
+        format!("{dependencies},kinit={level},kinit_phases={level},kinit_preflight={level}");
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -307,3 +307,540 @@ fn mark_control_plane_labels_and_taints_the_node_and_keeps_its_taints() {
         "a re-run changed objects"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A whole `kinit init`
+
+/// Reference §7, init order: every object the API phases leave, with the key fields that must hold.
+/// (kind, namespace, name, [(JSON pointer, expected value)]).
+type Expectation = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(&'static str, Value)>,
+);
+
+fn expected_objects() -> Vec<Expectation> {
+    use serde_json::json;
+    let bg = || json!("system:bootstrappers:kubeadm:default-node-token");
+    vec![
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:cluster-admins",
+            vec![
+                ("/roleRef/name", json!("cluster-admin")),
+                ("/subjects/0/kind", json!("Group")),
+                ("/subjects/0/name", json!("kubeadm:cluster-admins")),
+            ],
+        ),
+        ("ConfigMap", "kube-system", "kubeadm-config", vec![]),
+        (
+            "Role",
+            "kube-system",
+            "kubeadm:nodes-kubeadm-config",
+            vec![
+                ("/rules/0/verbs", json!(["get"])),
+                ("/rules/0/resources", json!(["configmaps"])),
+                ("/rules/0/resourceNames", json!(["kubeadm-config"])),
+            ],
+        ),
+        (
+            "RoleBinding",
+            "kube-system",
+            "kubeadm:nodes-kubeadm-config",
+            vec![
+                ("/roleRef/kind", json!("Role")),
+                ("/roleRef/name", json!("kubeadm:nodes-kubeadm-config")),
+                ("/subjects/0/name", bg()),
+                ("/subjects/1/name", json!("system:nodes")),
+            ],
+        ),
+        ("ConfigMap", "kube-system", "kubelet-config", vec![]),
+        (
+            "Role",
+            "kube-system",
+            "kubeadm:kubelet-config",
+            vec![
+                ("/rules/0/verbs", json!(["get"])),
+                ("/rules/0/resourceNames", json!(["kubelet-config"])),
+            ],
+        ),
+        (
+            "RoleBinding",
+            "kube-system",
+            "kubeadm:kubelet-config",
+            vec![
+                ("/roleRef/name", json!("kubeadm:kubelet-config")),
+                ("/subjects/0/name", json!("system:nodes")),
+                ("/subjects/1/name", bg()),
+            ],
+        ),
+        (
+            "Secret",
+            "kube-system",
+            "bootstrap-token-abcdef",
+            vec![("/type", json!("bootstrap.kubernetes.io/token"))],
+        ),
+        (
+            "ClusterRole",
+            "",
+            "kubeadm:get-nodes",
+            vec![
+                ("/rules/0/verbs", json!(["get"])),
+                ("/rules/0/resources", json!(["nodes"])),
+            ],
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:get-nodes",
+            vec![
+                ("/roleRef/name", json!("kubeadm:get-nodes")),
+                ("/subjects/0/name", bg()),
+            ],
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:kubelet-bootstrap",
+            vec![
+                ("/roleRef/name", json!("system:node-bootstrapper")),
+                ("/subjects/0/name", bg()),
+            ],
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:node-autoapprove-bootstrap",
+            vec![
+                (
+                    "/roleRef/name",
+                    json!("system:certificates.k8s.io:certificatesigningrequests:nodeclient"),
+                ),
+                ("/subjects/0/name", bg()),
+            ],
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:node-autoapprove-certificate-rotation",
+            vec![
+                (
+                    "/roleRef/name",
+                    json!("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"),
+                ),
+                ("/subjects/0/kind", json!("Group")),
+                ("/subjects/0/name", json!("system:nodes")),
+            ],
+        ),
+        ("ConfigMap", "kube-public", "cluster-info", vec![]),
+        (
+            "Role",
+            "kube-public",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            vec![
+                ("/rules/0/verbs", json!(["get"])),
+                ("/rules/0/resourceNames", json!(["cluster-info"])),
+            ],
+        ),
+        (
+            "RoleBinding",
+            "kube-public",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            vec![
+                ("/subjects/0/kind", json!("User")),
+                ("/subjects/0/name", json!("system:anonymous")),
+            ],
+        ),
+    ]
+}
+
+/// A configuration for `kinit init` against the test API server on `port`, with the other
+/// components' health ports pointed at stand-ins.
+fn full_init_config(
+    port: u16,
+    kubelet: u16,
+    controller_manager: u16,
+    scheduler: u16,
+    init_extra: &str,
+) -> String {
+    format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+{init_extra}bootstrapTokens:
+- token: {TOKEN}
+localAPIEndpoint:
+  advertiseAddress: 127.0.0.1
+  bindPort: {port}
+nodeRegistration:
+  name: {NODE}
+timeouts:
+  kubeletHealthCheck: 20s
+  controlPlaneComponentHealthCheck: 20s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.34.0
+controllerManager:
+  extraArgs:
+  - name: secure-port
+    value: \"{controller_manager}\"
+scheduler:
+  extraArgs:
+  - name: secure-port
+    value: \"{scheduler}\"
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzPort: {kubelet}
+"
+    )
+}
+
+struct FullInit {
+    root: tempfile::TempDir,
+    server: TestApiServer,
+    config: String,
+}
+
+impl FullInit {
+    /// The PKI first (the test API server serves its certificate), then the stand-ins.
+    /// `init_extra`: more InitConfiguration fields, each line ending in a newline.
+    fn start(init_extra: &str) -> FullInit {
+        use support::standin::{listen, serve_http, serve_tls, OK};
+        let root = tempfile::tempdir().unwrap();
+        let api = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (kubelet, kubelet_port) = listen("127.0.0.1");
+        let (kcm, kcm_port) = listen("127.0.0.1");
+        let (scheduler, scheduler_port) = listen("127.0.0.1");
+        let config = root.path().join("kinit.yaml");
+        std::fs::write(
+            &config,
+            full_init_config(
+                api.local_addr().unwrap().port(),
+                kubelet_port,
+                kcm_port,
+                scheduler_port,
+                init_extra,
+            ),
+        )
+        .unwrap();
+        let config = config.to_str().unwrap().to_string();
+        let out = kinit_in(
+            root.path(),
+            &["--config".into(), config.clone()],
+            &["init", "phase", "certs", "all"],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let pki = root.path().join("etc/kubernetes/pki");
+        serve_http(kubelet, OK);
+        let any = (
+            pki.join("front-proxy-client.crt"),
+            pki.join("front-proxy-client.key"),
+        );
+        serve_tls(kcm, any.0.clone(), any.1.clone(), OK);
+        serve_tls(scheduler, any.0, any.1, OK);
+        let server = TestApiServer::start_on(
+            api,
+            &pki,
+            Options {
+                node: Some(NODE.into()),
+                ..Default::default()
+            },
+        );
+        FullInit {
+            root,
+            server,
+            config,
+        }
+    }
+
+    fn init(&self, extra: &[&str]) -> Output {
+        let mut flags = vec!["--config".to_string(), self.config.clone()];
+        flags.extend(["--ignore-preflight-errors", "all"].map(String::from));
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        kinit_in(self.root.path(), &flags, &["init"])
+    }
+}
+
+#[test]
+fn a_whole_init_leaves_the_objects_of_the_reference_and_a_second_changes_none() {
+    let cluster = FullInit::start("");
+    let out = cluster.init(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for (kind, namespace, name, fields) in expected_objects() {
+        let object = cluster
+            .server
+            .get(kind, namespace, name)
+            .unwrap_or_else(|| {
+                panic!("{kind} {namespace}/{name} is missing after init:\n{stdout}")
+            });
+        for (pointer, expected) in fields {
+            assert_eq!(
+                object.pointer(pointer),
+                Some(&expected),
+                "{kind} {namespace}/{name} {pointer}"
+            );
+        }
+    }
+    // A KubeletConfiguration in the file is the user's: kubeadm leaves it unsigned.
+    let kubelet = cluster
+        .server
+        .get("ConfigMap", "kube-system", "kubelet-config")
+        .unwrap();
+    assert!(
+        kubelet["metadata"].get("annotations").is_none(),
+        "{kubelet}"
+    );
+    assert!(kubelet["data"]["kubelet"]
+        .as_str()
+        .unwrap()
+        .contains("healthzPort:"));
+    let node = cluster.server.get("Node", "", NODE).unwrap();
+    assert_eq!(
+        node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+        ""
+    );
+    // The closing text carries the token and the CA pin of ca.crt.
+    let pin = {
+        let ca = openssl::x509::X509::from_pem(
+            &std::fs::read(cluster.root.path().join("etc/kubernetes/pki/ca.crt")).unwrap(),
+        )
+        .unwrap();
+        let spki = ca.public_key().unwrap().public_key_to_der().unwrap();
+        let digest = openssl::sha::sha256(&spki);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(
+        stdout.contains(&format!(
+            "--token {TOKEN} \\\n\t--discovery-token-ca-cert-hash sha256:{pin} "
+        )),
+        "{stdout}"
+    );
+
+    let before = versions(&cluster.server);
+    let again = cluster.init(&[]);
+    assert!(
+        again.status.success(),
+        "{}{}",
+        text(&again.stdout),
+        text(&again.stderr)
+    );
+    assert_eq!(
+        versions(&cluster.server),
+        before,
+        "the second init changed objects"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the identities of discovery and TLS bootstrap may do
+
+/// kubectl (the real one) against the cluster with a bearer token.
+fn kubectl_as(cluster: &Cluster, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let scratch = tempfile::tempdir().unwrap();
+    let empty = scratch.path().join("empty.conf");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    let mut command = Command::new(common::venv_tool("kubectl"));
+    command
+        .arg("--kubeconfig")
+        .arg(&empty)
+        .arg("--server")
+        .arg(cluster.server.url())
+        .arg("--certificate-authority")
+        .arg(cluster.path("/etc/kubernetes/pki/ca.crt"))
+        .arg("--cache-dir")
+        .arg(scratch.path().join("cache"))
+        .arg("--request-timeout=20s");
+    let mut child = command
+        .arg("--token")
+        .arg(token)
+        .args(args)
+        .env("HOME", scratch.path())
+        .env_remove("KUBECONFIG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn allowed(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} was refused: {}",
+        text(&out.stderr)
+    );
+}
+
+fn forbidden(out: &Output, what: &str) {
+    assert!(
+        !out.status.success(),
+        "{what} was allowed: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("Forbidden") || text(&out.stderr).contains("forbidden"),
+        "{what}: {}",
+        text(&out.stderr)
+    );
+}
+
+fn csr_object() -> String {
+    use openssl::{ec, nid::Nid, pkey::PKey, x509};
+    let group = ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(ec::EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("O", "system:nodes").unwrap();
+    name.append_entry_by_text("CN", "system:node:cp-2").unwrap();
+    let mut request = x509::X509ReqBuilder::new().unwrap();
+    request.set_subject_name(&name.build()).unwrap();
+    request.set_pubkey(&key).unwrap();
+    request
+        .sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let pem = request.build().to_pem().unwrap();
+    serde_json::json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"generateName": "csr-"},
+        "spec": {"request": openssl::base64::encode_block(&pem),
+                 "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                 "usages": ["digital signature", "client auth"]}})
+    .to_string()
+}
+
+#[test]
+fn anonymous_reads_cluster_info_only_and_the_token_only_what_join_needs() {
+    let cluster = Cluster::start(&["--token", TOKEN]);
+    cluster.ok(&["init", "phase", "upload-config", "all"]);
+    cluster.ok(&["init", "phase", "bootstrap-token"]);
+    // kubectl asks for a password when it has no credentials, so the anonymous reads are raw requests.
+    let ca = cluster.path("/etc/kubernetes/pki/ca.crt");
+    let anonymous = |path: &str| {
+        support::https::request(cluster.server.addr(), &ca, None, "GET", path, &[], "").0
+    };
+    assert_eq!(
+        anonymous("/api/v1/namespaces/kube-public/configmaps/cluster-info"),
+        200
+    );
+    for path in [
+        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+        "/api/v1/namespaces/kube-public/configmaps",
+        "/api/v1/nodes/cp-1",
+        "/api/v1/namespaces/kube-system/secrets",
+    ] {
+        assert_eq!(anonymous(path), 403, "anonymous GET {path}");
+    }
+
+    let token = |args: &[&str], stdin: Option<&str>| kubectl_as(&cluster, TOKEN, args, stdin);
+    for args in [
+        &["get", "configmap", "kubeadm-config", "-n", "kube-system"][..],
+        &["get", "configmap", "kubelet-config", "-n", "kube-system"],
+        &["get", "node", NODE],
+    ] {
+        allowed(&token(args, None), &format!("the bootstrap token {args:?}"));
+    }
+    allowed(
+        &token(
+            &["create", "--validate=false", "-f", "-"],
+            Some(&csr_object()),
+        ),
+        "the bootstrap token posting a CSR",
+    );
+    for args in [
+        &["get", "configmaps", "-n", "kube-system"][..],
+        &["get", "nodes"],
+        &[
+            "get",
+            "secret",
+            "bootstrap-token-abcdef",
+            "-n",
+            "kube-system",
+        ],
+        &["delete", "node", NODE],
+        &["get", "clusterrolebindings"],
+        // Join reads cluster-info before it has credentials; the binding names the anonymous user.
+        &["get", "configmap", "cluster-info", "-n", "kube-public"],
+    ] {
+        forbidden(&token(args, None), &format!("the bootstrap token {args:?}"));
+    }
+}
+
+#[test]
+fn the_token_secret_and_certificate_key_stay_out_of_the_most_verbose_output() {
+    let cluster = FullInit::start(&format!("certificateKey: {KEY}\n"));
+    let secrets = [
+        "0123456789abcdef".to_string(),
+        openssl::base64::encode_block(b"0123456789abcdef"),
+        KEY.to_string(),
+    ];
+    let check = |out: &Output, what: &str| {
+        let everything = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        for secret in &secrets {
+            assert!(
+                !everything.contains(secret.as_str()),
+                "{what} printed {secret}:\n{everything}"
+            );
+        }
+    };
+    let flags = [
+        "--upload-certs",
+        "--skip-token-print",
+        "--skip-certificate-key-print",
+        "-v",
+        "-v",
+        "-v",
+    ];
+    let dry = cluster.init(&[&flags[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    check(&dry, "a dry run");
+    let real = cluster.init(&flags);
+    assert!(
+        real.status.success(),
+        "{}{}",
+        text(&real.stdout),
+        text(&real.stderr)
+    );
+    assert!(
+        text(&real.stderr).contains("TRACE") || text(&real.stderr).contains("DEBUG"),
+        "not verbose"
+    );
+    check(&real, "init");
+    // Both were used all the same.
+    assert!(cluster
+        .server
+        .get("Secret", "kube-system", "kubeadm-certs")
+        .is_some());
+    assert!(cluster
+        .server
+        .get("Secret", "kube-system", "bootstrap-token-abcdef")
+        .is_some());
+    // An API error names the object and the API's reason, and still no secret.
+    let refused = cluster.init(&[
+        "--skip-phases",
+        "preflight,wait-control-plane",
+        "-v",
+        "-v",
+        "-v",
+        "--skip-token-print",
+    ]);
+    check(&refused, "a second init");
+}

@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod https;
+pub mod standin;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use support::apiserver::{Options, TestApiServer};
+use support::apiserver::{Fault, Options, TestApiServer};
 
 const NODE: &str = "cp-1";
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -478,6 +478,7 @@ nodeRegistration:
 timeouts:
   kubeletHealthCheck: 20s
   controlPlaneComponentHealthCheck: 20s
+  kubernetesAPICall: 4s
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -843,4 +844,104 @@ fn the_token_secret_and_certificate_key_stay_out_of_the_most_verbose_output() {
         "--skip-token-print",
     ]);
     check(&refused, "a second init");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures: retried when they pass, reported at once when they will not
+
+#[test]
+fn busy_answers_and_dropped_connections_are_retried() {
+    let cluster = Cluster::start(&[]);
+    for code in [503, 429, 0, 500] {
+        cluster.server.inject(Fault {
+            method: Some("PATCH".into()),
+            path_contains: Some("configmaps/kubeadm-config".into()),
+            code,
+            times: 1,
+        });
+    }
+    cluster.ok(&["init", "phase", "upload-config", "kubeadm"]);
+    let tries = cluster
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.uri.contains("configmaps/kubeadm-config"))
+        .count();
+    assert_eq!(tries, 5, "four failures, then the write that landed");
+    cluster.object("ConfigMap", "kube-system", "kubeadm-config");
+}
+
+#[test]
+fn a_refusal_names_the_verb_the_object_and_the_api_message_at_once() {
+    let cluster = Cluster::start(&[]);
+    // A user the cluster knows but grants nothing.
+    let config = cluster.path("/user.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\n  bindPort: {}\n",
+            cluster.server.addr().port()
+        ),
+    )
+    .unwrap();
+    let flags = ["--config".to_string(), config.to_str().unwrap().to_string()];
+    let out = kinit_in(
+        cluster.root.path(),
+        &flags,
+        &["kubeconfig", "user", "--client-name", "nobody"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let nobody = cluster.path("/nobody.conf");
+    std::fs::write(&nobody, &out.stdout).unwrap();
+    // --kubeconfig is a host path, resolved under --rootfs.
+    let out = cluster.kinit(&[
+        "init",
+        "phase",
+        "upload-config",
+        "kubeadm",
+        "--kubeconfig",
+        "/nobody.conf",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("could not apply ConfigMap kube-system/kubeadm-config: configmaps \"kubeadm-config\" is forbidden: User \"nobody\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\" (403 Forbidden)"),
+        "{stderr}"
+    );
+    let tries = cluster
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.user == "nobody" && r.uri.contains("configmaps/kubeadm-config"))
+        .count();
+    assert_eq!(tries, 1, "a refusal is not retried");
+}
+
+#[test]
+fn an_api_server_that_does_not_answer_fails_within_the_api_call_timeout() {
+    let cluster = FullInit::start("");
+    let FullInit {
+        root,
+        server,
+        config,
+    } = cluster;
+    drop(server);
+    let flags = ["--config".to_string(), config];
+    let out = kinit_in(root.path(), &flags, &["init", "phase", "kubeconfig", "all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let started = std::time::Instant::now();
+    let out = kinit_in(
+        root.path(),
+        &flags,
+        &["init", "phase", "upload-config", "all"],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the API server did not answer"),
+        "{}",
+        text(&out.stderr)
+    );
+    // kubernetesAPICall is 4s in the configuration; retries stop there.
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
 }

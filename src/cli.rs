@@ -9,8 +9,9 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
-    /// Only `kinit token list` prints YAML (kubeadm's output API); `run` in main.rs refuses it for
-    /// every other command, whose matches treat it as Json only to stay exhaustive.
+    /// YAML, for `kinit token list` only
+    // `run` in main.rs refuses it for every other command, whose matches treat it as Json only to
+    // stay exhaustive.
     Yaml,
 }
 

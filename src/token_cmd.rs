@@ -76,7 +76,8 @@ fn requested_tokens(
             .collect();
             if !mixed.is_empty() {
                 return Err(Exit::usage(format!(
-                    "can not mix '--config' with arguments {mixed:?}: set them in the file's bootstrapTokens instead"
+                    "can not mix '--config' with arguments [{}]: set them in the file's bootstrapTokens instead",
+                    mixed.join(" ")
                 )));
             }
             init.clone()
@@ -183,13 +184,26 @@ pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> 
     } else {
         None
     };
-    let session = connect(&text, &args.server, call_limit)?;
+    // A dry run contacts nothing, as kubeadm's dry-run client, and says what it would create.
+    let session = if global.dry_run {
+        None
+    } else {
+        Some(connect(&text, &args.server, call_limit)?)
+    };
     let now = now();
     let mut first = None;
     for token in &tokens {
         let secret = TokenSecret::from_config(token, now).map_err(Exit::failure)?;
-        tracing::info!("creating bootstrap token {:?}", secret.id);
-        session.create_token(&secret).map_err(Exit::failure)?;
+        match &session {
+            Some(session) => {
+                tracing::info!("creating bootstrap token {:?}", secret.id);
+                session.create_token(&secret).map_err(Exit::failure)?;
+            }
+            None => println!(
+                "[dryrun] Would create Secret kube-system/{}",
+                token::secret_name(&secret.id)
+            ),
+        }
         first.get_or_insert_with(|| format!("{}.{}", secret.id, secret.secret));
     }
     let token = first.ok_or_else(|| Exit::failure("no bootstrap token to create"))?;
@@ -364,6 +378,15 @@ pub fn delete(global: &GlobalArgs, args: &[String], server: &TokenServerArgs) ->
         .iter()
         .map(|arg| token_id(arg))
         .collect::<Result<Vec<&str>, Exit>>()?;
+    if global.dry_run {
+        for id in ids {
+            println!(
+                "[dryrun] Would delete Secret kube-system/{}",
+                token::secret_name(id)
+            );
+        }
+        return Ok(exit::SUCCESS);
+    }
     let text = read_kubeconfig(global, server)?;
     let session = connect(&text, server, DEFAULT_CALL_LIMIT)?;
     for id in ids {

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use support::apiserver::{Options, TestApiServer};
+use support::apiserver::{Fault, Options, TestApiServer};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const SECRET: &str = "0123456789abcdef";
@@ -503,4 +503,82 @@ fn yaml_output_is_refused_outside_token_list() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn config_file_tokens_are_all_created_and_flags_beside_it_are_refused() {
+    let c = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("init.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n\
+             - token: {TOKEN}\n  ttl: 1h\n  description: from a file\n\
+             - token: zyxwvu.zyxwvutsrqponmlk\n  usages: [authentication]\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let err = c.fails(
+        2,
+        &[
+            "token", "create", "--config", config, "--ttl", "2h", "--usages", "signing",
+        ],
+    );
+    assert!(
+        err.contains("can not mix '--config' with arguments [ttl usages]"),
+        "{err}"
+    );
+    assert!(c.token_secrets().is_empty());
+
+    // Every token of the file is created; the first is printed.
+    assert_eq!(
+        c.ok(&["token", "create", "--config", config]),
+        format!("{TOKEN}\n")
+    );
+    let first = c.data("abcdef");
+    assert_eq!(first["description"], "from a file");
+    assert!(first.contains_key("expiration"));
+    let second = c.data("zyxwvu");
+    assert!(second.contains_key("usage-bootstrap-authentication"));
+    assert!(!second.contains_key("usage-bootstrap-signing"));
+    assert_eq!(second["auth-extra-groups"], DEFAULT_GROUP);
+}
+
+#[test]
+fn a_busy_server_is_retried() {
+    let c = Cluster::start();
+    c.server.inject(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/secrets".into()),
+        code: 503,
+        times: 2,
+    });
+    assert_eq!(c.ok(&["token", "create", TOKEN]), format!("{TOKEN}\n"));
+    assert_eq!(c.data("abcdef")["token-secret"], SECRET);
+    let posts = c
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.uri.contains("/secrets"))
+        .count();
+    assert_eq!(posts, 3, "two refused, one created");
+}
+
+#[test]
+fn a_dry_run_creates_and_deletes_nothing() {
+    let c = Cluster::start();
+    assert_eq!(
+        c.ok(&["token", "create", TOKEN, "--dry-run"]),
+        format!("[dryrun] Would create Secret kube-system/bootstrap-token-abcdef\n{TOKEN}\n")
+    );
+    assert!(c.token_secrets().is_empty());
+    c.ok(&["token", "create", TOKEN]);
+    assert_eq!(
+        c.ok(&["token", "delete", "abcdef", "--dry-run"]),
+        "[dryrun] Would delete Secret kube-system/bootstrap-token-abcdef\n"
+    );
+    assert_eq!(c.token_secrets().len(), 1);
+    assert_eq!(c.server.writes().len(), 1, "{:?}", c.server.writes());
 }

@@ -29,7 +29,7 @@ pub fn certs(global: &GlobalArgs, command: &CertsCommand) -> Result<i32, Exit> {
         CertsCommand::CertificateKey => {
             let key = keys::certificate_key().map_err(Exit::failure)?;
             match global.output {
-                OutputFormat::Json => emit(&json!({ "certificateKey": key })),
+                OutputFormat::Json | OutputFormat::Yaml => emit(&json!({ "certificateKey": key })),
                 OutputFormat::Text => println!("{key}"),
             }
             Ok(exit::SUCCESS)
@@ -141,7 +141,7 @@ fn check_expiration(global: &GlobalArgs, args: &PkiDirArgs) -> Result<i32, Exit>
     let report =
         expiration::check(&effects, &config, &dirs, SystemTime::now()).map_err(Exit::failure)?;
     match global.output {
-        OutputFormat::Json => emit(&json!({
+        OutputFormat::Json | OutputFormat::Yaml => emit(&json!({
             "certificates": report.certificates.iter().map(expiry_json).collect::<Vec<_>>(),
             "certificateAuthorities": report.authorities.iter().map(expiry_json).collect::<Vec<_>>(),
         })),
@@ -184,7 +184,7 @@ fn renew(global: &GlobalArgs, name: &str, args: &PkiDirArgs) -> Result<i32, Exit
     effects.commit().map_err(Exit::failure)?;
     let changes: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
     match global.output {
-        OutputFormat::Json => emit(&json!({
+        OutputFormat::Json | OutputFormat::Yaml => emit(&json!({
             "renewed": renewals.iter().map(|r| json!({
                 "name": r.name,
                 "file": r.file,
@@ -244,7 +244,7 @@ fn user(global: &GlobalArgs, args: &UserArgs) -> Result<i32, Exit> {
     let effects = HostEffects::new(root(global));
     let kubeconfig = user_kubeconfig(&effects, &config, &request).map_err(Exit::failure)?;
     match global.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             emit(&serde_json::to_value(&kubeconfig).map_err(|e| Exit::failure(e.to_string()))?)
         }
         OutputFormat::Text => print!("{}", kubeconfig.to_yaml().map_err(Exit::failure)?),

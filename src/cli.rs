@@ -9,6 +9,10 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
+    /// YAML, for `kinit token list` only
+    // `run` in main.rs refuses it for every other command, whose matches treat it as Json only to
+    // stay exhaustive.
+    Yaml,
 }
 
 #[derive(Debug, Parser)]
@@ -370,11 +374,13 @@ pub enum CertsCommand {
 pub enum TokenCommand {
     /// Create a bootstrap token on the server (a random one unless TOKEN is given)
     Create(TokenCreateArgs),
-    /// List the bootstrap tokens on the server
+    /// List the bootstrap tokens on the server (-o text, json or yaml)
     List(TokenListArgs),
     /// Delete bootstrap tokens on the server, by id or whole token
     Delete {
-        #[arg(value_name = "TOKEN_ID|TOKEN", required = true)]
+        /// Token ids or whole tokens
+        // Not `required`: kinit checks, so that none at all gets kubeadm's message.
+        #[arg(value_name = "TOKEN_ID|TOKEN")]
         tokens: Vec<String>,
         #[command(flatten)]
         server: TokenServerArgs,
@@ -386,7 +392,7 @@ pub enum TokenCommand {
 /// How the token commands reach the cluster.
 #[derive(Debug, Args)]
 pub struct TokenServerArgs {
-    /// The kubeconfig to talk to the cluster with
+    /// The kubeconfig to talk to the cluster with (under --rootfs when given)
     #[arg(
         long,
         value_name = "FILE",
@@ -395,30 +401,24 @@ pub struct TokenServerArgs {
     pub kubeconfig: String,
 }
 
+/// The token's settings are `Option`s without clap defaults, so that giving one alongside
+/// --config can be refused as kubeadm refuses it; the defaults are kubeadm's (24h, signing and
+/// authentication, the default node-token group).
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
     /// The token to create; a random one when absent
     #[arg(value_name = "TOKEN")]
     pub token: Option<String>,
-    /// How long the token is valid; 0 means forever
-    #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
-    pub ttl: String,
-    /// What the token may be used for
-    #[arg(
-        long,
-        value_name = "USAGE",
-        value_delimiter = ',',
-        default_value = "signing,authentication"
-    )]
-    pub usages: Vec<String>,
-    /// Extra groups the token authenticates as, with usage authentication
-    #[arg(
-        long,
-        value_name = "GROUP",
-        value_delimiter = ',',
-        default_value = "system:bootstrappers:kubeadm:default-node-token"
-    )]
-    pub groups: Vec<String>,
+    /// How long the token is valid (a Go duration); 0 means forever [default: 24h0m0s]
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// What the token may be used for [default: signing,authentication]
+    #[arg(long, value_name = "USAGE", value_delimiter = ',')]
+    pub usages: Option<Vec<String>>,
+    /// Extra groups the token authenticates as; needs usage authentication
+    /// [default: system:bootstrappers:kubeadm:default-node-token]
+    #[arg(long, value_name = "GROUP", value_delimiter = ',')]
+    pub groups: Option<Vec<String>>,
     /// A human description of the token
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -426,7 +426,7 @@ pub struct TokenCreateArgs {
     #[arg(long)]
     pub print_join_command: bool,
     /// With --print-join-command: print the control-plane join command with this certificate key
-    #[arg(long, value_name = "KEY", requires = "print_join_command")]
+    #[arg(long, value_name = "KEY")]
     pub certificate_key: Option<String>,
     #[command(flatten)]
     pub server: TokenServerArgs,

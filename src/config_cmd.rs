@@ -89,7 +89,7 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
             }
             let list = images(&cluster, &version);
             match global.output {
-                OutputFormat::Json => emit(
+                OutputFormat::Json | OutputFormat::Yaml => emit(
                     &json!({ "kind": "Images", "apiVersion": "output.kubeadm.k8s.io/v1alpha3", "images": list }),
                 ),
                 OutputFormat::Text => list.iter().for_each(|image| println!("{image}")),
@@ -108,7 +108,7 @@ fn validate(global: &GlobalArgs) -> Result<i32, Exit> {
     let (file, problems) = config::validate_text(&text);
     let valid = problems.is_empty();
     match global.output {
-        OutputFormat::Json => emit(
+        OutputFormat::Json | OutputFormat::Yaml => emit(
             &json!({ "file": path, "valid": valid, "problems": problems, "notices": file.notices }),
         ),
         OutputFormat::Text => {

@@ -7,6 +7,7 @@ mod exit;
 mod output;
 mod run_phases;
 mod tabwriter;
+mod token_cmd;
 
 use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};
@@ -46,14 +47,14 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-fn not_implemented(what: &str) -> Result<i32, Exit> {
-    Err(Exit {
-        code: exit::NOT_IMPLEMENTED,
-        message: format!("`kinit {what}` is not implemented yet"),
-    })
-}
-
 fn run(cli: &Cli) -> Result<i32, Exit> {
+    if cli.global.output == OutputFormat::Yaml
+        && !matches!(cli.command, Command::Token(TokenCommand::List(_)))
+    {
+        return Err(Exit::usage(
+            "-o yaml is only supported by `kinit token list`; use -o json or -o text",
+        ));
+    }
     match &cli.command {
         Command::Init(init) => {
             let phase = init.phase.as_ref().map(|InitSub::Phase(p)| p);
@@ -68,9 +69,11 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
             );
             Ok(exit::SUCCESS)
         }
-        Command::Token(TokenCommand::Create(_)) => not_implemented("token create"),
-        Command::Token(TokenCommand::List(_)) => not_implemented("token list"),
-        Command::Token(TokenCommand::Delete { .. }) => not_implemented("token delete"),
+        Command::Token(TokenCommand::Create(args)) => token_cmd::create(&cli.global, args),
+        Command::Token(TokenCommand::List(args)) => token_cmd::list(&cli.global, &args.server),
+        Command::Token(TokenCommand::Delete { tokens, server }) => {
+            token_cmd::delete(&cli.global, tokens, server)
+        }
         Command::Certs(command) => certs_cmd::certs(&cli.global, command),
         Command::Kubeconfig(command) => certs_cmd::kubeconfig(&cli.global, command),
         Command::Config(command) => config_cmd::run(&cli.global, command),
@@ -79,7 +82,7 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
             let oldest = versions::VERSION_TABLE[0].minor;
             let newest = versions::newest().minor;
             match cli.global.output {
-                OutputFormat::Json => output::emit(&serde_json::json!({
+                OutputFormat::Json | OutputFormat::Yaml => output::emit(&serde_json::json!({
                     "clientVersion": { "gitVersion": format!("v{version}"), "kubeadmAPI": "kubeadm.k8s.io/v1beta4", "kubernetesMinors": [format!("v1.{oldest}"), format!("v1.{newest}")] }
                 })),
                 OutputFormat::Text => println!("kinit version: v{version} (configuration kubeadm.k8s.io/v1beta4; Kubernetes v1.{oldest} to v1.{newest})"),

@@ -6,6 +6,7 @@ pub mod phase_client;
 pub mod rbac;
 mod retry;
 pub mod session;
+pub mod tokens;
 
 pub use object::{ApiObject, Mode};
 pub use phase_client::{apply, session};

@@ -11,7 +11,8 @@ use crate::runner::{PhaseContext, PhaseError};
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 
-const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(60);
+/// kubeadm's default `timeouts.kubernetesAPICall`.
+pub const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
     ctx.config

@@ -1,0 +1,449 @@
+//! `kinit token create|list|delete`: read the flags, talk to the cluster through the session, and
+//! print what kubeadm prints (the token or its join command; kubeadm's token table or its output
+//! API; one line per deleted token). The token secret is a credential: it goes to standard output
+//! when the user asked for it, and never into a log line or an error message.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cli::{GlobalArgs, OutputFormat, TokenCreateArgs, TokenServerArgs};
+use crate::exit::{self, Exit};
+use crate::run_phases::{load_lenient, root};
+use crate::tabwriter;
+use kinit_phases::api::phase_client::DEFAULT_CALL_LIMIT;
+use kinit_phases::api::Session;
+use kinit_phases::config::duration::{self, GoDuration};
+use kinit_phases::config::types::{BootstrapToken, InitConfiguration};
+use kinit_phases::config::{defaults, validate};
+use kinit_phases::effects::{Effects, HostEffects};
+use kinit_phases::join_command::JoinCommand;
+use kinit_phases::kubeconfig::{unbase64, Kubeconfig};
+use kinit_phases::pki::cert;
+use kinit_phases::time_text::{rfc3339, short_human_duration};
+use kinit_phases::token::{self, TokenSecret};
+use serde::Serialize;
+
+/// cluster-bootstrap's patterns, quoted in kubeadm's messages about a token argument.
+const TOKEN_PATTERN: &str = r"\A([a-z0-9]{6})\.([a-z0-9]{16})\z";
+const TOKEN_ID_PATTERN: &str = r"\A([a-z0-9]{6})\z";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The kubeconfig text (read under --rootfs) and the path it was read from, for messages.
+fn read_kubeconfig(global: &GlobalArgs, server: &TokenServerArgs) -> Result<String, Exit> {
+    let effects = HostEffects::new(root(global));
+    let bytes = effects
+        .read_file(&server.kubeconfig)
+        .map_err(Exit::failure)?
+        .ok_or_else(|| {
+            Exit::failure(format!(
+                "{} does not exist: point --kubeconfig at a kubeconfig for this cluster (kinit init writes /etc/kubernetes/admin.conf)",
+                server.kubeconfig
+            ))
+        })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn connect(text: &str, server: &TokenServerArgs, call_limit: Duration) -> Result<Session, Exit> {
+    Session::connect(text, &server.kubeconfig, call_limit).map_err(Exit::failure)
+}
+
+// ---------------------------------------------------------------------------------------------
+// create
+
+/// The tokens to create: the --config file's bootstrapTokens, or one built from the flags, with
+/// kubeadm's defaults, a generated value where none is given, and kubeadm's validation.
+fn requested_tokens(
+    args: &TokenCreateArgs,
+    config: Option<&InitConfiguration>,
+) -> Result<Vec<BootstrapToken>, Exit> {
+    let mut init = match config {
+        Some(init) => {
+            // As kubeadm: the file owns the token's settings, so flags beside it would be ignored.
+            let mixed: Vec<&str> = [
+                (args.token.is_some(), "token"),
+                (args.ttl.is_some(), "ttl"),
+                (args.usages.is_some(), "usages"),
+                (args.groups.is_some(), "groups"),
+                (args.description.is_some(), "description"),
+            ]
+            .iter()
+            .filter(|(given, _)| *given)
+            .map(|(_, name)| *name)
+            .collect();
+            if !mixed.is_empty() {
+                return Err(Exit::usage(format!(
+                    "can not mix '--config' with arguments [{}]: set them in the file's bootstrapTokens instead",
+                    mixed.join(" ")
+                )));
+            }
+            init.clone()
+        }
+        None => {
+            if let Some(problem) = args.token.as_deref().and_then(validate::token_problem) {
+                return Err(Exit::usage(problem));
+            }
+            let ttl = match &args.ttl {
+                Some(text) => Some(GoDuration(duration::parse(text).map_err(|e| {
+                    Exit::usage(format!("invalid argument {text:?} for \"--ttl\" flag: {e}"))
+                })?)),
+                None => None,
+            };
+            InitConfiguration {
+                bootstrap_tokens: vec![BootstrapToken {
+                    token: args.token.clone(),
+                    description: args.description.clone().unwrap_or_default(),
+                    ttl,
+                    expires: None,
+                    usages: args.usages.clone().unwrap_or_default(),
+                    groups: args.groups.clone().unwrap_or_default(),
+                }],
+                ..Default::default()
+            }
+        }
+    };
+    defaults::bootstrap_tokens(&mut init.bootstrap_tokens);
+    let mut findings = Vec::new();
+    validate::init(&init, &mut findings);
+    let problems: Vec<String> = findings
+        .into_iter()
+        .filter(|(_, path, _)| path.starts_with("bootstrapTokens"))
+        .map(|(_, path, why)| format!("{path}: {why}"))
+        .collect();
+    if !problems.is_empty() {
+        return Err(Exit::usage(format!(
+            "invalid bootstrap token:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    for token in &mut init.bootstrap_tokens {
+        if token.token.as_deref().is_none_or(str::is_empty) {
+            token.token = Some(token::generate().map_err(Exit::failure)?);
+        }
+    }
+    Ok(init.bootstrap_tokens)
+}
+
+/// `host:port` and the CA pin other nodes join with, from the kubeconfig's current cluster, as
+/// kubeadm takes them; worked out before any token is created, so a kubeconfig without a CA
+/// leaves no token behind.
+fn join_target(global: &GlobalArgs, text: &str, source: &str) -> Result<(String, String), Exit> {
+    let kubeconfig = Kubeconfig::parse(text, source).map_err(Exit::failure)?;
+    let cluster = kubeconfig
+        .current()
+        .map(|(cluster, _)| cluster)
+        .or_else(|| kubeconfig.clusters.first().map(|c| &c.cluster))
+        .ok_or_else(|| Exit::failure(format!("{source} names no cluster")))?;
+    let endpoint = cluster.server.replace("https://", "");
+    let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
+        (Some(data), _) => unbase64(data)
+            .map_err(|e| Exit::failure(format!("{source}: certificate-authority-data: {e}")))?,
+        (None, Some(path)) => HostEffects::new(root(global))
+            .read_file(path)
+            .map_err(Exit::failure)?
+            .ok_or_else(|| {
+                Exit::failure(format!("{path} (certificate-authority of {source}) does not exist"))
+            })?,
+        (None, None) => {
+            return Err(Exit::failure(format!(
+                "{source} has no certificate authority for its cluster, so the join command cannot pin it"
+            )))
+        }
+    };
+    let ca = cert::parse_pem(&ca_pem, source).map_err(Exit::failure)?;
+    Ok((endpoint, cert::ca_cert_hash(&ca).map_err(Exit::failure)?))
+}
+
+pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> {
+    if args.certificate_key.is_some() && !args.print_join_command {
+        return Err(Exit::usage(
+            "cannot use --certificate-key without --print-join-command",
+        ));
+    }
+    if let Some(problem) = args
+        .certificate_key
+        .as_deref()
+        .and_then(validate::certificate_key_problem)
+    {
+        return Err(Exit::usage(problem));
+    }
+    let file = global.config.as_deref().map(load_lenient).transpose()?;
+    let config = file.as_ref().and_then(|f| f.init.as_ref());
+    let tokens = requested_tokens(args, config)?;
+    let call_limit = config
+        .and_then(|c| c.timeouts.as_ref())
+        .and_then(|t| t.kubernetes_api_call)
+        .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
+
+    let text = read_kubeconfig(global, &args.server)?;
+    let target = if args.print_join_command {
+        Some(join_target(global, &text, &args.server.kubeconfig)?)
+    } else {
+        None
+    };
+    // A dry run contacts nothing, as kubeadm's dry-run client, and says what it would create.
+    let session = if global.dry_run {
+        None
+    } else {
+        Some(connect(&text, &args.server, call_limit)?)
+    };
+    let now = now();
+    let mut first = None;
+    for token in &tokens {
+        let secret = TokenSecret::from_config(token, now).map_err(Exit::failure)?;
+        match &session {
+            Some(session) => {
+                tracing::info!("creating bootstrap token {:?}", secret.id);
+                session.create_token(&secret).map_err(Exit::failure)?;
+            }
+            None => println!(
+                "[dryrun] Would create Secret kube-system/{}",
+                token::secret_name(&secret.id)
+            ),
+        }
+        first.get_or_insert_with(|| format!("{}.{}", secret.id, secret.secret));
+    }
+    let token = first.ok_or_else(|| Exit::failure("no bootstrap token to create"))?;
+    match target {
+        Some((endpoint, hash)) => {
+            let hashes = [hash];
+            let command = JoinCommand {
+                endpoint: &endpoint,
+                token: &token,
+                ca_cert_hashes: &hashes,
+                control_plane: args.certificate_key.as_deref().map(Some),
+            };
+            println!("{}", command.one_line());
+        }
+        None => println!("{token}"),
+    }
+    Ok(exit::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// list
+
+/// kubeadm's output API object for a token (`output.kubeadm.k8s.io/v1alpha3`, kind
+/// BootstrapToken: TypeMeta inlined with the fields of bootstraptoken/v1 BootstrapToken), fields
+/// in Go's declaration order, which is the order kubeadm's JSON printer writes them in.
+#[derive(Serialize)]
+struct OutputToken {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    token: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    usages: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+}
+
+impl OutputToken {
+    fn new(token: &TokenSecret) -> OutputToken {
+        OutputToken {
+            kind: "BootstrapToken",
+            api_version: "output.kubeadm.k8s.io/v1alpha3",
+            token: format!("{}.{}", token.id, token.secret),
+            description: token.description.clone(),
+            expires: token.expires.map(rfc3339),
+            usages: token.usages.clone(),
+            groups: token.groups.clone(),
+        }
+    }
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() {
+        "<none>".into()
+    } else {
+        text
+    }
+}
+
+/// One row of kubeadm's table. kubeadm pads TTL, USAGES and DESCRIPTION itself and then aligns
+/// every token with a tabwriter of its own (the header shares the first one), so rows line up
+/// only as far as that padding reaches; kinit reproduces that, long descriptions included.
+fn table_row(token: &TokenSecret, now: i64) -> String {
+    let (ttl, expires) = match token.expires {
+        Some(at) => (short_human_duration(at - now), rfc3339(at)),
+        None => ("<forever>".into(), "<never>".into()),
+    };
+    format!(
+        "{}.{}\t{ttl:<9}\t{expires}\t{:<22}\t{:<56}\t{}\n",
+        token.id,
+        token.secret,
+        or_none(token.usages.join(",")),
+        or_none(token.description.clone()),
+        or_none(token.groups.join(",")),
+    )
+}
+
+fn table(tokens: &[TokenSecret], now: i64) -> String {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let header = if i == 0 {
+                "TOKEN\tTTL\tEXPIRES\tUSAGES\tDESCRIPTION\tEXTRA GROUPS\n"
+            } else {
+                ""
+            };
+            tabwriter::align(&format!("{header}{}", table_row(token, now)))
+        })
+        .collect()
+}
+
+/// kubectl's JSON printer: four-space indents, a newline after each object.
+fn json_document(token: &OutputToken) -> Result<String, Exit> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    token
+        .serialize(&mut serializer)
+        .map_err(|e| Exit::failure(e.to_string()))?;
+    Ok(format!("{}\n", String::from_utf8_lossy(&out)))
+}
+
+pub fn list(global: &GlobalArgs, server: &TokenServerArgs) -> Result<i32, Exit> {
+    let text = read_kubeconfig(global, server)?;
+    let session = connect(&text, server, DEFAULT_CALL_LIMIT)?;
+    let mut tokens = Vec::new();
+    for entry in session
+        .list_tokens()
+        .map_err(|e| Exit::failure(e.to_string()))?
+    {
+        match entry {
+            Ok(token) => tokens.push(token),
+            // As kubeadm: one unreadable Secret must not hide the other tokens.
+            Err(bad) => eprintln!(
+                "W: Secret kube-system/{} has the bootstrap token type but does not describe a token; skipped",
+                bad.name
+            ),
+        }
+    }
+    let out = match global.output {
+        OutputFormat::Text => table(&tokens, now()),
+        OutputFormat::Json => tokens
+            .iter()
+            .map(|t| json_document(&OutputToken::new(t)))
+            .collect::<Result<String, Exit>>()?,
+        OutputFormat::Yaml => tokens
+            .iter()
+            .map(|t| kinit_phases::config::to_yaml(&OutputToken::new(t)).map_err(Exit::failure))
+            .collect::<Result<Vec<String>, Exit>>()?
+            .join("---\n"),
+    };
+    print!("{out}");
+    Ok(exit::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// delete
+
+/// The id of an argument that is an id or a whole token; the message never repeats the argument,
+/// which may hold a secret.
+fn token_id(arg: &str) -> Result<&str, Exit> {
+    let id_ok = |id: &str| {
+        id.len() == 6
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if id_ok(arg) {
+        return Ok(arg);
+    }
+    match arg.split_once('.') {
+        Some((id, _)) if validate::token_problem(arg).is_none() => Ok(id),
+        _ => Err(Exit::usage(format!(
+            "given token didn't match pattern {TOKEN_PATTERN:?} or {TOKEN_ID_PATTERN:?}"
+        ))),
+    }
+}
+
+pub fn delete(global: &GlobalArgs, args: &[String], server: &TokenServerArgs) -> Result<i32, Exit> {
+    if args.is_empty() {
+        return Err(Exit::usage(format!(
+            "missing argument; 'token delete' is missing token of form {TOKEN_PATTERN:?} or {TOKEN_ID_PATTERN:?}"
+        )));
+    }
+    // Every argument is checked before the first deletion, so a typo deletes nothing.
+    let ids = args
+        .iter()
+        .map(|arg| token_id(arg))
+        .collect::<Result<Vec<&str>, Exit>>()?;
+    if global.dry_run {
+        for id in ids {
+            println!(
+                "[dryrun] Would delete Secret kube-system/{}",
+                token::secret_name(id)
+            );
+        }
+        return Ok(exit::SUCCESS);
+    }
+    let text = read_kubeconfig(global, server)?;
+    let session = connect(&text, server, DEFAULT_CALL_LIMIT)?;
+    for id in ids {
+        session
+            .delete_token(id)
+            .map_err(|e| Exit::failure(format!("failed to delete bootstrap token {id:?}: {e}")))?;
+        println!("bootstrap token {id:?} deleted");
+    }
+    Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires: Option<i64>, description: &str) -> TokenSecret {
+        TokenSecret {
+            id: "abcdef".into(),
+            secret: "0123456789abcdef".into(),
+            description: description.into(),
+            expires,
+            usages: vec!["authentication".into(), "signing".into()],
+            groups: vec!["system:bootstrappers:kubeadm:default-node-token".into()],
+        }
+    }
+
+    #[test]
+    fn the_table_pads_as_kubeadms_printer_and_aligns_each_token_alone() {
+        let now = 1_787_130_207;
+        let out = table(&[token(Some(now + 86_399), ""), token(None, "mine")], now);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "TOKEN                     TTL         EXPIRES                USAGES                   DESCRIPTION                                                EXTRA GROUPS"
+        );
+        assert_eq!(
+            lines[1],
+            "abcdef.0123456789abcdef   23h         2026-08-20T09:03:26Z   authentication,signing   <none>                                                     system:bootstrappers:kubeadm:default-node-token"
+        );
+        assert_eq!(
+            lines[2],
+            "abcdef.0123456789abcdef   <forever>   <never>   authentication,signing   mine                                                       system:bootstrappers:kubeadm:default-node-token"
+        );
+        assert_eq!(table(&[], now), "");
+    }
+
+    #[test]
+    fn delete_takes_an_id_or_a_whole_token_and_never_echoes_a_bad_one() {
+        assert_eq!(token_id("abcdef").unwrap(), "abcdef");
+        assert_eq!(token_id("abcdef.0123456789abcdef").unwrap(), "abcdef");
+        let err = token_id("abcdef.0123456789ABCDEF").unwrap_err();
+        assert_eq!(err.code, exit::USAGE);
+        assert!(!err.message.contains("0123456789"), "{}", err.message);
+        assert_eq!(
+            err.message,
+            r#"given token didn't match pattern "\\A([a-z0-9]{6})\\.([a-z0-9]{16})\\z" or "\\A([a-z0-9]{6})\\z""#
+        );
+    }
+}

@@ -17,6 +17,16 @@ pub enum Mode {
     CreateOrUpdate { keep: fn(&Value, &Value) -> bool },
 }
 
+impl Mode {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Mode::Apply => "apply",
+            Mode::KeepExisting => "create unless present",
+            Mode::CreateOrUpdate { .. } => "create or update",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ApiObject {
     pub resource: ApiResource,

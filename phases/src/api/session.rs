@@ -114,6 +114,7 @@ impl Session {
         config.connect_timeout = Some(call_limit.min(Duration::from_secs(10)));
         config.read_timeout = Some(call_limit);
         config.write_timeout = Some(call_limit);
+        tracing::debug!("API server {} as the user of {source}", config.cluster_url);
         let client = {
             let _entered = runtime.enter();
             Client::try_from(config).map_err(|e| format!("cannot use {source}: {e}"))?
@@ -136,6 +137,7 @@ impl Session {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
+        tracing::debug!("API: {what}");
         self.runtime
             .block_on(retrying(self.call_limit, call))
             .map_err(|e| ApiError::new(what, e))
@@ -163,6 +165,7 @@ impl Session {
 
     async fn apply_one(&self, object: &ApiObject) -> Result<(), ApiError> {
         let api = self.dynamic(&object.resource, object.namespace.as_deref());
+        tracing::debug!("API: {} {}", object.mode.verb(), object.describe());
         match object.mode {
             Mode::Apply => {
                 let params = PatchParams::apply(FIELD_MANAGER).force();

@@ -85,10 +85,13 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .call(&what, || async {
             // The kubelet registers the Node; until it has, with its hostname label, there is
             // nothing to mark yet, so the read is retried like a busy server.
-            let node = nodes.get(&node_name).await.map_err(not_yet_is_retryable)?;
+            let node = nodes
+                .get(&node_name)
+                .await
+                .map_err(|e| api::node::wait_if_missing(&node_name, e))?;
             let labels = node.metadata.labels.clone().unwrap_or_default();
             if !labels.contains_key(HOSTNAME_LABEL) {
-                return Err(not_registered_yet(&node_name));
+                return Err(api::node::not_registered_yet(&node_name));
             }
             let existing = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
             let taints = merged_taints(&wanted, &existing);
@@ -110,29 +113,6 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         })
         .map_err(failed)?;
     Ok(Vec::new())
-}
-
-fn not_registered_yet(node: &str) -> kube::Error {
-    kube::Error::Api(Box::new(
-        kube::core::Status::failure(
-            &format!("the Node {node:?} has not been registered by its kubelet yet"),
-            "ServiceUnavailable",
-        )
-        .with_code(503),
-    ))
-}
-
-fn not_yet_is_retryable(error: kube::Error) -> kube::Error {
-    match &error {
-        kube::Error::Api(status) if status.is_not_found() => kube::Error::Api(Box::new(
-            kube::core::Status::failure(
-                &format!("{}; is the kubelet running and registered?", status.message),
-                "ServiceUnavailable",
-            )
-            .with_code(503),
-        )),
-        _ => error,
-    }
 }
 
 #[cfg(test)]

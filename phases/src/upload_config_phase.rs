@@ -17,6 +17,18 @@ pub const KUBE_SYSTEM: &str = "kube-system";
 pub const KUBEADM_CONFIG: &str = "kubeadm-config";
 pub const KUBELET_CONFIG: &str = "kubelet-config";
 pub const HASH_ANNOTATION: &str = "kubeadm.kubernetes.io/component-config.hash";
+pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+
+/// Whether the node's CRI socket is recorded on its Node object. kubeadm stopped when the
+/// `NodeLocalCRISocket` gate came on, by default from 1.34; the gate in the configuration decides.
+pub fn annotates_cri_socket(config: &InitConfig) -> bool {
+    let gate = config
+        .cluster
+        .feature_gates
+        .get("NodeLocalCRISocket")
+        .copied();
+    !gate.unwrap_or(config.version.minor >= 34)
+}
 
 fn failed(e: impl ToString) -> PhaseError {
     PhaseError::Failed(e.to_string())
@@ -133,6 +145,19 @@ pub fn run_kubelet(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         crate::kubelet::config::build(ctx.config, crate::kubelet::host_facts(ctx.host));
     let objects = kubelet_config_objects(ctx.config, &kubelet).map_err(failed)?;
     api::apply(ctx, &objects)?;
+    if annotates_cri_socket(ctx.config) {
+        let node = ctx.config.init.node_registration.name.clone();
+        let socket = ctx.config.init.node_registration.cri_socket.clone();
+        let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: socket}}});
+        if ctx.dry_run {
+            ctx.sink.line(&format!(
+                "[dryrun] Would annotate Node {node} with {CRI_SOCKET_ANNOTATION}={socket}"
+            ));
+        } else {
+            let what = format!("annotate Node {node} with its CRI socket");
+            api::node::merge(api::session(ctx)?, &node, &what, &patch).map_err(failed)?;
+        }
+    }
     Ok(Vec::new())
 }
 

@@ -1,6 +1,7 @@
 //! Everything kinit says to the API server: the objects it applies, the session that applies them
 //! (with kubeadm's retries and the `kubeadm:cluster-admins` bootstrap), and the dry-run rendering.
 
+pub mod node;
 pub mod object;
 pub mod phase_client;
 pub mod rbac;

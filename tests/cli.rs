@@ -185,10 +185,11 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     let starts = lines.iter().filter(|l| l["event"] == "phase-start").count();
     let ends: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["event"] == "phase-end").collect();
-    // preflight, 11 certificates, 5 kubeconfig files, local etcd, 3 control-plane pods, then 9 phases
-    // run as one unit each.
-    assert_eq!(starts, 30, "one start per unit of the init phase table");
-    assert_eq!(ends.len(), 30);
+    // preflight, 11 certificates, 5 kubeconfig files, local etcd, 3 control-plane pods, kubelet-start,
+    // wait-control-plane, 2 upload-config units, 4 phases not implemented yet (one unit each), 2 addons
+    // and show-join-command.
+    assert_eq!(starts, 32, "one start per unit of the init phase table");
+    assert_eq!(ends.len(), 32);
     assert_eq!(ends[0]["phase"], "preflight");
     assert!(ends[0]["durationMs"].as_f64().is_some());
     let checks = ends[0]["report"]["checks"]
@@ -207,8 +208,16 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     let result = lines.last().unwrap();
     assert_eq!(result["event"], "result");
     assert_eq!(result["dryRun"], true);
-    assert_eq!(result["phases"].as_array().unwrap().len(), 30);
-    assert_eq!(result["notImplemented"].as_array().unwrap().len(), 6);
+    assert_eq!(result["phases"].as_array().unwrap().len(), 32);
+    assert_eq!(
+        result["notImplemented"],
+        serde_json::json!([
+            "upload-certs",
+            "mark-control-plane",
+            "bootstrap-token",
+            "kubelet-finalize"
+        ])
+    );
     // show-join-command reads the admin.conf and CA the dry run would have written.
     assert!(
         result["join"]["joinWorker"]

@@ -3,8 +3,8 @@
 use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
-    certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, upload_config_phase,
-    wait,
+    addons, certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase,
+    upload_config_phase, wait,
 };
 
 pub static INIT_PHASES: &[Phase] = &[
@@ -50,8 +50,8 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation"),
     ]),
     Phase::parent("addon", "Install required addons for passing conformance tests", &[
-        Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster"),
-        Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster"),
+        Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster").runs(addons::run_coredns),
+        Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster").runs(addons::run_kube_proxy),
     ]),
     Phase::leaf("show-join-command", "Show the join command for control-plane and worker node").runs(show_join_phase::run),
 ];

@@ -97,3 +97,29 @@ impl Rendered {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use serde_json::json;
+
+    #[test]
+    fn a_misspelt_field_and_a_stray_document_are_errors() {
+        let mut rendered = Rendered {
+            template: KUBE_PROXY,
+            documents: vec![
+                json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"updateStrategi": {}}}),
+                json!({"apiVersion": "v1", "kind": "Secret"}),
+            ],
+        };
+        let err = rendered.take::<DaemonSet>("DaemonSet").unwrap_err();
+        assert!(
+            err.contains("unknown field(s) spec.updateStrategi"),
+            "{err}"
+        );
+        assert!(rendered.take::<DaemonSet>("DaemonSet").is_err());
+        let err = rendered.finish().unwrap_err();
+        assert!(err.contains("\"Secret\""), "{err}");
+    }
+}

@@ -12,6 +12,10 @@ use crate::api::ApiObject;
 use crate::config::resolve::InitConfig;
 use crate::patches::PatchSet;
 
+pub const NAMESPACE: &str = "kube-system";
+/// The Deployment and the ConfigMap.
+pub const NAME: &str = "coredns";
+
 /// The `--patches` target kubeadm applies to the CoreDNS Deployment.
 pub const PATCH_TARGET: &str = "corednsdeployment";
 
@@ -60,6 +64,13 @@ pub fn build(config: &InitConfig) -> Result<CoreDns, String> {
 }
 
 impl CoreDns {
+    pub fn set_replicas(&mut self, replicas: i32) {
+        self.deployment
+            .spec
+            .get_or_insert_with(Default::default)
+            .replicas = Some(replicas);
+    }
+
     /// Applies the `corednsdeployment` patches to the Deployment; returns kubeadm's line per patch.
     pub fn patch(&mut self, set: &PatchSet) -> Result<Vec<String>, String> {
         if set.files_for(PATCH_TARGET).next().is_none() {
@@ -374,6 +385,9 @@ mod tests {
             ignored: Vec::new(),
         };
         let mut addon = addon(InitFlags::default());
+        // A running CoreDNS's replica count is kept, and a patch still has the last word.
+        addon.set_replicas(5);
+        assert_eq!(addon.deployment.spec.as_ref().unwrap().replicas, Some(5));
         let lines = addon.patch(&set(json!({"spec": {"replicas": 3}}))).unwrap();
         assert_eq!(addon.deployment.spec.as_ref().unwrap().replicas, Some(3));
         assert_eq!(

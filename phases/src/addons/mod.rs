@@ -7,6 +7,8 @@ pub mod coredns;
 pub mod kube_proxy;
 pub mod render;
 
+use k8s_openapi::api::apps::v1::Deployment;
+
 use crate::api;
 use crate::runner::{PhaseContext, PhaseError};
 
@@ -23,6 +25,13 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         return Ok(Vec::new());
     }
     let mut addon = coredns::build(ctx.config).map_err(failed)?;
+    // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
+    // autoscaler); a dry run reads nothing and shows the default.
+    if !ctx.dry_run {
+        if let Some(replicas) = deployed_coredns_replicas(ctx)? {
+            addon.set_replicas(replicas);
+        }
+    }
     if let Some(set) = crate::manifests_phase::patch_set(ctx)? {
         for line in addon.patch(&set).map_err(failed)? {
             ctx.sink.line(&line);
@@ -31,6 +40,19 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     api::apply(ctx, &addon.objects())?;
     ctx.sink.line("[addons] Applied essential addon: CoreDNS");
     Ok(Vec::new())
+}
+
+fn deployed_coredns_replicas(ctx: &mut PhaseContext<'_>) -> Result<Option<i32>, PhaseError> {
+    let session = api::session(ctx)?;
+    let deployments: kube::Api<Deployment> =
+        kube::Api::namespaced(session.client(), coredns::NAMESPACE);
+    let existing = session
+        .call(
+            &format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME),
+            || deployments.get_opt(coredns::NAME),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(existing.and_then(|d| d.spec).and_then(|s| s.replicas))
 }
 
 pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -39,6 +39,25 @@ pub fn etcd_image(
     format!("{repo}/etcd:{}", etcd_tag(local, version))
 }
 
+/// CoreDNS: `dns.imageRepository` (else the cluster's) and `dns.imageTag` (else the one kubeadm pins).
+pub fn coredns_image(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> String {
+    let mut repo = if cluster.dns.image_repository.is_empty() {
+        cluster.image_repository.clone()
+    } else {
+        cluster.dns.image_repository.clone()
+    };
+    // The official CoreDNS image moved to a sub-path of registry.k8s.io; mirrors keep the flat name.
+    if repo == DEFAULT_IMAGE_REPOSITORY {
+        repo.push_str("/coredns");
+    }
+    let tag = if cluster.dns.image_tag.is_empty() {
+        row_for(version.minor).0.coredns
+    } else {
+        cluster.dns.image_tag.as_str()
+    };
+    format!("{repo}/coredns:{tag}")
+}
+
 pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Vec<String> {
     let repo = cluster.image_repository.as_str();
     let row = row_for(version.minor).0;
@@ -51,21 +70,7 @@ pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Ve
         list.push(kubernetes_image(cluster, version, "kube-proxy"));
     }
     if !cluster.dns.disabled {
-        let mut dns_repo = if cluster.dns.image_repository.is_empty() {
-            repo.to_string()
-        } else {
-            cluster.dns.image_repository.clone()
-        };
-        // The official CoreDNS image moved to a sub-path of registry.k8s.io; mirrors keep the flat name.
-        if dns_repo == DEFAULT_IMAGE_REPOSITORY {
-            dns_repo.push_str("/coredns");
-        }
-        let dns_tag = if cluster.dns.image_tag.is_empty() {
-            row.coredns
-        } else {
-            cluster.dns.image_tag.as_str()
-        };
-        list.push(format!("{dns_repo}/coredns:{dns_tag}"));
+        list.push(coredns_image(cluster, version));
     }
     list.push(format!("{repo}/pause:{}", row.pause));
     if let Some(local) = &cluster.etcd.local {

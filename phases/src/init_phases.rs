@@ -3,11 +3,9 @@
 use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
-    bootstrap_token_phase, kubelet_finalize_phase, mark_control_plane_phase, upload_certs_phase,
-};
-use crate::{
-    certs_phase, kubeconfig_phase, kubelet, manifests_phase, show_join_phase, upload_config_phase,
-    wait,
+    addons, bootstrap_token_phase, certs_phase, kubeconfig_phase, kubelet, kubelet_finalize_phase,
+    manifests_phase, mark_control_plane_phase, show_join_phase, upload_certs_phase,
+    upload_config_phase, wait,
 };
 
 pub static INIT_PHASES: &[Phase] = &[
@@ -53,8 +51,8 @@ pub static INIT_PHASES: &[Phase] = &[
         Phase::leaf("enable-client-cert-rotation", "Enable kubelet client certificate rotation").runs(kubelet_finalize_phase::run_enable_client_cert_rotation),
     ]),
     Phase::parent("addon", "Install required addons for passing conformance tests", &[
-        Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster"),
-        Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster"),
+        Phase::leaf("coredns", "Install the CoreDNS addon to a Kubernetes cluster").runs(addons::run_coredns),
+        Phase::leaf("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster").runs(addons::run_kube_proxy),
     ]),
     Phase::leaf("show-join-command", "Show the join command for control-plane and worker node").runs(show_join_phase::run),
 ];

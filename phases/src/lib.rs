@@ -1,10 +1,12 @@
 //! kinit's engine: configuration, the phase tables and their runner, the host effects layer, and the phases.
 
+pub mod addons;
 pub mod api;
 pub mod bootstrap_token_phase;
 pub mod cert_upload;
 pub mod certs_commands;
 pub mod certs_phase;
+pub mod component_config;
 pub mod config;
 pub mod effects;
 pub mod fixes;

@@ -2,6 +2,7 @@
 //! As in kubeadm, a value the user chose is kept even where kubeadm recommends another, with a
 //! warning, except `rotateCertificates`, which the TLS bootstrap needs and is always on.
 
+use crate::component_config::{default_field, same, warning};
 use crate::config::resolve::InitConfig;
 use crate::manifests::flags;
 use serde_json::{json, Map, Value};
@@ -38,76 +39,6 @@ pub fn dns_ip(service_subnet: &str) -> Option<String> {
     .filter(|ip| net.contains(&ip.parse::<IpAddr>().unwrap_or(net.network())))
 }
 
-/// Go's `%v` of a JSON value, as kubeadm's warning prints the user's value.
-fn go_value(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(go_value).collect::<Vec<_>>().join(" ")
-        ),
-        Value::Null => "<nil>".into(),
-        other => other.to_string(),
-    }
-}
-
-fn warning(field: &str, recommended: &Value, provided: &Value) -> String {
-    format!(
-        "The recommended value for {field:?} in {KIND:?} is: {}; the provided value is: {}",
-        go_value(recommended),
-        go_value(provided)
-    )
-}
-
-/// The object at `path`, made when missing (a non-object in the way is replaced, as decoding it would
-/// have failed earlier).
-fn object_at<'a>(root: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
-    let mut current = root;
-    for key in path {
-        let entry = current
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        current = entry.as_object_mut().expect("made an object just above");
-    }
-    current
-}
-
-/// Sets `path` to `recommended` when the user left it unset (or empty, for strings and lists Go
-/// cannot tell from unset); warns when the user set something else.
-fn default_field(
-    root: &mut Map<String, Value>,
-    path: &[&str],
-    recommended: Value,
-    warnings: &mut Vec<String>,
-) {
-    let (last, parents) = path.split_last().expect("a field path is never empty");
-    let parent = object_at(root, parents);
-    let unset = match parent.get(*last) {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty(),
-        Some(Value::Array(items)) => items.is_empty(),
-        Some(_) => false,
-    };
-    if unset {
-        parent.insert(last.to_string(), recommended);
-    } else if let Some(provided) = parent.get(*last) {
-        if !same(provided, &recommended) {
-            warnings.push(warning(last, &recommended, provided));
-        }
-    }
-}
-
-/// Numbers compare by value: `10248` and `10248.0` are the same port.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 /// The KubeletConfiguration to write (before patches) and kubeadm's warnings about it.
 pub fn build(config: &InitConfig, host: HostFacts) -> (Value, Vec<String>) {
     let mut root = match &config.kubelet {
@@ -132,11 +63,11 @@ pub fn build(config: &InitConfig, host: HostFacts) -> (Value, Vec<String>) {
         (&["healthzPort"], json!(DEFAULT_HEALTHZ_PORT)),
     ];
     for (path, recommended) in fields {
-        default_field(&mut root, path, recommended, &mut warnings);
+        default_field(KIND, &mut root, path, recommended, &mut warnings);
     }
     // kubeadm only warns here: the read-only port serves pod data without authentication.
     if let Some(port) = root.get("readOnlyPort").filter(|p| !same(p, &json!(0))) {
-        warnings.push(warning("readOnlyPort", &json!(0), port));
+        warnings.push(warning(KIND, "readOnlyPort", &json!(0), port));
     }
     if root.get("rotateCertificates") == Some(&json!(false)) {
         warnings.push(format!(
@@ -153,6 +84,7 @@ pub fn build(config: &InitConfig, host: HostFacts) -> (Value, Vec<String>) {
     }
     if host.resolved_active {
         default_field(
+            KIND,
             &mut root,
             &["resolvConf"],
             json!(RESOLVED_RESOLV_CONF),
@@ -193,12 +125,5 @@ mod tests {
         assert_eq!(dns_ip("fd00::/108").as_deref(), Some("fd00::a"));
         assert_eq!(dns_ip("10.0.0.0/30"), None);
         assert_eq!(dns_ip("nonsense"), None);
-    }
-
-    #[test]
-    fn go_prints_lists_with_spaces() {
-        assert_eq!(go_value(&json!(["a", "b"])), "[a b]");
-        assert_eq!(go_value(&json!(true)), "true");
-        assert_eq!(go_value(&json!("x")), "x");
     }
 }

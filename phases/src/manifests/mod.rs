@@ -257,7 +257,7 @@ fn template_data(
 }
 
 /// Writes a value as JSON, which YAML reads as the same scalar (or flow collection) whatever it holds.
-fn json_helper(
+pub(crate) fn json_helper(
     helper: &Helper<'_>,
     _: &Handlebars<'_>,
     _: &Context,
@@ -301,19 +301,29 @@ fn render(data: &TemplateData) -> Result<String, String> {
 
 /// Reads a pod from JSON, refusing fields a Pod does not have rather than dropping them unseen.
 pub fn pod_from_value(value: Value, what: &str) -> Result<Pod, String> {
+    typed_from_value(value, what, "Pod")
+}
+
+/// Reads a Kubernetes object from JSON, refusing fields its type does not have: k8s-openapi would
+/// drop them unseen, and a misspelt field in a template or patch must be an error.
+pub fn typed_from_value<T: serde::de::DeserializeOwned>(
+    value: Value,
+    what: &str,
+    kind: &str,
+) -> Result<T, String> {
     let mut unknown = Vec::new();
     // serde_ignored marks each Option on the way with `?`, which means nothing to a reader.
-    let pod: Pod = serde_ignored::deserialize(value, |path| {
+    let object: T = serde_ignored::deserialize(value, |path| {
         unknown.push(path.to_string().replace(".?", "").replace("?.", ""))
     })
-    .map_err(|e| format!("{what} is not a valid Pod: {e}"))?;
+    .map_err(|e| format!("{what} is not a valid {kind}: {e}"))?;
     if !unknown.is_empty() {
         return Err(format!(
-            "{what} is not a valid Pod: unknown field(s) {}",
+            "{what} is not a valid {kind}: unknown field(s) {}",
             unknown.join(", ")
         ));
     }
-    Ok(pod)
+    Ok(object)
 }
 
 /// The pod of a component: its template rendered with this configuration and host, parsed.

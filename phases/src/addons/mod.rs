@@ -1,0 +1,88 @@
+//! `kinit init phase addon coredns|kube-proxy`: the two addons kubeadm installs so that a new cluster
+//! passes conformance. Each is rendered from its template in `templates/`, parsed into typed objects
+//! ([`render`]), and applied through the API session; `coredns.rs` and `kube_proxy.rs` say what goes
+//! into each, this file wires them to the phase table.
+
+pub mod coredns;
+pub mod kube_proxy;
+pub mod render;
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+use crate::api;
+use crate::runner::{PhaseContext, PhaseError};
+
+fn failed(e: String) -> PhaseError {
+    PhaseError::Failed(e)
+}
+
+pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    // `dns.disabled` is kubeadm's v1beta4 replacement for skipping this phase by name.
+    if ctx.config.cluster.dns.disabled {
+        ctx.sink.line(
+            "[addons] Not installing CoreDNS: dns.disabled is set in the ClusterConfiguration",
+        );
+        return Ok(Vec::new());
+    }
+    let mut addon = coredns::build(ctx.config).map_err(failed)?;
+    // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
+    // autoscaler); a dry run reads nothing and shows the default.
+    if !ctx.dry_run {
+        if let Some(replicas) = deployed_coredns_replicas(ctx)? {
+            addon.set_replicas(replicas);
+        }
+    }
+    if let Some(set) = crate::manifests_phase::patch_set(ctx)? {
+        for line in addon.patch(&set).map_err(failed)? {
+            ctx.sink.line(&line);
+        }
+    }
+    api::apply(ctx, &addon.objects())?;
+    ctx.sink.line("[addons] Applied essential addon: CoreDNS");
+    Ok(Vec::new())
+}
+
+fn deployed_coredns_replicas(ctx: &mut PhaseContext<'_>) -> Result<Option<i32>, PhaseError> {
+    let session = api::session(ctx)?;
+    let deployments: kube::Api<Deployment> =
+        kube::Api::namespaced(session.client(), coredns::NAMESPACE);
+    let existing = session
+        .call(
+            &format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME),
+            || deployments.get_opt(coredns::NAME),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(existing.and_then(|d| d.spec).and_then(|s| s.replicas))
+}
+
+pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    if ctx.config.cluster.proxy.disabled {
+        ctx.sink.line(
+            "[addons] Not installing kube-proxy: proxy.disabled is set in the ClusterConfiguration",
+        );
+        return Ok(Vec::new());
+    }
+    let proxy_env = crate::manifests::proxy_env(std::env::vars());
+    let (objects, warnings) = kube_proxy::build(ctx.config, &proxy_env).map_err(failed)?;
+    api::apply(ctx, &objects)?;
+    ctx.sink
+        .line("[addons] Applied essential addon: kube-proxy");
+    Ok(warnings)
+}
+
+/// A resolved configuration as `kinit init` would build it from these flags, for the addon tests.
+#[cfg(test)]
+pub(crate) fn test_config(
+    flags: crate::config::resolve::InitFlags,
+) -> crate::config::resolve::InitConfig {
+    use crate::config::resolve::{resolve_init, InitFlags};
+    let flags = InitFlags {
+        apiserver_advertise_address: flags
+            .apiserver_advertise_address
+            .or(Some("198.51.100.10".into())),
+        node_name: Some("cp1".into()),
+        kubernetes_version: flags.kubernetes_version.or(Some("v1.32.3".into())),
+        ..flags
+    };
+    resolve_init(None, &flags, std::path::Path::new("/nonexistent")).unwrap()
+}

@@ -453,6 +453,129 @@ fn expected_objects() -> Vec<Expectation> {
                 ("/subjects/0/name", json!("system:anonymous")),
             ],
         ),
+        ("ServiceAccount", "kube-system", "coredns", vec![]),
+        (
+            "ClusterRole",
+            "",
+            "system:coredns",
+            vec![
+                (
+                    "/rules/0/resources",
+                    json!(["endpoints", "services", "pods", "namespaces"]),
+                ),
+                ("/rules/0/verbs", json!(["list", "watch"])),
+                ("/rules/1/apiGroups", json!(["discovery.k8s.io"])),
+                ("/rules/1/resources", json!(["endpointslices"])),
+            ],
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "system:coredns",
+            vec![
+                ("/roleRef/name", json!("system:coredns")),
+                ("/subjects/0/kind", json!("ServiceAccount")),
+                ("/subjects/0/name", json!("coredns")),
+                ("/subjects/0/namespace", json!("kube-system")),
+            ],
+        ),
+        ("ConfigMap", "kube-system", "coredns", vec![]),
+        (
+            "Deployment",
+            "kube-system",
+            "coredns",
+            vec![
+                ("/metadata/labels/k8s-app", json!("kube-dns")),
+                ("/spec/replicas", json!(2)),
+                ("/spec/strategy/rollingUpdate/maxUnavailable", json!(1)),
+                (
+                    "/spec/template/spec/priorityClassName",
+                    json!("system-cluster-critical"),
+                ),
+                ("/spec/template/spec/serviceAccountName", json!("coredns")),
+                ("/spec/template/spec/dnsPolicy", json!("Default")),
+                (
+                    "/spec/template/spec/containers/0/image",
+                    json!("registry.k8s.io/coredns/coredns:v1.12.1"),
+                ),
+                (
+                    "/spec/template/spec/containers/0/args",
+                    json!(["-conf", "/etc/coredns/Corefile"]),
+                ),
+                (
+                    "/spec/template/spec/containers/0/resources/limits/memory",
+                    json!("170Mi"),
+                ),
+                (
+                    "/spec/template/spec/containers/0/resources/requests/cpu",
+                    json!("100m"),
+                ),
+            ],
+        ),
+        (
+            "Service",
+            "kube-system",
+            "kube-dns",
+            vec![
+                ("/spec/clusterIP", json!("10.96.0.10")),
+                ("/metadata/labels/kubernetes.io~1name", json!("CoreDNS")),
+                ("/metadata/annotations/prometheus.io~1port", json!("9153")),
+                ("/spec/selector/k8s-app", json!("kube-dns")),
+            ],
+        ),
+        (
+            "ConfigMap",
+            "kube-system",
+            "kube-proxy",
+            vec![("/metadata/labels/app", json!("kube-proxy"))],
+        ),
+        (
+            "DaemonSet",
+            "kube-system",
+            "kube-proxy",
+            vec![
+                (
+                    "/spec/template/spec/priorityClassName",
+                    json!("system-node-critical"),
+                ),
+                ("/spec/template/spec/hostNetwork", json!(true)),
+                (
+                    "/spec/template/spec/serviceAccountName",
+                    json!("kube-proxy"),
+                ),
+                (
+                    "/spec/template/spec/containers/0/image",
+                    json!("registry.k8s.io/kube-proxy:v1.34.0"),
+                ),
+                (
+                    "/spec/template/spec/containers/0/securityContext/privileged",
+                    json!(true),
+                ),
+            ],
+        ),
+        ("ServiceAccount", "kube-system", "kube-proxy", vec![]),
+        (
+            "ClusterRoleBinding",
+            "",
+            "kubeadm:node-proxier",
+            vec![
+                ("/roleRef/name", json!("system:node-proxier")),
+                ("/subjects/0/kind", json!("ServiceAccount")),
+                ("/subjects/0/name", json!("kube-proxy")),
+            ],
+        ),
+        (
+            "Role",
+            "kube-system",
+            "kube-proxy",
+            vec![("/rules/0/resourceNames", json!(["kube-proxy"]))],
+        ),
+        (
+            "RoleBinding",
+            "kube-system",
+            "kube-proxy",
+            vec![("/subjects/0/name", bg())],
+        ),
     ]
 }
 
@@ -568,9 +691,23 @@ impl FullInit {
 #[test]
 fn a_whole_init_leaves_the_objects_of_the_reference_and_a_second_changes_none() {
     let cluster = FullInit::start("");
+    let seeded = versions(&cluster.server);
     let out = cluster.init(&[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    // Exactly the reference's objects are new; the Node the kubelet registered is only changed.
+    let mut created: Vec<String> = versions(&cluster.server)
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !seeded.iter().any(|(s, _)| s == name))
+        .collect();
+    let mut expected: Vec<String> = expected_objects()
+        .iter()
+        .map(|(kind, ns, name, _)| format!("{kind} {ns}/{name}"))
+        .collect();
+    created.sort();
+    expected.sort();
+    assert_eq!(created, expected);
     for (kind, namespace, name, fields) in expected_objects() {
         let object = cluster
             .server
@@ -944,4 +1081,23 @@ fn an_api_server_that_does_not_answer_fails_within_the_api_call_timeout() {
     );
     // kubernetesAPICall is 4s in the configuration; retries stop there.
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn before_1_34_the_cri_socket_is_recorded_on_the_node() {
+    let socket = "unix:///run/containerd/containerd.sock";
+    let cluster = Cluster::start(&["--kubernetes-version", "v1.33.0", "--cri-socket", socket]);
+    cluster.ok(&["init", "phase", "upload-config", "kubelet"]);
+    let node = cluster.object("Node", "", NODE);
+    assert_eq!(
+        node["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        socket
+    );
+    let before = versions(&cluster.server);
+    cluster.ok(&["init", "phase", "upload-config", "kubelet"]);
+    assert_eq!(
+        versions(&cluster.server),
+        before,
+        "a re-run changed objects"
+    );
 }

@@ -155,6 +155,18 @@ fn cluster_info_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseE
     ])
 }
 
+/// Every object of the phase: the tokens, their RBAC, cluster-info and its RBAC.
+pub fn objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
+    let mut objects = token_objects(ctx.config, now_unix()).map_err(failed)?;
+    objects.extend(
+        rbac_objects(ctx.config)
+            .into_iter()
+            .map(|(_, object)| object),
+    );
+    objects.extend(cluster_info_objects(ctx)?);
+    Ok(objects)
+}
+
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let tokens: Vec<String> = ctx
         .config
@@ -181,17 +193,16 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     }
     ctx.sink
         .line("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles");
-    let mut objects = token_objects(ctx.config, now_unix()).map_err(failed)?;
-    for (line, object) in rbac_objects(ctx.config) {
-        if let Some(line) = line {
-            ctx.sink.line(&format!("[bootstrap-token] {line}"));
-        }
-        objects.push(object);
+    for line in rbac_objects(ctx.config)
+        .iter()
+        .filter_map(|(line, _)| *line)
+    {
+        ctx.sink.line(&format!("[bootstrap-token] {line}"));
     }
     ctx.sink.line(&format!(
         "[bootstrap-token] Creating the {CLUSTER_INFO:?} ConfigMap in the {KUBE_PUBLIC:?} namespace"
     ));
-    objects.extend(cluster_info_objects(ctx)?);
+    let objects = objects(ctx)?;
     api::apply(ctx, &objects)?;
     Ok(Vec::new())
 }

@@ -2,6 +2,7 @@
 
 pub mod addons;
 pub mod api;
+pub mod api_ahead;
 pub mod bootstrap_token_phase;
 pub mod cert_upload;
 pub mod certs_commands;

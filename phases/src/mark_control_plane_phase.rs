@@ -17,10 +17,6 @@ pub const LABELS: [&str; 2] = [
 ];
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
-}
-
 /// `nodeRegistration.taints` unset means kubeadm's control-plane taint; an empty list means none.
 pub fn taints(configured: Option<&[ConfiguredTaint]>) -> Vec<Taint> {
     match configured {
@@ -56,9 +52,16 @@ pub fn merged_taints(wanted: &[Taint], existing: &[Taint]) -> Vec<Taint> {
     all
 }
 
+/// The node to mark and the taints it must carry.
+pub fn target(ctx: &PhaseContext<'_>) -> (String, Vec<Taint>) {
+    (
+        ctx.config.init.node_registration.name.clone(),
+        taints(ctx.config.init.node_registration.taints.as_deref()),
+    )
+}
+
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let node_name = ctx.config.init.node_registration.name.clone();
-    let wanted = taints(ctx.config.init.node_registration.taints.as_deref());
+    let (node_name, wanted) = target(ctx);
     ctx.sink.line(&format!(
         "[mark-control-plane] Marking the node {node_name} as control-plane by adding the labels: [{}]",
         LABELS.join(" ")
@@ -78,41 +81,56 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         ));
         return Ok(Vec::new());
     }
-    let session = api::session(ctx)?;
-    let nodes: Api<Node> = Api::all(session.client());
-    let what = format!("mark Node {node_name} as control-plane");
-    session
-        .call(&what, || async {
-            // The kubelet registers the Node; until it has, with its hostname label, there is
-            // nothing to mark yet, so the read is retried like a busy server.
-            let node = nodes
-                .get(&node_name)
-                .await
-                .map_err(|e| api::node::wait_if_missing(&node_name, e))?;
-            let labels = node.metadata.labels.clone().unwrap_or_default();
-            if !labels.contains_key(HOSTNAME_LABEL) {
-                return Err(api::node::not_registered_yet(&node_name));
-            }
-            let existing = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-            let taints = merged_taints(&wanted, &existing);
-            let labelled = LABELS.iter().all(|l| labels.get(*l).is_some_and(String::is_empty));
-            if labelled && taints == existing {
-                return Ok(());
-            }
-            let new_labels: BTreeMap<&str, &str> = LABELS.iter().map(|l| (*l, "")).collect();
-            // The resourceVersion makes the patch fail with a conflict, and be retried from a
-            // fresh read, if the node changed since it was read.
-            let patch = json!({
-                "metadata": {"labels": new_labels, "resourceVersion": node.metadata.resource_version},
-                "spec": {"taints": taints},
-            });
-            nodes
-                .patch(&node_name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
-        })
-        .map_err(failed)?;
+    api::run_work(ctx, |session| work(session, node_name, wanted))?;
     Ok(Vec::new())
+}
+
+/// Reads the Node and patches in what is missing, as work that can start ahead of the phase.
+pub fn work(session: &api::Session, node_name: String, wanted: Vec<Taint>) -> api::Work {
+    let nodes: Api<Node> = Api::all(session.client());
+    let limit = session.call_limit();
+    Box::pin(async move {
+        let what = format!("mark Node {node_name} as control-plane");
+        api::retrying(limit, || mark(&nodes, &node_name, &wanted))
+            .await
+            .map_err(|e| api::ApiError::new(&what, e).to_string())
+    })
+}
+
+async fn mark(nodes: &Api<Node>, node_name: &str, wanted: &[Taint]) -> Result<(), kube::Error> {
+    // The kubelet registers the Node; until it has, with its hostname label, there is nothing to
+    // mark yet, so the read is retried like a busy server.
+    let node = nodes
+        .get(node_name)
+        .await
+        .map_err(|e| api::node::wait_if_missing(node_name, e))?;
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    if !labels.contains_key(HOSTNAME_LABEL) {
+        return Err(api::node::not_registered_yet(node_name));
+    }
+    let existing = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let taints = merged_taints(wanted, &existing);
+    let labelled = LABELS
+        .iter()
+        .all(|l| labels.get(*l).is_some_and(String::is_empty));
+    if labelled && taints == existing {
+        return Ok(());
+    }
+    let new_labels: BTreeMap<&str, &str> = LABELS.iter().map(|l| (*l, "")).collect();
+    // The resourceVersion makes the patch fail with a conflict, and be retried from a fresh
+    // read, if the node changed since it was read.
+    let patch = json!({
+        "metadata": {"labels": new_labels, "resourceVersion": node.metadata.resource_version},
+        "spec": {"taints": taints},
+    });
+    nodes
+        .patch(node_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]

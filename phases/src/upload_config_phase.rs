@@ -128,6 +128,13 @@ pub fn kubelet_config_objects(
     ])
 }
 
+/// The kubelet-config objects for this node's view of the kubelet configuration.
+pub fn kubelet_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
+    let host = crate::kubelet::host_facts(ctx.host);
+    let (kubelet, _) = crate::kubelet::config::build(ctx.config, host);
+    kubelet_config_objects(ctx.config, &kubelet).map_err(failed)
+}
+
 pub fn run_kubeadm(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[upload-config] Storing the configuration used in ConfigMap {KUBEADM_CONFIG:?} in the {KUBE_SYSTEM:?} Namespace"

@@ -55,15 +55,27 @@ fn deployed_coredns_replicas(ctx: &mut PhaseContext<'_>) -> Result<Option<i32>, 
     Ok(existing.and_then(|d| d.spec).and_then(|s| s.replicas))
 }
 
-pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+/// An addon's objects and kubeadm's warnings about its configuration.
+pub type AddonObjects = (Vec<api::ApiObject>, Vec<String>);
+
+/// kube-proxy's objects and warnings; `None` when disabled.
+pub fn kube_proxy_objects(ctx: &PhaseContext<'_>) -> Result<Option<AddonObjects>, PhaseError> {
     if ctx.config.cluster.proxy.disabled {
+        return Ok(None);
+    }
+    let proxy_env = crate::manifests::proxy_env(std::env::vars());
+    kube_proxy::build(ctx.config, &proxy_env)
+        .map(Some)
+        .map_err(failed)
+}
+
+pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let Some((objects, warnings)) = kube_proxy_objects(ctx)? else {
         ctx.sink.line(
             "[addons] Not installing kube-proxy: proxy.disabled is set in the ClusterConfiguration",
         );
         return Ok(Vec::new());
-    }
-    let proxy_env = crate::manifests::proxy_env(std::env::vars());
-    let (objects, warnings) = kube_proxy::build(ctx.config, &proxy_env).map_err(failed)?;
+    };
     api::apply(ctx, &objects)?;
     ctx.sink
         .line("[addons] Applied essential addon: kube-proxy");

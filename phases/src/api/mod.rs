@@ -5,10 +5,11 @@ pub mod node;
 pub mod object;
 pub mod phase_client;
 pub mod rbac;
-mod retry;
+pub mod retry;
 pub mod session;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};
-pub use phase_client::{apply, session};
-pub use session::Session;
+pub use phase_client::{apply, run_work, session};
+pub use retry::retrying;
+pub use session::{ApiError, Session, Work};

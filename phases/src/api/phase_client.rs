@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::object::ApiObject;
 use super::rbac;
-use super::session::Session;
+use super::session::{self, Session};
 use crate::runner::{PhaseContext, PhaseError};
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
@@ -65,25 +65,19 @@ pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseEr
                 );
                 connect_with(ctx, &super_admin)?
                     .apply_all(&binding)
-                    .map_err(|errors| failed(join_errors(&errors)))?;
+                    .map_err(|errors| failed(session::join(&errors)))?;
             }
-            Err(errors) => return Err(failed(join_errors(&errors))),
+            Err(errors) => return Err(failed(session::join(&errors))),
         }
+        crate::api_ahead::start(ctx, &admin)?;
         ctx.api = Some(admin);
     }
     Ok(ctx.api.as_ref().expect("opened above"))
 }
 
-pub fn join_errors(errors: &[super::session::ApiError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Applies objects that do not depend on each other, all at once. A dry run prints each instead,
-/// in order, and contacts nothing.
+/// Applies objects that do not depend on each other, all at once, or collects the outcome of the
+/// same objects sent ahead (see `api_ahead`). A dry run prints each instead, in order, and
+/// contacts nothing.
 pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), PhaseError> {
     if ctx.dry_run {
         for object in objects {
@@ -95,7 +89,27 @@ pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), Ph
         }
         return Ok(());
     }
-    session(ctx)?
+    let current = ctx.current.clone();
+    let session = session(ctx)?;
+    // Work started ahead for this phase already holds its outcome.
+    if let Some(outcome) = session.finish(&current) {
+        return outcome.map_err(failed);
+    }
+    session
         .apply_all(objects)
-        .map_err(|errors| failed(join_errors(&errors)))
+        .map_err(|errors| failed(session::join(&errors)))
+}
+
+/// Runs a phase's API work, or collects it when it was started ahead.
+pub fn run_work(
+    ctx: &mut PhaseContext<'_>,
+    work: impl FnOnce(&Session) -> session::Work,
+) -> Result<(), PhaseError> {
+    let current = ctx.current.clone();
+    let session = session(ctx)?;
+    let outcome = match session.finish(&current) {
+        Some(outcome) => outcome,
+        None => session.run(work(session)),
+    };
+    outcome.map_err(failed)
 }

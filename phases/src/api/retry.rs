@@ -31,7 +31,7 @@ where
         match call().await {
             Ok(value) => return Ok(value),
             Err(e) if retryable(&e) && started.elapsed() + wait < limit => {
-                tracing::debug!(error = %e, "API call failed, retrying");
+                tracing::debug!(error = ?e, "API call failed, retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(LONGEST_WAIT);
             }

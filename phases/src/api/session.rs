@@ -1,8 +1,11 @@
 //! A connection to the API server from a kubeconfig: kube's client on a one-thread runtime, every
 //! call retried within `timeouts.kubernetesAPICall`, independent objects applied concurrently.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -83,12 +86,17 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// API work started ahead of the phase that reports it; its error is the phase's error text.
+pub type Work = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
     call_limit: Duration,
     /// Where the credentials came from, for messages.
     pub source: String,
+    /// Work of later phases already under way, by phase unit (`bootstrap-token`).
+    ahead: Mutex<HashMap<String, tokio::task::JoinHandle<Result<(), String>>>>,
 }
 
 impl Session {
@@ -98,7 +106,9 @@ impl Session {
         source: &str,
         call_limit: Duration,
     ) -> Result<Session, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Worker threads carry work started ahead while the phases before it run.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the API client: {e}"))?;
@@ -124,7 +134,46 @@ impl Session {
             client,
             call_limit,
             source: source.to_string(),
+            ahead: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Starts `work` now for the phase unit `unit`, which collects it with [`Session::finish`].
+    pub fn start(&self, unit: &str, work: Work) {
+        let handle = self.runtime.spawn(work);
+        self.ahead
+            .lock()
+            .expect("not poisoned")
+            .insert(unit.to_string(), handle);
+    }
+
+    /// The outcome of the work started ahead for `unit`, once it is done; `None` if none was started.
+    pub fn finish(&self, unit: &str) -> Option<Result<(), String>> {
+        let handle = self.ahead.lock().expect("not poisoned").remove(unit)?;
+        Some(
+            self.runtime
+                .block_on(handle)
+                .unwrap_or_else(|e| Err(format!("the API work of {unit} stopped: {e}"))),
+        )
+    }
+
+    /// Applying `objects` as work that owns what it needs, to run while other phases go on.
+    pub fn apply_work(&self, objects: Vec<ApiObject>) -> Work {
+        let (client, limit) = (self.client.clone(), self.call_limit);
+        Box::pin(async move {
+            apply_all(&client, limit, &objects)
+                .await
+                .map_err(|errors| join(&errors))
+        })
+    }
+
+    pub fn call_limit(&self) -> Duration {
+        self.call_limit
+    }
+
+    /// Runs `work` to its end.
+    pub fn run(&self, work: Work) -> Result<(), String> {
+        self.runtime.block_on(work)
     }
 
     pub fn client(&self) -> Client {
@@ -144,77 +193,102 @@ impl Session {
     }
 
     pub fn dynamic(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
-        match namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
-            None => Api::all_with(self.client.clone(), resource),
-        }
+        dynamic(&self.client, resource, namespace)
     }
 
     /// Applies every object at once; they must not depend on each other. Every failure is
     /// reported, one per line.
     pub fn apply_all(&self, objects: &[ApiObject]) -> Result<(), Vec<ApiError>> {
-        let calls = objects.iter().map(|object| self.apply_one(object));
-        let results = self.runtime.block_on(futures::future::join_all(calls));
-        let failures: Vec<ApiError> = results.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures)
-        }
+        self.runtime
+            .block_on(apply_all(&self.client, self.call_limit, objects))
     }
+}
 
-    async fn apply_one(&self, object: &ApiObject) -> Result<(), ApiError> {
-        let api = self.dynamic(&object.resource, object.namespace.as_deref());
-        tracing::debug!("API: {} {}", object.mode.verb(), object.describe());
-        match object.mode {
-            Mode::Apply => {
-                let params = PatchParams::apply(FIELD_MANAGER).force();
-                let patch = Patch::Apply(&object.body);
-                retrying(self.call_limit, || api.patch(&object.name, &params, &patch))
-                    .await
-                    .map(drop)
-                    .map_err(|e| ApiError::new(&format!("apply {}", object.describe()), e))
+pub fn join(errors: &[ApiError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn dynamic(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+async fn apply_all(
+    client: &Client,
+    limit: Duration,
+    objects: &[ApiObject],
+) -> Result<(), Vec<ApiError>> {
+    let calls = objects
+        .iter()
+        .map(|object| apply_one(client, limit, object));
+    let failures: Vec<ApiError> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
+    }
+}
+
+async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Result<(), ApiError> {
+    let api = dynamic(client, &object.resource, object.namespace.as_deref());
+    tracing::debug!("API: {} {}", object.mode.verb(), object.describe());
+    match object.mode {
+        Mode::Apply => {
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let patch = Patch::Apply(&object.body);
+            retrying(limit, || api.patch(&object.name, &params, &patch))
+                .await
+                .map(drop)
+                .map_err(|e| ApiError::new(&format!("apply {}", object.describe()), e))
+        }
+        Mode::KeepExisting => {
+            let dynamic = as_dynamic(object)?;
+            let params = PostParams::default();
+            let created = retrying(limit, || api.create(&params, &dynamic))
+                .await
+                .map_err(|e| ApiError::new(&format!("create {}", object.describe()), e));
+            match created {
+                Err(e) if e.is_already_exists() => {
+                    tracing::info!("{} exists and is kept as it is", object.describe());
+                    Ok(())
+                }
+                other => other.map(drop),
             }
-            Mode::KeepExisting => {
-                let dynamic = as_dynamic(object)?;
-                let params = PostParams::default();
-                let created = retrying(self.call_limit, || api.create(&params, &dynamic))
-                    .await
-                    .map_err(|e| ApiError::new(&format!("create {}", object.describe()), e));
-                match created {
-                    Err(e) if e.is_already_exists() => {
-                        tracing::info!("{} exists and is kept as it is", object.describe());
-                        Ok(())
+        }
+        Mode::CreateOrUpdate { keep } => {
+            let dynamic = as_dynamic(object)?;
+            let params = PostParams::default();
+            // A conflict on the update retries the whole exchange with a fresh copy.
+            retrying(limit, || async {
+                match api.create(&params, &dynamic).await {
+                    Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                        let existing = api.get(&object.name).await?;
+                        let existing_value =
+                            serde_json::to_value(&existing).map_err(kube::Error::SerdeError)?;
+                        if keep(&existing_value, &object.body) {
+                            return Ok(());
+                        }
+                        let mut replacement = dynamic.clone();
+                        replacement.metadata.resource_version = existing.metadata.resource_version;
+                        api.replace(&object.name, &params, &replacement)
+                            .await
+                            .map(drop)
                     }
                     other => other.map(drop),
                 }
-            }
-            Mode::CreateOrUpdate { keep } => {
-                let dynamic = as_dynamic(object)?;
-                let params = PostParams::default();
-                // A conflict on the update retries the whole exchange with a fresh copy.
-                retrying(self.call_limit, || async {
-                    match api.create(&params, &dynamic).await {
-                        Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                            let existing = api.get(&object.name).await?;
-                            let existing_value =
-                                serde_json::to_value(&existing).map_err(kube::Error::SerdeError)?;
-                            if keep(&existing_value, &object.body) {
-                                return Ok(());
-                            }
-                            let mut replacement = dynamic.clone();
-                            replacement.metadata.resource_version =
-                                existing.metadata.resource_version;
-                            api.replace(&object.name, &params, &replacement)
-                                .await
-                                .map(drop)
-                        }
-                        other => other.map(drop),
-                    }
-                })
-                .await
-                .map_err(|e| ApiError::new(&format!("create or update {}", object.describe()), e))
-            }
+            })
+            .await
+            .map_err(|e| ApiError::new(&format!("create or update {}", object.describe()), e))
         }
     }
 }

@@ -34,6 +34,10 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8], ca: &X509) -> SslAcceptor {
     // as kube-apiserver does (tls.RequestClientCert + the x509 authenticator).
     b.add_client_ca(ca).unwrap();
     b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+    // Clients resume sessions (hyper-openssl does, as Go's client does with the real server);
+    // OpenSSL refuses a resumption with an internal-error alert unless the session context is set
+    // whenever peer verification is on.
+    b.set_session_id_context(b"kinit-test-apiserver").unwrap();
     b.set_alpn_select_callback(|_, client| {
         openssl::ssl::select_next_proto(b"\x08http/1.1", client).ok_or(AlpnError::NOACK)
     });

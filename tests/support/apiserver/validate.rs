@@ -81,11 +81,21 @@ impl Validator {
         }
     }
 
+    /// A validator that accepts every object, for benchmarks ([`super::Options::check_schemas`]).
+    pub fn off() -> Validator {
+        Validator {
+            helper: Mutex::new(None),
+            version: String::new(),
+        }
+    }
+
     /// `Ok(())` when kubernetes-validate --strict accepts the object (or does not know its
     /// kind), else its message.
     pub fn check(&self, obj: &Value) -> Result<(), String> {
         let mut guard = self.helper.lock().unwrap();
-        let helper = guard.as_mut().unwrap();
+        let Some(helper) = guard.as_mut() else {
+            return Ok(());
+        };
         let mut line = serde_json::to_string(obj).unwrap();
         line.push('\n');
         helper

@@ -1,0 +1,49 @@
+//! API work of later phases started as soon as the session opens, so that their round trips
+//! overlap instead of adding up: the objects of upload-config, bootstrap-token and the kube-proxy
+//! addon, and the Node's control-plane marks, depend on nothing a phase before them does. Each
+//! phase still prints its lines and reports its own outcome, in order, when its turn comes
+//! (`api::apply` and `api::run_work` collect the work). upload-certs and the CoreDNS addon, which
+//! read what they then write, run in their turn.
+//!
+//! Unlike kubeadm, a run that fails in one phase may therefore have applied the objects of a later
+//! one; every object is applied idempotently, so the next run converges.
+
+use crate::api::Session;
+use crate::runner::{PhaseContext, PhaseError};
+use crate::{addons, bootstrap_token_phase, mark_control_plane_phase, upload_config_phase};
+
+fn failed(e: impl ToString) -> PhaseError {
+    PhaseError::Failed(e.to_string())
+}
+
+pub fn start(ctx: &mut PhaseContext<'_>, session: &Session) -> Result<(), PhaseError> {
+    let later: Vec<String> = ctx
+        .selected
+        .iter()
+        .skip_while(|unit| **unit != ctx.current)
+        .skip(1)
+        .cloned()
+        .collect();
+    for unit in later {
+        if unit == "mark-control-plane" {
+            let (node, taints) = mark_control_plane_phase::target(ctx);
+            session.start(&unit, mark_control_plane_phase::work(session, node, taints));
+            continue;
+        }
+        let objects = match unit.as_str() {
+            "upload-config/kubeadm" => {
+                upload_config_phase::kubeadm_config_objects(ctx.config).map_err(failed)?
+            }
+            "upload-config/kubelet" => upload_config_phase::kubelet_objects(ctx)?,
+            "bootstrap-token" => bootstrap_token_phase::objects(ctx)?,
+            "addon/kube-proxy" => match addons::kube_proxy_objects(ctx)? {
+                Some((objects, _)) => objects,
+                None => continue,
+            },
+            _ => continue,
+        };
+        tracing::debug!("API: {unit} started ahead ({} objects)", objects.len());
+        session.start(&unit, session.apply_work(objects));
+    }
+    Ok(())
+}

@@ -1,16 +1,19 @@
 //! API work of later phases started as soon as the session opens, so that their round trips
-//! overlap instead of adding up: the objects of upload-config, bootstrap-token and the kube-proxy
-//! addon, and the Node's control-plane marks, depend on nothing a phase before them does. Each
-//! phase still prints its lines and reports its own outcome, in order, when its turn comes
-//! (`api::apply` and `api::run_work` collect the work). upload-certs and the CoreDNS addon, which
-//! read what they then write, run in their turn.
+//! overlap instead of adding up: upload-config, upload-certs, mark-control-plane, bootstrap-token
+//! and the addons depend on nothing a phase before them does in the cluster. Each phase still
+//! prints its lines and reports its own outcome, in order, when its turn comes (`api::apply`,
+//! `api::run_work` and `api::finish_ahead` collect the work). CoreDNS with `--patches` waits for
+//! its turn, where the patches print their lines.
 //!
 //! Unlike kubeadm, a run that fails in one phase may therefore have applied the objects of a later
 //! one; every object is applied idempotently, so the next run converges.
 
 use crate::api::Session;
 use crate::runner::{PhaseContext, PhaseError};
-use crate::{addons, bootstrap_token_phase, mark_control_plane_phase, upload_config_phase};
+use crate::{
+    addons, bootstrap_token_phase, mark_control_plane_phase, upload_certs_phase,
+    upload_config_phase,
+};
 
 fn failed(e: impl ToString) -> PhaseError {
     PhaseError::Failed(e.to_string())
@@ -28,6 +31,18 @@ pub fn start(ctx: &mut PhaseContext<'_>, session: &Session) -> Result<(), PhaseE
         if unit == "mark-control-plane" {
             let (node, taints) = mark_control_plane_phase::target(ctx);
             session.start(&unit, mark_control_plane_phase::work(session, node, taints));
+            continue;
+        }
+        if unit == "addon/coredns" {
+            if let Some(addon) = addons::coredns_ahead(ctx)? {
+                session.start(&unit, addons::coredns_work(session, addon));
+            }
+            continue;
+        }
+        if unit == "upload-certs" {
+            if let Some(upload) = upload_certs_phase::prepare(ctx)? {
+                session.start(&unit, upload_certs_phase::work(session, upload));
+            }
             continue;
         }
         let objects = match unit.as_str() {

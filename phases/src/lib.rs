@@ -28,6 +28,7 @@ pub mod pki;
 pub mod preflight_phase;
 pub mod runner;
 pub mod show_join_phase;
+pub mod templates;
 pub mod time_text;
 pub mod token;
 pub mod upload_certs_phase;

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
+use std::time::Duration;
 
 use crate::api::{self, rbac, ApiObject};
 use crate::cert_upload::{decode_key, decrypt, encrypt, shared_files, SECRET_NAME};
@@ -65,89 +66,18 @@ fn rbac_objects() -> [ApiObject; 2] {
     ]
 }
 
-/// The uploaded Secret still holds exactly these files and its owner token has time left.
-fn upload_still_current(
-    session: &api::Session,
-    key: &[u8],
-    files: &BTreeMap<String, Vec<u8>>,
-) -> Result<bool, PhaseError> {
-    let secrets: Api<Secret> = Api::namespaced(session.client(), KUBE_SYSTEM);
-    let what = format!("get Secret {KUBE_SYSTEM}/{SECRET_NAME}");
-    let Some(existing) = session
-        .call(&what, || secrets.get_opt(SECRET_NAME))
-        .map_err(failed)?
-    else {
-        return Ok(false);
-    };
-    let stored = existing.data.unwrap_or_default();
-    let same_files = stored.len() == files.len()
-        && files.iter().all(|(name, plain)| {
-            stored
-                .get(name)
-                .is_some_and(|sealed| match plain.is_empty() {
-                    true => sealed.0.is_empty(),
-                    false => decrypt(key, &sealed.0).is_ok_and(|opened| opened == *plain),
-                })
-        });
-    let Some(owner) = existing
-        .metadata
-        .owner_references
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-    else {
-        return Ok(false);
-    };
-    if !same_files {
-        return Ok(false);
-    }
-    let what = format!("get Secret {KUBE_SYSTEM}/{}", owner.name);
-    let token = session
-        .call(&what, || secrets.get_opt(&owner.name))
-        .map_err(failed)?;
-    let left = token
-        .filter(|t| t.metadata.uid.as_deref() == Some(owner.uid.as_str()))
-        .and_then(|t| TokenSecret::from_secret(&t))
-        .and_then(|t| t.expires)
-        .map_or(0, |at| at - now_unix());
-    Ok(left > REUSE_IF_LEFT_SECONDS)
+/// What an upload needs from this machine: the key and the files, read before any API work.
+pub struct Upload {
+    key: Vec<u8>,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
-/// Creates the short-lived token the upload hangs off, and returns its Secret's uid.
-fn create_owner_token(
-    ctx: &mut PhaseContext<'_>,
-    proxy: &TokenSecret,
-) -> Result<String, PhaseError> {
-    let session = api::session(ctx)?;
-    let secrets: Api<Secret> = Api::namespaced(session.client(), KUBE_SYSTEM);
-    let secret = proxy.to_secret();
-    let what = format!(
-        "create Secret {KUBE_SYSTEM}/{}",
-        token::secret_name(&proxy.id)
-    );
-    let params = PostParams::default();
-    let created = session
-        .call(&what, || secrets.create(&params, &secret))
-        .map_err(failed)?;
-    created.metadata.uid.ok_or_else(|| {
-        failed(format!(
-            "the API server gave {} no uid",
-            token::secret_name(&proxy.id)
-        ))
-    })
-}
-
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+/// The upload `--upload-certs` asks for; `None` without it.
+pub fn prepare(ctx: &PhaseContext<'_>) -> Result<Option<Upload>, PhaseError> {
     if !ctx.config.printing.upload_certs {
-        ctx.sink
-            .line("[upload-certs] Skipping phase. Please see --upload-certs");
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    ctx.sink.line(&format!(
-        "[upload-certs] Storing the certificates in Secret {SECRET_NAME:?} in the {KUBE_SYSTEM:?} Namespace"
-    ));
-    let key_hex = ctx.config.init.certificate_key.clone();
-    let key = decode_key(&key_hex).map_err(failed)?;
+    let key = decode_key(&ctx.config.init.certificate_key).map_err(failed)?;
     let mut files = BTreeMap::new();
     for (name, path) in shared_files(ctx.config) {
         // kubeadm stores a file that is not there as an empty value, and joins fail on it later.
@@ -158,53 +88,145 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .unwrap_or_default();
         files.insert(name, content);
     }
+    Ok(Some(Upload { key, files }))
+}
 
-    let reuse = !ctx.dry_run && upload_still_current(api::session(ctx)?, &key, &files)?;
-    if reuse {
-        tracing::info!(
-            "{SECRET_NAME} already holds these certificates for more than an hour; kept"
+impl Upload {
+    fn sealed(&self) -> Result<BTreeMap<String, ByteString>, String> {
+        self.files
+            .iter()
+            .map(|(name, plain)| {
+                let sealed = if plain.is_empty() {
+                    Vec::new()
+                } else {
+                    encrypt(&self.key, plain)?
+                };
+                Ok((name.clone(), ByteString(sealed)))
+            })
+            .collect()
+    }
+
+    /// The uploaded Secret still holds exactly these files and its owner token has time left.
+    async fn still_current(&self, secrets: &Api<Secret>, limit: Duration) -> Result<bool, String> {
+        let what = format!("get Secret {KUBE_SYSTEM}/{SECRET_NAME}");
+        let existing = api::retrying(limit, || secrets.get_opt(SECRET_NAME))
+            .await
+            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let Some(existing) = existing else {
+            return Ok(false);
+        };
+        let stored = existing.data.unwrap_or_default();
+        let same_files = stored.len() == self.files.len()
+            && self.files.iter().all(|(name, plain)| {
+                stored
+                    .get(name)
+                    .is_some_and(|sealed| match plain.is_empty() {
+                        true => sealed.0.is_empty(),
+                        false => decrypt(&self.key, &sealed.0).is_ok_and(|opened| opened == *plain),
+                    })
+            });
+        let owner = existing
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .into_iter()
+            .next();
+        let Some(owner) = owner.filter(|_| same_files) else {
+            return Ok(false);
+        };
+        let what = format!("get Secret {KUBE_SYSTEM}/{}", owner.name);
+        let token = api::retrying(limit, || secrets.get_opt(&owner.name))
+            .await
+            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let left = token
+            .filter(|t| t.metadata.uid.as_deref() == Some(owner.uid.as_str()))
+            .and_then(|t| TokenSecret::from_secret(&t))
+            .and_then(|t| t.expires)
+            .map_or(0, |at| at - now_unix());
+        Ok(left > REUSE_IF_LEFT_SECONDS)
+    }
+}
+
+fn proxy_token() -> Result<TokenSecret, String> {
+    let generated = token::generate()?;
+    let (id, secret) = generated
+        .split_once('.')
+        .expect("generated tokens have a dot");
+    Ok(TokenSecret {
+        id: id.into(),
+        secret: secret.into(),
+        description: TOKEN_DESCRIPTION.into(),
+        expires: Some(now_unix() + CERT_TOKEN_SECONDS),
+        usages: Vec::new(),
+        groups: Vec::new(),
+    })
+}
+
+/// Uploads afresh unless the upload in the cluster is still current, as work that can start ahead.
+pub fn work(session: &api::Session, upload: Upload) -> api::Work {
+    let (client, limit) = (session.client(), session.call_limit());
+    Box::pin(async move {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), KUBE_SYSTEM);
+        if upload.still_current(&secrets, limit).await? {
+            tracing::info!(
+                "{SECRET_NAME} already holds these certificates for more than an hour; kept"
+            );
+            return api::apply_objects(&client, limit, &rbac_objects()).await;
+        }
+        let proxy = proxy_token()?;
+        let secret = proxy.to_secret();
+        let what = format!(
+            "create Secret {KUBE_SYSTEM}/{}",
+            token::secret_name(&proxy.id)
         );
-        api::apply(ctx, &rbac_objects())?;
-    } else {
-        let generated = token::generate().map_err(failed)?;
-        let (id, secret) = generated
-            .split_once('.')
-            .expect("generated tokens have a dot");
-        let proxy = TokenSecret {
-            id: id.into(),
-            secret: secret.into(),
-            description: TOKEN_DESCRIPTION.into(),
-            expires: Some(now_unix() + CERT_TOKEN_SECONDS),
-            usages: Vec::new(),
-            groups: Vec::new(),
-        };
-        let uid = if ctx.dry_run {
-            "<uid of the token Secret>".to_string()
-        } else {
-            create_owner_token(ctx, &proxy)?
-        };
-        let mut data = BTreeMap::new();
-        for (name, plain) in &files {
-            let sealed = if plain.is_empty() {
-                Vec::new()
-            } else {
-                encrypt(&key, plain).map_err(failed)?
-            };
-            data.insert(name.clone(), ByteString(sealed));
-        }
-        let mut objects = Vec::new();
-        if ctx.dry_run {
-            objects.push(ApiObject::new(&proxy.to_secret()));
-        }
-        objects.push(ApiObject::new(&certs_secret(data, owner(&proxy.id, &uid))));
+        let params = PostParams::default();
+        let created = api::retrying(limit, || secrets.create(&params, &secret))
+            .await
+            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let uid = created.metadata.uid.ok_or_else(|| {
+            format!(
+                "the API server gave {} no uid",
+                token::secret_name(&proxy.id)
+            )
+        })?;
+        let mut objects = vec![ApiObject::new(&certs_secret(
+            upload.sealed()?,
+            owner(&proxy.id, &uid),
+        ))];
+        objects.extend(rbac_objects());
+        api::apply_objects(&client, limit, &objects).await
+    })
+}
+
+pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let Some(upload) = prepare(ctx)? else {
+        ctx.sink
+            .line("[upload-certs] Skipping phase. Please see --upload-certs");
+        return Ok(Vec::new());
+    };
+    ctx.sink.line(&format!(
+        "[upload-certs] Storing the certificates in Secret {SECRET_NAME:?} in the {KUBE_SYSTEM:?} Namespace"
+    ));
+    if ctx.dry_run {
+        let proxy = proxy_token().map_err(failed)?;
+        let sealed = upload.sealed().map_err(failed)?;
+        let mut objects = vec![
+            ApiObject::new(&proxy.to_secret()),
+            ApiObject::new(&certs_secret(
+                sealed,
+                owner(&proxy.id, "<uid of the token Secret>"),
+            )),
+        ];
         objects.extend(rbac_objects());
         api::apply(ctx, &objects)?;
+    } else {
+        api::run_work(ctx, |session| work(session, upload))?;
     }
     if !ctx.config.printing.skip_certificate_key_print {
         let shown = if ctx.dry_run {
             WITHHELD
         } else {
-            key_hex.as_str()
+            ctx.config.init.certificate_key.as_str()
         };
         ctx.sink
             .line(&format!("[upload-certs] Using certificate key:\n{shown}"));

@@ -24,6 +24,10 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         );
         return Ok(Vec::new());
     }
+    if !ctx.dry_run && api::finish_ahead(ctx)? {
+        ctx.sink.line("[addons] Applied essential addon: CoreDNS");
+        return Ok(Vec::new());
+    }
     let mut addon = coredns::build(ctx.config).map_err(failed)?;
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
     // autoscaler); a dry run reads nothing and shows the default.
@@ -40,6 +44,37 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     api::apply(ctx, &addon.objects())?;
     ctx.sink.line("[addons] Applied essential addon: CoreDNS");
     Ok(Vec::new())
+}
+
+/// CoreDNS to start ahead of its turn; not with `--patches`, whose lines print in the phase.
+pub fn coredns_ahead(ctx: &PhaseContext<'_>) -> Result<Option<coredns::CoreDns>, PhaseError> {
+    let patched = ctx
+        .config
+        .init
+        .patches
+        .as_ref()
+        .is_some_and(|p| !p.directory.is_empty());
+    if ctx.config.cluster.dns.disabled || patched {
+        return Ok(None);
+    }
+    coredns::build(ctx.config).map(Some).map_err(failed)
+}
+
+/// Keeps the replica count of a CoreDNS already deployed, then applies the addon.
+pub fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Work {
+    let (client, limit) = (session.client(), session.call_limit());
+    Box::pin(async move {
+        let deployments: kube::Api<Deployment> =
+            kube::Api::namespaced(client.clone(), coredns::NAMESPACE);
+        let what = format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME);
+        let existing = api::retrying(limit, || deployments.get_opt(coredns::NAME))
+            .await
+            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        if let Some(replicas) = existing.and_then(|d| d.spec).and_then(|s| s.replicas) {
+            addon.set_replicas(replicas);
+        }
+        api::apply_objects(&client, limit, &addon.objects()).await
+    })
 }
 
 fn deployed_coredns_replicas(ctx: &mut PhaseContext<'_>) -> Result<Option<i32>, PhaseError> {

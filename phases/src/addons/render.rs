@@ -25,18 +25,7 @@ fn engine() -> Result<&'static Handlebars<'static>, String> {
     static ENGINE: std::sync::OnceLock<Result<Handlebars<'static>, String>> =
         std::sync::OnceLock::new();
     ENGINE
-        .get_or_init(|| {
-            let mut handlebars = Handlebars::new();
-            handlebars.set_strict_mode(true);
-            handlebars.register_escape_fn(handlebars::no_escape);
-            handlebars.register_helper("json", Box::new(crate::manifests::json_helper));
-            for (name, text) in TEMPLATES {
-                handlebars
-                    .register_template_string(name, text)
-                    .map_err(|e| format!("templates/{name}: {e}"))?;
-            }
-            Ok(handlebars)
-        })
+        .get_or_init(|| crate::templates::compile(&TEMPLATES))
         .as_ref()
         .map_err(Clone::clone)
 }

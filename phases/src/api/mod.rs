@@ -10,6 +10,6 @@ pub mod session;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};
-pub use phase_client::{apply, run_work, session};
+pub use phase_client::{apply, finish_ahead, run_work, session};
 pub use retry::retrying;
-pub use session::{ApiError, Session, Work};
+pub use session::{apply_objects, ApiError, Session, Work};

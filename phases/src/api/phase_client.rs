@@ -113,3 +113,15 @@ pub fn run_work(
     };
     outcome.map_err(failed)
 }
+
+/// Collects the work started ahead for the running phase: `true` when there was some and it
+/// succeeded, `false` when the phase must do its work itself.
+pub fn finish_ahead(ctx: &mut PhaseContext<'_>) -> Result<bool, PhaseError> {
+    let Some(session) = ctx.api.as_ref() else {
+        return Ok(false);
+    };
+    match session.finish(&ctx.current) {
+        Some(outcome) => outcome.map(|()| true).map_err(failed),
+        None => Ok(false),
+    }
+}

@@ -219,6 +219,17 @@ fn dynamic(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> 
     }
 }
 
+/// Applies `objects` concurrently inside other API work; the error lists every failure.
+pub async fn apply_objects(
+    client: &Client,
+    limit: Duration,
+    objects: &[ApiObject],
+) -> Result<(), String> {
+    apply_all(client, limit, objects)
+        .await
+        .map_err(|errors| join(&errors))
+}
+
 async fn apply_all(
     client: &Client,
     limit: Duration,

@@ -8,9 +8,7 @@ pub mod volumes;
 use crate::config::resolve::InitConfig;
 use crate::config::types::{EnvVar, LocalEtcd};
 use crate::config::yaml::parse_documents;
-use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
-};
+use handlebars::Handlebars;
 use k8s_openapi::api::core::v1::Pod;
 use probes::Probe;
 use serde::Serialize;
@@ -256,46 +254,20 @@ fn template_data(
     Ok(data)
 }
 
-/// Writes a value as JSON, which YAML reads as the same scalar (or flow collection) whatever it holds.
-pub(crate) fn json_helper(
-    helper: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let value = helper
-        .param(0)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("json", 0))?;
-    let text = serde_json::to_string(value.value())
-        .map_err(|e| RenderErrorReason::Other(e.to_string()))?;
-    out.write(&text)?;
-    Ok(())
-}
-
 /// The template engine with the static Pod template compiled, once per process: compiling costs more than
 /// rendering all four manifests.
 fn engine() -> Result<&'static Handlebars<'static>, String> {
     static ENGINE: std::sync::OnceLock<Result<Handlebars<'static>, String>> =
         std::sync::OnceLock::new();
     ENGINE
-        .get_or_init(|| {
-            let mut handlebars = Handlebars::new();
-            handlebars.set_strict_mode(true);
-            handlebars.register_escape_fn(handlebars::no_escape);
-            handlebars.register_helper("json", Box::new(json_helper));
-            handlebars
-                .register_template_string("static-pod", TEMPLATE)
-                .map_err(|e| format!("templates/static-pod.yaml.hbs: {e}"))?;
-            Ok(handlebars)
-        })
+        .get_or_init(|| crate::templates::compile(&[("static-pod.yaml.hbs", TEMPLATE)]))
         .as_ref()
         .map_err(Clone::clone)
 }
 
 fn render(data: &TemplateData) -> Result<String, String> {
     engine()?
-        .render("static-pod", data)
+        .render("static-pod.yaml.hbs", data)
         .map_err(|e| format!("templates/static-pod.yaml.hbs: {e}"))
 }
 

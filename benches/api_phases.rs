@@ -62,6 +62,9 @@ fn kinit(root: &Path, config: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("KINIT_BENCH_SHOW").is_some() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 struct Round {
@@ -93,11 +96,12 @@ fn round() -> Round {
     let measure = || {
         let before = server.request_count();
         let started = Instant::now();
-        kinit(
-            &root,
-            &config_path,
-            &["init", "--skip-phases", SKIPPED, "--upload-certs"],
-        );
+        // KINIT_BENCH_SHOW=1 prints each run's debug log, to see where the time goes.
+        let mut args = vec!["init", "--skip-phases", SKIPPED, "--upload-certs"];
+        if std::env::var_os("KINIT_BENCH_SHOW").is_some() {
+            args.extend(["-v", "-v"]);
+        }
+        kinit(&root, &config_path, &args);
         (started.elapsed(), server.request_count() - before)
     };
     let (fresh, fresh_requests) = measure();

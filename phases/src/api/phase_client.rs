@@ -50,20 +50,40 @@ fn cluster_admins_binding() -> ApiObject {
 /// super-admin.conf (in `system:masters`) creates it, and admin.conf is used from then on.
 pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseError> {
     if ctx.api.is_none() {
+        let super_admin = format!(
+            "{}/super-admin.conf",
+            ctx.kubeconfig_dir.trim_end_matches('/')
+        );
+        // Making a client costs tens of milliseconds (OpenSSL loads the system's CA bundle), so
+        // the fallback client is made while admin.conf's attempt is under way.
+        let fallback = match ctx.effects.read_file(&super_admin).map_err(failed)? {
+            Some(text) => {
+                let (path, limit) = (super_admin.clone(), call_limit(ctx));
+                Some(std::thread::spawn(move || {
+                    Session::connect(&String::from_utf8_lossy(&text), &path, limit)
+                }))
+            }
+            None => None,
+        };
         let admin = connect_with(ctx, &ctx.kubeconfig.clone())?;
         let binding = [cluster_admins_binding()];
         match admin.apply_all(&binding) {
             Ok(()) => {}
             Err(errors) if errors.iter().all(|e| e.is_forbidden()) => {
-                let super_admin = format!(
-                    "{}/super-admin.conf",
-                    ctx.kubeconfig_dir.trim_end_matches('/')
-                );
                 tracing::info!(
                     "{} may not create the {CLUSTER_ADMINS_GROUP} ClusterRoleBinding yet; creating it with {super_admin}",
                     admin.source
                 );
-                connect_with(ctx, &super_admin)?
+                let fallback = fallback.ok_or_else(|| {
+                    failed(format!(
+                        "{} may not create the {CLUSTER_ADMINS_GROUP} ClusterRoleBinding, and there is no {super_admin} to create it with",
+                        admin.source
+                    ))
+                })?;
+                fallback
+                    .join()
+                    .map_err(|_| failed("the super-admin client could not be made"))?
+                    .map_err(failed)?
                     .apply_all(&binding)
                     .map_err(|errors| failed(session::join(&errors)))?;
             }

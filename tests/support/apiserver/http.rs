@@ -64,6 +64,9 @@ pub fn serve(
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
+                    // Go's net package, and so kube-apiserver, turns Nagle's algorithm off on
+                    // every connection; with it on, small responses wait for delayed ACKs.
+                    let _ = tcp.set_nodelay(true);
                     let tls = tls.clone();
                     let state = state.clone();
                     tokio::spawn(async move { connection(tcp, tls, state).await });

@@ -160,11 +160,7 @@ impl Session {
     /// Applying `objects` as work that owns what it needs, to run while other phases go on.
     pub fn apply_work(&self, objects: Vec<ApiObject>) -> Work {
         let (client, limit) = (self.client.clone(), self.call_limit);
-        Box::pin(async move {
-            apply_all(&client, limit, &objects)
-                .await
-                .map_err(|errors| join(&errors))
-        })
+        Box::pin(async move { apply_objects(&client, limit, &objects).await })
     }
 
     pub fn call_limit(&self) -> Duration {
@@ -190,10 +186,6 @@ impl Session {
         self.runtime
             .block_on(retrying(self.call_limit, call))
             .map_err(|e| ApiError::new(what, e))
-    }
-
-    pub fn dynamic(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
-        dynamic(&self.client, resource, namespace)
     }
 
     /// Applies every object at once; they must not depend on each other. Every failure is

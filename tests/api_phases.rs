@@ -143,6 +143,24 @@ fn bootstrap_token_creates_the_token_rbac_and_cluster_info() {
     let secret = cluster.object("Secret", "kube-system", "bootstrap-token-abcdef");
     assert_eq!(secret["type"], "bootstrap.kubernetes.io/token");
     let info = cluster.object("ConfigMap", "kube-public", "cluster-info");
+    // The test API server's bootstrap signer (written from the JWS spec) signed it for the token,
+    // and kinit's own verifier, which join will use, accepts that signature.
+    let kubeconfig = info["data"]["kubeconfig"].as_str().unwrap();
+    let signature = info["data"]["jws-kubeconfig-abcdef"]
+        .as_str()
+        .expect("signed");
+    assert!(kinit_phases::discovery::jws::verify(
+        signature,
+        "abcdef",
+        "0123456789abcdef",
+        kubeconfig
+    ));
+    assert!(!kinit_phases::discovery::jws::verify(
+        signature,
+        "abcdef",
+        "0123456789abcdeg",
+        kubeconfig
+    ));
     assert!(info["data"]["kubeconfig"]
         .as_str()
         .unwrap()

@@ -9,6 +9,7 @@ pub mod certs_commands;
 pub mod certs_phase;
 pub mod component_config;
 pub mod config;
+pub mod discovery;
 pub mod effects;
 pub mod fixes;
 pub mod images;

@@ -142,17 +142,15 @@ fn cluster_info_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseE
         "kubeconfig".to_string(),
         cluster_info_kubeconfig(&cluster.server, &ca),
     )]);
-    let role = "kubeadm:bootstrap-signer-clusterinfo";
-    Ok(vec![
-        ApiObject::new(&config_map(KUBE_PUBLIC, CLUSTER_INFO, data)),
-        rbac::get_one_role(KUBE_PUBLIC, role, "configmaps", CLUSTER_INFO),
-        rbac::role_binding(
-            KUBE_PUBLIC,
-            role,
-            role,
-            vec![rbac::user("system:anonymous")],
-        ),
-    ])
+    let mut objects = vec![ApiObject::new(&config_map(KUBE_PUBLIC, CLUSTER_INFO, data))];
+    objects.extend(rbac::may_get(
+        KUBE_PUBLIC,
+        "kubeadm:bootstrap-signer-clusterinfo",
+        "configmaps",
+        CLUSTER_INFO,
+        vec![rbac::user("system:anonymous")],
+    ));
+    Ok(objects)
 }
 
 /// Every object of the phase: the tokens, their RBAC, cluster-info and its RBAC.

@@ -54,16 +54,13 @@ fn owner(token_id: &str, uid: &str) -> OwnerReference {
 }
 
 fn rbac_objects() -> [ApiObject; 2] {
-    let role = "kubeadm:kubeadm-certs";
-    [
-        rbac::get_one_role(KUBE_SYSTEM, role, "secrets", SECRET_NAME),
-        rbac::role_binding(
-            KUBE_SYSTEM,
-            role,
-            role,
-            vec![rbac::group(rbac::NODE_BOOTSTRAPPERS)],
-        ),
-    ]
+    rbac::may_get(
+        KUBE_SYSTEM,
+        "kubeadm:kubeadm-certs",
+        "secrets",
+        SECRET_NAME,
+        vec![rbac::group(rbac::NODE_BOOTSTRAPPERS)],
+    )
 }
 
 /// What an upload needs from this machine: the key and the files, read before any API work.

@@ -86,20 +86,22 @@ pub fn kubeadm_config_objects(config: &InitConfig) -> Result<Vec<ApiObject>, Str
         "ClusterConfiguration".to_string(),
         cluster_configuration_yaml(config)?,
     )]);
-    let role = "kubeadm:nodes-kubeadm-config";
-    Ok(vec![
-        ApiObject::new(&config_map(KUBE_SYSTEM, KUBEADM_CONFIG, data)),
-        rbac::get_one_role(KUBE_SYSTEM, role, "configmaps", KUBEADM_CONFIG),
-        rbac::role_binding(
-            KUBE_SYSTEM,
-            role,
-            role,
-            vec![
-                rbac::group(rbac::NODE_BOOTSTRAPPERS),
-                rbac::group(rbac::NODES),
-            ],
-        ),
-    ])
+    let mut objects = vec![ApiObject::new(&config_map(
+        KUBE_SYSTEM,
+        KUBEADM_CONFIG,
+        data,
+    ))];
+    objects.extend(rbac::may_get(
+        KUBE_SYSTEM,
+        "kubeadm:nodes-kubeadm-config",
+        "configmaps",
+        KUBEADM_CONFIG,
+        vec![
+            rbac::group(rbac::NODE_BOOTSTRAPPERS),
+            rbac::group(rbac::NODES),
+        ],
+    ));
+    Ok(objects)
 }
 
 pub fn kubelet_config_objects(
@@ -112,20 +114,18 @@ pub fn kubelet_config_objects(
     if config.kubelet.is_none() {
         config_map = sign(config_map);
     }
-    let role = "kubeadm:kubelet-config";
-    Ok(vec![
-        ApiObject::new(&config_map),
-        rbac::get_one_role(KUBE_SYSTEM, role, "configmaps", KUBELET_CONFIG),
-        rbac::role_binding(
-            KUBE_SYSTEM,
-            role,
-            role,
-            vec![
-                rbac::group(rbac::NODES),
-                rbac::group(rbac::NODE_BOOTSTRAPPERS),
-            ],
-        ),
-    ])
+    let mut objects = vec![ApiObject::new(&config_map)];
+    objects.extend(rbac::may_get(
+        KUBE_SYSTEM,
+        "kubeadm:kubelet-config",
+        "configmaps",
+        KUBELET_CONFIG,
+        vec![
+            rbac::group(rbac::NODES),
+            rbac::group(rbac::NODE_BOOTSTRAPPERS),
+        ],
+    ));
+    Ok(objects)
 }
 
 /// The kubelet-config objects for this node's view of the kubelet configuration.

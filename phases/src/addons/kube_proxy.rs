@@ -108,7 +108,7 @@ pub fn build(
         },
         ..Default::default()
     };
-    let objects = vec![
+    let mut objects = vec![
         ApiObject::new(&config_map),
         ApiObject::new(&daemon_set),
         ApiObject::new(&service_account),
@@ -117,14 +117,14 @@ pub fn build(
             "system:node-proxier",
             vec![rbac::service_account(KUBE_SYSTEM, NAME)],
         ),
-        rbac::get_one_role(KUBE_SYSTEM, NAME, "configmaps", NAME),
-        rbac::role_binding(
-            KUBE_SYSTEM,
-            NAME,
-            NAME,
-            vec![rbac::group(rbac::NODE_BOOTSTRAPPERS)],
-        ),
     ];
+    objects.extend(rbac::may_get(
+        KUBE_SYSTEM,
+        NAME,
+        "configmaps",
+        NAME,
+        vec![rbac::group(rbac::NODE_BOOTSTRAPPERS)],
+    ));
     Ok((objects, warnings))
 }
 

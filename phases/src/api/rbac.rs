@@ -59,14 +59,24 @@ pub fn rule(api_groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRu
     }
 }
 
-/// A Role that may `get` one core object (`resource` `object`) in `namespace`.
-pub fn get_one_role(namespace: &str, name: &str, resource: &str, object: &str) -> ApiObject {
+/// kubeadm's way to let `subjects` read one core object (`resource` `object`) in `namespace`: a
+/// Role that may `get` only it, and a RoleBinding of the same name.
+pub fn may_get(
+    namespace: &str,
+    name: &str,
+    resource: &str,
+    object: &str,
+    subjects: Vec<Subject>,
+) -> [ApiObject; 2] {
     let mut only = rule(&[""], &[resource], &["get"]);
     only.resource_names = Some(vec![object.into()]);
-    ApiObject::new(&Role {
-        metadata: meta(Some(namespace), name),
-        rules: Some(vec![only]),
-    })
+    [
+        ApiObject::new(&Role {
+            metadata: meta(Some(namespace), name),
+            rules: Some(vec![only]),
+        }),
+        role_binding(namespace, name, name, subjects),
+    ]
 }
 
 pub fn cluster_role(name: &str, rules: Vec<PolicyRule>) -> ApiObject {

@@ -91,9 +91,9 @@ pub fn work(session: &api::Session, node_name: String, wanted: Vec<Taint>) -> ap
     let limit = session.call_limit();
     Box::pin(async move {
         let what = format!("mark Node {node_name} as control-plane");
-        api::retrying(limit, || mark(&nodes, &node_name, &wanted))
+        api::call(limit, &what, || mark(&nodes, &node_name, &wanted))
             .await
-            .map_err(|e| api::ApiError::new(&what, e).to_string())
+            .map_err(String::from)
     })
 }
 

@@ -106,9 +106,7 @@ impl Upload {
     /// The uploaded Secret still holds exactly these files and its owner token has time left.
     async fn still_current(&self, secrets: &Api<Secret>, limit: Duration) -> Result<bool, String> {
         let what = format!("get Secret {KUBE_SYSTEM}/{SECRET_NAME}");
-        let existing = api::retrying(limit, || secrets.get_opt(SECRET_NAME))
-            .await
-            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let existing = api::call(limit, &what, || secrets.get_opt(SECRET_NAME)).await?;
         let Some(existing) = existing else {
             return Ok(false);
         };
@@ -132,9 +130,7 @@ impl Upload {
             return Ok(false);
         };
         let what = format!("get Secret {KUBE_SYSTEM}/{}", owner.name);
-        let token = api::retrying(limit, || secrets.get_opt(&owner.name))
-            .await
-            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let token = api::call(limit, &what, || secrets.get_opt(&owner.name)).await?;
         let left = token
             .filter(|t| t.metadata.uid.as_deref() == Some(owner.uid.as_str()))
             .and_then(|t| TokenSecret::from_secret(&t))
@@ -177,9 +173,7 @@ pub fn work(session: &api::Session, upload: Upload) -> api::Work {
             token::secret_name(&proxy.id)
         );
         let params = PostParams::default();
-        let created = api::retrying(limit, || secrets.create(&params, &secret))
-            .await
-            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
+        let created = api::call(limit, &what, || secrets.create(&params, &secret)).await?;
         let uid = created.metadata.uid.ok_or_else(|| {
             format!(
                 "the API server gave {} no uid",

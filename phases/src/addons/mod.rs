@@ -32,7 +32,9 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
     // autoscaler); a dry run reads nothing and shows the default.
     if !ctx.dry_run {
-        if let Some(replicas) = deployed_coredns_replicas(ctx)? {
+        let session = api::session(ctx)?;
+        let deployed = session.block_on(deployed_replicas(&session.client(), session.call_limit()));
+        if let Some(replicas) = deployed.map_err(|e| failed(e.to_string()))? {
             addon.set_replicas(replicas);
         }
     }
@@ -64,29 +66,22 @@ pub fn coredns_ahead(ctx: &PhaseContext<'_>) -> Result<Option<coredns::CoreDns>,
 pub fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Work {
     let (client, limit) = (session.client(), session.call_limit());
     Box::pin(async move {
-        let deployments: kube::Api<Deployment> =
-            kube::Api::namespaced(client.clone(), coredns::NAMESPACE);
-        let what = format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME);
-        let existing = api::retrying(limit, || deployments.get_opt(coredns::NAME))
-            .await
-            .map_err(|e| api::ApiError::new(&what, e).to_string())?;
-        if let Some(replicas) = existing.and_then(|d| d.spec).and_then(|s| s.replicas) {
+        if let Some(replicas) = deployed_replicas(&client, limit).await? {
             addon.set_replicas(replicas);
         }
         api::apply_objects(&client, limit, &addon.objects()).await
     })
 }
 
-fn deployed_coredns_replicas(ctx: &mut PhaseContext<'_>) -> Result<Option<i32>, PhaseError> {
-    let session = api::session(ctx)?;
+/// The replica count of a CoreDNS already deployed, which kubeadm keeps.
+async fn deployed_replicas(
+    client: &kube::Client,
+    limit: std::time::Duration,
+) -> Result<Option<i32>, api::ApiError> {
     let deployments: kube::Api<Deployment> =
-        kube::Api::namespaced(session.client(), coredns::NAMESPACE);
-    let existing = session
-        .call(
-            &format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME),
-            || deployments.get_opt(coredns::NAME),
-        )
-        .map_err(|e| failed(e.to_string()))?;
+        kube::Api::namespaced(client.clone(), coredns::NAMESPACE);
+    let what = format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME);
+    let existing = api::call(limit, &what, || deployments.get_opt(coredns::NAME)).await?;
     Ok(existing.and_then(|d| d.spec).and_then(|s| s.replicas))
 }
 

@@ -5,11 +5,10 @@ pub mod node;
 pub mod object;
 pub mod phase_client;
 pub mod rbac;
-pub mod retry;
+mod retry;
 pub mod session;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};
 pub use phase_client::{apply, finish_ahead, run_work, session};
-pub use retry::retrying;
-pub use session::{apply_objects, ApiError, Session, Work};
+pub use session::{apply_objects, call, ApiError, Session, Work};

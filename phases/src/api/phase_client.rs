@@ -129,7 +129,7 @@ pub fn run_work(
     let session = session(ctx)?;
     let outcome = match session.finish(&current) {
         Some(outcome) => outcome,
-        None => session.run(work(session)),
+        None => session.block_on(work(session)),
     };
     outcome.map_err(failed)
 }

@@ -69,6 +69,24 @@ impl ApiError {
     }
 }
 
+/// Work that runs API calls reports their failures as text.
+impl From<ApiError> for String {
+    fn from(error: ApiError) -> String {
+        error.to_string()
+    }
+}
+
+/// One API call with retries within `limit`; `what` names it for the error ("get Node cp1").
+pub async fn call<T, F, Fut>(limit: Duration, what: &str, call: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    retrying(limit, call)
+        .await
+        .map_err(|e| ApiError::new(what, e))
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.code {
@@ -167,9 +185,9 @@ impl Session {
         self.call_limit
     }
 
-    /// Runs `work` to its end.
-    pub fn run(&self, work: Work) -> Result<(), String> {
-        self.runtime.block_on(work)
+    /// Runs `future` (API work, one call) to its end on the session's runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 
     pub fn client(&self) -> Client {
@@ -184,8 +202,7 @@ impl Session {
     {
         tracing::debug!("API: {what}");
         self.runtime
-            .block_on(retrying(self.call_limit, call))
-            .map_err(|e| ApiError::new(what, e))
+            .block_on(self::call(self.call_limit, what, call))
     }
 
     /// Applies every object at once; they must not depend on each other. Every failure is
@@ -249,18 +266,16 @@ async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Resu
         Mode::Apply => {
             let params = PatchParams::apply(FIELD_MANAGER).force();
             let patch = Patch::Apply(&object.body);
-            retrying(limit, || api.patch(&object.name, &params, &patch))
+            let what = format!("apply {}", object.describe());
+            call(limit, &what, || api.patch(&object.name, &params, &patch))
                 .await
                 .map(drop)
-                .map_err(|e| ApiError::new(&format!("apply {}", object.describe()), e))
         }
         Mode::KeepExisting => {
             let dynamic = as_dynamic(object)?;
             let params = PostParams::default();
-            let created = retrying(limit, || api.create(&params, &dynamic))
-                .await
-                .map_err(|e| ApiError::new(&format!("create {}", object.describe()), e));
-            match created {
+            let what = format!("create {}", object.describe());
+            match call(limit, &what, || api.create(&params, &dynamic)).await {
                 Err(e) if e.is_already_exists() => {
                     tracing::info!("{} exists and is kept as it is", object.describe());
                     Ok(())
@@ -272,7 +287,8 @@ async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Resu
             let dynamic = as_dynamic(object)?;
             let params = PostParams::default();
             // A conflict on the update retries the whole exchange with a fresh copy.
-            retrying(limit, || async {
+            let what = format!("create or update {}", object.describe());
+            call(limit, &what, || async {
                 match api.create(&params, &dynamic).await {
                     Err(kube::Error::Api(status)) if status.is_already_exists() => {
                         let existing = api.get(&object.name).await?;
@@ -291,7 +307,6 @@ async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Resu
                 }
             })
             .await
-            .map_err(|e| ApiError::new(&format!("create or update {}", object.describe()), e))
         }
     }
 }

@@ -111,16 +111,7 @@ pub fn cluster_info_kubeconfig(server: &str, ca_data_base64: &str) -> String {
 
 fn cluster_info_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
     let path = &ctx.kubeconfig;
-    let text = ctx
-        .effects
-        .read_file(path)
-        .map_err(failed)?
-        .ok_or_else(|| {
-            failed(format!(
-                "{path} does not exist: run `kinit init phase kubeconfig admin` first"
-            ))
-        })?;
-    let admin = Kubeconfig::parse(&String::from_utf8_lossy(&text), path).map_err(failed)?;
+    let admin = Kubeconfig::read_admin(ctx.effects, path).map_err(failed)?;
     let (cluster, _) = admin
         .current()
         .ok_or_else(|| failed(format!("{path} has no current context")))?;

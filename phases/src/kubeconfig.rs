@@ -143,6 +143,18 @@ impl Kubeconfig {
         serde_json::from_value(value).map_err(|e| format!("{file} is not a kubeconfig: {e}"))
     }
 
+    /// The admin kubeconfig at `path`, read through the run's effects (so a file an earlier phase
+    /// of this run wrote is seen).
+    pub fn read_admin(
+        effects: &dyn crate::effects::Effects,
+        path: &str,
+    ) -> Result<Kubeconfig, String> {
+        let text = effects.read_file(path)?.ok_or_else(|| {
+            format!("{path} does not exist: run `kinit init phase kubeconfig admin` first")
+        })?;
+        Kubeconfig::parse(&String::from_utf8_lossy(&text), path)
+    }
+
     /// The cluster and user of the current context.
     pub fn current(&self) -> Option<(&Cluster, &User)> {
         let context = self

@@ -14,16 +14,7 @@ fn failed(e: String) -> PhaseError {
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let admin_path = format!("{}/admin.conf", ctx.kubeconfig_dir.trim_end_matches('/'));
-    let admin = ctx
-        .effects
-        .read_file(&admin_path)
-        .map_err(failed)?
-        .ok_or_else(|| {
-            failed(format!(
-                "{admin_path} does not exist: run `kinit init phase kubeconfig admin` first"
-            ))
-        })?;
-    let admin = Kubeconfig::parse(&String::from_utf8_lossy(&admin), &admin_path).map_err(failed)?;
+    let admin = Kubeconfig::read_admin(ctx.effects, &admin_path).map_err(failed)?;
     let server = admin
         .clusters
         .first()

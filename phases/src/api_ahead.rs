@@ -9,15 +9,11 @@
 //! one; every object is applied idempotently, so the next run converges.
 
 use crate::api::Session;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use crate::{
     addons, bootstrap_token_phase, mark_control_plane_phase, upload_certs_phase,
     upload_config_phase,
 };
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
-}
 
 pub fn start(ctx: &mut PhaseContext<'_>, session: &Session) -> Result<(), PhaseError> {
     let later: Vec<String> = ctx

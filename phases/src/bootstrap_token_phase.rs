@@ -12,16 +12,12 @@ use crate::config::resolve::InitConfig;
 use crate::join_command::WITHHELD;
 use crate::kubeconfig::{base64, Kubeconfig};
 use crate::pki::cert::now_unix;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use crate::token::TokenSecret;
 use crate::upload_config_phase::config_map;
 
 pub const KUBE_PUBLIC: &str = "kube-public";
 pub const CLUSTER_INFO: &str = "cluster-info";
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
-}
 
 /// An existing token Secret that grants the same and has not expired is left as it is.
 fn token_still_serves(existing: &Value, desired: &Value) -> bool {

@@ -5,17 +5,13 @@ use crate::config::resolve::InitConfig;
 use crate::pki::cert::{self, CertProfile, Usage, Validity};
 use crate::pki::keys::{self, KeyAlgorithm};
 use crate::pki::table::{self, CertSpec};
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::time::Duration;
 
 pub const CERT_MODE: u32 = 0o644;
 pub const KEY_MODE: u32 = 0o600;
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
 
 pub fn cert_dir(config: &InitConfig) -> &str {
     &config.cluster.certificates_dir

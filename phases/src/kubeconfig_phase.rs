@@ -7,16 +7,12 @@ use crate::kubeconfig::{base64, unbase64, Cluster, Kubeconfig, User};
 use crate::pki::cert::{self, CertProfile, Usage};
 use crate::pki::keys;
 use crate::pki::table::endpoint_host;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
 pub const KUBECONFIG_MODE: u32 = 0o600;
 pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
 
 /// `https://host:port`, with IPv6 hosts in brackets.
 fn url(host: &str, port: &str) -> String {

@@ -4,15 +4,11 @@
 
 use crate::kubeconfig::Kubeconfig;
 use crate::kubelet::service::ServiceManager;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 
 const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
 const DEFAULT_KUBELET_PKI: &str = "/var/lib/kubelet/pki";
 const CLIENT_PEM: &str = "kubelet-client-current.pem";
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
-}
 
 /// Where the kubelet keeps its certificates: its `cert-dir` extra arg (the last one), or the default.
 fn kubelet_pki(ctx: &PhaseContext<'_>) -> String {

@@ -6,11 +6,7 @@ use crate::manifests::{
     MANIFEST_MODE,
 };
 use crate::patches::PatchSet;
-use crate::runner::{PhaseContext, PhaseError};
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
+use crate::runner::{failed, PhaseContext, PhaseError};
 
 fn host_facts(ctx: &PhaseContext<'_>) -> Result<HostFacts, PhaseError> {
     let ca_cert_dirs = CA_CERTS_EXTRA_DIRS

@@ -258,6 +258,11 @@ pub fn run(
     summary
 }
 
+/// A phase failure from any error message.
+pub fn failed(e: impl ToString) -> PhaseError {
+    PhaseError::Failed(e.to_string())
+}
+
 pub fn ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }

@@ -5,12 +5,8 @@ use crate::certs_phase::{cert_dir, path};
 use crate::join_command::{InitDone, JoinCommand, WITHHELD};
 use crate::kubeconfig::Kubeconfig;
 use crate::pki::cert;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use serde_json::json;
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let admin_path = format!("{}/admin.conf", ctx.kubeconfig_dir.trim_end_matches('/'));
@@ -43,7 +39,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .bootstrap_tokens
         .first()
         .and_then(|t| t.token.clone())
-        .ok_or_else(|| failed("the configuration has no bootstrap token to join with".into()))?;
+        .ok_or_else(|| failed("the configuration has no bootstrap token to join with"))?;
     // A dry run creates no token and uploads nothing, so secrets in its output could only leak.
     let shown_token = if printing.skip_token_print || ctx.dry_run {
         WITHHELD.to_string()

@@ -14,7 +14,7 @@ use crate::api::{self, rbac, ApiObject};
 use crate::cert_upload::{decode_key, decrypt, encrypt, shared_files, SECRET_NAME};
 use crate::join_command::WITHHELD;
 use crate::pki::cert::now_unix;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use crate::token::{self, TokenSecret};
 use crate::upload_config_phase::KUBE_SYSTEM;
 
@@ -24,10 +24,6 @@ const CERT_TOKEN_SECONDS: i64 = 2 * 3600;
 /// re-run the phase to get a fresh two hours.
 const REUSE_IF_LEFT_SECONDS: i64 = 3600;
 const TOKEN_DESCRIPTION: &str = "Proxy for managing TTL for the kubeadm-certs secret";
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
-}
 
 fn certs_secret(data: BTreeMap<String, ByteString>, owner: OwnerReference) -> Secret {
     Secret {

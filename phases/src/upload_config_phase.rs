@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api::{self, rbac, ApiObject};
 use crate::config::resolve::InitConfig;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 
 pub const KUBE_SYSTEM: &str = "kube-system";
 pub const KUBEADM_CONFIG: &str = "kubeadm-config";
@@ -28,10 +28,6 @@ pub fn annotates_cri_socket(config: &InitConfig) -> bool {
         .get("NodeLocalCRISocket")
         .copied();
     !gate.unwrap_or(config.version.minor >= 34)
-}
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
 }
 
 pub fn config_map(namespace: &str, name: &str, data: BTreeMap<String, String>) -> ConfigMap {

@@ -10,11 +10,7 @@ pub mod render;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::api;
-use crate::runner::{PhaseContext, PhaseError};
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
+use crate::runner::{failed, PhaseContext, PhaseError};
 
 pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     // `dns.disabled` is kubeadm's v1beta4 replacement for skipping this phase by name.
@@ -34,7 +30,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     if !ctx.dry_run {
         let session = api::session(ctx)?;
         let deployed = session.block_on(deployed_replicas(&session.client(), session.call_limit()));
-        if let Some(replicas) = deployed.map_err(|e| failed(e.to_string()))? {
+        if let Some(replicas) = deployed.map_err(failed)? {
             addon.set_replicas(replicas);
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::object::ApiObject;
 use super::rbac;
 use super::session::{self, Session};
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
@@ -21,10 +21,6 @@ pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
         .as_ref()
         .and_then(|t| t.kubernetes_api_call)
         .map_or(DEFAULT_CALL_LIMIT, |d| d.0)
-}
-
-fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
 }
 
 fn connect_with(ctx: &mut PhaseContext<'_>, path: &str) -> Result<Session, PhaseError> {

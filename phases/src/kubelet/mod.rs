@@ -7,7 +7,7 @@ pub mod service;
 pub mod systemd_files;
 
 use crate::manifests_phase::patch_set;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::runner::{failed, PhaseContext, PhaseError};
 use kinit_preflight::ServiceState;
 use serde_json::Value;
 use service::ServiceManager;
@@ -20,10 +20,6 @@ pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
 pub const FILE_MODE: u32 = 0o644;
 const SERVICE: &str = "kubelet";
 const PATCH_TARGET: &str = "kubeletconfiguration";
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
 
 /// The KubeletConfiguration as it will be written: defaults, the user's document, then the
 /// `kubeletconfiguration` patches. Also kubeadm's warnings about the user's values.

@@ -9,7 +9,7 @@ use crate::config::resolve::InitConfig;
 use crate::config::types::Arg;
 use crate::manifests::flags::{last_value, pki};
 use crate::manifests::probes::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
-use crate::runner::{ms, PhaseContext, PhaseError, ProgressRow};
+use crate::runner::{failed, ms, PhaseContext, PhaseError, ProgressRow};
 use diagnosis::Report;
 use probe::{Failure, Target, Transport};
 use std::sync::mpsc;
@@ -19,10 +19,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// One try never waits longer than this for a connection or a reply.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
-
-fn failed(e: String) -> PhaseError {
-    PhaseError::Failed(e)
-}
 
 /// A wildcard bind address is reached on the loopback of its family, as kubeadm does.
 fn reachable(address: &str) -> String {

@@ -25,6 +25,9 @@ pub enum Change {
         path: String,
         mode: u32,
     },
+    Remove {
+        path: String,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -36,6 +39,7 @@ impl std::fmt::Display for Change {
             Change::Run { command } => write!(f, "run {command}"),
             Change::MakeDir { path, mode } => write!(f, "make directory {path} (mode {mode:04o})"),
             Change::SetMode { path, mode } => write!(f, "set mode {mode:04o} on {path}"),
+            Change::Remove { path } => write!(f, "remove {path}"),
         }
     }
 }
@@ -54,6 +58,9 @@ pub trait Effects {
     /// Runs a program found on the host's PATH; Ok(false) when it ran and failed. Files written before
     /// are in place first, so the program sees them.
     fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String>;
+    /// Removes a file, a symlink (not its target) or a folder with everything in it; Ok(false) when
+    /// there was nothing. Pending writes land first, so none of them brings the path back.
+    fn remove(&mut self, path: &str) -> Result<bool, String>;
     fn changes(&self) -> &[Change];
     /// Puts the files written since the last commit in place, durably. Writes are batched so that one
     /// flush of the filesystem covers them all; the runner commits at the end of every phase.
@@ -290,6 +297,22 @@ impl Effects for HostEffects {
         Ok(output.status.success())
     }
 
+    fn remove(&mut self, path: &str) -> Result<bool, String> {
+        self.commit()?;
+        let target = self.host.resolve_path(path);
+        let removed = match std::fs::symlink_metadata(&target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(format!("cannot remove {path}: {e}")),
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&target),
+            Ok(_) => std::fs::remove_file(&target),
+        };
+        removed.map_err(|e| format!("cannot remove {path}: {e}"))?;
+        self.done.push(Change::Remove {
+            path: path.to_string(),
+        });
+        Ok(true)
+    }
+
     fn changes(&self) -> &[Change] {
         &self.done
     }
@@ -326,6 +349,8 @@ pub struct DryRunEffects {
     written: std::collections::HashMap<String, Vec<u8>>,
     /// Folders already planned, so a second phase does not plan them again.
     dirs: Vec<String>,
+    /// Paths planned for removal: later reads no longer see them.
+    removed: Vec<String>,
 }
 
 impl DryRunEffects {
@@ -335,7 +360,17 @@ impl DryRunEffects {
             planned: Vec::new(),
             written: std::collections::HashMap::new(),
             dirs: Vec::new(),
+            removed: Vec::new(),
         }
+    }
+
+    fn is_removed(&self, path: &str) -> bool {
+        self.removed.iter().any(|r| {
+            path == r
+                || path
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
     }
 }
 
@@ -343,6 +378,7 @@ impl Effects for DryRunEffects {
     fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
         match self.written.get(path) {
             Some(bytes) => Ok(Some(bytes.clone())),
+            None if self.is_removed(path) => Ok(None),
             None => read_host_file(&self.host, path),
         }
     }
@@ -399,6 +435,20 @@ impl Effects for DryRunEffects {
         Ok(true)
     }
 
+    fn remove(&mut self, path: &str) -> Result<bool, String> {
+        let written = self.written.remove(path).is_some();
+        let on_host = !self.is_removed(path)
+            && std::fs::symlink_metadata(self.host.resolve_path(path)).is_ok();
+        if !written && !on_host {
+            return Ok(false);
+        }
+        self.removed.push(path.to_string());
+        self.planned.push(Change::Remove {
+            path: path.to_string(),
+        });
+        Ok(true)
+    }
+
     fn changes(&self) -> &[Change] {
         &self.planned
     }
@@ -407,6 +457,49 @@ impl Effects for DryRunEffects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removal_takes_files_folders_and_links_but_not_link_targets() {
+        let root = tempfile::tempdir().unwrap();
+        let keep = root.path().join("keep");
+        std::fs::create_dir_all(root.path().join("etc/k/sub")).unwrap();
+        std::fs::write(root.path().join("etc/k/sub/f"), "x").unwrap();
+        std::fs::write(&keep, "kept").unwrap();
+        std::os::unix::fs::symlink(&keep, root.path().join("etc/link")).unwrap();
+
+        let mut dry = DryRunEffects::new(root.path());
+        assert!(dry.remove("/etc/k").unwrap());
+        assert_eq!(
+            dry.read_file("/etc/k/sub/f").unwrap(),
+            None,
+            "a dry run sees its removals"
+        );
+        assert!(!dry.remove("/etc/k").unwrap(), "removed once");
+        assert!(!dry.remove("/etc/absent").unwrap());
+        assert!(
+            root.path().join("etc/k/sub/f").exists(),
+            "a dry run removes nothing"
+        );
+        assert_eq!(
+            dry.changes(),
+            &[Change::Remove {
+                path: "/etc/k".into()
+            }]
+        );
+
+        let mut effects = HostEffects::new(root.path());
+        effects.write_file("/etc/k/sub/new", b"y", 0o600).unwrap();
+        assert!(effects.remove("/etc/k").unwrap());
+        assert!(effects.remove("/etc/link").unwrap());
+        assert!(!effects.remove("/etc/k").unwrap());
+        effects.commit().unwrap();
+        assert!(
+            !root.path().join("etc/k").exists(),
+            "a pending write does not bring it back"
+        );
+        assert!(!root.path().join("etc/link").exists());
+        assert_eq!(std::fs::read_to_string(&keep).unwrap(), "kept");
+    }
 
     #[test]
     fn writes_atomically_with_mode_and_skips_identical_content() {

@@ -3,11 +3,13 @@
 use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
+use kinit_phases::api::phase_client::DEFAULT_CALL_LIMIT;
 use kinit_phases::config::resolve::{self, InitConfig};
-use kinit_phases::config::types::ResetConfiguration;
+use kinit_phases::config::types::{JoinConfiguration, ResetConfiguration};
 use kinit_phases::config::{self, ConfigFile};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
+use kinit_phases::join::{self, JoinedCluster};
 use kinit_phases::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
 use kinit_phases::phase::{all_paths, find, Phase};
 use kinit_phases::runner::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
@@ -486,7 +488,16 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         skip_phases: Vec::new(),
         ..global.clone()
     };
-    let mut config = init_config(&no_config, &node)?;
+    // Every phase but preflight needs the cluster: its configuration decides what this node
+    // writes. Preflight alone checks the node as the flags describe it (a whole join has
+    // discovered the cluster before it, and then also checks its controlPlaneEndpoint).
+    let needs_cluster = only.as_deref() != Some("preflight");
+    let (mut config, cluster) = if needs_cluster {
+        let (config, cluster) = discover_cluster(global, &join_config)?;
+        (config, Some(cluster))
+    } else {
+        (init_config(&no_config, &node)?, None)
+    };
     config.init.node_registration.ignore_preflight_errors = join_config
         .node_registration
         .ignore_preflight_errors
@@ -506,6 +517,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             kubernetes_dir: "/etc/kubernetes".into(),
             ca_cert_path: join_config.ca_cert_path.clone(),
         },
+        cluster,
     };
     execute(
         global,
@@ -522,6 +534,46 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             command: "join",
         },
     )
+}
+
+/// Discovery, then this node's configuration from the cluster's, with a line for each step.
+fn discover_cluster(
+    global: &GlobalArgs,
+    join_config: &JoinConfiguration,
+) -> Result<(InitConfig, JoinedCluster), Exit> {
+    let json = global.output == OutputFormat::Json;
+    let mut progress = |line: &str| {
+        if json {
+            tracing::info!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    // Discovery only reads (a discovery file); a dry run's effects never write.
+    let reader = DryRunEffects::new(root(global));
+    let cluster = join::discover(join_config, &reader, &mut progress).map_err(Exit::failure)?;
+    let call_limit = join_config
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.kubernetes_api_call)
+        .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
+    progress("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
+    let (cluster_yaml, kubelet_yaml) =
+        join::cluster_configuration(&cluster, call_limit).map_err(Exit::failure)?;
+    let config = join::node_config(
+        join_config,
+        &cluster_yaml,
+        kubelet_yaml.as_deref(),
+        &root(global),
+        global.dry_run,
+    )
+    .map_err(|errors| {
+        Exit::failure(format!(
+            "cannot join with the cluster's configuration:\n  {}",
+            errors.join("\n  ")
+        ))
+    })?;
+    Ok((config, cluster))
 }
 
 pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {

@@ -3,9 +3,9 @@
 use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
-    addons, bootstrap_token_phase, certs_phase, kubeconfig_phase, kubelet, kubelet_finalize_phase,
-    manifests_phase, mark_control_plane_phase, show_join_phase, upload_certs_phase,
-    upload_config_phase, wait,
+    addons, bootstrap_token_phase, certs_phase, join, kubeconfig_phase, kubelet,
+    kubelet_finalize_phase, manifests_phase, mark_control_plane_phase, show_join_phase,
+    upload_certs_phase, upload_config_phase, wait,
 };
 
 pub static INIT_PHASES: &[Phase] = &[
@@ -60,17 +60,17 @@ pub static INIT_PHASES: &[Phase] = &[
 pub static JOIN_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run join pre-flight checks").runs(preflight_phase::run_join),
     Phase::parent("control-plane-prepare", "Prepare the machine for serving a control plane", &[
-        Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret"),
-        Phase::leaf("certs", "Generate the certificates for the new control plane components"),
-        Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components"),
-        Phase::leaf("control-plane", "Generate the manifests for the new control plane components"),
+        Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret").runs(join::download_certs::run),
+        Phase::leaf("certs", "Generate the certificates for the new control plane components").runs(join::control_plane::run_certs),
+        Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components").runs(join::control_plane::run_kubeconfig),
+        Phase::leaf("control-plane", "Generate the manifests for the new control plane components").runs(join::control_plane::run_control_plane),
     ]),
-    Phase::leaf("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet"),
+    Phase::leaf("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet").runs(join::kubelet_start::run),
     Phase::leaf("etcd-join", "Join etcd for control plane nodes"),
     Phase::parent("control-plane-join", "Join a machine as a control plane instance", &[
-        Phase::leaf("mark-control-plane", "Mark a node as a control-plane"),
+        Phase::leaf("mark-control-plane", "Mark a node as a control-plane").runs(join::control_plane::run_mark_control_plane),
     ]),
-    Phase::leaf("wait-control-plane", "Wait for the control plane to start"),
+    Phase::leaf("wait-control-plane", "Wait for the control plane to start").runs(join::control_plane::run_wait_control_plane),
 ];
 
 pub static RESET_PHASES: &[Phase] = &[

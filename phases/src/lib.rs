@@ -14,6 +14,7 @@ pub mod effects;
 pub mod fixes;
 pub mod images;
 pub mod init_phases;
+pub mod join;
 pub mod join_command;
 pub mod kubeconfig;
 pub mod kubeconfig_phase;

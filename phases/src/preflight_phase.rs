@@ -159,6 +159,15 @@ pub fn run_join(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             "join preflight needs the API server endpoint to join".into(),
         ));
     };
+    // A second API server is only reachable through an address that is not the first one's own.
+    if join.facts.control_plane
+        && join.cluster.is_some()
+        && ctx.config.cluster.control_plane_endpoint.is_empty()
+    {
+        return Err(PhaseError::Failed(
+            "unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address: set controlPlaneEndpoint (`kinit init --control-plane-endpoint`) when the cluster is made".into(),
+        ));
+    }
     let facts = node_facts(ctx.config, ctx.dry_run);
     let checks = kinit_preflight::join_checks(&facts, &join.facts);
     run_checks(ctx, &checks)

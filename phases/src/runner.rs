@@ -103,6 +103,8 @@ pub trait EventSink {
 #[derive(Debug, Clone)]
 pub struct JoinTarget {
     pub facts: JoinFacts,
+    /// What discovery found; `None` when the phases run need nothing from the cluster.
+    pub cluster: Option<crate::join::JoinedCluster>,
 }
 
 pub struct PhaseContext<'a> {

@@ -10,5 +10,5 @@ pub mod session;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};
-pub use phase_client::{apply, finish_ahead, run_work, session};
+pub use phase_client::{apply, call_limit, finish_ahead, run_work, session};
 pub use session::{apply_objects, call, ApiError, Session, Work};

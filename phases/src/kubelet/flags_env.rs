@@ -2,13 +2,13 @@
 //! the packaged drop-in reads into `$KUBELET_KUBEADM_ARGS`.
 
 use crate::config::resolve::InitConfig;
-use crate::config::types::Arg;
+use crate::config::types::{Arg, Taint};
 use crate::manifests::flags;
 
 /// The flags kubeadm passes on the command line rather than in config.yaml, sorted, with
 /// `kubeletExtraArgs` replacing every default of the same name. `hostname` is the OS hostname,
 /// lowercased as kubeadm reads it.
-pub fn args(config: &InitConfig, hostname: &str) -> Vec<String> {
+pub fn args(config: &InitConfig, hostname: &str, register_with_taints: &[Taint]) -> Vec<String> {
     let node = &config.init.node_registration;
     let mut defaults = vec![
         Arg {
@@ -32,10 +32,28 @@ pub fn args(config: &InitConfig, hostname: &str) -> Vec<String> {
             value: node.name.clone(),
         });
     }
+    // A joining worker's taints are the kubelet's to register; a control plane's come from
+    // mark-control-plane.
+    if !register_with_taints.is_empty() {
+        let taints: Vec<String> = register_with_taints.iter().map(taint_flag).collect();
+        defaults.push(Arg {
+            name: "register-with-taints".into(),
+            value: taints.join(","),
+        });
+    }
     flags::command("", defaults, &node.kubelet_extra_args)
         .into_iter()
         .skip(1)
         .collect()
+}
+
+/// `key=value:Effect`, or `key:Effect` without a value, as the kubelet's flag reads them.
+fn taint_flag(taint: &Taint) -> String {
+    if taint.value.is_empty() {
+        format!("{}:{}", taint.key, taint.effect)
+    } else {
+        format!("{}={}:{}", taint.key, taint.value, taint.effect)
+    }
 }
 
 /// kubeadm still accepts a bare socket path (deprecated) and gives it the `unix://` scheme the

@@ -66,13 +66,22 @@ fn manual_start(args: &[String]) -> String {
 }
 
 pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    write_and_start(ctx, &[])
+}
+
+/// Stops the kubelet, writes its config.yaml and flags (with `register_with_taints`, a joining
+/// worker's own taints) and starts it again.
+pub fn write_and_start(
+    ctx: &mut PhaseContext<'_>,
+    register_with_taints: &[crate::config::types::Taint],
+) -> Result<Vec<String>, PhaseError> {
     let (value, mut warnings) = kubelet_configuration(ctx)?;
     for warning in &warnings {
         ctx.sink
             .line(&format!("[kubelet-start] WARNING: {warning}"));
     }
     let config_text = crate::config::to_yaml(&value).map_err(failed)?;
-    let args = flags_env::args(ctx.config, &hostname());
+    let args = flags_env::args(ctx.config, &hostname(), register_with_taints);
     let env_text = flags_env::render(&args);
 
     let manager = ServiceManager::detect(ctx.host);

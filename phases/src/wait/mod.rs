@@ -285,23 +285,12 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         cert_dir: &config.cluster.certificates_dir,
     };
 
-    ctx.sink.line(&format!(
-        "[kubelet-check] Waiting for a healthy kubelet at {}. This can take up to {}",
-        kubelet.url(),
-        crate::config::duration::format(kubelet_limit)
-    ));
-    let (healthy, reports) = wait_for(
+    wait_for_kubelet(
         ctx,
-        "[kubelet-check]",
-        &[("kubelet", kubelet)],
+        kubelet,
         kubelet_limit,
-    );
-    if !healthy {
-        return Err(PhaseError::TimedOut(diagnosis::diagnose(
-            &reports,
-            &context("the kubelet", kubelet_limit),
-        )));
-    }
+        &context("the kubelet", kubelet_limit),
+    )?;
 
     ctx.sink.line(&format!(
         "[control-plane-check] Waiting for healthy control plane components. This can take up to {}",
@@ -326,4 +315,59 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         )));
     }
     Ok(Vec::new())
+}
+
+/// Waits until the kubelet answers its health check, or explains why it did not.
+fn wait_for_kubelet(
+    ctx: &mut PhaseContext<'_>,
+    kubelet: Target,
+    kubelet_limit: Duration,
+    context: &diagnosis::Context<'_>,
+) -> Result<(), PhaseError> {
+    ctx.sink.line(&format!(
+        "[kubelet-check] Waiting for a healthy kubelet at {}. This can take up to {}",
+        kubelet.url(),
+        crate::config::duration::format(kubelet_limit)
+    ));
+    let (healthy, reports) = wait_for(
+        ctx,
+        "[kubelet-check]",
+        &[("kubelet", kubelet)],
+        kubelet_limit,
+    );
+    if !healthy {
+        return Err(PhaseError::TimedOut(diagnosis::diagnose(&reports, context)));
+    }
+    Ok(())
+}
+
+/// The kubelet health wait of `kinit join`'s kubelet-start, before the TLS bootstrap wait; a dry
+/// run says what it would wait for.
+pub fn kubelet_for_join(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
+    let config = ctx.config;
+    let limit = timeout(
+        config
+            .init
+            .timeouts
+            .as_ref()
+            .and_then(|t| t.kubelet_health_check),
+    );
+    let kubelet = kubelet_target(ctx)?;
+    if ctx.dry_run {
+        ctx.sink.line(&format!(
+            "[dry-run] Would wait up to {} for the kubelet at {}",
+            crate::config::duration::format(limit),
+            kubelet.url()
+        ));
+        return Ok(());
+    }
+    let ca_file = pki(config, "ca.crt");
+    let context = diagnosis::Context {
+        what: "the kubelet",
+        timeout: limit,
+        cri_socket: &config.init.node_registration.cri_socket,
+        ca_file: &ca_file,
+        cert_dir: &config.cluster.certificates_dir,
+    };
+    wait_for_kubelet(ctx, kubelet, limit, &context)
 }

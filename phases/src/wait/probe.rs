@@ -13,8 +13,10 @@ pub enum Transport {
     Http,
     /// Serving certificates the component made for itself: nothing to verify them against.
     HttpsUnverified,
-    /// Verified against this CA, and for the address probed.
+    /// Verified against this CA alone, and for the address probed.
     HttpsVerified(X509),
+    /// Verified against the host's trusted CAs, as a browser would (a discovery file's URL).
+    HttpsSystemRoots,
 }
 
 /// Why a check did not pass.
@@ -106,6 +108,17 @@ const BODY_LIMIT: usize = 600;
 
 /// One GET; Ok when the component answered 200. `timeout` bounds the connection and each read.
 pub fn check(target: &Target, timeout: Duration) -> Result<(), Failure> {
+    match get(target, timeout)? {
+        (200, _) => Ok(()),
+        (status, body) => Err(Failure::Status {
+            status,
+            body: shorten(body),
+        }),
+    }
+}
+
+/// One GET: the status and the whole body, whatever the status.
+pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure> {
     let address = resolve(target)?;
     let stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused => {
@@ -120,20 +133,15 @@ pub fn check(target: &Target, timeout: Duration) -> Result<(), Failure> {
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| Failure::Other(e.to_string()))?;
-    let (status, body) = match &target.transport {
-        Transport::Http => exchange(stream, target)?,
+    match &target.transport {
+        Transport::Http => exchange(stream, target),
         transport => {
             let connector = connector(transport).map_err(|e| Failure::Other(e.to_string()))?;
             let tls = connector
                 .connect(&target.host, stream)
                 .map_err(handshake_failure)?;
-            exchange(tls, target)?
+            exchange(tls, target)
         }
-    };
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(Failure::Status { status, body })
     }
 }
 
@@ -155,6 +163,7 @@ fn connector(transport: &Transport) -> Result<SslConnector, openssl::error::Erro
             builder.set_verify_cert_store(store.build())?;
             builder.set_verify(SslVerifyMode::PEER);
         }
+        Transport::HttpsSystemRoots => builder.set_verify(SslVerifyMode::PEER),
         _ => builder.set_verify(SslVerifyMode::NONE),
     }
     Ok(builder.build())
@@ -274,7 +283,10 @@ fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
     } else {
         body.to_string()
     };
-    let mut body = body.trim().to_string();
+    Some((status, body.trim().to_string()))
+}
+
+fn shorten(mut body: String) -> String {
     if body.len() > BODY_LIMIT {
         let mut end = BODY_LIMIT;
         while !body.is_char_boundary(end) {
@@ -283,7 +295,7 @@ fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
         body.truncate(end);
         body.push_str(" …");
     }
-    Some((status, body))
+    body
 }
 
 fn dechunk(mut rest: &str) -> String {

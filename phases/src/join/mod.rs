@@ -1,0 +1,209 @@
+//! `kinit join`: what the node learns before its phases run (discovery, then the cluster's own
+//! configuration read with the bootstrap token) and the join phases that differ from init's.
+
+pub mod control_plane;
+pub mod download_certs;
+pub mod kubelet_start;
+pub mod tls_bootstrap;
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
+
+use crate::api::Session;
+use crate::config::decode;
+use crate::config::resolve::{self, InitConfig};
+use crate::config::types::{InitConfiguration, JoinConfiguration};
+use crate::discovery::{self, ClusterInfo};
+use crate::effects::Effects;
+use crate::runner::{failed, PhaseContext, PhaseError};
+
+/// Where kubeadm keeps the bootstrap kubeconfig until the kubelet has its own credentials.
+pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+/// The kubelet's own kubeconfig, written by the kubelet after its TLS bootstrap.
+pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
+
+/// The cluster as discovery found it, and the token the kubelet bootstraps with.
+#[derive(Debug, Clone)]
+pub struct JoinedCluster {
+    pub info: ClusterInfo,
+    pub tls_bootstrap_token: String,
+}
+
+impl JoinedCluster {
+    /// bootstrap-kubelet.conf's text.
+    pub fn bootstrap_kubeconfig(&self) -> Result<String, String> {
+        self.info
+            .bootstrap_kubeconfig(&self.tls_bootstrap_token)
+            .to_yaml()
+    }
+
+    /// A client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
+    /// kubelet-config, Nodes and kubeadm-certs, and post CSRs).
+    pub fn session(&self, call_limit: Duration) -> Result<Session, String> {
+        Session::connect(
+            &self.bootstrap_kubeconfig()?,
+            "the bootstrap token",
+            call_limit,
+        )
+    }
+}
+
+/// Finds the cluster and comes to trust it, by token or by file.
+pub fn discover(
+    join: &JoinConfiguration,
+    effects: &dyn Effects,
+    progress: &mut dyn FnMut(&str),
+) -> Result<JoinedCluster, String> {
+    let timeout = join
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.discovery)
+        .map_or(Duration::from_secs(300), |d| d.0);
+    let tls_bootstrap_token = join.discovery.tls_bootstrap_token.clone();
+    if let Some(file) = &join.discovery.file {
+        let text = discovery::file::read(effects, &file.kube_config_path)?;
+        let (info, _) = discovery::file::cluster_info(&text, &file.kube_config_path)?;
+        progress(&format!(
+            "[discovery] Using the cluster in {}: API server {}",
+            file.kube_config_path, info.server
+        ));
+        return Ok(JoinedCluster {
+            info,
+            tls_bootstrap_token,
+        });
+    }
+    let token = join.discovery.bootstrap_token.as_ref().ok_or(
+        "join needs --token (with --discovery-token-ca-cert-hash) or --discovery-file to find the cluster",
+    )?;
+    let info = discovery::token::discover(
+        &discovery::token::TokenDiscovery {
+            endpoint: &token.api_server_endpoint,
+            token: &token.token,
+            ca_cert_hashes: &token.ca_cert_hashes,
+            unsafe_skip_ca_verification: token.unsafe_skip_ca_verification,
+            timeout,
+            interval: discovery::token::RETRY_INTERVAL,
+        },
+        progress,
+    )?;
+    Ok(JoinedCluster {
+        info,
+        tls_bootstrap_token,
+    })
+}
+
+/// The cluster's ClusterConfiguration (kubeadm-config) and KubeletConfiguration (kubelet-config)
+/// as the bootstrap token reads them.
+pub fn cluster_configuration(
+    cluster: &JoinedCluster,
+    call_limit: Duration,
+) -> Result<(String, Option<String>), String> {
+    let session = cluster.session(call_limit)?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(session.client(), "kube-system");
+    let read = |name: &'static str| {
+        let config_maps = config_maps.clone();
+        session.call(&format!("get ConfigMap kube-system/{name}"), move || {
+            let config_maps = config_maps.clone();
+            async move { config_maps.get(name).await }
+        })
+    };
+    let kubeadm = read("kubeadm-config").map_err(|e| {
+        format!("{e}: the cluster's configuration is needed to join it (was it made with `kinit init` or kubeadm?)")
+    })?;
+    let cluster_yaml = kubeadm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("ClusterConfiguration"))
+        .cloned()
+        .ok_or("the kubeadm-config ConfigMap has no ClusterConfiguration")?;
+    let kubelet = match read("kubelet-config") {
+        Ok(map) => map.data.and_then(|d| d.get("kubelet").cloned()),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok((cluster_yaml, kubelet))
+}
+
+/// This node's settings: the cluster's configuration with this node's registration, API endpoint
+/// (control plane), timeouts and patches from the join configuration.
+pub fn node_config(
+    join: &JoinConfiguration,
+    cluster_yaml: &str,
+    kubelet_yaml: Option<&str>,
+    host_root: &Path,
+    dry_run: bool,
+) -> Result<InitConfig, Vec<String>> {
+    let mut file = decode::load(cluster_yaml);
+    let problems: Vec<String> = file
+        .errors(false)
+        .iter()
+        .map(|d| format!("the cluster's ClusterConfiguration (kubeadm-config): {d}"))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if file.cluster.is_none() {
+        return Err(vec![
+            "the kubeadm-config ConfigMap holds no ClusterConfiguration document".into(),
+        ]);
+    }
+    let control_plane = join.control_plane.as_ref();
+    let mut init = InitConfiguration {
+        node_registration: join.node_registration.clone(),
+        local_api_endpoint: control_plane
+            .map(|c| c.local_api_endpoint.clone())
+            .unwrap_or_default(),
+        certificate_key: control_plane
+            .map(|c| c.certificate_key.clone())
+            .unwrap_or_default(),
+        skip_phases: join.skip_phases.clone(),
+        patches: join.patches.clone(),
+        timeouts: join.timeouts.clone(),
+        dry_run: join.dry_run,
+        ..Default::default()
+    };
+    if control_plane.is_none() {
+        // A worker serves no API: nothing reads its advertise address, and a host without a
+        // default route must not be asked for one.
+        init.local_api_endpoint.advertise_address = "0.0.0.0".into();
+        // A worker registers without taints unless it asks for some (kubeadm's join default).
+        init.node_registration.taints.get_or_insert_with(Vec::new);
+    }
+    file.init = Some(init);
+    if let Some(text) = kubelet_yaml {
+        let value = crate::config::yaml::parse_documents(text)
+            .map_err(|e| {
+                vec![format!(
+                    "the kubelet-config ConfigMap is not YAML: {}",
+                    e.message
+                )]
+            })?
+            .into_iter()
+            .next()
+            .map(|doc| doc.value);
+        file.kubelet = value;
+    }
+    resolve::resolve_init(
+        Some(&file),
+        &resolve::InitFlags {
+            dry_run,
+            ..Default::default()
+        },
+        host_root,
+    )
+}
+
+/// The discovered cluster, for phases that cannot run without it.
+pub fn joined<'c>(ctx: &'c PhaseContext<'_>) -> Result<&'c JoinedCluster, PhaseError> {
+    ctx.join
+        .and_then(|j| j.cluster.as_ref())
+        .ok_or_else(|| failed("this phase needs the cluster: run it as part of `kinit join`, with the discovery flags"))
+}
+
+/// Whether this join makes a control-plane node.
+pub fn is_control_plane(ctx: &PhaseContext<'_>) -> bool {
+    ctx.join.is_some_and(|j| j.facts.control_plane)
+}

@@ -97,17 +97,25 @@ impl EventSink for JsonSink {
 pub fn timing_summary(summary: &RunSummary) -> String {
     let mut text = String::from("\nPhase timings:\n");
     let mut total = 0.0;
+    // Join's unit names (`control-plane-prepare/control-plane`) are longer than init's.
+    let width = summary
+        .records
+        .iter()
+        .map(|r| r.phase.len() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(34);
     for record in &summary.records {
         let outcome = serde_json::to_value(record.outcome)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         text.push_str(&format!(
-            "  {:<34}{:>10.1} ms  {}\n",
+            "  {:<width$}{:>10.1} ms  {}\n",
             record.phase, record.duration_ms, outcome
         ));
         total += record.duration_ms;
     }
-    text.push_str(&format!("  {:<34}{:>10.1} ms\n", "total", total));
+    text.push_str(&format!("  {:<width$}{:>10.1} ms\n", "total", total));
     text
 }

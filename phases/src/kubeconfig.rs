@@ -78,17 +78,26 @@ pub struct NamedUser {
 pub struct Kubeconfig {
     #[serde(rename = "apiVersion")]
     pub api_version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub clusters: Vec<NamedCluster>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub contexts: Vec<NamedContext>,
     #[serde(rename = "current-context", default)]
     pub current_context: String,
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub preferences: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub users: Vec<NamedUser>,
+}
+
+/// clientcmd writes an empty list as `null` (cluster-info's kubeconfig has `contexts: null`).
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 pub fn base64(bytes: &[u8]) -> String {

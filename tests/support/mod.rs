@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod hosts;
 pub mod https;
 pub mod standin;

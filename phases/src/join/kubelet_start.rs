@@ -55,6 +55,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .unwrap_or_default(),
     };
     let warnings = kubelet::write_and_start(ctx, &taints)?;
+    // The kubelet reads these files now, not at the end of the phase.
+    ctx.effects.commit().map_err(failed)?;
     crate::wait::kubelet_for_join(ctx)?;
     if ctx.dry_run {
         ctx.sink.line(&format!(

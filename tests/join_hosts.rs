@@ -1,0 +1,593 @@
+//! `kinit join` and `kinit reset` across hosts: cp1, w1 and cp2 are network namespaces on one
+//! bridge (198.51.100.1–3), each with its own root folder. cp1 runs a real `kinit init` against
+//! the test API server serving on its address, and the real etcd from its manifest. The test
+//! plays each node's kubelet: it answers the kubelet health check, posts the TLS-bootstrap CSR
+//! with the bootstrap token through kubectl, signs it with the cluster CA as the controller
+//! manager would, writes kubelet.conf, registers the Node and starts the static etcd Pod.
+//!
+//! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
+
+mod common;
+use common::{text, venv_tool};
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kinit_phases::config::yaml::parse_documents;
+use serde_json::{json, Value};
+use support::apiserver::{Options, TestApiServer};
+use support::hosts::{Host, Network};
+use support::standin::{serve_http, serve_tls, OK};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+const KEY: &str = "8d7c0a9f3b1e2d4c5a6b7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b";
+const ENDPOINT: &str = "198.51.100.1:6443";
+
+fn have_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0");
+    if root {
+        return true;
+    }
+    if std::env::var("KINIT_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: needs root (network namespaces)");
+        return false;
+    }
+    panic!("this test needs root (network namespaces); set KINIT_SKIP_ROOT_TESTS=1 to skip it");
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    parse_documents(&text).unwrap().remove(0).value
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// cp1's configuration: its own address, a stable control-plane endpoint (a second control plane
+/// needs one), the test's token and certificate key, and an etcd 3.5 image tag so the manifest
+/// carries the flags the test's etcd 3.5 takes.
+fn cp1_config(host: &Host) -> PathBuf {
+    let path = host.path("/kinit.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: {TOKEN}
+certificateKey: {KEY}
+localAPIEndpoint:
+  advertiseAddress: {addr}
+nodeRegistration:
+  name: cp1
+timeouts:
+  kubernetesAPICall: 10s
+  kubeletHealthCheck: 30s
+  controlPlaneComponentHealthCheck: 30s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.34.0
+controlPlaneEndpoint: {ENDPOINT}
+etcd:
+  local:
+    imageTag: 3.5.21-0
+",
+            addr = host.address
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The static Pod command of `component` on `host`, with the venv's binary and every absolute
+/// path moved under the host's root, as the kubelet would run it there.
+fn static_pod_argv(host: &Host, component: &str) -> Vec<String> {
+    let pod = yaml(&host.path(&format!("/etc/kubernetes/manifests/{component}.yaml")));
+    pod["spec"]["containers"][0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|v| {
+            let arg = v.as_str().unwrap();
+            match arg.split_once('=') {
+                Some((name, value)) if value.starts_with('/') => {
+                    format!("{name}={}", host.path(value).display())
+                }
+                _ => arg.to_string(),
+            }
+        })
+        .collect()
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_etcd(host: &Host) -> Process {
+    let log = std::fs::File::create(host.path("/etcd.log")).unwrap();
+    Process(
+        host.command(venv_tool("etcd"))
+            .args(static_pod_argv(host, "etcd"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// etcdctl on `host` against its own etcd, with the healthcheck client certificate.
+fn etcdctl(host: &Host, args: &[&str]) -> Output {
+    let pki = host.path("/etc/kubernetes/pki/etcd");
+    host.command(venv_tool("etcdctl"))
+        .arg(format!("--endpoints=https://{}:2379", host.address))
+        .arg(format!("--cacert={}", pki.join("ca.crt").display()))
+        .arg(format!(
+            "--cert={}",
+            pki.join("healthcheck-client.crt").display()
+        ))
+        .arg(format!(
+            "--key={}",
+            pki.join("healthcheck-client.key").display()
+        ))
+        .arg("--command-timeout=10s")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+/// What the kubelet does on a joining node until its TLS bootstrap is done: answer its health
+/// check, post a CSR with bootstrap-kubelet.conf (real kubectl, so the token's RBAC is what lets
+/// it), get it signed (here by the test, with the cluster CA, as the controller manager signs),
+/// write its client certificate and kubelet.conf, and register its Node. Returns what
+/// bootstrap-kubelet.conf held.
+fn act_as_kubelet(
+    host: &Host,
+    ca_dir: &Path,
+    server: &TestApiServer,
+    join_ended: &AtomicBool,
+) -> Option<Value> {
+    serve_http(host.listen("127.0.0.1", 10248), OK);
+    let bootstrap = host.path("/etc/kubernetes/bootstrap-kubelet.conf");
+    wait_until("bootstrap-kubelet.conf", Duration::from_secs(60), || {
+        bootstrap.exists() || join_ended.load(Ordering::SeqCst)
+    });
+    if !bootstrap.exists() {
+        return None;
+    }
+    let bootstrap_config = yaml(&bootstrap);
+    let scratch = tempfile::tempdir().unwrap();
+    let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
+    let node = &host.name;
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &file("key.pem"),
+        "-subj",
+        &format!("/O=system:nodes/CN=system:node:{node}"),
+        "-out",
+        &file("csr.pem"),
+    ]);
+    let csr_pem = std::fs::read(file("csr.pem")).unwrap();
+    let csr = json!({
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": format!("node-csr-{node}")},
+        "spec": {
+            "request": openssl::base64::encode_block(&csr_pem),
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"]
+        }
+    });
+    std::fs::write(file("csr.json"), csr.to_string()).unwrap();
+    let out = host
+        .command(venv_tool("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&bootstrap)
+        .arg("--cache-dir")
+        .arg(file("cache"))
+        .args(["create", "--validate=false", "-f", &file("csr.json")])
+        .env("HOME", scratch.path())
+        .output()
+        .unwrap();
+    ok(out, "kubectl create csr with the bootstrap token");
+    std::fs::write(
+        file("ext.cnf"),
+        "[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &file("csr.pem"),
+        "-CA",
+        ca_dir.join("ca.crt").to_str().unwrap(),
+        "-CAkey",
+        ca_dir.join("ca.key").to_str().unwrap(),
+        "-set_serial",
+        "4242",
+        "-days",
+        "1",
+        "-extfile",
+        &file("ext.cnf"),
+        "-extensions",
+        "v3",
+        "-out",
+        &file("cert.pem"),
+    ]);
+    let pki = host.path("/var/lib/kubelet/pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let mut pem = std::fs::read(file("cert.pem")).unwrap();
+    pem.extend(std::fs::read(file("key.pem")).unwrap());
+    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+    let ca = std::fs::read(ca_dir.join("ca.crt")).unwrap();
+    std::fs::write(
+        host.path("/etc/kubernetes/kubelet.conf"),
+        format!(
+            "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: {}
+    server: https://{ENDPOINT}
+  name: default-cluster
+contexts:
+- context:
+    cluster: default-cluster
+    namespace: default
+    user: default-auth
+  name: default-context
+current-context: default-context
+kind: Config
+preferences: {{}}
+users:
+- name: default-auth
+  user:
+    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
+    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
+",
+            openssl::base64::encode_block(&ca)
+        ),
+    )
+    .unwrap();
+    server.put(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}},
+        "spec": {},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+            "message": "container runtime network not ready",
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    }));
+    Some(bootstrap_config)
+}
+
+/// cp1: the PKI, then the test API server on cp1's address with it, the stand-ins of the
+/// components wait-control-plane checks, a whole `kinit init --upload-certs`, and etcd from the
+/// manifest init wrote.
+fn init_cp1(cp1: &Host) -> (TestApiServer, Process) {
+    let config = cp1_config(cp1);
+    let config = config.to_str().unwrap();
+    ok(
+        cp1.kinit(&["init", "phase", "certs", "all", "--config", config]),
+        "cp1 certs",
+    );
+    let pki = cp1.path("/etc/kubernetes/pki");
+    let server = TestApiServer::start_on(
+        cp1.listen(&cp1.address, 6443),
+        &pki,
+        Options {
+            node: Some("cp1".into()),
+            ..Default::default()
+        },
+    );
+    serve_http(cp1.listen("127.0.0.1", 10248), OK);
+    let any = (
+        pki.join("front-proxy-client.crt"),
+        pki.join("front-proxy-client.key"),
+    );
+    serve_tls(
+        cp1.listen("127.0.0.1", 10257),
+        any.0.clone(),
+        any.1.clone(),
+        OK,
+    );
+    serve_tls(cp1.listen("127.0.0.1", 10259), any.0, any.1, OK);
+    let out = cp1.kinit(&[
+        "init",
+        "--config",
+        config,
+        "--upload-certs",
+        "--ignore-preflight-errors",
+        "all",
+    ]);
+    let stdout = ok(out, "kinit init on cp1");
+    assert!(stdout.contains("kinit join 198.51.100.1:6443"), "{stdout}");
+    let etcd = start_etcd(cp1);
+    wait_until("cp1's etcd healthy", Duration::from_secs(20), || {
+        etcdctl(cp1, &["endpoint", "health"]).status.success()
+    });
+    (server, etcd)
+}
+
+fn ca_hash(cp1: &Host) -> String {
+    let ca = std::fs::read(cp1.path("/etc/kubernetes/pki/ca.crt")).unwrap();
+    let ca = openssl::x509::X509::from_pem(&ca).unwrap();
+    let spki = ca.public_key().unwrap().public_key_to_der().unwrap();
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &spki).unwrap();
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// A worker's JoinConfiguration (taints and short waits need the file).
+fn worker_config(host: &Host, token: &str, hash: &str, discovery: &str) -> String {
+    let path = host.path(&format!("/join-{}.yaml", token.split('.').next().unwrap()));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    token: {token}
+    apiServerEndpoint: {ENDPOINT}
+    caCertHashes: [\"{hash}\"]
+nodeRegistration:
+  name: {name}
+  taints:
+  - key: dedicated
+    value: infra
+    effect: NoSchedule
+timeouts:
+  discovery: {discovery}
+  tlsBootstrap: 60s
+  kubeletHealthCheck: 30s
+  kubernetesAPICall: 10s
+",
+            name = host.name
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
+    let config = worker_config(w1, TOKEN, hash, "30s");
+    let join_ended = AtomicBool::new(false);
+    let ca_dir = cp1.path("/etc/kubernetes/pki");
+    let bootstrap_seen = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| act_as_kubelet(w1, &ca_dir, server, &join_ended));
+        let out = w1.kinit(&[
+            "join",
+            "--config",
+            &config,
+            "--ignore-preflight-errors",
+            "all",
+            "--skip-phases",
+            "etcd-join",
+        ]);
+        join_ended.store(true, Ordering::SeqCst);
+        let stdout = ok(out, "kinit join on w1");
+        for line in [
+            "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots",
+            "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap",
+        ] {
+            assert!(stdout.contains(line), "{line}\n{stdout}");
+        }
+        kubelet
+            .join()
+            .unwrap()
+            .expect("the join wrote bootstrap-kubelet.conf")
+    });
+    // bootstrap-kubelet.conf as reference §4 has it: cluster-info's server and CA, the token user.
+    assert_eq!(bootstrap_seen["clusters"][0]["name"], "kubernetes");
+    assert_eq!(
+        bootstrap_seen["clusters"][0]["cluster"]["server"],
+        format!("https://{ENDPOINT}")
+    );
+    let ca = std::fs::read(cp1.path("/etc/kubernetes/pki/ca.crt")).unwrap();
+    let ca_data = bootstrap_seen["clusters"][0]["cluster"]["certificate-authority-data"]
+        .as_str()
+        .unwrap();
+    assert_eq!(openssl::base64::decode_block(ca_data).unwrap(), ca);
+    assert_eq!(
+        bootstrap_seen["users"][0]["name"],
+        "tls-bootstrap-token-user"
+    );
+    assert_eq!(bootstrap_seen["users"][0]["user"]["token"], TOKEN);
+    assert_eq!(
+        bootstrap_seen["current-context"],
+        "tls-bootstrap-token-user@kubernetes"
+    );
+    assert!(
+        !w1.path("/etc/kubernetes/bootstrap-kubelet.conf").exists(),
+        "removed after the TLS bootstrap"
+    );
+    assert_eq!(
+        std::fs::read(w1.path("/etc/kubernetes/pki/ca.crt")).unwrap(),
+        ca
+    );
+    // The kubelet's configuration is the cluster's, from the kubelet-config ConfigMap.
+    let stored = server
+        .get("ConfigMap", "kube-system", "kubelet-config")
+        .unwrap();
+    let stored = parse_documents(stored["data"]["kubelet"].as_str().unwrap())
+        .unwrap()
+        .remove(0)
+        .value;
+    assert_eq!(yaml(&w1.path("/var/lib/kubelet/config.yaml")), stored);
+    let flags = std::fs::read_to_string(w1.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(
+        flags.starts_with("KUBELET_KUBEADM_ARGS=\"")
+            && flags.contains("--register-with-taints=dedicated=infra:NoSchedule")
+            && flags.contains(
+                "--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock"
+            )
+            && flags.contains("--pod-infra-container-image=registry.k8s.io/pause:"),
+        "{flags}"
+    );
+    assert!(!w1
+        .path("/etc/kubernetes/manifests/kube-apiserver.yaml")
+        .exists());
+}
+
+/// A discovery that must fail, with `expect` in its error.
+fn discovery_fails(w1: &Host, token: &str, hash: &str, expect: &str) {
+    let scratch = scratch_root(w1);
+    let config = worker_config(w1, token, hash, "2s");
+    let out = w1
+        .command(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "join",
+            "--config",
+            &config,
+            "--ignore-preflight-errors",
+            "all",
+            "--rootfs",
+        ])
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(expect),
+        "expected {expect:?}:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(scratch);
+}
+
+/// An empty root beside the host's own, for runs that must leave nothing behind.
+fn scratch_root(host: &Host) -> PathBuf {
+    let dir = host.path("/scratch");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn discovery_failures(w1: &Host, cp1: &Host, hash: &str) {
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    discovery_fails(
+        w1,
+        TOKEN,
+        &wrong,
+        &format!("the cluster CA's public key hash is {hash}, which matches none"),
+    );
+    // A token that expired: made with a 1 s lifetime on cp1, then waited out.
+    let kubeconfig = cp1.path("/etc/kubernetes/admin.conf");
+    let admin = kubeconfig.to_str().unwrap();
+    ok(
+        cp1.command(env!("CARGO_BIN_EXE_kinit"))
+            .args([
+                "token",
+                "create",
+                "exp123.0123456789abcdef",
+                "--ttl",
+                "1s",
+                "--kubeconfig",
+                admin,
+            ])
+            .output()
+            .unwrap(),
+        "token create --ttl 1s",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    discovery_fails(
+        w1,
+        "exp123.0123456789abcdef",
+        hash,
+        "token exp123 is not valid or has expired; create one on a control-plane node with `kinit token create --print-join-command`",
+    );
+    // A token that was deleted.
+    for args in [
+        vec!["token", "create", "del123.0123456789abcdef"],
+        vec!["token", "delete", "del123"],
+    ] {
+        ok(
+            cp1.command(env!("CARGO_BIN_EXE_kinit"))
+                .args(&args)
+                .args(["--kubeconfig", admin])
+                .output()
+                .unwrap(),
+            "kinit token",
+        );
+    }
+    discovery_fails(
+        w1,
+        "del123.0123456789abcdef",
+        hash,
+        "token del123 is not valid or has expired",
+    );
+    // The right id with a wrong secret: the signature gives it away.
+    discovery_fails(
+        w1,
+        "abcdef.0123456789abcdeg",
+        hash,
+        "the JWS signature of cluster-info does not match token abcdef",
+    );
+}
+
+#[test]
+fn needs_root_join_and_reset_across_hosts() {
+    if !have_root() {
+        return;
+    }
+    let network = Network::new("join", &["cp1", "w1", "cp2"]);
+    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
+    let (server, _cp1_etcd) = init_cp1(cp1);
+    let hash = ca_hash(cp1);
+    worker_joins(w1, cp1, &server, &hash);
+    discovery_failures(w1, cp1, &hash);
+}

@@ -579,6 +579,174 @@ fn discovery_failures(w1: &Host, cp1: &Host, hash: &str) {
     );
 }
 
+/// The control-plane components wait-control-plane checks on `host`: the API server with the
+/// serving certificate the join made for it (so the check proves it is valid for this host's
+/// address), once that exists; the controller manager and scheduler with any certificate.
+fn serve_control_plane(host: &Host, any_cert: (PathBuf, PathBuf)) {
+    let apiserver = host.listen(&host.address, 6443);
+    let (crt, key) = (
+        host.path("/etc/kubernetes/pki/apiserver.crt"),
+        host.path("/etc/kubernetes/pki/apiserver.key"),
+    );
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !(crt.exists() && key.exists()) && start.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        serve_tls(apiserver, crt, key, OK);
+    });
+    serve_tls(
+        host.listen("127.0.0.1", 10257),
+        any_cert.0.clone(),
+        any_cert.1.clone(),
+        OK,
+    );
+    serve_tls(host.listen("127.0.0.1", 10259), any_cert.0, any_cert.1, OK);
+}
+
+fn openssl_verify(ca: &Path, cert: &Path) {
+    let out = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(ca)
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not verify against {}: {}",
+        cert.display(),
+        ca.display(),
+        text(&out.stdout)
+    );
+}
+
+fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
+    let cp1_pki = cp1.path("/etc/kubernetes/pki");
+    serve_control_plane(
+        cp2,
+        (
+            cp1_pki.join("front-proxy-client.crt"),
+            cp1_pki.join("front-proxy-client.key"),
+        ),
+    );
+    let join_ended = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| act_as_kubelet(cp2, &cp1_pki, server, &join_ended));
+        let out = cp2.kinit(&[
+            "join",
+            ENDPOINT,
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            hash,
+            "--control-plane",
+            "--certificate-key",
+            KEY,
+            "--apiserver-advertise-address",
+            &cp2.address,
+            "--node-name",
+            "cp2",
+            "--ignore-preflight-errors",
+            "all",
+            "--skip-phases",
+            "etcd-join",
+        ]);
+        join_ended.store(true, Ordering::SeqCst);
+        let stdout = ok(out, "kinit join --control-plane on cp2");
+        assert!(
+            stdout.contains(
+                "[download-certs] Downloading the certificates in Secret \"kubeadm-certs\""
+            ),
+            "{stdout}"
+        );
+        kubelet
+            .join()
+            .unwrap()
+            .expect("the join wrote bootstrap-kubelet.conf");
+    });
+    // The shared CAs and keys arrived intact from kubeadm-certs.
+    for file in [
+        "ca.crt",
+        "ca.key",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+        "sa.key",
+        "sa.pub",
+        "etcd/ca.crt",
+        "etcd/ca.key",
+    ] {
+        assert_eq!(
+            std::fs::read(cp2.path(&format!("/etc/kubernetes/pki/{file}"))).unwrap(),
+            std::fs::read(cp1_pki.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // cp2's own certificates are new, signed by those CAs, and for cp2's names and address.
+    let pki = cp2.path("/etc/kubernetes/pki");
+    for (ca, cert) in [
+        ("ca.crt", "apiserver.crt"),
+        ("ca.crt", "apiserver-kubelet-client.crt"),
+        ("front-proxy-ca.crt", "front-proxy-client.crt"),
+        ("etcd/ca.crt", "etcd/server.crt"),
+        ("etcd/ca.crt", "etcd/peer.crt"),
+        ("etcd/ca.crt", "etcd/healthcheck-client.crt"),
+        ("etcd/ca.crt", "apiserver-etcd-client.crt"),
+    ] {
+        openssl_verify(&pki.join(ca), &pki.join(cert));
+        assert_ne!(
+            std::fs::read(pki.join(cert)).unwrap(),
+            std::fs::read(cp1_pki.join(cert)).unwrap(),
+            "{cert} is cp2's own"
+        );
+    }
+    let apiserver =
+        openssl::x509::X509::from_pem(&std::fs::read(pki.join("apiserver.crt")).unwrap()).unwrap();
+    let ips: Vec<String> = apiserver
+        .subject_alt_names()
+        .unwrap()
+        .iter()
+        .filter_map(|n| {
+            n.ipaddress()
+                .map(|b| b.iter().map(u8::to_string).collect::<Vec<_>>().join("."))
+        })
+        .collect();
+    for ip in [cp2.address.as_str(), "198.51.100.1", "10.96.0.1"] {
+        assert!(
+            ips.contains(&ip.to_string()),
+            "apiserver.crt lacks {ip}: {ips:?}"
+        );
+    }
+    for file in ["admin.conf", "controller-manager.conf", "scheduler.conf"] {
+        assert!(
+            cp2.path(&format!("/etc/kubernetes/{file}")).exists(),
+            "{file}"
+        );
+    }
+    assert!(
+        !cp2.path("/etc/kubernetes/super-admin.conf").exists(),
+        "the first node's only"
+    );
+    let apiserver_pod = yaml(&cp2.path("/etc/kubernetes/manifests/kube-apiserver.yaml"));
+    let command = apiserver_pod["spec"]["containers"][0]["command"].to_string();
+    assert!(
+        command.contains(&format!("--advertise-address={}", cp2.address)),
+        "{command}"
+    );
+    // mark-control-plane reached the cluster.
+    let node = server.get("Node", "", "cp2").unwrap();
+    assert_eq!(
+        node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+        ""
+    );
+    assert!(
+        node["spec"]["taints"]
+            .to_string()
+            .contains("node-role.kubernetes.io/control-plane"),
+        "{node}"
+    );
+}
+
 #[test]
 fn needs_root_join_and_reset_across_hosts() {
     if !have_root() {
@@ -590,4 +758,5 @@ fn needs_root_join_and_reset_across_hosts() {
     let hash = ca_hash(cp1);
     worker_joins(w1, cp1, &server, &hash);
     discovery_failures(w1, cp1, &hash);
+    control_plane_joins(network.host("cp2"), cp1, &server, &hash);
 }

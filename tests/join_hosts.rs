@@ -747,6 +747,115 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
     );
 }
 
+/// Every file under `dir`, with its content.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Dry runs of a join, by token and by discovery file: they discover the cluster for real and
+/// show what they would do, and leave the node's root as it was.
+fn dry_runs_change_nothing(w1: &Host, server: &TestApiServer, hash: &str) {
+    let scratch = scratch_root(w1);
+    let before = tree(w1.root());
+    let run = |args: &[&str]| {
+        let out = w1
+            .command(env!("CARGO_BIN_EXE_kinit"))
+            .args(args)
+            .args([
+                "--dry-run",
+                "--node-name",
+                "w9",
+                "--ignore-preflight-errors",
+                "all",
+                "--rootfs",
+            ])
+            .arg(&scratch)
+            .output()
+            .unwrap();
+        ok(out, &format!("dry run {args:?}"))
+    };
+    let stdout = run(&[
+        "join",
+        ENDPOINT,
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        hash,
+    ]);
+    assert!(
+        stdout.contains("[dry-run] would write /etc/kubernetes/bootstrap-kubelet.conf (mode 0600"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[dry-run] would write /var/lib/kubelet/config.yaml"),
+        "{stdout}"
+    );
+    let stdout = run(&[
+        "join",
+        ENDPOINT,
+        "--token",
+        TOKEN,
+        "--discovery-token-unsafe-skip-ca-verification",
+    ]);
+    assert!(
+        stdout.contains("[discovery] WARNING: the cluster CA is not pinned"),
+        "{stdout}"
+    );
+    // A discovery file: cluster-info's kubeconfig as an administrator would hand it out.
+    let info = server
+        .get("ConfigMap", "kube-public", "cluster-info")
+        .unwrap();
+    let file = w1.path("/discovery.conf");
+    std::fs::write(&file, info["data"]["kubeconfig"].as_str().unwrap()).unwrap();
+    let out = w1
+        .command(env!("CARGO_BIN_EXE_kinit"))
+        .args(["join", "--discovery-file"])
+        .arg(&file)
+        .args([
+            "--tls-bootstrap-token",
+            TOKEN,
+            "--dry-run",
+            "-o",
+            "json",
+            "--node-name",
+            "w9",
+        ])
+        .args(["--ignore-preflight-errors", "all", "--rootfs"])
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    let stdout = ok(out, "dry run with --discovery-file");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let phases: Vec<&str> = result["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert!(phases.contains(&"kubelet-start"), "{stdout}");
+    std::fs::remove_file(&file).unwrap();
+    assert!(
+        tree(&scratch).is_empty(),
+        "a dry run wrote {:?}",
+        tree(&scratch)
+    );
+    let _ = std::fs::remove_dir(&scratch);
+    assert_eq!(before.len(), tree(w1.root()).len());
+}
+
 #[test]
 fn needs_root_join_and_reset_across_hosts() {
     if !have_root() {
@@ -756,6 +865,7 @@ fn needs_root_join_and_reset_across_hosts() {
     let (cp1, w1) = (network.host("cp1"), network.host("w1"));
     let (server, _cp1_etcd) = init_cp1(cp1);
     let hash = ca_hash(cp1);
+    dry_runs_change_nothing(w1, &server, &hash);
     worker_joins(w1, cp1, &server, &hash);
     discovery_failures(w1, cp1, &hash);
     control_plane_joins(network.host("cp2"), cp1, &server, &hash);

@@ -439,3 +439,267 @@ fn preflight_passes_again_as_before_init() {
     ok(&node.reset(&["-f"], &[], None), "reset -f");
     assert_eq!(failing_checks(&node.root), before_init);
 }
+
+/// True when the test may go on. Without root: skipped (with a line saying so) when
+/// `KINIT_SKIP_ROOT_TESTS=1`, else a failure that says what is missing and how to skip.
+fn have_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    if euid == "0" {
+        return true;
+    }
+    if std::env::var("KINIT_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: needs root (network namespaces)");
+        return false;
+    }
+    panic!(
+        "this test needs root (it creates a network namespace); run it as root, or set \
+         KINIT_SKIP_ROOT_TESTS=1 to skip it (scripts/test.sh then reports it as skipped)"
+    );
+}
+
+/// A fresh network namespace, deleted on drop, also when the test fails.
+struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    fn new(test: &str) -> NetNs {
+        let name = format!("kinit-{test}-{}", std::process::id());
+        // A namespace left by a killed earlier run of the same pid would make `add` fail.
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &name])
+            .stderr(Stdio::null())
+            .status();
+        let ns = NetNs { name };
+        ns.must(&["ip", "netns", "add", &ns.name]);
+        ns
+    }
+
+    /// Runs a program inside the namespace; its output.
+    fn exec(&self, argv: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ip netns exec {argv:?}: {e}"))
+    }
+
+    fn must(&self, argv: &[&str]) {
+        let out = if argv[0] == "ip" && argv[1] == "netns" {
+            Command::new(argv[0]).args(&argv[1..]).output().unwrap()
+        } else {
+            self.exec(argv)
+        };
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    /// Rules and chains as iptables-save prints them, without its comment lines and counters.
+    fn rules(&self, save: &str) -> String {
+        text(&self.exec(&[save]).stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(" [").next().unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn links(&self) -> String {
+        text(&self.exec(&["ip", "-o", "link", "show"]).stdout)
+    }
+
+    fn nft_tables(&self) -> String {
+        text(&self.exec(&["nft", "list", "tables"]).stdout)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+fn on_path(tool: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|p| p.exists())
+}
+
+#[test]
+fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_else() {
+    if !have_root() {
+        return;
+    }
+    let ns = NetNs::new("reset");
+    let iptables = |args: &str| {
+        let mut argv = vec!["iptables"];
+        argv.extend(args.split(' '));
+        ns.must(&argv);
+    };
+    // kube-proxy's and the kubelet's shape: chains that jump to one another, jumps from built-ins.
+    iptables("-t nat -N KUBE-SERVICES");
+    iptables("-t nat -N KUBE-POSTROUTING");
+    iptables("-t nat -N KUBE-MARK-MASQ");
+    ns.must(&[
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-m",
+        "comment",
+        "--comment",
+        "kubernetes service portals",
+        "-j",
+        "KUBE-SERVICES",
+    ]);
+    iptables("-t nat -A POSTROUTING -j KUBE-POSTROUTING");
+    iptables("-t nat -A KUBE-SERVICES -j KUBE-MARK-MASQ");
+    iptables("-t nat -A KUBE-POSTROUTING -j MASQUERADE");
+    iptables("-t filter -N KUBE-FORWARD");
+    iptables("-t filter -A FORWARD -j KUBE-FORWARD");
+    iptables("-t filter -A KUBE-FORWARD -j ACCEPT");
+    iptables("-t mangle -N KUBE-KUBELET-CANARY");
+    ns.must(&["ip6tables", "-N", "KUBE-FIREWALL"]);
+    ns.must(&["ip6tables", "-A", "INPUT", "-j", "KUBE-FIREWALL"]);
+    // Someone else's, which must stay.
+    iptables("-t filter -N MINE");
+    iptables("-t filter -A INPUT -s 198.51.100.0/24 -j MINE");
+    iptables("-t nat -A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE");
+    let nft = on_path("nft").is_some();
+    if nft {
+        ns.must(&["nft", "add", "table", "ip", "kube-proxy"]);
+        ns.must(&["nft", "add", "table", "ip", "mine"]);
+    } else {
+        eprintln!("nft is not installed: the nftables part is not checked");
+    }
+    ns.must(&["ip", "link", "add", "cni0", "type", "bridge"]);
+    ns.must(&[
+        "ip",
+        "link",
+        "add",
+        "flannel.1",
+        "type",
+        "vxlan",
+        "id",
+        "1",
+        "dstport",
+        "8472",
+    ]);
+    ns.must(&["ip", "link", "add", "keep0", "type", "bridge"]);
+
+    // The root's PATH holds the machine's real tools.
+    let node = Node::new(&[]);
+    let sbin = node.host("/usr/sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    for tool in [
+        "iptables-save",
+        "iptables-restore",
+        "ip6tables-save",
+        "ip6tables-restore",
+        "ip",
+        "nft",
+    ] {
+        if let Some(real) = on_path(tool) {
+            std::os::unix::fs::symlink(real, sbin.join(tool)).unwrap();
+        }
+    }
+    let reset = |extra: &[&str]| {
+        let mut argv = vec![
+            env!("CARGO_BIN_EXE_kinit"),
+            "reset",
+            "--rootfs",
+            node.root.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(&SKIP_ETCD);
+        argv.extend_from_slice(extra);
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &ns.name])
+            .args(&argv)
+            .env("PATH", "/usr/sbin")
+            .stdin(Stdio::null());
+        ok(&command.output().unwrap(), &format!("{argv:?}"))
+    };
+
+    let (v4, v6, links, tables) = (
+        ns.rules("iptables-save"),
+        ns.rules("ip6tables-save"),
+        ns.links(),
+        ns.nft_tables(),
+    );
+    let stdout = reset(&["--dry-run"]);
+    for planned in [
+        "Would remove iptables chains in table nat: KUBE-MARK-MASQ, KUBE-POSTROUTING, KUBE-SERVICES",
+        "Would remove iptables chains in table filter: KUBE-FORWARD",
+        "Would remove iptables chains in table mangle: KUBE-KUBELET-CANARY",
+        "Would remove ip6tables chains in table filter: KUBE-FIREWALL",
+        "-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        "-D FORWARD -j KUBE-FORWARD",
+        "-X KUBE-MARK-MASQ",
+        "Would delete network interfaces: [cni0 flannel.1]",
+        "[dry-run] would run ip link delete cni0",
+        "[dry-run] would run ip link delete flannel.1",
+    ] {
+        assert!(stdout.contains(planned), "{planned}\n{stdout}");
+    }
+    if nft {
+        assert!(
+            stdout.contains("[dry-run] would run nft delete table ip kube-proxy"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("MINE") && !stdout.contains("keep0"),
+        "{stdout}"
+    );
+    assert_eq!(ns.rules("iptables-save"), v4, "a dry run changes no rule");
+    assert_eq!(ns.rules("ip6tables-save"), v6);
+    assert_eq!(ns.links(), links);
+    assert_eq!(ns.nft_tables(), tables);
+
+    let stdout = reset(&["-f"]);
+    let (v4, v6, links) = (
+        ns.rules("iptables-save"),
+        ns.rules("ip6tables-save"),
+        ns.links(),
+    );
+    assert!(
+        !v4.contains("KUBE-") && !v6.contains("KUBE-"),
+        "{stdout}\n{v4}\n{v6}"
+    );
+    for kept in [
+        ":MINE -",
+        "-A INPUT -s 198.51.100.0/24 -j MINE",
+        "-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE",
+    ] {
+        assert!(v4.contains(kept), "{kept}\n{v4}");
+    }
+    assert!(
+        links.contains("keep0") && !links.contains("cni0") && !links.contains("flannel.1"),
+        "{links}"
+    );
+    if nft {
+        let tables = ns.nft_tables();
+        assert!(
+            tables.contains("table ip mine") && !tables.contains("kube-proxy"),
+            "{tables}"
+        );
+    }
+    // Nothing left to do: a second reset plans no network change.
+    let stdout = reset(&["--dry-run"]);
+    assert!(!stdout.contains("would run"), "{stdout}");
+}

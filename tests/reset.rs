@@ -703,3 +703,60 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
     let stdout = reset(&["--dry-run"]);
     assert!(!stdout.contains("would run"), "{stdout}");
 }
+
+#[test]
+fn needs_root_reset_unmounts_under_the_kubelet_folder_through_its_link_before_emptying_it() {
+    if !have_root() {
+        return;
+    }
+    let node = Node::new(&[]);
+    // /var/lib/kubelet is a link, as on nodes that keep it on a data disk.
+    node.write("/data/kubelet/config.yaml", "x");
+    std::fs::create_dir_all(node.host("/var/lib")).unwrap();
+    std::os::unix::fs::symlink("/data/kubelet", node.host("/var/lib/kubelet")).unwrap();
+    let volume = node.host("/data/kubelet/pods/p/volumes/v");
+    std::fs::create_dir_all(&volume).unwrap();
+    let bin = node.host("/usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(on_path("umount").unwrap(), bin.join("umount")).unwrap();
+    let kinit = format!(
+        "{} reset --rootfs {} --skip-phases remove-etcd-member",
+        env!("CARGO_BIN_EXE_kinit"),
+        node.root.display()
+    );
+    // A private mount namespace: the volume's mount ends with the shell, also when the test fails.
+    let script = format!(
+        "set -e
+         mount -t tmpfs kinit-test {volume}
+         echo data > {volume}/file
+         {kinit} --dry-run
+         grep -q ' {volume} ' /proc/self/mountinfo || {{ echo 'the dry run unmounted'; exit 9; }}
+         {kinit} -f
+         if grep -q ' {volume} ' /proc/self/mountinfo; then echo 'still mounted'; exit 8; fi",
+        volume = volume.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = ok(&out, "unshare");
+    assert!(
+        stdout.contains(&format!("[dry-run] would run umount {}", volume.display())),
+        "{stdout}"
+    );
+    assert!(node.host("/data/kubelet").is_dir());
+    assert_eq!(
+        node.files_under("/data/kubelet"),
+        Vec::<String>::new(),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::symlink_metadata(node.host("/var/lib/kubelet"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays"
+    );
+}

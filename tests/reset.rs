@@ -213,10 +213,12 @@ fn a_dry_run_lists_every_path_and_changes_nothing_then_reset_empties_the_folders
     );
 
     let stdout = ok(&node.reset(&["-f"], &[], None), "reset -f");
-    assert!(
-        stdout.contains("[reset] Deleting contents of directories: [/var/lib/kubelet]"),
-        "{stdout}"
-    );
+    for line in [
+        "[reset] Deleting contents of directories: [/var/lib/kubelet]",
+        "[reset] Checked: nothing that cleanup-node removes is left on this node",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
     for dir in EMPTIED {
         assert!(node.host(dir).is_dir(), "{dir} itself stays");
         assert_eq!(
@@ -672,6 +674,10 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
     assert_eq!(ns.nft_tables(), tables);
 
     let stdout = reset(&["-f"]);
+    assert!(
+        stdout.contains("[reset] Checked: nothing that cleanup-node removes is left on this node"),
+        "{stdout}"
+    );
     let (v4, v6, links) = (
         ns.rules("iptables-save"),
         ns.rules("ip6tables-save"),

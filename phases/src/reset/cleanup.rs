@@ -29,7 +29,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             format!("Cleaning a non-default certificates directory: {cert_dir:?}"),
         );
     }
-    files::clean_dirs(ctx, &[MANIFESTS_DIR.to_string(), cert_dir], &mut warnings);
+    let config_dirs = [MANIFESTS_DIR.to_string(), cert_dir];
+    files::clean_dirs(ctx, &config_dirs, &mut warnings);
     files::remove_files(ctx, &files::kubeconfig_files(), &mut warnings);
     let mut stateful: Vec<String> = kubelet_dir.into_iter().collect();
     if reset.cleanup_tmp_dir {
@@ -43,9 +44,46 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     network::remove_iptables(ctx, &mut warnings);
     network::remove_nftables(ctx, &mut warnings);
     network::remove_interfaces(ctx, &mut warnings);
-    files::clean_dirs(ctx, &[CNI_CONFIG_DIR.to_string()], &mut warnings);
+    let cni = [CNI_CONFIG_DIR.to_string()];
+    files::clean_dirs(ctx, &cni, &mut warnings);
     user_kubeconfig::remove(ctx, ca.as_deref(), &mut warnings);
+
+    if !ctx.dry_run {
+        let cleaned: Vec<String> = config_dirs.into_iter().chain(stateful).chain(cni).collect();
+        verify(ctx, &cleaned, &mut warnings);
+    }
     Ok(warnings)
+}
+
+/// Looks again after a real run and names whatever is still there, so that a reset that says nothing
+/// more left the node clean (a step may have failed with only a warning).
+fn verify(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Vec<String>) {
+    let mut left: Vec<String> = Vec::new();
+    for dir in dirs {
+        let names = ctx
+            .host
+            .dir_entries(&files::in_root(ctx, dir))
+            .unwrap_or_default();
+        if !names.is_empty() {
+            left.push(format!("{} in {dir}", names.len()));
+        }
+    }
+    left.extend(
+        files::kubeconfig_files()
+            .into_iter()
+            .filter(|file| ctx.host.exists(&files::file_in_root(ctx, file))),
+    );
+    left.extend(network::leftovers(ctx));
+    if left.is_empty() {
+        ctx.sink
+            .line("[reset] Checked: nothing that cleanup-node removes is left on this node");
+    } else {
+        warn(
+            ctx,
+            warnings,
+            format!("still on this node after the cleanup: {}", left.join(", ")),
+        );
+    }
 }
 
 fn stop_kubelet(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {

@@ -294,6 +294,51 @@ pub fn remove_interfaces(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>)
     }
 }
 
+/// What is still there of the above, for the check after a run: KUBE-* chains, kube-proxy's
+/// tables and the CNI interfaces (tunl0 aside, which the kernel keeps). Tools that are missing were
+/// warned about already.
+pub fn leftovers(ctx: &PhaseContext<'_>) -> Vec<String> {
+    let mut left = Vec::new();
+    for (family, save) in [
+        ("iptables", "iptables-save"),
+        ("ip6tables", "ip6tables-save"),
+    ] {
+        if let Ok(rules) = read_output(ctx, save, &[]) {
+            for plan in plan_iptables(&rules) {
+                left.extend(
+                    plan.chains
+                        .iter()
+                        .map(|chain| format!("{family} chain {chain} in table {}", plan.table)),
+                );
+                if plan.chains.is_empty() {
+                    left.push(format!("{family} jumps to KUBE-* in table {}", plan.table));
+                }
+            }
+        }
+    }
+    if ctx.host.find_in_path("nft").is_some() {
+        if let Ok(tables) = read_output(ctx, "nft", &["list", "tables"]) {
+            left.extend(
+                ["ip", "ip6"]
+                    .iter()
+                    .map(|family| format!("table {family} kube-proxy"))
+                    .filter(|wanted| tables.lines().any(|l| l.trim() == wanted))
+                    .map(|table| format!("nftables {table}")),
+            );
+        }
+    }
+    if let Ok(text) = read_output(ctx, "ip", &["-o", "link", "show"]) {
+        let links = link_names(&text);
+        left.extend(
+            CNI_INTERFACES
+                .iter()
+                .filter(|name| **name != "tunl0" && links.iter().any(|l| l == *name))
+                .map(|name| format!("interface {name}")),
+        );
+    }
+    left
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

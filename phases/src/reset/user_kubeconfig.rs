@@ -73,7 +73,8 @@ pub fn remove(ctx: &mut PhaseContext<'_>, ca: Option<&[u8]>, warnings: &mut Vec<
     let Some(path) = path(ctx.host) else {
         return;
     };
-    let text = match ctx.effects.read_file(&path) {
+    let target = super::files::file_in_root(ctx, &path);
+    let text = match ctx.effects.read_file(&target) {
         Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         Ok(None) => return,
         Err(e) => {
@@ -88,7 +89,7 @@ pub fn remove(ctx: &mut PhaseContext<'_>, ca: Option<&[u8]>, warnings: &mut Vec<
                 &format!("Deleting {path}: it is for this node's cluster"),
                 &format!("Would delete {path}: it is for this node's cluster"),
             );
-            if let Err(e) = ctx.effects.remove(&path) {
+            if let Err(e) = ctx.effects.remove(&target) {
                 warn(ctx, warnings, format!("failed to remove file: {e}"));
             }
         }

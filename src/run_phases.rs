@@ -580,6 +580,13 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
         global.skip_phases.clone()
     };
     check_skip_phases(RESET_PHASES, &skip)?;
+    // The question would land in the JSON stream and its answer has nowhere to come from in a script.
+    let asks = !reset.force && !global.dry_run && !skip.iter().any(|s| s == "preflight");
+    if asks && global.output == OutputFormat::Json {
+        return Err(Exit::usage(
+            "`kinit reset -o json` cannot ask for confirmation: give -f (--force), or --dry-run",
+        ));
+    }
     execute(
         global,
         Plan {

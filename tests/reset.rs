@@ -212,6 +212,20 @@ fn a_dry_run_lists_every_path_and_changes_nothing_then_reset_empties_the_folders
         "{stdout}"
     );
 
+    let json = ok(
+        &node.reset(&["--dry-run", "-o", "json"], &[], None),
+        "-o json",
+    );
+    let result: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    assert!(
+        result["planned"]
+            .as_array()
+            .unwrap()
+            .contains(&"remove /etc/kubernetes/admin.conf".into()),
+        "{json}"
+    );
+    assert_eq!(node.snapshot(), before);
+
     let stdout = ok(&node.reset(&["-f"], &[], None), "reset -f");
     for line in [
         "[reset] Deleting contents of directories: [/var/lib/kubelet]",
@@ -386,6 +400,14 @@ fn reset_asks_first_and_only_y_goes_on() {
         );
         assert_eq!(node.snapshot(), before, "{answer:?} changes nothing");
     }
+    let out = node.reset(&["-o", "json"], &[], Some("y\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot ask for confirmation: give -f (--force)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(node.snapshot(), before);
     ok(&node.reset(&[], &[], Some("y\n")), "y");
     assert!(!node.host("/etc/kubernetes/admin.conf").exists());
     assert!(!node.host("/etc/kubernetes/pki/ca.crt").exists());

@@ -3,16 +3,27 @@
 use super::{step, warn};
 use crate::runner::PhaseContext;
 
-/// The socket to clean through: the reset configuration's, else the one found on the node.
-fn socket(ctx: &PhaseContext<'_>) -> String {
-    ctx.reset
-        .map(|r| r.cri_socket.clone())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| ctx.config.init.node_registration.cri_socket.clone())
+/// The socket to clean through: the reset configuration's, else the one found on the node (several
+/// found is kubeadm's error: which runtime holds the pods cannot be guessed).
+fn socket(ctx: &PhaseContext<'_>) -> Result<String, String> {
+    match ctx.reset.map(|r| r.cri_socket.clone()) {
+        Some(socket) if !socket.is_empty() => Ok(socket),
+        _ => crate::config::defaults::cri_socket(&ctx.host.host_path("/")),
+    }
 }
 
 pub fn remove(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
-    let socket = socket(ctx);
+    let socket = match socket(ctx) {
+        Ok(socket) => socket,
+        Err(e) => {
+            warn(
+                ctx,
+                warnings,
+                format!("the Kubernetes containers were not removed: {e}"),
+            );
+            return;
+        }
+    };
     step(
         ctx,
         "Removing Kubernetes-managed containers",

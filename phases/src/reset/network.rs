@@ -189,6 +189,11 @@ pub fn remove_iptables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
 /// kube-proxy's nftables mode keeps everything in one table per family.
 pub fn remove_nftables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
     if ctx.host.find_in_path("nft").is_none() {
+        warn(
+            ctx,
+            warnings,
+            "nft is not on PATH: kube-proxy's nftables tables, if any, stay (`nft delete table ip kube-proxy` and `ip6 kube-proxy` remove them)".into(),
+        );
         return;
     }
     let tables = match read_output(ctx, "nft", &["list", "tables"]) {

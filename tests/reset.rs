@@ -603,6 +603,21 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
     iptables("-t filter -N MINE");
     iptables("-t filter -A INPUT -s 198.51.100.0/24 -j MINE");
     iptables("-t nat -A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE");
+    // The other backend's chains, as when the kubelet and kube-proxy disagree on legacy and nft.
+    let legacy = on_path("iptables-legacy").is_some();
+    if legacy {
+        ns.must(&["iptables-legacy", "-t", "nat", "-N", "KUBE-LEGACY"]);
+        ns.must(&[
+            "iptables-legacy",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-j",
+            "KUBE-LEGACY",
+        ]);
+        ns.must(&["iptables-legacy", "-t", "filter", "-N", "LEGACY-MINE"]);
+    }
     let nft = on_path("nft").is_some();
     if nft {
         ns.must(&["nft", "add", "table", "ip", "kube-proxy"]);
@@ -634,6 +649,10 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         "iptables-restore",
         "ip6tables-save",
         "ip6tables-restore",
+        "iptables-legacy-save",
+        "iptables-legacy-restore",
+        "ip6tables-legacy-save",
+        "ip6tables-legacy-restore",
         "ip",
         "nft",
     ] {
@@ -659,6 +678,7 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         ok(&command.output().unwrap(), &format!("{argv:?}"))
     };
 
+    let legacy_rules = ns.rules("iptables-legacy-save");
     let (v4, v6, links, tables) = (
         ns.rules("iptables-save"),
         ns.rules("ip6tables-save"),
@@ -694,6 +714,13 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
     assert_eq!(ns.rules("ip6tables-save"), v6);
     assert_eq!(ns.links(), links);
     assert_eq!(ns.nft_tables(), tables);
+    if legacy {
+        assert!(
+            stdout.contains("Would remove iptables-legacy chains in table nat: KUBE-LEGACY"),
+            "{stdout}"
+        );
+        assert_eq!(ns.rules("iptables-legacy-save"), legacy_rules);
+    }
 
     let stdout = reset(&["-f"]);
     assert!(
@@ -720,6 +747,13 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         links.contains("keep0") && !links.contains("cni0") && !links.contains("flannel.1"),
         "{links}"
     );
+    if legacy {
+        let rules = ns.rules("iptables-legacy-save");
+        assert!(
+            !rules.contains("KUBE-") && rules.contains(":LEGACY-MINE"),
+            "{rules}"
+        );
+    }
     if nft {
         let tables = ns.nft_tables();
         assert!(

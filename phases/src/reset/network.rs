@@ -135,12 +135,68 @@ fn read_output(ctx: &PhaseContext<'_>, program: &str, args: &[&str]) -> Result<S
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// One set of iptables tools: `iptables` itself, or the other backend's `iptables-legacy` /
+/// `iptables-nft` beside it.
+pub struct Backend {
+    pub name: String,
+    pub save: String,
+    pub restore: String,
+}
+
+/// The iptables backends of this node, each once, and the families with no tools at all. The kubelet
+/// or kube-proxy may have written their chains with the backend that is not the default (the
+/// legacy/nft mix-up), so both are cleaned where both tools are present.
+pub fn iptables_backends(ctx: &PhaseContext<'_>) -> (Vec<Backend>, Vec<&'static str>) {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for family in ["iptables", "ip6tables"] {
+        let mut seen: Vec<String> = Vec::new();
+        for variant in ["", "-legacy", "-nft"] {
+            let name = format!("{family}{variant}");
+            let save = format!("{name}-save");
+            // `iptables-save v1.8.9 (nf_tables)`: the word in brackets is the backend.
+            let Ok(version) = read_output(ctx, &save, &["--version"]) else {
+                continue;
+            };
+            let backend = version
+                .split(['(', ')'])
+                .nth(1)
+                .unwrap_or("legacy")
+                .to_string();
+            if seen.contains(&backend) {
+                continue;
+            }
+            seen.push(backend);
+            found.push(Backend {
+                restore: format!("{name}-restore"),
+                name,
+                save,
+            });
+        }
+        if seen.is_empty() {
+            missing.push(family);
+        }
+    }
+    (found, missing)
+}
+
 pub fn remove_iptables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
-    for (family, save, restore) in [
-        ("iptables", "iptables-save", "iptables-restore"),
-        ("ip6tables", "ip6tables-save", "ip6tables-restore"),
-    ] {
-        let rules = match read_output(ctx, save, &[]) {
+    let (found, missing) = iptables_backends(ctx);
+    for family in missing {
+        warn(
+            ctx,
+            warnings,
+            format!("{family}-save is not on PATH: the KUBE-* {family} rules, if any, stay"),
+        );
+    }
+    for Backend {
+        name: family,
+        save,
+        restore,
+    } in found
+    {
+        let family = family.as_str();
+        let rules = match read_output(ctx, &save, &[]) {
             Ok(rules) => rules,
             Err(e) => {
                 warn(
@@ -173,7 +229,7 @@ pub fn remove_iptables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
             }
             let input = plan.restore_input();
             let manual = format!("{restore} --noflush");
-            match ctx.effects.run_with_input(restore, &["--noflush"], &input) {
+            match ctx.effects.run_with_input(&restore, &["--noflush"], &input) {
                 Ok(true) => {}
                 Ok(false) => warn(
                     ctx,
@@ -304,11 +360,11 @@ pub fn remove_interfaces(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>)
 /// warned about already.
 pub fn leftovers(ctx: &PhaseContext<'_>) -> Vec<String> {
     let mut left = Vec::new();
-    for (family, save) in [
-        ("iptables", "iptables-save"),
-        ("ip6tables", "ip6tables-save"),
-    ] {
-        if let Ok(rules) = read_output(ctx, save, &[]) {
+    for Backend {
+        name: family, save, ..
+    } in iptables_backends(ctx).0
+    {
+        if let Ok(rules) = read_output(ctx, &save, &[]) {
             for plan in plan_iptables(&rules) {
                 left.extend(
                     plan.chains

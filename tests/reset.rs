@@ -295,6 +295,17 @@ fn cert_dir_and_a_reset_configuration_take_effect() {
         "the default one is not touched"
     );
 
+    node.write("/etc/hosts", "127.0.0.1 localhost\n");
+    let stdout = ok(
+        &node.reset(&["-f", "--cert-dir", "/etc"], &[], None),
+        "/etc",
+    );
+    assert!(
+        stdout.contains("WARNING: \"/etc\" is too close to / to be emptied"),
+        "{stdout}"
+    );
+    assert!(node.host("/etc/hosts").exists());
+
     let file = node.root.parent().unwrap().join("reset.yaml");
     std::fs::write(
         &file,

@@ -65,7 +65,7 @@ fn verify(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Vec<String
             .dir_entries(&files::in_root(ctx, dir))
             .unwrap_or_default();
         if !names.is_empty() {
-            left.push(format!("{} in {dir}", names.len()));
+            left.push(format!("{} entries in {dir}", names.len()));
         }
     }
     left.extend(

@@ -34,7 +34,8 @@ pub fn clean_dirs(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Ve
         &format!("Would delete contents of directories: {}", go_list(dirs)),
     );
     for given in dirs {
-        if too_broad(given) {
+        let dir = &in_root(ctx, given);
+        if too_broad(given) || too_broad(dir) {
             warn(
                 ctx,
                 warnings,
@@ -42,7 +43,6 @@ pub fn clean_dirs(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Ve
             );
             continue;
         }
-        let dir = &in_root(ctx, given);
         let mut names = match ctx.host.dir_entries(dir) {
             Ok(names) => names,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

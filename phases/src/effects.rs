@@ -558,6 +558,24 @@ mod tests {
     }
 
     #[test]
+    fn a_program_reads_its_input_and_a_dry_run_lists_it() {
+        let mut effects = HostEffects::new("/");
+        let check = ["-c", "read a; read b; test \"$a $b\" = \"*nat COMMIT\""];
+        assert!(effects
+            .run_with_input("sh", &check, "*nat\nCOMMIT\n")
+            .unwrap());
+        assert!(!effects.run_with_input("sh", &check, "*filter\n").unwrap());
+        let mut dry = DryRunEffects::new("/");
+        assert!(dry
+            .run_with_input("iptables-restore", &["--noflush"], "*nat\nCOMMIT\n")
+            .unwrap());
+        assert_eq!(
+            dry.changes()[0].to_string(),
+            "run iptables-restore --noflush with input:\n    *nat\n    COMMIT"
+        );
+    }
+
+    #[test]
     fn writes_atomically_with_mode_and_skips_identical_content() {
         let root = tempfile::tempdir().unwrap();
         let mut effects = HostEffects::new(root.path());

@@ -8,13 +8,15 @@ pub const PROMPT: &str = "[reset] Are you sure you want to proceed? [y/N]: ";
 /// Asks on `out` and reads one answer from `input`: y or yes (any case) goes on, anything else stops
 /// the run before it changes anything. No answer at all (input closed, or not a terminal and empty)
 /// is a stop that names `-f`, since that is how scripts run reset.
-pub fn ask(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), PhaseError> {
+/// `typed` is true when the answer comes from a terminal, whose echo already ends the prompt's line.
+pub fn ask(input: &mut dyn BufRead, out: &mut dyn Write, typed: bool) -> Result<(), PhaseError> {
     let _ = write!(out, "{PROMPT}");
     let _ = out.flush();
     let mut answer = String::new();
     let read = input.read_line(&mut answer);
-    // The answer typed on a terminal ends its line; a piped one may not, so the output does.
-    let _ = writeln!(out);
+    if !typed {
+        let _ = writeln!(out);
+    }
     match read {
         Ok(0) => Err(PhaseError::Failed(
             "aborted reset operation: no answer on standard input (closed or not a terminal); \
@@ -39,7 +41,7 @@ mod tests {
 
     fn answer(text: &str) -> Result<(), PhaseError> {
         let mut out = Vec::new();
-        let result = ask(&mut text.as_bytes(), &mut out);
+        let result = ask(&mut text.as_bytes(), &mut out, false);
         assert!(String::from_utf8(out).unwrap().starts_with(PROMPT));
         result
     }

@@ -2,6 +2,7 @@
 
 use super::confirm;
 use crate::runner::{PhaseContext, PhaseError};
+use std::io::IsTerminal;
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let warnings = crate::preflight_phase::run_reset(ctx)?;
@@ -12,7 +13,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             "[reset] WARNING: Changes made to this host by 'kinit init' or 'kinit join' will be reverted.",
         );
         let stdin = std::io::stdin();
-        confirm::ask(&mut stdin.lock(), &mut std::io::stdout())?;
+        let typed = stdin.is_terminal();
+        confirm::ask(&mut stdin.lock(), &mut std::io::stdout(), typed)?;
     }
     Ok(warnings)
 }

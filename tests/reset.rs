@@ -833,3 +833,41 @@ fn needs_root_reset_unmounts_under_the_kubelet_folder_through_its_link_before_em
         "the link stays"
     );
 }
+
+#[test]
+fn needs_root_reset_refuses_a_user_who_is_not_root_unless_told_to_ignore_it() {
+    if !have_root() {
+        return;
+    }
+    let node = Node::new(&[]);
+    node.write("/etc/kubernetes/manifests/etcd.yaml", "x");
+    let parent = node.root.parent().unwrap();
+    for dir in [parent, node.root.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let as_nobody = |extra: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_kinit"))
+            .args(["reset", "-f", "--rootfs", node.root.to_str().unwrap()])
+            .args(SKIP_ETCD)
+            .args(extra)
+            .stdin(Stdio::null());
+        command.output().unwrap()
+    };
+    let out = as_nobody(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("[ERROR IsPrivilegedUser]: user is not running as root"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(node.host("/etc/kubernetes/manifests/etcd.yaml").exists());
+    let out = as_nobody(&["--ignore-preflight-errors", "isprivilegeduser"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[WARNING IsPrivilegedUser]") && stdout.contains("[reset] Deleting files"),
+        "{stdout}"
+    );
+}

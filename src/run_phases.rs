@@ -618,6 +618,8 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
         ..global.clone()
     };
     let mut config = init_config(&placeholder, &InitFlags::default())?;
+    // Warnings about placeholders (no route for an advertise address) say nothing about a reset.
+    config.warnings.clear();
     // The file's and the flag's names together, as kubeadm unions them.
     config.init.node_registration.ignore_preflight_errors = reset.ignore_preflight_errors.clone();
     let global = &GlobalArgs {
@@ -629,6 +631,14 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     } else {
         global.skip_phases.clone()
     };
+    check_skip_phases(RESET_PHASES, &skip)?;
+    // The question would land in the JSON stream and its answer has nowhere to come from in a script.
+    let asks = !reset.force && !global.dry_run && !skip.iter().any(|s| s == "preflight");
+    if asks && global.output == OutputFormat::Json {
+        return Err(Exit::usage(
+            "`kinit reset -o json` cannot ask for confirmation: give -f (--force), or --dry-run",
+        ));
+    }
     execute(
         global,
         Plan {
@@ -640,7 +650,10 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             join: None,
             reset: Some(&reset),
             kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
-            kubeconfig: admin_conf(DEFAULT_KUBECONFIG_DIR),
+            kubeconfig: flags
+                .kubeconfig
+                .clone()
+                .unwrap_or_else(|| admin_conf(DEFAULT_KUBECONFIG_DIR)),
             command: "reset",
         },
     )

@@ -57,10 +57,20 @@ fn config_with_owned_flags_is_refused_naming_them() {
 #[test]
 fn unimplemented_commands_say_so_with_their_own_code() {
     let root = tempfile::tempdir().unwrap();
-    let out = kinit(&["reset", "-f", "--rootfs", root.path().to_str().unwrap()]);
+    let out = kinit(&[
+        "join",
+        "phase",
+        "wait-control-plane",
+        "198.51.100.10:6443",
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--discovery-token-unsafe-skip-ca-verification",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(4));
     assert!(
-        text(&out.stdout).contains("phase preflight is not implemented yet"),
+        text(&out.stdout).contains("phase wait-control-plane is not implemented yet"),
         "{}",
         text(&out.stdout)
     );

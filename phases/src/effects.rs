@@ -58,6 +58,10 @@ pub trait Effects {
     /// Runs a program found on the host's PATH; Ok(false) when it ran and failed. Files written before
     /// are in place first, so the program sees them.
     fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String>;
+    /// As [`Effects::run`], with `input` on the program's standard input: one `iptables-restore`
+    /// changes a whole table at once, where a command per rule would take minutes on a big node.
+    fn run_with_input(&mut self, program: &str, args: &[&str], input: &str)
+        -> Result<bool, String>;
     /// Removes a file, a symlink (not its target) or a folder with everything in it; Ok(false) when
     /// there was nothing. Pending writes land first, so none of them brings the path back.
     fn remove(&mut self, path: &str) -> Result<bool, String>;
@@ -180,6 +184,16 @@ fn remove_stale_temps(target: &Path) {
     }
 }
 
+/// A command with its input, as a dry run lists it: every line of the input is part of the plan.
+fn with_input(program: &str, args: &[&str], input: &str) -> String {
+    let lines: Vec<&str> = input.lines().collect();
+    format!(
+        "{program} {} with input:\n    {}",
+        args.join(" "),
+        lines.join("\n    ")
+    )
+}
+
 fn read_host_file(host: &RealHost, path: &str) -> Result<Option<Vec<u8>>, String> {
     match std::fs::read(host.resolve_path(path)) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -295,6 +309,36 @@ impl Effects for HostEffects {
             command: format!("{program} {}", args.join(" ")),
         });
         Ok(output.status.success())
+    }
+
+    fn run_with_input(
+        &mut self,
+        program: &str,
+        args: &[&str],
+        input: &str,
+    ) -> Result<bool, String> {
+        self.commit()?;
+        let binary = self
+            .host
+            .find_in_path(program)
+            .ok_or_else(|| format!("{program} is not on PATH"))?;
+        let cannot = |e: std::io::Error| format!("cannot run {program}: {e}");
+        let mut child = std::process::Command::new(binary)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(cannot)?;
+        // A program that stops reading early closes the pipe; its exit status tells what happened.
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let status = child.wait().map_err(cannot)?;
+        self.done.push(Change::Run {
+            command: with_input(program, args, input),
+        });
+        Ok(status.success())
     }
 
     fn remove(&mut self, path: &str) -> Result<bool, String> {
@@ -435,6 +479,18 @@ impl Effects for DryRunEffects {
         Ok(true)
     }
 
+    fn run_with_input(
+        &mut self,
+        program: &str,
+        args: &[&str],
+        input: &str,
+    ) -> Result<bool, String> {
+        self.planned.push(Change::Run {
+            command: with_input(program, args, input),
+        });
+        Ok(true)
+    }
+
     fn remove(&mut self, path: &str) -> Result<bool, String> {
         let written = self.written.remove(path).is_some();
         let on_host = !self.is_removed(path)
@@ -499,6 +555,24 @@ mod tests {
         );
         assert!(!root.path().join("etc/link").exists());
         assert_eq!(std::fs::read_to_string(&keep).unwrap(), "kept");
+    }
+
+    #[test]
+    fn a_program_reads_its_input_and_a_dry_run_lists_it() {
+        let mut effects = HostEffects::new("/");
+        let check = ["-c", "read a; read b; test \"$a $b\" = \"*nat COMMIT\""];
+        assert!(effects
+            .run_with_input("sh", &check, "*nat\nCOMMIT\n")
+            .unwrap());
+        assert!(!effects.run_with_input("sh", &check, "*filter\n").unwrap());
+        let mut dry = DryRunEffects::new("/");
+        assert!(dry
+            .run_with_input("iptables-restore", &["--noflush"], "*nat\nCOMMIT\n")
+            .unwrap());
+        assert_eq!(
+            dry.changes()[0].to_string(),
+            "run iptables-restore --noflush with input:\n    *nat\n    COMMIT"
+        );
     }
 
     #[test]

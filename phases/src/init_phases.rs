@@ -4,7 +4,7 @@ use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
     addons, bootstrap_token_phase, certs_phase, join, kubeconfig_phase, kubelet,
-    kubelet_finalize_phase, manifests_phase, mark_control_plane_phase, show_join_phase,
+    kubelet_finalize_phase, manifests_phase, mark_control_plane_phase, reset, show_join_phase,
     upload_certs_phase, upload_config_phase, wait,
 };
 
@@ -74,7 +74,7 @@ pub static JOIN_PHASES: &[Phase] = &[
 ];
 
 pub static RESET_PHASES: &[Phase] = &[
-    Phase::leaf("preflight", "Run reset pre-flight checks"),
+    Phase::leaf("preflight", "Run reset pre-flight checks").runs(reset::preflight::run),
     Phase::leaf("remove-etcd-member", "Remove a local etcd member"),
-    Phase::leaf("cleanup-node", "Run cleanup node"),
+    Phase::leaf("cleanup-node", "Run cleanup node").runs(reset::cleanup::run),
 ];

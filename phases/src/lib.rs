@@ -28,6 +28,7 @@ pub mod patches;
 pub mod phase;
 pub mod pki;
 pub mod preflight_phase;
+pub mod reset;
 pub mod runner;
 pub mod show_join_phase;
 pub mod templates;

@@ -172,3 +172,11 @@ pub fn run_join(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let checks = kinit_preflight::join_checks(&facts, &join.facts);
     run_checks(ctx, &checks)
 }
+
+/// The one check of `kinit reset`, as kubeadm's reset runs only its root check.
+pub fn run_reset(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    let checks = [Check::IsPrivilegedUser {
+        dry_run: ctx.dry_run,
+    }];
+    run_checks(ctx, &checks)
+}

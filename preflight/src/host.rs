@@ -43,6 +43,11 @@ pub trait Host: Sync {
     /// GET `url` (http or https; https verified against the CA file and presenting the client pair when given)
     /// and return the body of a 200 answer.
     fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String>;
+    /// Where a node path lies on this machine: under the root of a `--rootfs` run. Only for what must
+    /// name the machine's own paths, such as the mount points of /proc/self/mountinfo.
+    fn host_path(&self, path: &str) -> PathBuf {
+        PathBuf::from(path)
+    }
 }
 
 /// The machine kinit runs on, seen through `root` (`/` normally, the `--rootfs` folder otherwise).
@@ -65,6 +70,10 @@ impl RealHost {
 }
 
 impl Host for RealHost {
+    fn host_path(&self, path: &str) -> PathBuf {
+        self.resolve_path(path)
+    }
+
     fn read_file(&self, path: &str) -> io::Result<String> {
         std::fs::read_to_string(self.resolve_path(path))
     }

@@ -1,0 +1,25 @@
+//! `kinit reset`: undo what init or join did on this node. kubeadm's steps, then what kubeadm leaves
+//! behind and its users clean by hand (kube-proxy's rules, CNI, the user's kubeconfig).
+
+pub mod cleanup;
+pub mod confirm;
+pub mod containers;
+pub mod files;
+pub mod mounts;
+pub mod network;
+pub mod preflight;
+pub mod user_kubeconfig;
+
+use crate::runner::PhaseContext;
+
+/// Prints a warning the kubeadm way and keeps it for the phase's record.
+pub(crate) fn warn(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>, text: String) {
+    ctx.sink.line(&format!("[reset] WARNING: {text}"));
+    warnings.push(text);
+}
+
+/// kubeadm prints a dry run's steps with "Would"; the effects layer lists the details after.
+pub(crate) fn step(ctx: &mut PhaseContext<'_>, doing: &str, would: &str) {
+    let text = if ctx.dry_run { would } else { doing };
+    ctx.sink.line(&format!("[reset] {text}"));
+}

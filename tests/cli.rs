@@ -55,24 +55,42 @@ fn config_with_owned_flags_is_refused_naming_them() {
 }
 
 #[test]
-fn unimplemented_commands_say_so_with_their_own_code() {
+fn an_unreachable_endpoint_fails_within_the_discovery_timeout_with_progress_lines() {
     let root = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = root.path().join("join.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 127.0.0.1:{port}\n    unsafeSkipCAVerification: true\ntimeouts:\n  discovery: 1s\n"
+        ),
+    )
+    .unwrap();
     let out = kinit(&[
         "join",
         "phase",
-        "wait-control-plane",
-        "198.51.100.10:6443",
-        "--token",
-        "abcdef.0123456789abcdef",
-        "--discovery-token-unsafe-skip-ca-verification",
+        "kubelet-start",
+        "--config",
+        config.to_str().unwrap(),
         "--rootfs",
         root.path().to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
     assert!(
-        text(&out.stdout).contains("phase wait-control-plane is not implemented yet"),
-        "{}",
-        text(&out.stdout)
+        stdout.contains(&format!(
+            "[discovery] cannot reach the API server at https://127.0.0.1:{port}"
+        )) && stdout.contains("trying again in 1s"),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("connection refused") && stderr.contains("timeouts.discovery"),
+        "{stderr}"
     );
 }
 

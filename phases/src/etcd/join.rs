@@ -174,6 +174,9 @@ pub fn join_cluster(
     if ctx.dry_run {
         return Ok(warnings);
     }
+    // The kubelet must see the manifest to start the member being waited for; the runner would
+    // only put it in place at the end of the phase.
+    ctx.effects.commit().map_err(failed)?;
     // kubeadm's wording: it polls 8 times 5 s; kinit polls until `timeouts.etcdAPICall`.
     ctx.sink.line(
         "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s",

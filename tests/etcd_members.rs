@@ -485,8 +485,11 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
 
     let listed = members(&cp1, &ns1, &url(CP1));
     assert_eq!(listed.len(), 2, "{listed:?}");
+    // Both started, and neither is left a learner (etcdctl's last column).
     assert!(
-        listed.iter().all(|m| m.contains(", started, ")),
+        listed
+            .iter()
+            .all(|m| m.contains(", started, ") && m.ends_with(", false")),
         "{listed:?}"
     );
     // One cluster: written through cp1, read through cp2.
@@ -558,6 +561,18 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert_eq!(got.trim(), "via-cp1");
     assert!(data.is_dir(), "the data folder itself stays");
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+
+    // A dry run of the join reads the members and adds none.
+    let dry = run(&ns2, &cp2, true, Work::Join(vec![url(CP1)]));
+    assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
+    assert!(
+        dry.has(&format!("[etcd] Would add etcd member: https://{CP2}:2380"))
+            && dry.has("[etcd] Would wait for the new etcd member to join the cluster")
+            && !dry.has("Announced"),
+        "{:#?}",
+        dry.lines
+    );
+    assert_eq!(members(&cp1, &ns1, &url(CP1)).len(), 1);
 
     // cp1 is now the last member: reset would leave it in the cluster.
     let last = run(&ns1, &cp1, true, Work::Remove);

@@ -131,7 +131,9 @@ impl EtcdError {
             None => true,
             // Below 100 it is a gRPC code; otherwise the HTTP status of an answer that was not etcd's JSON.
             Some(code) if code < 100 => {
-                !FINAL_GRPC_CODES.contains(&code) && !self.is_peer_url_taken()
+                !FINAL_GRPC_CODES.contains(&code)
+                    && !self.is_peer_url_taken()
+                    && !self.is_not_a_learner()
             }
             Some(code) => code >= 500 || code == 429,
         }
@@ -140,6 +142,12 @@ impl EtcdError {
     /// etcd's "Peer URLs already exists": a member with this peer URL is in the cluster.
     pub fn is_peer_url_taken(&self) -> bool {
         self.message.contains("Peer URLs already exists")
+    }
+
+    /// etcd's answer when the member to promote already votes ("can only promote a learner
+    /// member"; not yet in sync is "... which is in sync with leader", worth waiting for).
+    pub fn is_not_a_learner(&self) -> bool {
+        self.message.ends_with("can only promote a learner member")
     }
 
     /// etcd's "member not found".
@@ -209,16 +217,35 @@ impl EtcdClient {
         Ok(members(&answer))
     }
 
-    /// Adds a voting member with `peer_url`; the new member and the members after the change.
-    pub fn member_add(&self, peer_url: &str) -> Result<(Member, Vec<Member>), EtcdError> {
-        let what = format!("add an etcd member with peer URL {peer_url}");
+    /// Adds a member with `peer_url`, as a learner (a non-voting member that catches up before
+    /// [`EtcdClient::member_promote`] gives it a vote) or as a voting member; the new member and
+    /// the members after the change.
+    pub fn member_add(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Member, Vec<Member>), EtcdError> {
+        let kind = if learner { "learner" } else { "member" };
+        let what = format!("add an etcd {kind} with peer URL {peer_url}");
         let answer = self.call(
             &what,
             "/v3/cluster/member/add",
-            json!({ "peerURLs": [peer_url] }),
+            json!({ "peerURLs": [peer_url], "isLearner": learner }),
         )?;
         let added = member(&answer["member"]);
         Ok((added, members(&answer)))
+    }
+
+    /// Gives learner `id` its vote, asking again (within the time limit) while etcd says it has
+    /// not caught up with the leader yet.
+    pub fn member_promote(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        let what = format!("promote etcd learner {id:x}");
+        let answer = self.call(
+            &what,
+            "/v3/cluster/member/promote",
+            json!({ "ID": id.to_string() }),
+        )?;
+        Ok(members(&answer))
     }
 
     /// Removes member `id`; the members after the change.
@@ -441,6 +468,12 @@ mod tests {
         assert!(error(Some(503), "Service Unavailable").is_retryable());
         assert!(!error(Some(9), "etcdserver: Peer URLs already exists").is_retryable());
         assert!(!error(Some(5), "etcdserver: member not found").is_retryable());
+        assert!(error(
+            Some(9),
+            "etcdserver: can only promote a learner member which is in sync with leader"
+        )
+        .is_retryable());
+        assert!(!error(Some(9), "etcdserver: can only promote a learner member").is_retryable());
         assert!(!error(Some(404), "not found").is_retryable());
         assert_eq!(
             error(Some(14), "etcdserver: unhealthy cluster").to_string(),

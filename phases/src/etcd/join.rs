@@ -102,8 +102,21 @@ fn list_client_urls(session: &Session) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// Adds this node's member (once) through `endpoints`, writes its etcd manifest and waits for the
-/// member to join. The work of the phase after finding the endpoints.
+/// kubeadm adds a joining member as a learner and promotes it once it has caught up, so that a
+/// member that never starts costs the cluster no quorum (EtcdLearnerMode, on by default since
+/// 1.29 and always on once the gate went away); `EtcdLearnerMode: false` adds a voting member.
+pub fn learner_mode(config: &crate::config::resolve::InitConfig) -> bool {
+    config
+        .cluster
+        .feature_gates
+        .get("EtcdLearnerMode")
+        .copied()
+        .unwrap_or(true)
+}
+
+/// Adds this node's member (once) through `endpoints`, writes its etcd manifest, promotes the
+/// member when it was added as a learner and waits for the cluster to be available. The work of
+/// the phase after finding the endpoints.
 pub fn join_cluster(
     ctx: &mut PhaseContext<'_>,
     endpoints: Vec<String>,
@@ -111,6 +124,7 @@ pub fn join_cluster(
     let config = ctx.config;
     let node = config.init.node_registration.name.clone();
     let peer_url = etcd_peer_url(config);
+    let learner = learner_mode(config);
     let limit = super::call_limit(config.init.timeouts.as_ref());
     let credentials =
         super::credentials(&*ctx.effects, &config.cluster.certificates_dir).map_err(failed)?;
@@ -128,10 +142,11 @@ pub fn join_cluster(
     let members = match members.iter().find(|m| ours(m)) {
         Some(existing) => {
             // A re-run: the member is there, started or (without a name) added and not yet started.
-            let state = if existing.is_started() {
-                "started"
-            } else {
-                "added, not started yet"
+            let state = match (existing.is_started(), existing.is_learner) {
+                (true, false) => "started",
+                (true, true) => "started, a learner",
+                (false, false) => "added, not started yet",
+                (false, true) => "added as a learner, not started yet",
             };
             ctx.sink.line(&format!(
                 "[etcd] This node's etcd member {peer_url} is already in the etcd cluster (ID {}, {state}); not adding it again",
@@ -140,22 +155,20 @@ pub fn join_cluster(
             members
         }
         None if ctx.dry_run => {
-            ctx.sink.line(&format!(
-                "[dryrun] Would add etcd member {node} with peer URL {peer_url} to the etcd cluster at {}",
-                client.endpoints().join(",")
-            ));
+            ctx.sink
+                .line(&format!("[etcd] Would add etcd member: {peer_url}"));
             let mut members = members;
             members.push(Member {
                 id: 0,
                 name: String::new(),
                 peer_urls: vec![peer_url.clone()],
                 client_urls: Vec::new(),
-                is_learner: false,
+                is_learner: learner,
             });
             members
         }
         None => {
-            let members = match client.member_add(&peer_url) {
+            let members = match client.member_add(&peer_url, learner) {
                 Ok((_, members)) => members,
                 // Added by a run that stopped before it could say so.
                 Err(e) if e.is_peer_url_taken() => client.member_list().map_err(failed)?,
@@ -172,11 +185,31 @@ pub fn join_cluster(
         .line("[etcd] Creating static Pod manifest for \"etcd\"");
     let warnings = crate::manifests_phase::write_joining_etcd(ctx, peers)?;
     if ctx.dry_run {
+        ctx.sink
+            .line("[etcd] Would wait for the new etcd member to join the cluster");
         return Ok(warnings);
     }
-    // The kubelet must see the manifest to start the member being waited for; the runner would
+    // The kubelet must see the manifest to start the member waited for below; the runner would
     // only put it in place at the end of the phase.
     ctx.effects.commit().map_err(failed)?;
+    if let Some(learner) = members.iter().find(|m| ours(m) && m.is_learner) {
+        match client.member_promote(learner.id) {
+            Ok(_) => {}
+            // Promoted by an earlier run that stopped before it could say so.
+            Err(e) if e.is_not_a_learner() => {}
+            Err(e) => {
+                let text = format!(
+                    "the new etcd member {node} (learner {}) could not be given its vote: {e}\n{HINT}",
+                    learner.hex_id()
+                );
+                return Err(if e.is_retryable() {
+                    PhaseError::TimedOut(text)
+                } else {
+                    PhaseError::Failed(text)
+                });
+            }
+        }
+    }
     // kubeadm's wording: it polls 8 times 5 s; kinit polls until `timeouts.etcdAPICall`.
     ctx.sink.line(
         "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s",
@@ -187,11 +220,13 @@ pub fn join_cluster(
         all.push(own);
     }
     wait_for_members(&client, &all, limit).map_err(PhaseError::TimedOut)?;
-    ctx.sink.line(&format!(
-        "[etcd] The etcd member {node} has joined the cluster"
-    ));
     Ok(warnings)
 }
+
+/// Where to look when the new member does not come up.
+const HINT: &str = "The new member's etcd runs as a static Pod from /etc/kubernetes/manifests/etcd.yaml: \
+     check that the kubelet runs, then `crictl ps -a --name etcd` and `crictl logs <container>`. \
+     A member that cannot reach the others on port 2380 (firewall, wrong advertise address) never joins.";
 
 /// `--initial-cluster` as kubeadm's AddMember returns it: etcd's members in etcd's order, the
 /// new one under this node's name, any other member without a name yet under its hex ID.
@@ -237,10 +272,7 @@ pub fn wait_for_members(
         }
         if started.elapsed() + RETRY_INTERVAL >= limit {
             return Err(format!(
-                "the etcd cluster was not available within {:?} (timeouts.etcdAPICall):\n  {}\n\
-                 The new member's etcd runs as a static Pod from /etc/kubernetes/manifests/etcd.yaml: \
-                 check that the kubelet runs, then `crictl ps -a --name etcd` and `crictl logs <container>`. \
-                 A member that cannot reach the others on port 2380 (firewall, wrong advertise address) never joins.",
+                "the etcd cluster was not available within {:?} (timeouts.etcdAPICall):\n  {}\n{HINT}",
                 limit,
                 failures.join("\n  ")
             ));

@@ -10,6 +10,8 @@
 mod common;
 use common::{kinit, text, venv_tool};
 
+use kinit_phases::config::duration::GoDuration;
+use kinit_phases::config::types::{ResetConfiguration, Timeouts};
 use kinit_phases::config::{decode, resolve, yaml::parse_documents};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::etcd;
@@ -124,16 +126,19 @@ fn machines(test: &str) -> (NetNs, NetNs) {
     (a, b)
 }
 
-/// Runs `work` on a thread inside the namespace `ns` (threads it starts are inside too).
+/// Runs `work` on a thread inside the namespace `ns` (threads it starts are inside too), or in
+/// the test's own namespace without one.
 fn in_netns<T: Send + 'static>(
-    ns: &NetNs,
+    ns: Option<&NetNs>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::thread::JoinHandle<T> {
-    let path = format!("/run/netns/{}", ns.name);
+    let path = ns.map(|ns| format!("/run/netns/{}", ns.name));
     std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        if let Some(path) = path {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        }
         work()
     })
 }
@@ -338,6 +343,8 @@ enum Work {
     Join(Vec<String>),
     /// remove-etcd-member.
     Remove,
+    /// remove-etcd-member with `timeouts.etcdAPICall` of the reset configuration.
+    RemoveWithin(Duration),
 }
 
 /// What a phase run gave: its outcome, its lines and the changes it made (or would make).
@@ -355,14 +362,19 @@ impl Ran {
 
 /// Runs a phase of kinit's library for `node` from inside `ns`, as the runner would (it commits
 /// the files at the end).
-fn run(ns: &NetNs, node: &Node, dry_run: bool, work: Work) -> Ran {
+fn run(ns: Option<&NetNs>, node: &Node, dry_run: bool, work: Work) -> Ran {
     start(ns, node, dry_run, work)
         .join()
         .expect("the phase thread panicked")
 }
 
 /// [`run`] on its own thread.
-fn start(ns: &NetNs, node: &Node, dry_run: bool, work: Work) -> std::thread::JoinHandle<Ran> {
+fn start(
+    ns: Option<&NetNs>,
+    node: &Node,
+    dry_run: bool,
+    work: Work,
+) -> std::thread::JoinHandle<Ran> {
     let root = node.root.clone();
     let config_text = std::fs::read_to_string(&node.config).unwrap();
     in_netns(ns, move || {
@@ -384,6 +396,17 @@ fn start(ns: &NetNs, node: &Node, dry_run: bool, work: Work) -> std::thread::Joi
                 ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
             },
         };
+        let reset = match work {
+            Work::RemoveWithin(limit) => Some(ResetConfiguration {
+                certificates_dir: "/etc/kubernetes/pki".into(),
+                timeouts: Some(Timeouts {
+                    etcd_api_call: Some(GoDuration(limit)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            _ => None,
+        };
         let result = {
             let mut ctx = PhaseContext {
                 dry_run,
@@ -393,7 +416,7 @@ fn start(ns: &NetNs, node: &Node, dry_run: bool, work: Work) -> std::thread::Joi
                 ignore: IgnoreList::default(),
                 config: &config,
                 join: Some(&target),
-                reset: None,
+                reset: reset.as_ref(),
                 sink: &mut sink,
                 would_stop: None,
                 report: None,
@@ -407,7 +430,7 @@ fn start(ns: &NetNs, node: &Node, dry_run: bool, work: Work) -> std::thread::Joi
             };
             let result = match work {
                 Work::Join(endpoints) => etcd::join::join_cluster(&mut ctx, endpoints),
-                Work::Remove => etcd::remove::run(&mut ctx),
+                Work::Remove | Work::RemoveWithin(_) => etcd::remove::run(&mut ctx),
             };
             result
                 .map_err(|e| e.to_string())
@@ -446,7 +469,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     });
 
     // etcd-join for cp2; the test plays the kubelet and starts etcd once its manifest is there.
-    let joining = start(&ns2, &cp2, false, Work::Join(vec![url(CP1)]));
+    let joining = start(Some(&ns2), &cp2, false, Work::Join(vec![url(CP1)]));
     let manifest = cp2.host("/etc/kubernetes/manifests/etcd.yaml");
     wait_until("cp2's etcd manifest written", || {
         manifest.exists() || joining.is_finished()
@@ -502,7 +525,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert_eq!(got.trim(), "via-cp1");
 
     // A second run finds the member and adds nothing.
-    let again = run(&ns2, &cp2, false, Work::Join(vec![url(CP1)]));
+    let again = run(Some(&ns2), &cp2, false, Work::Join(vec![url(CP1)]));
     assert!(
         again.result.is_ok(),
         "{:?}\n{:#?}",
@@ -519,7 +542,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     // reset's dry run names the member and the data it would delete, and changes nothing.
     let data = cp2.host("/var/lib/etcd");
     assert!(data.join("member").is_dir());
-    let dry = run(&ns2, &cp2, true, Work::Remove);
+    let dry = run(Some(&ns2), &cp2, true, Work::Remove);
     assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
     assert!(
         dry.has("[dryrun] Would remove the etcd member cp2"),
@@ -536,7 +559,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert!(data.join("member").is_dir());
 
     // reset for real: the member goes, its data goes, cp1 serves on alone.
-    let removed = run(&ns2, &cp2, false, Work::Remove);
+    let removed = run(Some(&ns2), &cp2, false, Work::Remove);
     assert!(
         removed.result.as_ref().is_ok_and(|w| w.is_empty()),
         "{:?}\n{:#?}",
@@ -563,7 +586,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 
     // A dry run of the join reads the members and adds none.
-    let dry = run(&ns2, &cp2, true, Work::Join(vec![url(CP1)]));
+    let dry = run(Some(&ns2), &cp2, true, Work::Join(vec![url(CP1)]));
     assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
     assert!(
         dry.has(&format!("[etcd] Would add etcd member: https://{CP2}:2380"))
@@ -575,7 +598,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert_eq!(members(&cp1, &ns1, &url(CP1)).len(), 1);
 
     // cp1 is now the last member: reset would leave it in the cluster.
-    let last = run(&ns1, &cp1, true, Work::Remove);
+    let last = run(Some(&ns1), &cp1, true, Work::Remove);
     assert!(last.result.is_ok(), "{:?}\n{:#?}", last.result, last.lines);
     assert!(
         last.has("is the only member of the etcd cluster"),
@@ -583,4 +606,56 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         last.lines
     );
     drop(etcd1);
+}
+
+#[test]
+fn needs_root_an_unreachable_etcd_leaves_a_warning_with_the_command_and_the_data_is_still_cleaned()
+{
+    if !have_root() {
+        return;
+    }
+    // A namespace with only loopback: cp2's etcd address leads nowhere (outside one, the test
+    // machine's network may well answer there), so the member cannot be removed; one second of
+    // etcdAPICall keeps the test short.
+    let alone = NetNs::add(format!("kinit-unreachable-{}", std::process::id()));
+    let cp2 = Node::new("cp2", CP2, None);
+    cp2.phase(&["etcd", "local"]);
+    let data = cp2.host("/var/lib/etcd");
+    std::fs::create_dir_all(data.join("member/snap")).unwrap();
+    std::fs::write(data.join("member/snap/db"), b"data").unwrap();
+
+    let dry = run(
+        Some(&alone),
+        &cp2,
+        true,
+        Work::RemoveWithin(Duration::from_secs(1)),
+    );
+    assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
+    assert!(
+        data.join("member/snap/db").exists(),
+        "a dry run removes nothing"
+    );
+
+    let ran = run(
+        None,
+        &cp2,
+        false,
+        Work::RemoveWithin(Duration::from_secs(1)),
+    );
+    let warnings = ran
+        .result
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", ran.lines));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0];
+    for part in [
+        &format!("https://{CP2}:2379"),
+        "must be removed by hand",
+        "etcdctl --endpoints=",
+        "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+        "member remove <ID of cp2>",
+    ] {
+        assert!(warning.contains(part), "{part}\n{warning}");
+    }
+    assert!(data.is_dir());
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 }

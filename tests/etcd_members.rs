@@ -524,8 +524,13 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     );
     assert_eq!(got.trim(), "via-cp1");
 
-    // A second run finds the member and adds nothing.
-    let again = run(Some(&ns2), &cp2, false, Work::Join(vec![url(CP1)]));
+    // A second run finds the member and adds nothing; an endpoint that refuses is passed over.
+    let again = run(
+        Some(&ns2),
+        &cp2,
+        false,
+        Work::Join(vec!["https://127.0.0.1:1".into(), url(CP1)]),
+    );
     assert!(
         again.result.is_ok(),
         "{:?}\n{:#?}",

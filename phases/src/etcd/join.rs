@@ -125,11 +125,22 @@ pub fn join_cluster(
     let node = config.init.node_registration.name.clone();
     let peer_url = etcd_peer_url(config);
     let learner = learner_mode(config);
-    let limit = super::call_limit(config.init.timeouts.as_ref());
-    let credentials =
-        super::credentials(&*ctx.effects, &config.cluster.certificates_dir).map_err(failed)?;
-    let client = EtcdClient::new(endpoints, &credentials, limit).map_err(failed)?;
-    let members = client.member_list().map_err(failed)?;
+    let limit = super::call_limit(config.init.timeouts.as_ref(), ctx.dry_run);
+    let mut warnings = Vec::new();
+    let listed = super::credentials(&*ctx.effects, &config.cluster.certificates_dir)
+        .and_then(|credentials| EtcdClient::new(endpoints.clone(), &credentials, limit))
+        .and_then(|client| Ok((client.member_list()?, client)));
+    let (members, client) = match listed {
+        Ok((members, client)) => (members, Some(client)),
+        // A dry run shows the rest of the join without the members.
+        Err(e) if ctx.dry_run => {
+            let warning = format!("the etcd members could not be read in the dry run: {e}");
+            ctx.sink.line(&format!("[dryrun] {warning}"));
+            warnings.push(warning);
+            (Vec::new(), None)
+        }
+        Err(e) => return Err(failed(e)),
+    };
     let ours = |m: &Member| m.peer_urls.contains(&peer_url);
     if let Some(other) = members.iter().find(|m| m.name == node && !ours(m)) {
         return Err(failed(format!(
@@ -157,6 +168,8 @@ pub fn join_cluster(
         None if ctx.dry_run => {
             ctx.sink
                 .line(&format!("[etcd] Would add etcd member: {peer_url}"));
+            let endpoints = endpoints.join(",");
+            tracing::info!("the member would be added through {endpoints}");
             let mut members = members;
             members.push(Member {
                 id: 0,
@@ -168,6 +181,7 @@ pub fn join_cluster(
             members
         }
         None => {
+            let client = client.as_ref().ok_or_else(|| failed("no etcd client"))?;
             let members = match client.member_add(&peer_url, learner) {
                 Ok((_, members)) => members,
                 // Added by a run that stopped before it could say so.
@@ -183,12 +197,15 @@ pub fn join_cluster(
     tracing::debug!("etcd members after the join: {peers:?}");
     ctx.sink
         .line("[etcd] Creating static Pod manifest for \"etcd\"");
-    let warnings = crate::manifests_phase::write_joining_etcd(ctx, peers)?;
-    if ctx.dry_run {
-        ctx.sink
-            .line("[etcd] Would wait for the new etcd member to join the cluster");
-        return Ok(warnings);
-    }
+    warnings.extend(crate::manifests_phase::write_joining_etcd(ctx, peers)?);
+    let client = match client {
+        Some(client) if !ctx.dry_run => client,
+        _ => {
+            ctx.sink
+                .line("[etcd] Would wait for the new etcd member to join the cluster");
+            return Ok(warnings);
+        }
+    };
     // The kubelet must see the manifest to start the member waited for below; the runner would
     // only put it in place at the end of the phase.
     ctx.effects.commit().map_err(failed)?;
@@ -214,11 +231,14 @@ pub fn join_cluster(
     ctx.sink.line(
         "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s",
     );
-    let mut all = client.endpoints().to_vec();
-    let own = etcd_client_url(config);
-    if !all.contains(&own) {
-        all.push(own);
-    }
+    // Every member as etcd lists it (as kubeadm's client syncs its endpoints to the members), not
+    // the URLs it was found through: a stale annotation must not hold the join up.
+    let mut all: Vec<String> = members
+        .iter()
+        .filter(|m| !ours(m))
+        .filter_map(|m| m.client_urls.first().cloned())
+        .collect();
+    all.push(etcd_client_url(config));
     wait_for_members(&client, &all, limit).map_err(PhaseError::TimedOut)?;
     Ok(warnings)
 }

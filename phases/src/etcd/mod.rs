@@ -14,11 +14,20 @@ pub use client::{Credentials, EtcdClient, EtcdError, Member};
 /// kubeadm's default `timeouts.etcdAPICall`.
 pub const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(120);
 
+/// How long a dry run asks etcd before it goes on without the answer: it only reads, and kubeadm's
+/// dry run does not ask at all.
+pub const DRY_RUN_CALL_LIMIT: Duration = Duration::from_secs(5);
+
 /// The time every etcd call may take with its retries.
-pub fn call_limit(timeouts: Option<&Timeouts>) -> Duration {
-    timeouts
+pub fn call_limit(timeouts: Option<&Timeouts>, dry_run: bool) -> Duration {
+    let limit = timeouts
         .and_then(|t| t.etcd_api_call)
-        .map_or(DEFAULT_CALL_LIMIT, |d| d.0)
+        .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
+    if dry_run {
+        limit.min(DRY_RUN_CALL_LIMIT)
+    } else {
+        limit
+    }
 }
 
 /// The files kubeadm talks to etcd with: the API server's etcd client certificate, trusting the

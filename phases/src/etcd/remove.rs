@@ -132,7 +132,7 @@ fn remove_member(ctx: &mut PhaseContext<'_>, local: &LocalMember) -> Result<(), 
             ctx.config.init.timeouts.as_ref(),
         ),
     };
-    let limit = super::call_limit(timeouts);
+    let limit = super::call_limit(timeouts, ctx.dry_run);
     let by_hand = |why: String, id: Option<&Member>| {
         let dir = cert_dir.trim_end_matches('/');
         let id = id.map_or_else(|| format!("<ID of {}>", local.name), Member::hex_id);

@@ -345,6 +345,8 @@ enum Work {
     Remove,
     /// remove-etcd-member with `timeouts.etcdAPICall` of the reset configuration.
     RemoveWithin(Duration),
+    /// The whole etcd-join phase, for a worker.
+    JoinAsWorker,
 }
 
 /// What a phase run gave: its outcome, its lines and the changes it made (or would make).
@@ -391,7 +393,7 @@ fn start(
         let target = JoinTarget {
             facts: JoinFacts {
                 api_server_endpoint: format!("{CP1}:6443"),
-                control_plane: true,
+                control_plane: !matches!(work, Work::JoinAsWorker),
                 kubernetes_dir: "/etc/kubernetes".into(),
                 ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
             },
@@ -431,6 +433,7 @@ fn start(
             let result = match work {
                 Work::Join(endpoints) => etcd::join::join_cluster(&mut ctx, endpoints),
                 Work::Remove | Work::RemoveWithin(_) => etcd::remove::run(&mut ctx),
+                Work::JoinAsWorker => etcd::join::run(&mut ctx),
             };
             result
                 .map_err(|e| e.to_string())
@@ -663,4 +666,14 @@ fn needs_root_an_unreachable_etcd_leaves_a_warning_with_the_command_and_the_data
     }
     assert!(data.is_dir());
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+}
+
+#[test]
+fn a_worker_joins_no_etcd() {
+    let worker = Node::new("worker1", CP2, None);
+    let ran = run(None, &worker, false, Work::JoinAsWorker);
+    assert_eq!(ran.result, Ok(Vec::new()), "{:#?}", ran.lines);
+    assert!(ran.has("joins as a worker"), "{:#?}", ran.lines);
+    assert!(ran.changes.is_empty(), "{:?}", ran.changes);
+    assert!(!worker.host("/etc/kubernetes/manifests/etcd.yaml").exists());
 }

@@ -103,8 +103,8 @@ fn list_client_urls(session: &Session) -> Result<Vec<String>, String> {
 }
 
 /// kubeadm adds a joining member as a learner and promotes it once it has caught up, so that a
-/// member that never starts costs the cluster no quorum (EtcdLearnerMode, on by default since
-/// 1.29 and always on once the gate went away); `EtcdLearnerMode: false` adds a voting member.
+/// member that never starts costs the cluster no quorum (the EtcdLearnerMode gate, on by default
+/// since 1.29); `EtcdLearnerMode: false` adds a voting member.
 pub fn learner_mode(config: &crate::config::resolve::InitConfig) -> bool {
     config
         .cluster
@@ -168,8 +168,6 @@ pub fn join_cluster(
         None if ctx.dry_run => {
             ctx.sink
                 .line(&format!("[etcd] Would add etcd member: {peer_url}"));
-            let endpoints = endpoints.join(",");
-            tracing::info!("the member would be added through {endpoints}");
             let mut members = members;
             members.push(Member {
                 id: 0,

@@ -102,21 +102,13 @@ fn list_client_urls(session: &Session) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// kubeadm adds a joining member as a learner and promotes it once it has caught up, so that a
-/// member that never starts costs the cluster no quorum (the EtcdLearnerMode gate, on by default
-/// since 1.29); `EtcdLearnerMode: false` adds a voting member.
-pub fn learner_mode(config: &crate::config::resolve::InitConfig) -> bool {
-    config
-        .cluster
-        .feature_gates
-        .get("EtcdLearnerMode")
-        .copied()
-        .unwrap_or(true)
-}
-
 /// Adds this node's member (once) through `endpoints`, writes its etcd manifest, promotes the
-/// member when it was added as a learner and waits for the cluster to be available. The work of
-/// the phase after finding the endpoints.
+/// member and waits for the cluster to be available. The work of the phase after finding the
+/// endpoints.
+///
+/// The member is added as a learner, promoted once it has caught up, as kubeadm does since its
+/// EtcdLearnerMode gate (a gate no more in 1.34): a voting member that never starts would cost a
+/// two-member cluster its quorum, and a learner costs none.
 pub fn join_cluster(
     ctx: &mut PhaseContext<'_>,
     endpoints: Vec<String>,
@@ -124,7 +116,6 @@ pub fn join_cluster(
     let config = ctx.config;
     let node = config.init.node_registration.name.clone();
     let peer_url = etcd_peer_url(config);
-    let learner = learner_mode(config);
     let limit = super::call_limit(config.init.timeouts.as_ref(), ctx.dry_run);
     let mut warnings = Vec::new();
     let listed = super::credentials(&*ctx.effects, &config.cluster.certificates_dir)
@@ -174,13 +165,13 @@ pub fn join_cluster(
                 name: String::new(),
                 peer_urls: vec![peer_url.clone()],
                 client_urls: Vec::new(),
-                is_learner: learner,
+                is_learner: true,
             });
             members
         }
         None => {
             let client = client.as_ref().ok_or_else(|| failed("no etcd client"))?;
-            let members = match client.member_add(&peer_url, learner) {
+            let members = match client.member_add(&peer_url, true) {
                 Ok((_, members)) => members,
                 // Added by a run that stopped before it could say so.
                 Err(e) if e.is_peer_url_taken() => client.member_list().map_err(failed)?,

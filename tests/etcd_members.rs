@@ -471,6 +471,36 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
             .success()
     });
 
+    // kinit's etcd client trusts the etcd CA alone: a server of another etcd CA is refused, and
+    // the error names the endpoint and why.
+    let stranger = Node::new("stranger", CP2, None);
+    let refused = {
+        let read = |node: &Node, file: &str| {
+            std::fs::read(node.host(&format!("/etc/kubernetes/pki/{file}"))).unwrap()
+        };
+        let credentials = etcd::Credentials::from_pem(
+            &read(&stranger, "etcd/ca.crt"),
+            &read(&stranger, "apiserver-etcd-client.crt"),
+            &read(&stranger, "apiserver-etcd-client.key"),
+            "the stranger's files",
+        )
+        .unwrap();
+        in_netns(Some(&ns1), move || {
+            etcd::EtcdClient::new(vec![url(CP1)], &credentials, Duration::from_secs(1))
+                .unwrap()
+                .member_list()
+        })
+        .join()
+        .unwrap()
+    };
+    let error = refused
+        .expect_err("a server of another CA was trusted")
+        .to_string();
+    assert!(
+        error.contains(&url(CP1)) && error.contains("certificate verify failed"),
+        "{error}"
+    );
+
     // etcd-join for cp2; the test plays the kubelet and starts etcd once its manifest is there.
     let joining = start(Some(&ns2), &cp2, false, Work::Join(vec![url(CP1)]));
     let manifest = cp2.host("/etc/kubernetes/manifests/etcd.yaml");

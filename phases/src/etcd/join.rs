@@ -85,8 +85,13 @@ fn list_client_urls(session: &Session) -> Result<Vec<String>, String> {
     let list = session
         .call("list the etcd Pods in kube-system", || pods.list(&params))
         .map_err(String::from)?;
+    Ok(client_urls(&list.items))
+}
+
+/// The client URLs the etcd Pods announce, in Pod order, each once.
+pub fn client_urls(pods: &[Pod]) -> Vec<String> {
     let mut urls: Vec<String> = Vec::new();
-    for pod in list.items {
+    for pod in pods {
         let annotation = pod
             .metadata
             .annotations
@@ -99,7 +104,7 @@ fn list_client_urls(session: &Session) -> Result<Vec<String>, String> {
             }
         }
     }
-    Ok(urls)
+    urls
 }
 
 /// Adds this node's member (once) through `endpoints`, writes its etcd manifest, promotes the
@@ -302,6 +307,30 @@ mod tests {
             client_urls: Vec::new(),
             is_learner: false,
         }
+    }
+
+    #[test]
+    fn client_urls_come_from_the_etcd_pods_annotations() {
+        let pod = |annotation: Option<&str>| -> Pod {
+            let mut pod = Pod::default();
+            pod.metadata.annotations = annotation.map(|a| {
+                std::collections::BTreeMap::from([(
+                    CLIENT_URLS_ANNOTATION.to_string(),
+                    a.to_string(),
+                )])
+            });
+            pod
+        };
+        let pods = [
+            pod(Some("https://10.0.0.1:2379")),
+            pod(None),
+            pod(Some("https://10.0.0.2:2379, https://10.0.0.1:2379")),
+        ];
+        assert_eq!(
+            client_urls(&pods),
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+        );
+        assert!(client_urls(&[pod(None)]).is_empty());
     }
 
     #[test]

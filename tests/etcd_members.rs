@@ -629,6 +629,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert!(
         dry.has(&format!("[etcd] Would add etcd member: https://{CP2}:2380"))
             && dry.has("[etcd] Would wait for the new etcd member to join the cluster")
+            && dry.has("--initial-cluster-state=existing")
             && !dry.has("Announced"),
         "{:#?}",
         dry.lines

@@ -192,6 +192,16 @@ pub fn join_cluster(
     ctx.sink
         .line("[etcd] Creating static Pod manifest for \"etcd\"");
     warnings.extend(crate::manifests_phase::write_joining_etcd(ctx, peers)?);
+    if ctx.dry_run {
+        // The dry run's effects hold what would be written: the manifest to review.
+        let path = crate::manifests::Component::Etcd.manifest_path();
+        if let Some(text) = ctx.effects.read_file(&path).map_err(failed)? {
+            ctx.sink.line(&format!(
+                "[dryrun] The etcd manifest {path} would be:\n{}",
+                String::from_utf8_lossy(&text).trim_end()
+            ));
+        }
+    }
     let client = match client {
         Some(client) if !ctx.dry_run => client,
         _ => {

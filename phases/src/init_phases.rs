@@ -3,7 +3,7 @@
 use crate::phase::Phase;
 use crate::preflight_phase;
 use crate::{
-    addons, bootstrap_token_phase, certs_phase, join, kubeconfig_phase, kubelet,
+    addons, bootstrap_token_phase, certs_phase, etcd, join, kubeconfig_phase, kubelet,
     kubelet_finalize_phase, manifests_phase, mark_control_plane_phase, reset, show_join_phase,
     upload_certs_phase, upload_config_phase, wait,
 };
@@ -66,7 +66,7 @@ pub static JOIN_PHASES: &[Phase] = &[
         Phase::leaf("control-plane", "Generate the manifests for the new control plane components").runs(join::control_plane::run_control_plane),
     ]),
     Phase::leaf("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet").runs(join::kubelet_start::run),
-    Phase::leaf("etcd-join", "Join etcd for control plane nodes"),
+    Phase::leaf("etcd-join", "Join etcd for control plane nodes").runs(etcd::join::run),
     Phase::parent("control-plane-join", "Join a machine as a control plane instance", &[
         Phase::leaf("mark-control-plane", "Mark a node as a control-plane").runs(join::control_plane::run_mark_control_plane),
     ]),
@@ -75,6 +75,6 @@ pub static JOIN_PHASES: &[Phase] = &[
 
 pub static RESET_PHASES: &[Phase] = &[
     Phase::leaf("preflight", "Run reset pre-flight checks").runs(reset::preflight::run),
-    Phase::leaf("remove-etcd-member", "Remove a local etcd member"),
+    Phase::leaf("remove-etcd-member", "Remove a local etcd member").runs(etcd::remove::run),
     Phase::leaf("cleanup-node", "Run cleanup node").runs(reset::cleanup::run),
 ];

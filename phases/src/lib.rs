@@ -11,6 +11,7 @@ pub mod component_config;
 pub mod config;
 pub mod discovery;
 pub mod effects;
+pub mod etcd;
 pub mod fixes;
 pub mod images;
 pub mod init_phases;

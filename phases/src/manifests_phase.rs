@@ -1,6 +1,7 @@
 //! `kinit init phase etcd local` and `kinit init phase control-plane <child>`: each static pod built,
 //! patched from the patches folder when there is one, and written only when its bytes change.
 
+use crate::manifests::flags::EtcdPeer;
 use crate::manifests::{
     self, volumes::CA_CERTS_EXTRA_DIRS, Component, HostFacts, MANIFESTS_DIR, MANIFESTS_DIR_MODE,
     MANIFEST_MODE,
@@ -8,7 +9,10 @@ use crate::manifests::{
 use crate::patches::PatchSet;
 use crate::runner::{failed, PhaseContext, PhaseError};
 
-fn host_facts(ctx: &PhaseContext<'_>) -> Result<HostFacts, PhaseError> {
+fn host_facts(
+    ctx: &PhaseContext<'_>,
+    etcd_join: Option<Vec<EtcdPeer>>,
+) -> Result<HostFacts, PhaseError> {
     let ca_cert_dirs = CA_CERTS_EXTRA_DIRS
         .iter()
         .filter(|dir| ctx.host.exists(dir))
@@ -27,6 +31,7 @@ fn host_facts(ctx: &PhaseContext<'_>) -> Result<HostFacts, PhaseError> {
         ca_cert_dirs,
         external_ca,
         proxy_env: manifests::proxy_env(std::env::vars()),
+        etcd_join,
     })
 }
 
@@ -51,7 +56,12 @@ pub(crate) fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, 
     Ok(Some(set))
 }
 
-fn write(ctx: &mut PhaseContext<'_>, component: Component) -> Result<Vec<String>, PhaseError> {
+/// `etcd_join`: the members of the cluster a joining node's etcd starts into.
+fn write(
+    ctx: &mut PhaseContext<'_>,
+    component: Component,
+    etcd_join: Option<Vec<EtcdPeer>>,
+) -> Result<Vec<String>, PhaseError> {
     let name = component.name();
     let path = component.manifest_path();
     let existed = ctx.effects.read_file(&path).map_err(failed)?.is_some();
@@ -60,7 +70,8 @@ fn write(ctx: &mut PhaseContext<'_>, component: Component) -> Result<Vec<String>
     } else {
         "control-plane"
     };
-    if !existed {
+    // The joining etcd's phase says kubeadm's line for it itself.
+    if !existed && etcd_join.is_none() {
         ctx.sink.line(&match component {
             Component::Etcd => {
                 format!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}")
@@ -68,7 +79,7 @@ fn write(ctx: &mut PhaseContext<'_>, component: Component) -> Result<Vec<String>
             _ => format!("[control-plane] Creating static Pod manifest for {name:?}"),
         });
     }
-    let facts = host_facts(ctx)?;
+    let facts = host_facts(ctx, etcd_join)?;
     let mut pod = manifests::build(component, ctx.config, &facts).map_err(failed)?;
     if let Some(set) = patch_set(ctx)? {
         if set.files_for(name).next().is_some() {
@@ -130,7 +141,15 @@ pub fn run_etcd(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .line("[etcd] External etcd mode: Skipping the creation of a manifest for local etcd");
         return Ok(Vec::new());
     }
-    write(ctx, Component::Etcd)
+    write(ctx, Component::Etcd, None)
+}
+
+/// The etcd manifest of a control-plane node joining the cluster of `members`.
+pub(crate) fn write_joining_etcd(
+    ctx: &mut PhaseContext<'_>,
+    members: Vec<EtcdPeer>,
+) -> Result<Vec<String>, PhaseError> {
+    write(ctx, Component::Etcd, Some(members))
 }
 
 /// Runs the child named by the current unit (`control-plane/<child>`).
@@ -150,5 +169,5 @@ pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, Phas
         "scheduler" => Component::Scheduler,
         other => return Err(failed(format!("unknown control-plane component {other}"))),
     };
-    write(ctx, component)
+    write(ctx, component, None)
 }

@@ -168,7 +168,7 @@ mod tests {
         let cp = taint("node-role.kubernetes.io/control-plane", None, "NoSchedule");
         let not_ready = taint("node.kubernetes.io/not-ready", None, "NoSchedule");
         assert_eq!(
-            merged_taints(&[cp.clone()], &[not_ready.clone(), cp.clone()]),
+            merged_taints(std::slice::from_ref(&cp), &[not_ready.clone(), cp.clone()]),
             [cp.clone(), not_ready]
         );
     }

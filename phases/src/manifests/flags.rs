@@ -257,7 +257,7 @@ pub fn etcd_client_url(config: &InitConfig) -> String {
     )
 }
 
-fn etcd_peer_url(config: &InitConfig) -> String {
+pub fn etcd_peer_url(config: &InitConfig) -> String {
     let endpoint = &config.init.local_api_endpoint;
     format!(
         "https://{}",
@@ -265,7 +265,21 @@ fn etcd_peer_url(config: &InitConfig) -> String {
     )
 }
 
-pub fn etcd(config: &InitConfig, data_dir: &str, style: EtcdFlagStyle) -> Vec<Arg> {
+/// A member of the etcd cluster a joining node's etcd starts into: its name and peer URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdPeer {
+    pub name: String,
+    pub peer_url: String,
+}
+
+/// `join`: the members of the cluster this etcd joins (itself included), in the order etcd listed
+/// them, as kubeadm passes them; `None` for the first member, which starts a new cluster.
+pub fn etcd(
+    config: &InitConfig,
+    data_dir: &str,
+    style: EtcdFlagStyle,
+    join: Option<&[EtcdPeer]>,
+) -> Vec<Arg> {
     let node = &config.init.node_registration.name;
     let loopback = loopback(config);
     let client = etcd_client_url(config);
@@ -294,8 +308,18 @@ pub fn etcd(config: &InitConfig, data_dir: &str, style: EtcdFlagStyle) -> Vec<Ar
             "listen-metrics-urls",
             format!("http://{}", host_port(loopback, ETCD_METRICS_PORT)),
         ),
-        arg("initial-cluster", format!("{node}={peer}")),
     ];
+    match join {
+        Some(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|m| format!("{}={}", m.name, m.peer_url))
+                .collect();
+            args.push(arg("initial-cluster", members.join(",")));
+            args.push(arg("initial-cluster-state", "existing"));
+        }
+        None => args.push(arg("initial-cluster", format!("{node}={peer}"))),
+    }
     match style {
         EtcdFlagStyle::FeatureGates => {
             args.push(arg("feature-gates", "InitialCorruptCheck=true"));
@@ -344,6 +368,60 @@ mod tests {
         ] {
             assert_eq!(etcd_flag_style(tag), style, "{tag}");
         }
+    }
+
+    fn value(args: &[Arg], name: &str) -> Option<String> {
+        last_value(args, name).map(str::to_string)
+    }
+
+    #[test]
+    fn etcd_joins_an_existing_cluster_with_every_member_in_the_given_order() {
+        use crate::config::resolve::{resolve_init, InitFlags};
+        let flags = InitFlags {
+            node_name: Some("cp2".into()),
+            apiserver_advertise_address: Some("198.51.100.11".into()),
+            kubernetes_version: Some("v1.34.1".into()),
+            ..Default::default()
+        };
+        let config = resolve_init(None, &flags, std::path::Path::new("/nonexistent")).unwrap();
+        let first = etcd(&config, "/var/lib/etcd", EtcdFlagStyle::Experimental, None);
+        assert_eq!(
+            value(&first, "initial-cluster").as_deref(),
+            Some("cp2=https://198.51.100.11:2380")
+        );
+        assert_eq!(value(&first, "initial-cluster-state"), None);
+        let members = [
+            EtcdPeer {
+                name: "cp2".into(),
+                peer_url: "https://198.51.100.11:2380".into(),
+            },
+            EtcdPeer {
+                name: "cp1".into(),
+                peer_url: "https://198.51.100.10:2380".into(),
+            },
+        ];
+        let joined = etcd(
+            &config,
+            "/var/lib/etcd",
+            EtcdFlagStyle::Experimental,
+            Some(&members),
+        );
+        assert_eq!(
+            value(&joined, "initial-cluster").as_deref(),
+            Some("cp2=https://198.51.100.11:2380,cp1=https://198.51.100.10:2380")
+        );
+        assert_eq!(
+            value(&joined, "initial-cluster-state").as_deref(),
+            Some("existing")
+        );
+        // Everything else is the first member's command.
+        let rest = |args: &[Arg]| -> Vec<Arg> {
+            args.iter()
+                .filter(|a| !a.name.starts_with("initial-cluster"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(rest(&first), rest(&joined));
     }
 
     #[test]

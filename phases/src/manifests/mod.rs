@@ -55,6 +55,8 @@ pub struct HostFacts {
     pub external_ca: bool,
     /// kinit's own `*_proxy` variables, handed to the control-plane components.
     pub proxy_env: Vec<EnvVar>,
+    /// The etcd cluster a joining control-plane node's etcd starts into (see `flags::etcd`).
+    pub etcd_join: Option<Vec<flags::EtcdPeer>>,
 }
 
 /// The variables kubeadm passes on: every one whose name ends in `_proxy` (any case) and is not empty.
@@ -157,7 +159,12 @@ fn template_data(
                 "the configuration uses external etcd, so there is no local etcd pod to write",
             )?;
             let tag = crate::images::etcd_tag(local, &config.version);
-            let defaults = flags::etcd(config, &local.data_dir, flags::etcd_flag_style(tag));
+            let defaults = flags::etcd(
+                config,
+                &local.data_dir,
+                flags::etcd_flag_style(tag),
+                facts.etcd_join.as_deref(),
+            );
             let endpoint = probes::etcd(config);
             let (mounts, volumes) = mounts_and_volumes(volumes::etcd(config, &local.data_dir));
             TemplateData {

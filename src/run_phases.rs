@@ -549,9 +549,7 @@ fn discover_cluster(
             println!("{line}");
         }
     };
-    // Discovery only reads (a discovery file); a dry run's effects never write.
-    let reader = DryRunEffects::new(root(global));
-    let cluster = join::discover(join_config, &reader, &mut progress).map_err(Exit::failure)?;
+    let cluster = join::discover(join_config, &mut progress).map_err(Exit::failure)?;
     let call_limit = join_config
         .timeouts
         .as_ref()

@@ -351,6 +351,12 @@ fn init_cp1(cp1: &Host) -> (TestApiServer, Process) {
     let stdout = ok(out, "kinit init on cp1");
     assert!(stdout.contains("kinit join 198.51.100.1:6443"), "{stdout}");
     let etcd = start_etcd(cp1);
+    // The kubelet mirrors the static Pod into the API: joining nodes find etcd's URL there.
+    let mut mirror = yaml(&cp1.path("/etc/kubernetes/manifests/etcd.yaml"));
+    mirror["metadata"]["name"] = json!("etcd-cp1");
+    mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"] = json!("mirror");
+    mirror["spec"]["nodeName"] = json!("cp1");
+    server.put(mirror);
     wait_until("cp1's etcd healthy", Duration::from_secs(20), || {
         etcdctl(cp1, &["endpoint", "health"]).status.success()
     });
@@ -415,8 +421,6 @@ fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
             &config,
             "--ignore-preflight-errors",
             "all",
-            "--skip-phases",
-            "etcd-join",
         ]);
         join_ended.store(true, Ordering::SeqCst);
         let stdout = ok(out, "kinit join on w1");
@@ -621,7 +625,7 @@ fn openssl_verify(ca: &Path, cert: &Path) {
     );
 }
 
-fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
+fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) -> Process {
     let cp1_pki = cp1.path("/etc/kubernetes/pki");
     serve_control_plane(
         cp2,
@@ -631,8 +635,16 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
         ),
     );
     let join_ended = AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    let etcd = std::thread::scope(|scope| {
         let kubelet = scope.spawn(|| act_as_kubelet(cp2, &cp1_pki, server, &join_ended));
+        // The kubelet starts the etcd static Pod as soon as etcd-join writes its manifest.
+        let etcd = scope.spawn(|| {
+            let manifest = cp2.path("/etc/kubernetes/manifests/etcd.yaml");
+            wait_until("cp2's etcd manifest", Duration::from_secs(120), || {
+                manifest.exists() || join_ended.load(Ordering::SeqCst)
+            });
+            manifest.exists().then(|| start_etcd(cp2))
+        });
         let out = cp2.kinit(&[
             "join",
             ENDPOINT,
@@ -649,11 +661,11 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
             "cp2",
             "--ignore-preflight-errors",
             "all",
-            "--skip-phases",
-            "etcd-join",
         ]);
         join_ended.store(true, Ordering::SeqCst);
         let stdout = ok(out, "kinit join --control-plane on cp2");
+        // etcd's URL came from cp1's mirror Pod, as kubeadm finds it.
+        assert!(!stdout.contains("No etcd Pod in kube-system"), "{stdout}");
         assert!(
             stdout.contains(
                 "[download-certs] Downloading the certificates in Secret \"kubeadm-certs\""
@@ -664,6 +676,9 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
             .join()
             .unwrap()
             .expect("the join wrote bootstrap-kubelet.conf");
+        etcd.join()
+            .unwrap()
+            .expect("the join wrote cp2's etcd manifest")
     });
     // The shared CAs and keys arrived intact from kubeadm-certs.
     for file in [
@@ -745,6 +760,60 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
             .contains("node-role.kubernetes.io/control-plane"),
         "{node}"
     );
+    etcd
+}
+
+/// `etcdctl member list` on `host` as (name, started) pairs.
+fn members(host: &Host) -> Vec<(String, bool)> {
+    let out = ok(
+        etcdctl(host, &["member", "list", "-w", "json"]),
+        "etcdctl member list",
+    );
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or_default().to_string(),
+                m["clientURLs"].as_array().is_some_and(|u| !u.is_empty()),
+            )
+        })
+        .collect()
+}
+
+/// cp2's etcd is a started member of cp1's; a key written through one is read through the other.
+fn etcd_spans_both(cp1: &Host, cp2: &Host) {
+    let mut names = members(cp1);
+    names.sort();
+    assert_eq!(
+        names,
+        [("cp1".to_string(), true), ("cp2".to_string(), true)]
+    );
+    ok(
+        etcdctl(cp1, &["put", "/kinit/join", "through-cp1"]),
+        "etcdctl put via cp1",
+    );
+    let got = ok(
+        etcdctl(cp2, &["get", "/kinit/join", "--print-value-only"]),
+        "etcdctl get via cp2",
+    );
+    assert_eq!(got.trim(), "through-cp1");
+}
+
+/// `kinit reset -f` on a joined node: its etcd member (if any) leaves, and kinit's files go.
+fn reset(host: &Host) -> String {
+    let out = host.kinit(&["reset", "-f", "--ignore-preflight-errors", "all"]);
+    let stdout = ok(out, &format!("kinit reset -f on {}", host.name));
+    for gone in [
+        "/etc/kubernetes/kubelet.conf",
+        "/etc/kubernetes/pki/ca.crt",
+        "/var/lib/kubelet/config.yaml",
+    ] {
+        assert!(!host.path(gone).exists(), "{gone} on {}", host.name);
+    }
+    stdout
 }
 
 /// Every file under `dir`, with its content.
@@ -868,5 +937,27 @@ fn needs_root_join_and_reset_across_hosts() {
     dry_runs_change_nothing(w1, &server, &hash);
     worker_joins(w1, cp1, &server, &hash);
     discovery_failures(w1, cp1, &hash);
-    control_plane_joins(network.host("cp2"), cp1, &server, &hash);
+    let cp2 = network.host("cp2");
+    let cp2_etcd = control_plane_joins(cp2, cp1, &server, &hash);
+    etcd_spans_both(cp1, cp2);
+
+    reset(cp2);
+    drop(cp2_etcd);
+    assert_eq!(members(cp1), [("cp1".to_string(), true)]);
+    ok(
+        etcdctl(cp1, &["endpoint", "health"]),
+        "cp1's etcd after cp2 left",
+    );
+    for gone in [
+        "/etc/kubernetes/manifests/etcd.yaml",
+        "/etc/kubernetes/admin.conf",
+    ] {
+        assert!(!cp2.path(gone).exists(), "{gone}");
+    }
+    let data = cp2.path("/var/lib/etcd");
+    assert!(
+        data.read_dir().map_or(true, |mut d| d.next().is_none()),
+        "cp2's etcd data is emptied"
+    );
+    reset(w1);
 }

@@ -4,24 +4,22 @@
 use std::time::Duration;
 
 use super::ClusterInfo;
-use crate::effects::Effects;
 use crate::kubeconfig::{unbase64, Kubeconfig};
 use crate::wait::probe::{self, Target, Transport};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The kubeconfig text at `location` (a path, read through `effects`, or an https URL).
-pub fn read(effects: &dyn Effects, location: &str) -> Result<String, String> {
+/// The kubeconfig text at `location` (a path or an https URL).
+pub fn read(location: &str) -> Result<String, String> {
     let Some(rest) = location.strip_prefix("https://") else {
         if location.starts_with("http://") {
             return Err(format!(
                 "--discovery-file {location}: only https URLs are accepted, so that the file cannot be changed on the way"
             ));
         }
-        let bytes = effects
-            .read_file(location)?
-            .ok_or_else(|| format!("the discovery file {location} does not exist"))?;
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        // Like --config, a file the user names is read where it is, not under --rootfs.
+        return std::fs::read_to_string(location)
+            .map_err(|e| format!("cannot read the discovery file {location}: {e}"));
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (host, port) = match authority.rsplit_once(':') {
@@ -41,21 +39,32 @@ pub fn read(effects: &dyn Effects, location: &str) -> Result<String, String> {
     }
 }
 
-/// The cluster of the file's current context, which must carry its CA inline.
+/// The cluster of the file's current context, or its first cluster when it has no context (as
+/// cluster-info's kubeconfig has none); the CA inline or in a file beside it.
 pub fn cluster_info(text: &str, location: &str) -> Result<(ClusterInfo, Kubeconfig), String> {
     let config = Kubeconfig::parse(text, location)?;
-    let (cluster, _) = config
-        .current()
-        .ok_or_else(|| format!("{location} has no usable current context"))?;
-    let ca = cluster
-        .certificate_authority_data
-        .as_deref()
-        .ok_or_else(|| {
-            format!("{location} must carry its cluster's CA as certificate-authority-data")
-        })?;
+    let cluster = match config.current() {
+        Some((cluster, _)) => cluster.clone(),
+        None => config
+            .clusters
+            .first()
+            .map(|c| c.cluster.clone())
+            .ok_or_else(|| format!("{location} names no cluster"))?,
+    };
+    let ca_pem = match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) => {
+            unbase64(data).map_err(|e| format!("{location}: the CA is not base64: {e}"))?
+        }
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|e| format!("{location}: cannot read its CA file {path}: {e}"))?,
+        (None, None) => return Err(format!("{location} carries no CA for its cluster")),
+    };
     let info = ClusterInfo {
         server: cluster.server.clone(),
-        ca_pem: unbase64(ca).map_err(|e| format!("{location}: the CA is not base64: {e}"))?,
+        ca_pem,
     };
     Ok((info, config))
 }

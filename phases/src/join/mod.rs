@@ -17,7 +17,6 @@ use crate::config::decode;
 use crate::config::resolve::{self, InitConfig};
 use crate::config::types::{InitConfiguration, JoinConfiguration};
 use crate::discovery::{self, ClusterInfo};
-use crate::effects::Effects;
 use crate::runner::{failed, PhaseContext, PhaseError};
 
 /// Where kubeadm keeps the bootstrap kubeconfig until the kubelet has its own credentials.
@@ -54,7 +53,6 @@ impl JoinedCluster {
 /// Finds the cluster and comes to trust it, by token or by file.
 pub fn discover(
     join: &JoinConfiguration,
-    effects: &dyn Effects,
     progress: &mut dyn FnMut(&str),
 ) -> Result<JoinedCluster, String> {
     let timeout = join
@@ -64,7 +62,7 @@ pub fn discover(
         .map_or(Duration::from_secs(300), |d| d.0);
     let tls_bootstrap_token = join.discovery.tls_bootstrap_token.clone();
     if let Some(file) = &join.discovery.file {
-        let text = discovery::file::read(effects, &file.kube_config_path)?;
+        let text = discovery::file::read(&file.kube_config_path)?;
         let (info, _) = discovery::file::cluster_info(&text, &file.kube_config_path)?;
         progress(&format!(
             "[discovery] Using the cluster in {}: API server {}",

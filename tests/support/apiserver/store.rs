@@ -57,6 +57,8 @@ pub static KINDS: &[Kind] = &[
         ["cm"]
     ),
     kind!("Secret", "", "v1", "secrets", true, false, Subdomain, []),
+    // Mirror Pods of static Pods, which the kubelet posts and joining nodes read (etcd's URLs).
+    kind!("Pod", "", "v1", "pods", true, true, Subdomain, ["po"]),
     kind!(
         "ServiceAccount",
         "",

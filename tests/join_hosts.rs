@@ -329,17 +329,7 @@ fn init_cp1(cp1: &Host) -> (TestApiServer, Process) {
         },
     );
     serve_http(cp1.listen("127.0.0.1", 10248), OK);
-    let any = (
-        pki.join("front-proxy-client.crt"),
-        pki.join("front-proxy-client.key"),
-    );
-    serve_tls(
-        cp1.listen("127.0.0.1", 10257),
-        any.0.clone(),
-        any.1.clone(),
-        OK,
-    );
-    serve_tls(cp1.listen("127.0.0.1", 10259), any.0, any.1, OK);
+    serve_controller_manager_and_scheduler(cp1, &pki);
     let out = cp1.kinit(&[
         "init",
         "--config",
@@ -586,7 +576,7 @@ fn discovery_failures(w1: &Host, cp1: &Host, hash: &str) {
 /// The control-plane components wait-control-plane checks on `host`: the API server with the
 /// serving certificate the join made for it (so the check proves it is valid for this host's
 /// address), once that exists; the controller manager and scheduler with any certificate.
-fn serve_control_plane(host: &Host, any_cert: (PathBuf, PathBuf)) {
+fn serve_control_plane(host: &Host, any_pki: &Path) {
     let apiserver = host.listen(&host.address, 6443);
     let (crt, key) = (
         host.path("/etc/kubernetes/pki/apiserver.crt"),
@@ -599,13 +589,23 @@ fn serve_control_plane(host: &Host, any_cert: (PathBuf, PathBuf)) {
         }
         serve_tls(apiserver, crt, key, OK);
     });
+    serve_controller_manager_and_scheduler(host, any_pki);
+}
+
+/// The controller manager and scheduler on their default ports: they serve certificates they
+/// make themselves, so any will do (wait-control-plane does not verify them).
+fn serve_controller_manager_and_scheduler(host: &Host, any_pki: &Path) {
+    let (crt, key) = (
+        any_pki.join("front-proxy-client.crt"),
+        any_pki.join("front-proxy-client.key"),
+    );
     serve_tls(
         host.listen("127.0.0.1", 10257),
-        any_cert.0.clone(),
-        any_cert.1.clone(),
+        crt.clone(),
+        key.clone(),
         OK,
     );
-    serve_tls(host.listen("127.0.0.1", 10259), any_cert.0, any_cert.1, OK);
+    serve_tls(host.listen("127.0.0.1", 10259), crt, key, OK);
 }
 
 fn openssl_verify(ca: &Path, cert: &Path) {
@@ -627,13 +627,7 @@ fn openssl_verify(ca: &Path, cert: &Path) {
 
 fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) -> Process {
     let cp1_pki = cp1.path("/etc/kubernetes/pki");
-    serve_control_plane(
-        cp2,
-        (
-            cp1_pki.join("front-proxy-client.crt"),
-            cp1_pki.join("front-proxy-client.key"),
-        ),
-    );
+    serve_control_plane(cp2, &cp1_pki);
     let join_ended = AtomicBool::new(false);
     let etcd = std::thread::scope(|scope| {
         let kubelet = scope.spawn(|| act_as_kubelet(cp2, &cp1_pki, server, &join_ended));

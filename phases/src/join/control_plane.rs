@@ -25,13 +25,23 @@ fn run_as(
     outcome
 }
 
-/// Init's units this join unit stands for, so that their keys are made in one batch.
-fn select(ctx: &mut PhaseContext<'_>, units: &[String]) {
+/// Runs init's `units` in order as part of the current join unit. They count as selected, so
+/// that their keys are made in one batch as in init.
+fn run_all(
+    ctx: &mut PhaseContext<'_>,
+    units: &[String],
+    run: fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>,
+) -> Result<Vec<String>, PhaseError> {
     for unit in units {
         if !ctx.selected.contains(unit) {
             ctx.selected.push(unit.clone());
         }
     }
+    let mut warnings = Vec::new();
+    for unit in units {
+        warnings.extend(run_as(ctx, unit, run)?);
+    }
+    Ok(warnings)
 }
 
 pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
@@ -65,12 +75,7 @@ pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> 
         .filter(|s| s.ca.is_some())
         .map(|s| format!("certs/{}", s.phase))
         .collect();
-    select(ctx, &leaves);
-    let mut warnings = Vec::new();
-    for unit in &leaves {
-        warnings.extend(run_as(ctx, unit, certs_phase::run)?);
-    }
-    Ok(warnings)
+    run_all(ctx, &leaves, certs_phase::run)
 }
 
 pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
@@ -81,24 +86,18 @@ pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseEr
         .iter()
         .map(|f| format!("kubeconfig/{f}"))
         .collect();
-    select(ctx, &units);
-    let mut warnings = Vec::new();
-    for unit in &units {
-        warnings.extend(run_as(ctx, unit, kubeconfig_phase::run)?);
-    }
-    Ok(warnings)
+    run_all(ctx, &units, kubeconfig_phase::run)
 }
 
 pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     if !is_control_plane(ctx) {
         return Ok(Vec::new());
     }
-    let mut warnings = Vec::new();
-    for manifest in MANIFESTS {
-        let unit = format!("control-plane/{manifest}");
-        warnings.extend(run_as(ctx, &unit, manifests_phase::run_control_plane)?);
-    }
-    Ok(warnings)
+    let units: Vec<String> = MANIFESTS
+        .iter()
+        .map(|m| format!("control-plane/{m}"))
+        .collect();
+    run_all(ctx, &units, manifests_phase::run_control_plane)
 }
 
 pub fn run_mark_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -16,8 +16,9 @@ use crate::kubeconfig::{unbase64, Kubeconfig};
 use crate::pki::cert;
 use crate::runner::{failed, PhaseContext, PhaseError};
 
-/// kubeadm polls the file every second.
-const POLL: Duration = Duration::from_secs(1);
+/// kubeadm looks every second; reading one small file is cheap enough to look five times as
+/// often, so a node is not kept waiting for up to a second after its kubelet is done.
+const POLL: Duration = Duration::from_millis(200);
 /// How often a line says the wait goes on.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

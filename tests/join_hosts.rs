@@ -369,7 +369,22 @@ fn ca_hash(cp1: &Host) -> String {
 
 /// A worker's JoinConfiguration (taints and short waits need the file).
 fn worker_config(host: &Host, token: &str, hash: &str, discovery: &str) -> String {
-    let path = host.path(&format!("/join-{}.yaml", token.split('.').next().unwrap()));
+    named_worker_config(host, &host.name, token, hash, discovery, "60s")
+}
+
+/// The same for a node called `name`, with its own waits.
+fn named_worker_config(
+    host: &Host,
+    name: &str,
+    token: &str,
+    hash: &str,
+    discovery: &str,
+    tls_bootstrap: &str,
+) -> String {
+    let path = host.path(&format!(
+        "/join-{name}-{}.yaml",
+        token.split('.').next().unwrap()
+    ));
     std::fs::write(
         &path,
         format!(
@@ -388,11 +403,10 @@ nodeRegistration:
     effect: NoSchedule
 timeouts:
   discovery: {discovery}
-  tlsBootstrap: 60s
+  tlsBootstrap: {tls_bootstrap}
   kubeletHealthCheck: 30s
   kubernetesAPICall: 10s
-",
-            name = host.name
+"
         ),
     )
     .unwrap();
@@ -479,22 +493,30 @@ fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
 
 /// A discovery that must fail, with `expect` in its error.
 fn discovery_fails(w1: &Host, token: &str, hash: &str, expect: &str) {
-    let scratch = scratch_root(w1);
-    let config = worker_config(w1, token, hash, "2s");
-    let out = w1
+    join_fails(w1, &worker_config(w1, token, hash, "2s"), &[], expect, None);
+}
+
+/// A join on a scratch root of `host` that must fail with `expect` in its error (and `code`).
+fn join_fails(host: &Host, config: &str, flags: &[&str], expect: &str, code: Option<i32>) {
+    let scratch = scratch_root(host);
+    let out = host
         .command(env!("CARGO_BIN_EXE_kinit"))
         .args([
             "join",
             "--config",
-            &config,
+            config,
             "--ignore-preflight-errors",
             "all",
             "--rootfs",
         ])
         .arg(&scratch)
+        .args(flags)
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out.stdout));
+    if let Some(code) = code {
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    }
     assert!(
         text(&out.stderr).contains(expect),
         "expected {expect:?}:\n{}{}",
@@ -625,7 +647,43 @@ fn openssl_verify(ca: &Path, cert: &Path) {
     );
 }
 
+/// A control-plane join with a certificate key other than the one the certificates were
+/// uploaded with stops at download-certs and says so.
+fn wrong_certificate_key_fails(cp2: &Host, hash: &str) {
+    let config = cp2.path("/join-wrong-key.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    token: {TOKEN}
+    apiServerEndpoint: {ENDPOINT}
+    caCertHashes: [\"{hash}\"]
+controlPlane:
+  certificateKey: \"{}\"
+  localAPIEndpoint:
+    advertiseAddress: {}
+nodeRegistration:
+  name: cp2
+",
+            "0".repeat(64),
+            cp2.address
+        ),
+    )
+    .unwrap();
+    join_fails(
+        cp2,
+        config.to_str().unwrap(),
+        &[],
+        "the certificate key does not open ca.crt in the kubeadm-certs Secret",
+        Some(1),
+    );
+}
+
 fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) -> Process {
+    wrong_certificate_key_fails(cp2, hash);
     let cp1_pki = cp1.path("/etc/kubernetes/pki");
     serve_control_plane(cp2, &cp1_pki);
     let join_ended = AtomicBool::new(false);
@@ -919,6 +977,36 @@ fn dry_runs_change_nothing(w1: &Host, server: &TestApiServer, hash: &str) {
     assert_eq!(before.len(), tree(w1.root()).len());
 }
 
+/// After w1 has joined (its kubelet stand-in still answers): a Ready Node of the same name stops a
+/// join, and a kubelet that never bootstraps is diagnosed from the token's CSRs.
+fn kubelet_start_refusals(w1: &Host, server: &TestApiServer, hash: &str) {
+    server.put(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "busy"},
+        "spec": {},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    }));
+    let busy = named_worker_config(w1, "busy", TOKEN, hash, "30s", "60s");
+    join_fails(
+        w1,
+        &busy,
+        &[],
+        "a Node named \"busy\" already exists in the cluster and is Ready",
+        Some(1),
+    );
+    // w1's CSR, from the same token, is not this node's: the diagnosis looks for its own name.
+    let late = named_worker_config(w1, "late", TOKEN, hash, "30s", "1s");
+    join_fails(
+        w1,
+        &late,
+        &[],
+        "no certificate signing request from system:bootstrap:abcdef for system:node:late exists",
+        Some(5),
+    );
+}
+
 #[test]
 fn needs_root_join_and_reset_across_hosts() {
     if !have_root() {
@@ -930,6 +1018,7 @@ fn needs_root_join_and_reset_across_hosts() {
     let hash = ca_hash(cp1);
     dry_runs_change_nothing(w1, &server, &hash);
     worker_joins(w1, cp1, &server, &hash);
+    kubelet_start_refusals(w1, &server, &hash);
     discovery_failures(w1, cp1, &hash);
     let cp2 = network.host("cp2");
     let cp2_etcd = control_plane_joins(cp2, cp1, &server, &hash);

@@ -102,7 +102,7 @@ pub fn wait(ctx: &mut PhaseContext<'_>, cluster: &JoinedCluster) -> Result<(), P
         if start.elapsed() >= limit {
             let call_limit = crate::api::call_limit(ctx).min(Duration::from_secs(10));
             return Err(PhaseError::TimedOut(diagnose(
-                cluster, call_limit, &why, limit,
+                cluster, &node, call_limit, &why, limit,
             )));
         }
         if reported.elapsed() >= REPORT_EVERY {
@@ -117,7 +117,13 @@ pub fn wait(ctx: &mut PhaseContext<'_>, cluster: &JoinedCluster) -> Result<(), P
 }
 
 /// Which step of the bootstrap stopped, from the CSRs the token posted.
-fn diagnose(cluster: &JoinedCluster, call_limit: Duration, why: &str, limit: Duration) -> String {
+fn diagnose(
+    cluster: &JoinedCluster,
+    node: &str,
+    call_limit: Duration,
+    why: &str,
+    limit: Duration,
+) -> String {
     let token_id = cluster
         .tls_bootstrap_token
         .split('.')
@@ -141,13 +147,16 @@ fn diagnose(cluster: &JoinedCluster, call_limit: Duration, why: &str, limit: Dur
         Ok(list) => list.items,
         Err(e) => return format!("{head}\n  the CSRs could not be read to tell more: {e}"),
     };
+    // The token may be shared by many joining nodes: this node's CSR asks for its own name.
+    let subject = format!("system:node:{node}");
     let ours: Vec<&CertificateSigningRequest> = csrs
         .iter()
         .filter(|csr| csr.spec.username.as_deref() == Some(user.as_str()))
+        .filter(|csr| requested_name(csr).as_deref() == Some(subject.as_str()))
         .collect();
     let step = match ours.last() {
         None => format!(
-            "no certificate signing request from {user} exists: the kubelet never asked. Is it running (`systemctl status kubelet`, `journalctl -u kubelet`), started with --bootstrap-kubeconfig={}?",
+            "no certificate signing request from {user} for {subject} exists: the kubelet never asked. Is it running (`systemctl status kubelet`, `journalctl -u kubelet`), started with --bootstrap-kubeconfig={}?",
             super::BOOTSTRAP_KUBECONFIG
         ),
         Some(csr) => {
@@ -165,4 +174,14 @@ fn diagnose(cluster: &JoinedCluster, call_limit: Duration, why: &str, limit: Dur
         }
     };
     format!("{head}\n  {step}")
+}
+
+/// The common name a CSR asks for.
+fn requested_name(csr: &CertificateSigningRequest) -> Option<String> {
+    let request = openssl::x509::X509Req::from_pem(&csr.spec.request.0).ok()?;
+    let name = request
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()?;
+    String::from_utf8(name.data().as_slice().to_vec()).ok()
 }

@@ -8,7 +8,7 @@
 //! `needs_root_` tests are skipped.
 
 mod common;
-use common::{have_root, kinit, text};
+use common::{have_root, init_phase, SHARED_PKI};
 
 mod support;
 use support::etcd::{etcdctl, etcdctl_ok, manifest_flag, Client, Etcd};
@@ -75,16 +75,7 @@ impl Node {
             config,
         };
         if let Some(from) = shared {
-            for file in [
-                "ca.crt",
-                "ca.key",
-                "front-proxy-ca.crt",
-                "front-proxy-ca.key",
-                "sa.key",
-                "sa.pub",
-                "etcd/ca.crt",
-                "etcd/ca.key",
-            ] {
+            for file in SHARED_PKI {
                 let path = format!("/etc/kubernetes/pki/{file}");
                 let target = node.host(&path);
                 std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -96,21 +87,7 @@ impl Node {
     }
 
     fn phase(&self, words: &[&str]) {
-        let mut args = vec!["init", "phase"];
-        args.extend_from_slice(words);
-        args.extend([
-            "--rootfs",
-            self.root.to_str().unwrap(),
-            "--config",
-            self.config.to_str().unwrap(),
-        ]);
-        let out = kinit(&args);
-        assert!(
-            out.status.success(),
-            "{args:?}\nstdout: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        init_phase(&self.root, &self.config, words);
     }
 
     fn host(&self, path: &str) -> PathBuf {

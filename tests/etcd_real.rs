@@ -8,7 +8,7 @@
 //! it out with `--skip needs_root_` and reports it as SKIPPED).
 
 mod common;
-use common::{have_root, kinit, text, venv_tool};
+use common::{have_root, init_phase, text, venv_tool};
 
 mod support;
 use support::etcd::{
@@ -21,25 +21,6 @@ use std::time::{Duration, Instant};
 
 /// The address the test node advertises; it lives only inside the test's network namespace.
 const ADVERTISE: &str = "198.51.100.10";
-
-/// `kinit init phase <words> --rootfs root --config config`, expecting success.
-fn phase(root: &Path, config: &Path, words: &[&str]) {
-    let mut args = vec!["init", "phase"];
-    args.extend_from_slice(words);
-    args.extend([
-        "--rootfs",
-        root.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    let out = kinit(&args);
-    assert!(
-        out.status.success(),
-        "{args:?}\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// A node configuration advertising [`ADVERTISE`]; `etcd_tag` pins the etcd image tag.
 fn write_config(dir: &Path, etcd_tag: Option<&str>) -> PathBuf {
@@ -67,9 +48,9 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let config = write_config(dir.path(), etcd_tag);
-        phase(&root, &config, &["certs", "all"]);
-        phase(&root, &config, &["etcd", "local"]);
-        phase(&root, &config, &["control-plane", "apiserver"]);
+        init_phase(&root, &config, &["certs", "all"]);
+        init_phase(&root, &config, &["etcd", "local"]);
+        init_phase(&root, &config, &["control-plane", "apiserver"]);
         Node { _dir: dir, root }
     }
 
@@ -181,7 +162,7 @@ fn needs_root_etcd_runs_with_the_manifest_and_pki_kinit_wrote() {
     let other = tempfile::tempdir().unwrap();
     let other_config = write_config(other.path(), Some("3.5.21-0"));
     let other_root = other.path().join("root");
-    phase(&other_root, &other_config, &["certs", "all"]);
+    init_phase(&other_root, &other_config, &["certs", "all"]);
     let stranger = Client {
         endpoint: servers.clone(),
         cacert: node.host("/etc/kubernetes/pki/etcd/ca.crt"),

@@ -5,7 +5,7 @@
 //! interfaces with the real iptables, nft and ip.
 
 mod common;
-use common::{have_root, text};
+use common::{have_root, init_phase, text};
 
 mod support;
 use support::hosts::Namespace;
@@ -74,15 +74,7 @@ impl Node {
         let config = dir.path().join("kinit.yaml");
         std::fs::write(&config, CONFIG).unwrap();
         for words in phases {
-            let mut args = vec!["init", "phase"];
-            args.extend_from_slice(words);
-            args.extend([
-                "--rootfs",
-                root.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-            ]);
-            ok(&kinit_in(&args, &[], None), &format!("{args:?}"));
+            init_phase(&root, &config, words);
         }
         Node { _dir: dir, root }
     }

@@ -14,6 +14,39 @@ pub fn kinit(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `kinit init phase <words> --rootfs root --config config`, failing with its output unless it
+/// succeeds: the tests that need a node's files make them this way.
+pub fn init_phase(root: &Path, config: &Path, words: &[&str]) {
+    let mut args = vec!["init", "phase"];
+    args.extend_from_slice(words);
+    args.extend([
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let out = kinit(&args);
+    assert!(
+        out.status.success(),
+        "{args:?}\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The cluster-wide CAs and keys under /etc/kubernetes/pki that every control-plane node shares
+/// (the ones kubeadm-certs carries to a joining one).
+pub const SHARED_PKI: [&str; 8] = [
+    "ca.crt",
+    "ca.key",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+    "sa.key",
+    "sa.pub",
+    "etcd/ca.crt",
+    "etcd/ca.key",
+];
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -120,12 +120,7 @@ fn needs_root_etcd_runs_with_the_manifest_and_pki_kinit_wrote() {
         cert: node.host(&node.flag("kube-apiserver", "etcd-certfile")),
         key: node.host(&node.flag("kube-apiserver", "etcd-keyfile")),
     };
-    let healthcheck = Client {
-        endpoint: servers.clone(),
-        cacert: node.host("/etc/kubernetes/pki/etcd/ca.crt"),
-        cert: node.host("/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
-        key: node.host("/etc/kubernetes/pki/etcd/healthcheck-client.key"),
-    };
+    let healthcheck = Client::of(&node.root, "etcd/healthcheck-client", &servers);
     etcd.wait_for("healthy", || {
         etcdctl(ns, &healthcheck, &["endpoint", "health"])
             .status

@@ -1,146 +1,48 @@
 //! etcd membership with the real etcd: a second control-plane node joins the first node's etcd
 //! through kinit's etcd client (etcd-join), and leaves it again on reset (remove-etcd-member).
 //!
-//! Two network namespaces joined by a veth pair stand for the two machines, cp1 at 198.51.100.10
+//! Two network namespaces on one bridge (tests/support/hosts.rs) stand for the two machines, cp1 at 198.51.100.10
 //! and cp2 at 198.51.100.11; each runs the etcd of the manifest kinit wrote under its temp root, as
 //! the kubelet would. The phases run as library calls from a thread inside cp2's namespace (a full
 //! `kinit join` needs an API server). Network namespaces need root: see tests/etcd_real.rs for how
 //! `needs_root_` tests are skipped.
 
 mod common;
-use common::{kinit, text, venv_tool};
+use common::{have_root, init_phase, SHARED_PKI};
+
+mod support;
+use support::etcd::{etcdctl, etcdctl_ok, manifest_flag, Client, Etcd};
+use support::hosts::{Namespace, Network};
 
 use kinit_phases::config::duration::GoDuration;
 use kinit_phases::config::types::{ResetConfiguration, Timeouts};
-use kinit_phases::config::{decode, resolve, yaml::parse_documents};
+use kinit_phases::config::{decode, resolve};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::etcd;
 use kinit_phases::runner::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
-use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const CP1: &str = "198.51.100.10";
 const CP2: &str = "198.51.100.11";
 
-fn have_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid == "0" {
-        return true;
-    }
-    if std::env::var("KINIT_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (network namespaces)");
-        return false;
-    }
-    panic!(
-        "this test needs root (it creates network namespaces); run it as root, or set \
-         KINIT_SKIP_ROOT_TESTS=1 to skip it"
-    );
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ip (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A network namespace, deleted on drop (with its end of the veth pair), also when the test fails.
-struct NetNs {
-    name: String,
-}
-
-impl NetNs {
-    fn add(name: String) -> NetNs {
-        // A namespace left by a killed earlier run of the same pid would make `add` fail.
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &name])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["netns", "add", &name]);
-        let ns = NetNs { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.name])
-            .arg(program)
-            .stdin(Stdio::null());
-        command
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
-}
-
-/// cp1's and cp2's namespaces, one veth pair between them.
-fn machines(test: &str) -> (NetNs, NetNs) {
-    let pid = std::process::id();
-    let a = NetNs::add(format!("kinit-{test}-a-{pid}"));
-    let b = NetNs::add(format!("kinit-{test}-b-{pid}"));
-    ip(&[
-        "-n", &a.name, "link", "add", "kinit0", "type", "veth", "peer", "name", "kinit1", "netns",
-        &b.name,
-    ]);
-    ip(&[
-        "-n",
-        &a.name,
-        "addr",
-        "add",
-        &format!("{CP1}/24"),
-        "dev",
-        "kinit0",
-    ]);
-    ip(&[
-        "-n",
-        &b.name,
-        "addr",
-        "add",
-        &format!("{CP2}/24"),
-        "dev",
-        "kinit1",
-    ]);
-    ip(&["-n", &a.name, "link", "set", "kinit0", "up"]);
-    ip(&["-n", &b.name, "link", "set", "kinit1", "up"]);
-    (a, b)
+/// cp1's and cp2's machines, each in its own network namespace, on one network.
+fn machines(test: &str) -> Network {
+    Network::at(test, &[("cp1", CP1), ("cp2", CP2)])
 }
 
 /// Runs `work` on a thread inside the namespace `ns` (threads it starts are inside too), or in
 /// the test's own namespace without one.
 fn in_netns<T: Send + 'static>(
-    ns: Option<&NetNs>,
+    ns: Option<&Namespace>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::thread::JoinHandle<T> {
-    let path = ns.map(|ns| format!("/run/netns/{}", ns.name));
-    std::thread::spawn(move || {
-        if let Some(path) = path {
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        }
-        work()
-    })
+    match ns {
+        Some(ns) => ns.spawn(work),
+        None => std::thread::spawn(work),
+    }
 }
 
 /// A control-plane node: its temp root and configuration (etcd 3.5 flags for the test's etcd 3.5).
@@ -173,16 +75,7 @@ impl Node {
             config,
         };
         if let Some(from) = shared {
-            for file in [
-                "ca.crt",
-                "ca.key",
-                "front-proxy-ca.crt",
-                "front-proxy-ca.key",
-                "sa.key",
-                "sa.pub",
-                "etcd/ca.crt",
-                "etcd/ca.key",
-            ] {
+            for file in SHARED_PKI {
                 let path = format!("/etc/kubernetes/pki/{file}");
                 let target = node.host(&path);
                 std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -194,121 +87,28 @@ impl Node {
     }
 
     fn phase(&self, words: &[&str]) {
-        let mut args = vec!["init", "phase"];
-        args.extend_from_slice(words);
-        args.extend([
-            "--rootfs",
-            self.root.to_str().unwrap(),
-            "--config",
-            self.config.to_str().unwrap(),
-        ]);
-        let out = kinit(&args);
-        assert!(
-            out.status.success(),
-            "{args:?}\nstdout: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        init_phase(&self.root, &self.config, words);
     }
 
     fn host(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }
 
-    fn etcd_command(&self) -> Vec<String> {
-        let path = self.host("/etc/kubernetes/manifests/etcd.yaml");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        let pod: Value = parse_documents(&text).unwrap().remove(0).value;
-        pod["spec"]["containers"][0]["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()
-    }
-
     fn etcd_flag(&self, name: &str) -> Option<String> {
-        let prefix = format!("--{name}=");
-        self.etcd_command()
-            .iter()
-            .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
-    }
-
-    /// The etcd command with the venv's etcd and every absolute path moved under the temp root.
-    fn etcd_argv(&self) -> Vec<String> {
-        self.etcd_command()[1..]
-            .iter()
-            .map(|arg| match arg.split_once('=') {
-                Some((name, value)) if value.starts_with('/') => {
-                    format!("{name}={}", self.host(value).display())
-                }
-                _ => arg.clone(),
-            })
-            .collect()
+        manifest_flag(&self.root, "etcd", name)
     }
 
     /// etcdctl as the API server of this node talks to etcd.
-    fn etcdctl(&self, ns: &NetNs, endpoint: &str, args: &[&str]) -> Output {
-        let pki = |f: &str| self.host(&format!("/etc/kubernetes/pki/{f}"));
-        ns.command(venv_tool("etcdctl"))
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={endpoint}"))
-            .arg(format!("--cacert={}", pki("etcd/ca.crt").display()))
-            .arg(format!(
-                "--cert={}",
-                pki("apiserver-etcd-client.crt").display()
-            ))
-            .arg(format!(
-                "--key={}",
-                pki("apiserver-etcd-client.key").display()
-            ))
-            .args(["--dial-timeout=3s", "--command-timeout=5s"])
-            .args(args)
-            .output()
-            .unwrap()
+    fn etcdctl(&self, ns: &Namespace, endpoint: &str, args: &[&str]) -> Output {
+        etcdctl(ns, &self.client(endpoint), args)
     }
 
-    fn etcdctl_ok(&self, ns: &NetNs, endpoint: &str, args: &[&str]) -> String {
-        let out = self.etcdctl(ns, endpoint, args);
-        assert!(
-            out.status.success(),
-            "etcdctl {args:?} at {endpoint}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
-
-/// A running etcd, killed and reaped on drop.
-struct Etcd {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Etcd {
-    fn start(ns: &NetNs, node: &Node) -> Etcd {
-        let log = node.root.join("etcd.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = ns
-            .command(venv_tool("etcd"))
-            .args(node.etcd_argv())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Etcd { child, log }
+    fn etcdctl_ok(&self, ns: &Namespace, endpoint: &str, args: &[&str]) -> String {
+        etcdctl_ok(ns, &self.client(endpoint), args)
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn client(&self, endpoint: &str) -> Client {
+        Client::of(&self.root, "apiserver-etcd-client", endpoint)
     }
 }
 
@@ -364,7 +164,7 @@ impl Ran {
 
 /// Runs a phase of kinit's library for `node` from inside `ns`, as the runner would (it commits
 /// the files at the end).
-fn run(ns: Option<&NetNs>, node: &Node, dry_run: bool, work: Work) -> Ran {
+fn run(ns: Option<&Namespace>, node: &Node, dry_run: bool, work: Work) -> Ran {
     start(ns, node, dry_run, work)
         .join()
         .expect("the phase thread panicked")
@@ -372,7 +172,7 @@ fn run(ns: Option<&NetNs>, node: &Node, dry_run: bool, work: Work) -> Ran {
 
 /// [`run`] on its own thread.
 fn start(
-    ns: Option<&NetNs>,
+    ns: Option<&Namespace>,
     node: &Node,
     dry_run: bool,
     work: Work,
@@ -449,7 +249,7 @@ fn start(
 }
 
 /// `etcdctl member list` lines.
-fn members(node: &Node, ns: &NetNs, endpoint: &str) -> Vec<String> {
+fn members(node: &Node, ns: &Namespace, endpoint: &str) -> Vec<String> {
     node.etcdctl_ok(ns, endpoint, &["member", "list"])
         .lines()
         .map(str::to_string)
@@ -461,13 +261,14 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     if !have_root() {
         return;
     }
-    let (ns1, ns2) = machines("members");
+    let network = machines("members");
+    let (ns1, ns2) = (&network.host("cp1").ns, &network.host("cp2").ns);
     let cp1 = Node::new("cp1", CP1, None);
     cp1.phase(&["etcd", "local"]);
     let cp2 = Node::new("cp2", CP2, Some(&cp1));
-    let etcd1 = Etcd::start(&ns1, &cp1);
+    let etcd1 = Etcd::start(ns1, &cp1.root);
     wait_until("cp1's etcd healthy", || {
-        cp1.etcdctl(&ns1, &url(CP1), &["endpoint", "health"])
+        cp1.etcdctl(ns1, &url(CP1), &["endpoint", "health"])
             .status
             .success()
     });
@@ -486,7 +287,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
             "the stranger's files",
         )
         .unwrap();
-        in_netns(Some(&ns1), move || {
+        in_netns(Some(ns1), move || {
             etcd::EtcdClient::new(vec![url(CP1)], &credentials, Duration::from_secs(1))
                 .unwrap()
                 .member_list()
@@ -503,12 +304,12 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     );
 
     // etcd-join for cp2; the test plays the kubelet and starts etcd once its manifest is there.
-    let joining = start(Some(&ns2), &cp2, false, Work::Join(vec![url(CP1)]));
+    let joining = start(Some(ns2), &cp2, false, Work::Join(vec![url(CP1)]));
     let manifest = cp2.host("/etc/kubernetes/manifests/etcd.yaml");
     wait_until("cp2's etcd manifest written", || {
         manifest.exists() || joining.is_finished()
     });
-    let etcd2 = Etcd::start(&ns2, &cp2);
+    let etcd2 = Etcd::start(ns2, &cp2.root);
     let joined = joining.join().unwrap();
     assert!(
         joined.result.is_ok(),
@@ -540,7 +341,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     );
     assert_eq!(cp1.etcd_flag("initial-cluster-state"), None);
 
-    let listed = members(&cp1, &ns1, &url(CP1));
+    let listed = members(&cp1, ns1, &url(CP1));
     assert_eq!(listed.len(), 2, "{listed:?}");
     // Both started, and neither is left a learner (etcdctl's last column).
     assert!(
@@ -550,9 +351,9 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         "{listed:?}"
     );
     // One cluster: written through cp1, read through cp2.
-    cp1.etcdctl_ok(&ns1, &url(CP1), &["put", "/registry/kinit-join", "via-cp1"]);
+    cp1.etcdctl_ok(ns1, &url(CP1), &["put", "/registry/kinit-join", "via-cp1"]);
     let got = cp2.etcdctl_ok(
-        &ns2,
+        ns2,
         &url(CP2),
         &["get", "/registry/kinit-join", "--print-value-only"],
     );
@@ -560,7 +361,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
 
     // A second run finds the member and adds nothing; an endpoint that refuses is passed over.
     let again = run(
-        Some(&ns2),
+        Some(ns2),
         &cp2,
         false,
         Work::Join(vec!["https://127.0.0.1:1".into(), url(CP1)]),
@@ -576,12 +377,12 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         "{:#?}",
         again.lines
     );
-    assert_eq!(members(&cp1, &ns1, &url(CP1)).len(), 2);
+    assert_eq!(members(&cp1, ns1, &url(CP1)).len(), 2);
 
     // reset's dry run names the member and the data it would delete, and changes nothing.
     let data = cp2.host("/var/lib/etcd");
     assert!(data.join("member").is_dir());
-    let dry = run(Some(&ns2), &cp2, true, Work::Remove);
+    let dry = run(Some(ns2), &cp2, true, Work::Remove);
     assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
     assert!(
         dry.has("[dryrun] Would remove the etcd member cp2"),
@@ -594,11 +395,11 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         "{:?}",
         dry.changes
     );
-    assert_eq!(members(&cp1, &ns1, &url(CP1)).len(), 2);
+    assert_eq!(members(&cp1, ns1, &url(CP1)).len(), 2);
     assert!(data.join("member").is_dir());
 
     // reset for real: the member goes, its data goes, cp1 serves on alone.
-    let removed = run(Some(&ns2), &cp2, false, Work::Remove);
+    let removed = run(Some(ns2), &cp2, false, Work::Remove);
     assert!(
         removed.result.as_ref().is_ok_and(|w| w.is_empty()),
         "{:?}\n{:#?}",
@@ -611,12 +412,12 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         removed.lines
     );
     drop(etcd2);
-    let listed = members(&cp1, &ns1, &url(CP1));
+    let listed = members(&cp1, ns1, &url(CP1));
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0].contains(", cp1, "), "{listed:?}");
-    cp1.etcdctl_ok(&ns1, &url(CP1), &["endpoint", "health"]);
+    cp1.etcdctl_ok(ns1, &url(CP1), &["endpoint", "health"]);
     let got = cp1.etcdctl_ok(
-        &ns1,
+        ns1,
         &url(CP1),
         &["get", "/registry/kinit-join", "--print-value-only"],
     );
@@ -625,7 +426,7 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 
     // A dry run of the join reads the members and adds none.
-    let dry = run(Some(&ns2), &cp2, true, Work::Join(vec![url(CP1)]));
+    let dry = run(Some(ns2), &cp2, true, Work::Join(vec![url(CP1)]));
     assert!(dry.result.is_ok(), "{:?}\n{:#?}", dry.result, dry.lines);
     assert!(
         dry.has(&format!("[etcd] Would add etcd member: https://{CP2}:2380"))
@@ -635,10 +436,10 @@ fn needs_root_a_second_control_plane_joins_etcd_and_leaves_it_on_reset() {
         "{:#?}",
         dry.lines
     );
-    assert_eq!(members(&cp1, &ns1, &url(CP1)).len(), 1);
+    assert_eq!(members(&cp1, ns1, &url(CP1)).len(), 1);
 
     // cp1 is now the last member: reset would leave it in the cluster.
-    let last = run(Some(&ns1), &cp1, true, Work::Remove);
+    let last = run(Some(ns1), &cp1, true, Work::Remove);
     assert!(last.result.is_ok(), "{:?}\n{:#?}", last.result, last.lines);
     assert!(
         last.has("is the only member of the etcd cluster"),
@@ -657,7 +458,8 @@ fn needs_root_an_unreachable_etcd_leaves_a_warning_with_the_command_and_the_data
     // A namespace with only loopback: cp2's etcd address leads nowhere (outside one, the test
     // machine's network may well answer there), so the member cannot be removed; one second of
     // etcdAPICall keeps the test short.
-    let alone = NetNs::add(format!("kinit-unreachable-{}", std::process::id()));
+    let alone = Namespace::new("unreachable");
+    alone.ip(&["link", "set", "lo", "up"]);
     let cp2 = Node::new("cp2", CP2, None);
     cp2.phase(&["etcd", "local"]);
     let data = cp2.host("/var/lib/etcd");

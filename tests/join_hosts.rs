@@ -8,7 +8,7 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{text, venv_tool};
+use common::{have_root, text, venv_tool};
 
 mod support;
 
@@ -26,23 +26,6 @@ use support::standin::{serve_http, serve_tls, OK};
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const KEY: &str = "8d7c0a9f3b1e2d4c5a6b7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b";
 const ENDPOINT: &str = "198.51.100.1:6443";
-
-fn have_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if root {
-        return true;
-    }
-    if std::env::var("KINIT_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (network namespaces)");
-        return false;
-    }
-    panic!("this test needs root (network namespaces); set KINIT_SKIP_ROOT_TESTS=1 to skip it");
-}
 
 fn ok(out: Output, what: &str) -> String {
     assert!(

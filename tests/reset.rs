@@ -5,7 +5,10 @@
 //! interfaces with the real iptables, nft and ip.
 
 mod common;
-use common::text;
+use common::{have_root, init_phase, text};
+
+mod support;
+use support::hosts::Namespace;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -71,15 +74,7 @@ impl Node {
         let config = dir.path().join("kinit.yaml");
         std::fs::write(&config, CONFIG).unwrap();
         for words in phases {
-            let mut args = vec!["init", "phase"];
-            args.extend_from_slice(words);
-            args.extend([
-                "--rootfs",
-                root.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-            ]);
-            ok(&kinit_in(&args, &[], None), &format!("{args:?}"));
+            init_phase(&root, &config, words);
         }
         Node { _dir: dir, root }
     }
@@ -475,95 +470,22 @@ fn preflight_passes_again_as_before_init() {
     assert_eq!(failing_checks(&node.root), before_init);
 }
 
-/// True when the test may go on. Without root: skipped (with a line saying so) when
-/// `KINIT_SKIP_ROOT_TESTS=1`, else a failure that says what is missing and how to skip.
-fn have_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
+/// Rules and chains as iptables-save prints them in `ns`, without its comment lines and counters.
+fn rules(ns: &Namespace, save: &str) -> String {
+    text(&ns.run(&[save]).stdout)
         .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid == "0" {
-        return true;
-    }
-    if std::env::var("KINIT_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (network namespaces)");
-        return false;
-    }
-    panic!(
-        "this test needs root (it creates a network namespace); run it as root, or set \
-         KINIT_SKIP_ROOT_TESTS=1 to skip it (scripts/test.sh then reports it as skipped)"
-    );
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(" [").next().unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// A fresh network namespace, deleted on drop, also when the test fails.
-struct NetNs {
-    name: String,
+fn links_of(ns: &Namespace) -> String {
+    text(&ns.run(&["ip", "-o", "link", "show"]).stdout)
 }
 
-impl NetNs {
-    fn new(test: &str) -> NetNs {
-        let name = format!("kinit-{test}-{}", std::process::id());
-        // A namespace left by a killed earlier run of the same pid would make `add` fail.
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &name])
-            .stderr(Stdio::null())
-            .status();
-        let ns = NetNs { name };
-        ns.must(&["ip", "netns", "add", &ns.name]);
-        ns
-    }
-
-    /// Runs a program inside the namespace; its output.
-    fn exec(&self, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(argv)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run ip netns exec {argv:?}: {e}"))
-    }
-
-    fn must(&self, argv: &[&str]) {
-        let out = if argv[0] == "ip" && argv[1] == "netns" {
-            Command::new(argv[0]).args(&argv[1..]).output().unwrap()
-        } else {
-            self.exec(argv)
-        };
-        assert!(
-            out.status.success(),
-            "{argv:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-    }
-
-    /// Rules and chains as iptables-save prints them, without its comment lines and counters.
-    fn rules(&self, save: &str) -> String {
-        text(&self.exec(&[save]).stdout)
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split(" [").next().unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn links(&self) -> String {
-        text(&self.exec(&["ip", "-o", "link", "show"]).stdout)
-    }
-
-    fn nft_tables(&self) -> String {
-        text(&self.exec(&["nft", "list", "tables"]).stdout)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
+fn nft_tables(ns: &Namespace) -> String {
+    text(&ns.run(&["nft", "list", "tables"]).stdout)
 }
 
 fn on_path(tool: &str) -> Option<PathBuf> {
@@ -578,7 +500,7 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
     if !have_root() {
         return;
     }
-    let ns = NetNs::new("reset");
+    let ns = Namespace::new("reset");
     let iptables = |args: &str| {
         let mut argv = vec!["iptables"];
         argv.extend(args.split(' '));
@@ -680,21 +602,17 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         ];
         argv.extend_from_slice(&SKIP_ETCD);
         argv.extend_from_slice(extra);
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &ns.name])
-            .args(&argv)
-            .env("PATH", "/usr/sbin")
-            .stdin(Stdio::null());
+        let mut command = ns.command(argv[0]);
+        command.args(&argv[1..]).env("PATH", "/usr/sbin");
         ok(&command.output().unwrap(), &format!("{argv:?}"))
     };
 
-    let legacy_rules = ns.rules("iptables-legacy-save");
+    let legacy_rules = rules(&ns, "iptables-legacy-save");
     let (v4, v6, links, tables) = (
-        ns.rules("iptables-save"),
-        ns.rules("ip6tables-save"),
-        ns.links(),
-        ns.nft_tables(),
+        rules(&ns, "iptables-save"),
+        rules(&ns, "ip6tables-save"),
+        links_of(&ns),
+        nft_tables(&ns),
     );
     let stdout = reset(&["--dry-run"]);
     for planned in [
@@ -721,16 +639,16 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         !stdout.contains("MINE") && !stdout.contains("keep0"),
         "{stdout}"
     );
-    assert_eq!(ns.rules("iptables-save"), v4, "a dry run changes no rule");
-    assert_eq!(ns.rules("ip6tables-save"), v6);
-    assert_eq!(ns.links(), links);
-    assert_eq!(ns.nft_tables(), tables);
+    assert_eq!(rules(&ns, "iptables-save"), v4, "a dry run changes no rule");
+    assert_eq!(rules(&ns, "ip6tables-save"), v6);
+    assert_eq!(links_of(&ns), links);
+    assert_eq!(nft_tables(&ns), tables);
     if legacy {
         assert!(
             stdout.contains("Would remove iptables-legacy chains in table nat: KUBE-LEGACY"),
             "{stdout}"
         );
-        assert_eq!(ns.rules("iptables-legacy-save"), legacy_rules);
+        assert_eq!(rules(&ns, "iptables-legacy-save"), legacy_rules);
     }
 
     let stdout = reset(&["-f"]);
@@ -739,9 +657,9 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         "{stdout}"
     );
     let (v4, v6, links) = (
-        ns.rules("iptables-save"),
-        ns.rules("ip6tables-save"),
-        ns.links(),
+        rules(&ns, "iptables-save"),
+        rules(&ns, "ip6tables-save"),
+        links_of(&ns),
     );
     assert!(
         !v4.contains("KUBE-") && !v6.contains("KUBE-"),
@@ -759,14 +677,14 @@ fn needs_root_reset_removes_kube_chains_tables_and_cni_interfaces_and_nothing_el
         "{links}"
     );
     if legacy {
-        let rules = ns.rules("iptables-legacy-save");
+        let rules = rules(&ns, "iptables-legacy-save");
         assert!(
             !rules.contains("KUBE-") && rules.contains(":LEGACY-MINE"),
             "{rules}"
         );
     }
     if nft {
-        let tables = ns.nft_tables();
+        let tables = nft_tables(&ns);
         assert!(
             tables.contains("table ip mine") && !tables.contains("kube-proxy"),
             "{tables}"

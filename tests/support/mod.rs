@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod etcd;
 pub mod hosts;
 pub mod https;
 pub mod standin;
+pub mod venv;

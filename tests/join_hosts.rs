@@ -8,18 +8,19 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{have_root, text, venv_tool};
+use common::{have_root, text, venv_tool, SHARED_PKI};
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kinit_phases::config::yaml::parse_documents;
 use serde_json::{json, Value};
 use support::apiserver::{Options, TestApiServer};
+use support::etcd::{etcdctl_timeout, Client, Etcd};
 use support::hosts::{Host, Network};
 use support::standin::{serve_http, serve_tls, OK};
 
@@ -87,66 +88,15 @@ etcd:
     path
 }
 
-/// The static Pod command of `component` on `host`, with the venv's binary and every absolute
-/// path moved under the host's root, as the kubelet would run it there.
-fn static_pod_argv(host: &Host, component: &str) -> Vec<String> {
-    let pod = yaml(&host.path(&format!("/etc/kubernetes/manifests/{component}.yaml")));
-    pod["spec"]["containers"][0]["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .skip(1)
-        .map(|v| {
-            let arg = v.as_str().unwrap();
-            match arg.split_once('=') {
-                Some((name, value)) if value.starts_with('/') => {
-                    format!("{name}={}", host.path(value).display())
-                }
-                _ => arg.to_string(),
-            }
-        })
-        .collect()
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_etcd(host: &Host) -> Process {
-    let log = std::fs::File::create(host.path("/etcd.log")).unwrap();
-    Process(
-        host.command(venv_tool("etcd"))
-            .args(static_pod_argv(host, "etcd"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+fn start_etcd(host: &Host) -> Etcd {
+    Etcd::start(&host.ns, host.root())
 }
 
 /// etcdctl on `host` against its own etcd, with the healthcheck client certificate.
 fn etcdctl(host: &Host, args: &[&str]) -> Output {
-    let pki = host.path("/etc/kubernetes/pki/etcd");
-    host.command(venv_tool("etcdctl"))
-        .arg(format!("--endpoints=https://{}:2379", host.address))
-        .arg(format!("--cacert={}", pki.join("ca.crt").display()))
-        .arg(format!(
-            "--cert={}",
-            pki.join("healthcheck-client.crt").display()
-        ))
-        .arg(format!(
-            "--key={}",
-            pki.join("healthcheck-client.key").display()
-        ))
-        .arg("--command-timeout=10s")
-        .args(args)
-        .output()
-        .unwrap()
+    let endpoint = format!("https://{}:2379", host.address);
+    let client = Client::of(host.root(), "etcd/healthcheck-client", &endpoint);
+    etcdctl_timeout(&host.ns, &client, "10s", args)
 }
 
 fn openssl(args: &[&str]) {
@@ -295,7 +245,7 @@ users:
 /// cp1: the PKI, then the test API server on cp1's address with it, the stand-ins of the
 /// components wait-control-plane checks, a whole `kinit init --upload-certs`, and etcd from the
 /// manifest init wrote.
-fn init_cp1(cp1: &Host) -> (TestApiServer, Process) {
+fn init_cp1(cp1: &Host) -> (TestApiServer, Etcd) {
     let config = cp1_config(cp1);
     let config = config.to_str().unwrap();
     ok(
@@ -665,7 +615,7 @@ nodeRegistration:
     );
 }
 
-fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) -> Process {
+fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &str) -> Etcd {
     wrong_certificate_key_fails(cp2, hash);
     let cp1_pki = cp1.path("/etc/kubernetes/pki");
     serve_control_plane(cp2, &cp1_pki);
@@ -716,16 +666,7 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
             .expect("the join wrote cp2's etcd manifest")
     });
     // The shared CAs and keys arrived intact from kubeadm-certs.
-    for file in [
-        "ca.crt",
-        "ca.key",
-        "front-proxy-ca.crt",
-        "front-proxy-ca.key",
-        "sa.key",
-        "sa.pub",
-        "etcd/ca.crt",
-        "etcd/ca.key",
-    ] {
+    for file in SHARED_PKI {
         assert_eq!(
             std::fs::read(cp2.path(&format!("/etc/kubernetes/pki/{file}"))).unwrap(),
             std::fs::read(cp1_pki.join(file)).unwrap(),

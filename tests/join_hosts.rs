@@ -314,21 +314,14 @@ fn named_worker_config(
     discovery: &str,
     tls_bootstrap: &str,
 ) -> String {
-    let path = host.path(&format!(
-        "/join-{name}-{}.yaml",
-        token.split('.').next().unwrap()
-    ));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: JoinConfiguration
-discovery:
-  bootstrapToken:
-    token: {token}
-    apiServerEndpoint: {ENDPOINT}
-    caCertHashes: [\"{hash}\"]
-nodeRegistration:
+    let file = format!("join-{name}-{}.yaml", token.split('.').next().unwrap());
+    join_config(
+        host,
+        &file,
+        token,
+        hash,
+        &format!(
+            "nodeRegistration:
   name: {name}
   taints:
   - key: dedicated
@@ -340,6 +333,25 @@ timeouts:
   kubeletHealthCheck: 30s
   kubernetesAPICall: 10s
 "
+        ),
+    )
+}
+
+/// A JoinConfiguration file `file` in `host`'s root (outside what kinit touches): discovery by
+/// `token` and `hash` through cp1, then `rest`.
+fn join_config(host: &Host, file: &str, token: &str, hash: &str, rest: &str) -> String {
+    let path = host.path(&format!("/{file}"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    token: {token}
+    apiServerEndpoint: {ENDPOINT}
+    caCertHashes: [\"{hash}\"]
+{rest}"
         ),
     )
     .unwrap();
@@ -583,32 +595,21 @@ fn openssl_verify(ca: &Path, cert: &Path) {
 /// A control-plane join with a certificate key other than the one the certificates were
 /// uploaded with stops at download-certs and says so.
 fn wrong_certificate_key_fails(cp2: &Host, hash: &str) {
-    let config = cp2.path("/join-wrong-key.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: JoinConfiguration
-discovery:
-  bootstrapToken:
-    token: {TOKEN}
-    apiServerEndpoint: {ENDPOINT}
-    caCertHashes: [\"{hash}\"]
-controlPlane:
+    let rest = format!(
+        "controlPlane:
   certificateKey: \"{}\"
   localAPIEndpoint:
     advertiseAddress: {}
 nodeRegistration:
   name: cp2
 ",
-            "0".repeat(64),
-            cp2.address
-        ),
-    )
-    .unwrap();
+        "0".repeat(64),
+        cp2.address
+    );
+    let config = join_config(cp2, "join-wrong-key.yaml", TOKEN, hash, &rest);
     join_fails(
         cp2,
-        config.to_str().unwrap(),
+        &config,
         &[],
         "the certificate key does not open ca.crt in the kubeadm-certs Secret",
         Some(1),

@@ -25,18 +25,30 @@ fn run_as(
     outcome
 }
 
-/// Runs init's `units` in order as part of the current join unit. They count as selected, so
-/// that their keys are made in one batch as in init.
-fn run_all(
-    ctx: &mut PhaseContext<'_>,
-    units: &[String],
-    run: fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>,
-) -> Result<Vec<String>, PhaseError> {
+/// Counts init's `units` as selected in this run: the certs phase makes the keys of every
+/// selected certificate and kubeconfig in one parallel batch, as in init.
+fn select(ctx: &mut PhaseContext<'_>, units: &[String]) {
     for unit in units {
         if !ctx.selected.contains(unit) {
             ctx.selected.push(unit.clone());
         }
     }
+}
+
+fn kubeconfig_units() -> Vec<String> {
+    KUBECONFIG_FILES
+        .iter()
+        .map(|f| format!("kubeconfig/{f}"))
+        .collect()
+}
+
+/// Runs init's `units` in order as part of the current join unit.
+fn run_all(
+    ctx: &mut PhaseContext<'_>,
+    units: &[String],
+    run: fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>,
+) -> Result<Vec<String>, PhaseError> {
+    select(ctx, units);
     let mut warnings = Vec::new();
     for unit in units {
         warnings.extend(run_as(ctx, unit, run)?);
@@ -75,6 +87,14 @@ pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> 
         .filter(|s| s.ca.is_some())
         .map(|s| format!("certs/{}", s.phase))
         .collect();
+    // The kubeconfig files' client keys come in the same batch as the certificates' keys.
+    if ctx
+        .selected
+        .iter()
+        .any(|u| u == "control-plane-prepare/kubeconfig")
+    {
+        select(ctx, &kubeconfig_units());
+    }
     run_all(ctx, &leaves, certs_phase::run)
 }
 
@@ -82,11 +102,7 @@ pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseEr
     if !is_control_plane(ctx) {
         return Ok(Vec::new());
     }
-    let units: Vec<String> = KUBECONFIG_FILES
-        .iter()
-        .map(|f| format!("kubeconfig/{f}"))
-        .collect();
-    run_all(ctx, &units, kubeconfig_phase::run)
+    run_all(ctx, &kubeconfig_units(), kubeconfig_phase::run)
 }
 
 pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -265,6 +265,61 @@ mod tests {
         assert!(split_endpoint(":6443").is_err());
     }
 
+    fn ca_pem() -> Vec<u8> {
+        let key = openssl::pkey::PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "kubernetes").unwrap();
+        let name = name.build();
+        let mut builder = openssl::x509::X509::builder().unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        builder
+            .sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        builder.build().to_pem().unwrap()
+    }
+
+    #[test]
+    fn the_ca_must_be_one_certificate_and_nothing_more() {
+        let pem = ca_pem();
+        assert!(single_certificate(&pem).is_ok());
+        let two = [pem.clone(), pem.clone()].concat();
+        assert!(single_certificate(&two)
+            .unwrap_err()
+            .contains("holds 2 certificates"));
+        let trailing = [pem, b"junk\n".to_vec()].concat();
+        assert!(single_certificate(&trailing)
+            .unwrap_err()
+            .contains("data after its certificate"));
+    }
+
+    #[test]
+    fn cluster_info_needs_exactly_one_cluster_with_its_ca() {
+        let ca = crate::kubeconfig::base64(&ca_pem());
+        let one = format!("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://10.0.0.1:6443\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\npreferences: {{}}\nusers: null\n");
+        let info = parse_cluster_info(&one).unwrap();
+        assert_eq!(info.server, "https://10.0.0.1:6443");
+        assert_eq!(info.ca_pem, crate::kubeconfig::unbase64(&ca).unwrap());
+        let none = "apiVersion: v1\nkind: Config\nclusters: null\n";
+        assert!(parse_cluster_info(none)
+            .unwrap_err()
+            .contains("names 0 clusters"));
+    }
+
     #[test]
     fn the_invalid_token_message_says_what_to_do() {
         assert_eq!(

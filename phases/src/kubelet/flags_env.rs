@@ -128,4 +128,19 @@ mod tests {
         );
         assert_eq!(runtime_endpoint("unix:///x.sock"), "unix:///x.sock");
     }
+
+    #[test]
+    fn taints_read_as_the_kubelet_flag_reads_them() {
+        let taint = |key: &str, value: &str| Taint {
+            key: key.into(),
+            value: value.into(),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        };
+        assert_eq!(
+            taint_flag(&taint("dedicated", "infra")),
+            "dedicated=infra:NoSchedule"
+        );
+        assert_eq!(taint_flag(&taint("gpu", "")), "gpu:NoSchedule");
+    }
 }

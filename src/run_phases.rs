@@ -187,6 +187,10 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         emit(&result);
     } else {
         print_text_end(plan.command, &summary, plan.only.is_none());
+        let finished = plan.only.is_none() && summary.error.is_none() && !global.dry_run;
+        if let (true, Some(join)) = (finished, &plan.join) {
+            print!("{}", join_closing_text(join.facts.control_plane));
+        }
     }
     Ok(code)
 }
@@ -246,6 +250,28 @@ fn result_object(
         "phases": phases,
         "totalMs": summary.records.iter().map(|r| r.duration_ms).sum::<f64>(),
     })
+}
+
+/// What a finished join tells the person at the terminal; scripts look for its first line, as
+/// they do after kubeadm.
+fn join_closing_text(control_plane: bool) -> String {
+    if !control_plane {
+        return "\nThis node has joined the cluster:\n\
+                * The kubelet sent a certificate signing request with the bootstrap token and got its certificate.\n\
+                * The kubelet now talks to the API server with its own credentials.\n\n\
+                Run 'kubectl get nodes' on a control-plane node to see it.\n"
+            .into();
+    }
+    "\nThis node has joined the cluster and a new control plane instance was created:\n\n\
+     * The kubelet bootstrapped its own credentials with the bootstrap token.\n\
+     * The node carries the control-plane label and taint.\n\
+     * This node runs the control-plane static Pods, and its etcd member was added to the cluster's etcd.\n\n\
+     To administer the cluster from this node as a regular user:\n\n\
+     \tmkdir -p $HOME/.kube\n\
+     \tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\
+     \tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
+     Run 'kubectl get nodes' to see this node in the cluster.\n"
+        .into()
 }
 
 fn print_text_end(command: &str, summary: &RunSummary, whole_run: bool) {

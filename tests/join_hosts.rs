@@ -373,6 +373,10 @@ fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
         ]);
         join_ended.store(true, Ordering::SeqCst);
         let stdout = ok(out, "kinit join on w1");
+        assert!(
+            stdout.contains("\nThis node has joined the cluster:\n"),
+            "{stdout}"
+        );
         for line in [
             "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots",
             "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap",
@@ -650,6 +654,12 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
         ]);
         join_ended.store(true, Ordering::SeqCst);
         let stdout = ok(out, "kinit join --control-plane on cp2");
+        assert!(
+            stdout.contains(
+                "This node has joined the cluster and a new control plane instance was created"
+            ),
+            "{stdout}"
+        );
         // etcd's URL came from cp1's mirror Pod, as kubeadm finds it.
         assert!(!stdout.contains("No etcd Pod in kube-system"), "{stdout}");
         assert!(

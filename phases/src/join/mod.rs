@@ -7,12 +7,13 @@ pub mod kubelet_start;
 pub mod tls_bootstrap;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
-use crate::api::Session;
+use crate::api::{self, Session};
 use crate::config::decode;
 use crate::config::resolve::{self, InitConfig};
 use crate::config::types::{InitConfiguration, JoinConfiguration};
@@ -25,10 +26,22 @@ pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
 pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
 
 /// The cluster as discovery found it, and the token the kubelet bootstraps with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JoinedCluster {
     pub info: ClusterInfo,
     pub tls_bootstrap_token: String,
+    /// The bootstrap token's client, made once for the whole join: a client costs tens of
+    /// milliseconds to make, more than a round trip.
+    bootstrap_session: Arc<OnceLock<Session>>,
+}
+
+impl std::fmt::Debug for JoinedCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of debug output.
+        f.debug_struct("JoinedCluster")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JoinedCluster {
@@ -39,14 +52,26 @@ impl JoinedCluster {
             .to_yaml()
     }
 
-    /// A client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
-    /// kubelet-config, Nodes and kubeadm-certs, and post CSRs).
-    pub fn session(&self, call_limit: Duration) -> Result<Session, String> {
-        Session::connect(
+    /// The client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
+    /// kubelet-config, Nodes and kubeadm-certs, and post CSRs), made on first use.
+    pub fn session(&self, call_limit: Duration) -> Result<&Session, String> {
+        if let Some(session) = self.bootstrap_session.get() {
+            return Ok(session);
+        }
+        let session = Session::connect(
             &self.bootstrap_kubeconfig()?,
             "the bootstrap token",
             call_limit,
-        )
+        )?;
+        Ok(self.bootstrap_session.get_or_init(|| session))
+    }
+
+    fn new(info: ClusterInfo, tls_bootstrap_token: String) -> JoinedCluster {
+        JoinedCluster {
+            info,
+            tls_bootstrap_token,
+            bootstrap_session: Arc::default(),
+        }
     }
 }
 
@@ -68,10 +93,7 @@ pub fn discover(
             "[discovery] Using the cluster in {}: API server {}",
             file.kube_config_path, info.server
         ));
-        return Ok(JoinedCluster {
-            info,
-            tls_bootstrap_token,
-        });
+        return Ok(JoinedCluster::new(info, tls_bootstrap_token));
     }
     let token = join.discovery.bootstrap_token.as_ref().ok_or(
         "join needs --token (with --discovery-token-ca-cert-hash) or --discovery-file to find the cluster",
@@ -87,10 +109,7 @@ pub fn discover(
         },
         progress,
     )?;
-    Ok(JoinedCluster {
-        info,
-        tls_bootstrap_token,
-    })
+    Ok(JoinedCluster::new(info, tls_bootstrap_token))
 }
 
 /// The cluster's ClusterConfiguration (kubeadm-config) and KubeletConfiguration (kubelet-config)
@@ -103,12 +122,15 @@ pub fn cluster_configuration(
     let config_maps: Api<ConfigMap> = Api::namespaced(session.client(), "kube-system");
     let read = |name: &'static str| {
         let config_maps = config_maps.clone();
-        session.call(&format!("get ConfigMap kube-system/{name}"), move || {
-            let config_maps = config_maps.clone();
-            async move { config_maps.get(name).await }
-        })
+        async move {
+            let what = format!("get ConfigMap kube-system/{name}");
+            api::call(call_limit, &what, || config_maps.get(name)).await
+        }
     };
-    let kubeadm = read("kubeadm-config").map_err(|e| {
+    // Neither read depends on the other: one round trip for both.
+    let (kubeadm, kubelet) =
+        session.block_on(async { futures::join!(read("kubeadm-config"), read("kubelet-config")) });
+    let kubeadm = kubeadm.map_err(|e| {
         format!("{e}: the cluster's configuration is needed to join it (was it made with `kinit init` or kubeadm?)")
     })?;
     let cluster_yaml = kubeadm
@@ -117,7 +139,7 @@ pub fn cluster_configuration(
         .and_then(|d| d.get("ClusterConfiguration"))
         .cloned()
         .ok_or("the kubeadm-config ConfigMap has no ClusterConfiguration")?;
-    let kubelet = match read("kubelet-config") {
+    let kubelet = match kubelet {
         Ok(map) => map.data.and_then(|d| d.get("kubelet").cloned()),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.to_string()),

@@ -75,6 +75,17 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print the version of kinit
     Version,
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for kinit and every sub-command into a folder
+    Man {
+        /// Where to write kinit.1, kinit-init.1, ...
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: String,
+    },
 }
 
 /// Flags of `kubeadm init` that set configuration; they may not be mixed with --config.

@@ -3,6 +3,7 @@
 mod certs_cmd;
 mod cli;
 mod config_cmd;
+mod docs_cmd;
 mod exit;
 mod output;
 mod run_phases;
@@ -77,6 +78,11 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
         Command::Certs(command) => certs_cmd::certs(&cli.global, command),
         Command::Kubeconfig(command) => certs_cmd::kubeconfig(&cli.global, command),
         Command::Config(command) => config_cmd::run(&cli.global, command),
+        Command::Completion { shell } => {
+            docs_cmd::completion(command_tree(), *shell);
+            Ok(exit::SUCCESS)
+        }
+        Command::Man { dir } => docs_cmd::man_pages(command_tree(), dir),
         Command::Version => {
             let version = env!("CARGO_PKG_VERSION");
             let oldest = versions::VERSION_TABLE[0].minor;

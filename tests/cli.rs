@@ -863,3 +863,57 @@ fn token_generate_prints_a_fresh_token_and_the_server_commands_need_a_kubeconfig
         "--certificate-key needs --print-join-command"
     );
 }
+
+#[test]
+fn completions_parse_in_their_shell_and_man_pages_cover_every_command() {
+    let out = kinit(&["completion", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("kinit.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    // bash itself checks the script's syntax, then loads it and completes a sub-command.
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; bash -n {0}; source {0}; COMP_WORDS=(kinit jo); COMP_CWORD=1; _kinit kinit jo kinit; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert_eq!(text(&check.stdout).trim(), "join");
+    for shell in ["zsh", "fish"] {
+        let out = kinit(&["completion", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out.stdout).contains("reset"), "{shell}");
+    }
+    let out = kinit(&["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let pages = dir.path().join("man");
+    let out = kinit(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for page in [
+        "kinit.1",
+        "kinit-init.1",
+        "kinit-init-phase.1",
+        "kinit-join.1",
+        "kinit-reset.1",
+        "kinit-token-create.1",
+        "kinit-certs-renew.1",
+        "kinit-completion.1",
+    ] {
+        let text =
+            std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+        assert!(text.contains(".SH SYNOPSIS"), "{page}");
+    }
+    let join = std::fs::read_to_string(pages.join("kinit-join.1")).unwrap();
+    assert!(
+        join.contains("discovery\\-token\\-ca\\-cert\\-hash"),
+        "{join}"
+    );
+}

@@ -2,6 +2,8 @@
 //! vagrant/plan.rb (the renderer the Vagrantfile uses) and its plan checked: the machines and roles of its
 //! topology, unique names and addresses on one private network, and a kinit configuration that
 //! `kinit config validate` accepts and that carries the entry's key type, minor and endpoint.
+//! The Vagrantfile itself is loaded for every entry with a stand-in for Vagrant's API
+//! (vagrant/stub_vagrant.rb): its machines, addresses, resources and provisioners must be the plan's.
 //! Needs ruby; without it the test fails, unless KINIT_SKIP_RUBY=1 (then it says SKIPPED).
 
 use std::collections::HashSet;
@@ -16,7 +18,12 @@ fn vagrant_dir() -> &'static Path {
 
 /// `ruby plan.rb ARGS` in vagrant/, its stdout; None when ruby is missing and KINIT_SKIP_RUBY=1.
 fn plan_rb(args: &[&str]) -> Option<String> {
-    let out = match Command::new("ruby").arg("plan.rb").args(args).current_dir(vagrant_dir()).output() {
+    let out = match Command::new("ruby")
+        .arg("plan.rb")
+        .args(args)
+        .current_dir(vagrant_dir())
+        .output()
+    {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if std::env::var("KINIT_SKIP_RUBY").as_deref() == Ok("1") {
@@ -54,11 +61,26 @@ fn validate(config: &str) {
 
 #[test]
 fn every_matrix_entry_renders_a_valid_provisioning_plan() {
-    let Some(list) = plan_rb(&["--list"]) else { return };
+    let Some(list) = plan_rb(&["--list"]) else {
+        return;
+    };
     let entries: Vec<&str> = list.lines().collect();
     // The boxes and options issue 7 asks for, each crossed with the others.
-    for wanted in ["ubuntu-24.04:", "debian-12:", "rockylinux-9:", ":single:", ":ha:", ":rsa:", ":ecdsa:", ":1.33", ":1.34"] {
-        assert!(entries.iter().any(|e| e.contains(wanted)), "no entry with {wanted}: {entries:?}");
+    for wanted in [
+        "ubuntu-24.04:",
+        "debian-12:",
+        "rockylinux-9:",
+        ":single:",
+        ":ha:",
+        ":rsa:",
+        ":ecdsa:",
+        ":1.33",
+        ":1.34",
+    ] {
+        assert!(
+            entries.iter().any(|e| e.contains(wanted)),
+            "no entry with {wanted}: {entries:?}"
+        );
     }
     assert!(entries.len() >= 24, "{entries:?}");
 
@@ -70,7 +92,11 @@ fn every_matrix_entry_renders_a_valid_provisioning_plan() {
         };
         assert_eq!(plan["entry"], entry);
         assert_eq!(plan["boxName"], box_name);
-        assert!(plan["box"].as_str().unwrap().starts_with("bento/"), "{entry}: {}", plan["box"]);
+        assert!(
+            plan["box"].as_str().unwrap().starts_with("bento/"),
+            "{entry}: {}",
+            plan["box"]
+        );
         let machines = plan["machines"].as_array().unwrap();
         let count = |role: &str| machines.iter().filter(|m| m["role"] == role).count();
         let expected = match topology {
@@ -78,38 +104,205 @@ fn every_matrix_entry_renders_a_valid_provisioning_plan() {
             "ha" => (1, 3, 1),
             other => panic!("{entry}: unknown topology {other}"),
         };
-        assert_eq!((count("loadbalancer"), count("controlplane"), count("worker")), expected, "{entry}");
-        assert_eq!(count("loadbalancer") + count("controlplane") + count("worker"), machines.len(), "{entry}: a machine without a known role");
+        assert_eq!(
+            (
+                count("loadbalancer"),
+                count("controlplane"),
+                count("worker")
+            ),
+            expected,
+            "{entry}"
+        );
+        assert_eq!(
+            count("loadbalancer") + count("controlplane") + count("worker"),
+            machines.len(),
+            "{entry}: a machine without a known role"
+        );
         let first: Vec<&Value> = machines.iter().filter(|m| m["init"] == true).collect();
-        assert_eq!(first.len(), 1, "{entry}: exactly one machine runs kinit init");
+        assert_eq!(
+            first.len(),
+            1,
+            "{entry}: exactly one machine runs kinit init"
+        );
         assert_eq!(first[0]["role"], "controlplane", "{entry}");
 
-        let names: HashSet<&str> = machines.iter().map(|m| m["name"].as_str().unwrap()).collect();
+        let names: HashSet<&str> = machines
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
         let ips: HashSet<&str> = machines.iter().map(|m| m["ip"].as_str().unwrap()).collect();
         assert_eq!(names.len(), machines.len(), "{entry}: machine names repeat");
         assert_eq!(ips.len(), machines.len(), "{entry}: addresses repeat");
         let prefix = format!("{}.", plan["ipPrefix"].as_str().unwrap());
         for ip in &ips {
-            let host: u8 = ip.strip_prefix(&prefix).unwrap_or_else(|| panic!("{entry}: {ip} outside {prefix}0/24")).parse().unwrap();
+            let host: u8 = ip
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{entry}: {ip} outside {prefix}0/24"))
+                .parse()
+                .unwrap();
             assert!((2..255).contains(&host), "{entry}: {ip}");
         }
 
         let config = plan["kinitConfig"].as_str().unwrap();
         validate(config);
-        let algorithm = if key == "rsa" { "RSA-2048" } else { "ECDSA-P256" };
-        assert!(config.contains(&format!("encryptionAlgorithm: {algorithm}\n")), "{entry}:\n{config}");
-        assert!(config.contains(&format!("kubernetesVersion: v{minor}.0\n")), "{entry}:\n{config}");
-        assert!(config.contains(&format!("advertiseAddress: {}\n", first[0]["ip"].as_str().unwrap())), "{entry}:\n{config}");
+        let algorithm = if key == "rsa" {
+            "RSA-2048"
+        } else {
+            "ECDSA-P256"
+        };
+        assert!(
+            config.contains(&format!("encryptionAlgorithm: {algorithm}\n")),
+            "{entry}:\n{config}"
+        );
+        assert!(
+            config.contains(&format!("kubernetesVersion: v{minor}.0\n")),
+            "{entry}:\n{config}"
+        );
+        assert!(
+            config.contains(&format!(
+                "advertiseAddress: {}\n",
+                first[0]["ip"].as_str().unwrap()
+            )),
+            "{entry}:\n{config}"
+        );
         if topology == "ha" {
             // Every node reaches the cluster through the load balancer, and control planes join with the certificates init uploads.
-            let lb = machines.iter().find(|m| m["role"] == "loadbalancer").unwrap();
+            let lb = machines
+                .iter()
+                .find(|m| m["role"] == "loadbalancer")
+                .unwrap();
             let endpoint = format!("{}:6443", lb["ip"].as_str().unwrap());
-            assert!(config.contains(&format!("controlPlaneEndpoint: {endpoint}\n")), "{entry}:\n{config}");
+            assert!(
+                config.contains(&format!("controlPlaneEndpoint: {endpoint}\n")),
+                "{entry}:\n{config}"
+            );
             assert_eq!(plan["endpoint"], endpoint.as_str());
             assert_eq!(plan["uploadCerts"], true, "{entry}");
         } else {
-            assert!(!config.contains("controlPlaneEndpoint"), "{entry}:\n{config}");
+            assert!(
+                !config.contains("controlPlaneEndpoint"),
+                "{entry}:\n{config}"
+            );
             assert_eq!(plan["uploadCerts"], false, "{entry}");
+        }
+    }
+}
+
+/// What the Vagrantfile defines for an entry, loaded by vagrant/stub_vagrant.rb with the entry's env vars.
+fn vagrantfile_machines(entry: &str, run_dir: &Path) -> Value {
+    let parts: Vec<&str> = entry.split(':').collect();
+    let out = Command::new("ruby")
+        .arg("stub_vagrant.rb")
+        .current_dir(vagrant_dir())
+        .envs([
+            ("KINIT_BOX", parts[0]),
+            ("KINIT_TOPOLOGY", parts[1]),
+            ("KINIT_KEY", parts[2]),
+            ("KINIT_MINOR", parts[3]),
+        ])
+        .env("KINIT_BIN", "/opt/kinit-under-test")
+        .env("KINIT_RUN_DIR", run_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{entry}: the Vagrantfile does not load: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_vagrantfile_defines_every_entry_as_planned() {
+    let Some(list) = plan_rb(&["--list"]) else {
+        return;
+    };
+    for entry in list.lines() {
+        let plan: Value = serde_json::from_str(&plan_rb(&[entry]).unwrap()).unwrap();
+        let run = tempfile::tempdir().unwrap();
+        let defined = vagrantfile_machines(entry, run.path());
+        assert_eq!(defined["*box*"], plan["box"], "{entry}");
+        // The config the first control plane reads from the shared folder is the plan's, byte for byte.
+        let written = std::fs::read_to_string(run.path().join("kinit-config.yaml")).unwrap();
+        assert_eq!(written, plan["kinitConfig"].as_str().unwrap(), "{entry}");
+
+        let machines = plan["machines"].as_array().unwrap();
+        assert_eq!(
+            defined.as_object().unwrap().len(),
+            machines.len() + 1,
+            "{entry}: {defined}"
+        );
+        let control_planes: Vec<&Value> = machines
+            .iter()
+            .filter(|m| m["role"] == "controlplane")
+            .map(|m| &m["ip"])
+            .collect();
+        for m in machines {
+            let name = m["name"].as_str().unwrap();
+            let vm = &defined[name];
+            assert_eq!(vm["hostname"], m["name"], "{entry} {name}");
+            assert_eq!(vm["network"]["type"], "private_network", "{entry} {name}");
+            assert_eq!(vm["network"]["ip"], m["ip"], "{entry} {name}");
+            assert_eq!(
+                vm["providers"]["virtualbox"]["memory"], m["memory"],
+                "{entry} {name}"
+            );
+            assert_eq!(
+                vm["providers"]["virtualbox"]["cpus"], m["cpus"],
+                "{entry} {name}"
+            );
+            let steps = vm["provision"].as_array().unwrap();
+            for step in steps.iter().filter(|s| s["type"] == "shell") {
+                let path = step["path"].as_str().unwrap();
+                assert!(
+                    vagrant_dir().join(path).is_file(),
+                    "{entry} {name}: no vagrant/{path}"
+                );
+            }
+            let shell = |i: usize, path: &str, args: Value| {
+                assert_eq!(steps[i]["type"], "shell", "{entry} {name}: {steps:?}");
+                assert_eq!(steps[i]["path"], path, "{entry} {name}");
+                assert_eq!(steps[i]["args"], args, "{entry} {name}");
+            };
+            if m["role"] == "loadbalancer" {
+                assert_eq!(steps.len(), 1, "{entry} {name}: {steps:?}");
+                shell(
+                    0,
+                    "scripts/loadbalancer.sh",
+                    Value::from(
+                        control_planes
+                            .iter()
+                            .map(|ip| (*ip).clone())
+                            .collect::<Vec<_>>(),
+                    ),
+                );
+                continue;
+            }
+            assert_eq!(steps.len(), 3, "{entry} {name}: {steps:?}");
+            assert_eq!(steps[0]["type"], "file", "{entry} {name}");
+            assert_eq!(
+                steps[0]["source"], "/opt/kinit-under-test",
+                "{entry} {name}: the kinit binary is KINIT_BIN"
+            );
+            shell(
+                1,
+                "scripts/node.sh",
+                serde_json::json!([plan["family"], plan["minor"], m["ip"]]),
+            );
+            if m["init"] == true {
+                let upload = plan["uploadCerts"].as_bool().unwrap().to_string();
+                shell(
+                    2,
+                    "scripts/init.sh",
+                    serde_json::json!([name, upload, plan["ipPrefix"], plan["cniManifest"]]),
+                );
+            } else {
+                shell(
+                    2,
+                    "scripts/join.sh",
+                    serde_json::json!([name, m["ip"], m["role"]]),
+                );
+            }
         }
     }
 }
@@ -126,5 +319,8 @@ fn an_unknown_entry_is_refused_with_the_known_names() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown box \"fedora-40\"") && err.contains("ubuntu-24.04"), "{err}");
+    assert!(
+        err.contains("unknown box \"fedora-40\"") && err.contains("ubuntu-24.04"),
+        "{err}"
+    );
 }

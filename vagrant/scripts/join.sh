@@ -13,7 +13,7 @@ for _ in $(seq 180); do [ -s "$run/join.json" ] && break; sleep 10; done
 
 field() { jq -er "$1" "$run/join.json"; }
 flags=("$(field .endpoint)" --token "$(field .token)" --discovery-token-ca-cert-hash "$(field '.caCertHashes[0]')"
-  --node-name "$name" -o json)
+  --node-name "$name" --cri-socket unix:///run/containerd/containerd.sock -o json)
 if [ "$role" = controlplane ]; then
   flags+=(--control-plane --certificate-key "$(field .certificateKey)" --apiserver-advertise-address "$ip")
 fi

@@ -15,10 +15,14 @@ sed "s/^kubernetesVersion: .*/kubernetesVersion: $version/" "$run/kinit-config.y
 
 flags=(--config /etc/kinit/config.yaml -o json)
 if [ "$upload_certs" = true ]; then flags+=(--upload-certs); fi
-kinit init "${flags[@]}" | tee "$log"
-
+# A join.json of an earlier run must not send the other nodes to a cluster that is gone.
+rm -f "$run/join.json"
+status=0
+kinit init "${flags[@]}" | tee "$log" || status=$?
+# The timings are kept also when init failed: they say which phase did and how long it took.
 jq -c --arg node "$name" 'select(.event == "result")
   | {node: $node, role: "controlplane", command, outcome, totalMs, phases}' "$log" >"$run/timings/$name.json"
+if [ "$status" != 0 ]; then exit "$status"; fi
 # Written whole, then renamed: a waiting node never reads half a file.
 jq 'select(.event == "result") | .join' "$log" >"$run/join.json.tmp"
 mv "$run/join.json.tmp" "$run/join.json"

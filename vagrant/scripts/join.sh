@@ -17,7 +17,9 @@ flags=("$(field .endpoint)" --token "$(field .token)" --discovery-token-ca-cert-
 if [ "$role" = controlplane ]; then
   flags+=(--control-plane --certificate-key "$(field .certificateKey)" --apiserver-advertise-address "$ip")
 fi
-kinit join "${flags[@]}" | tee "$log"
-
+status=0
+kinit join "${flags[@]}" | tee "$log" || status=$?
+# The timings are kept also when the join failed: they say which phase did and how long it took.
 jq -c --arg node "$name" --arg role "$role" 'select(.event == "result")
   | {node: $node, role: $role, command, outcome, totalMs, phases}' "$log" >"$run/timings/$name.json"
+exit "$status"

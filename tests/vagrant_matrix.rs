@@ -324,3 +324,116 @@ fn an_unknown_entry_is_refused_with_the_known_names() {
         "{err}"
     );
 }
+
+/// A stand-in for the `vagrant` command: logs each call with the entry it was made for; `up` writes the
+/// timings init.sh and join.sh would, and fails for the entries in FAIL_UP.
+const FAKE_VAGRANT: &str = r#"#!/usr/bin/env bash
+echo "$* [$KINIT_BOX:$KINIT_TOPOLOGY:$KINIT_KEY:$KINIT_MINOR]" >>"$FAKE_CALLS"
+if [ "$1" = up ]; then
+  mkdir -p "$KINIT_RUN_DIR/timings"
+  echo '{"node": "cp1", "command": "init", "totalMs": 1500.4, "phases": [{"phase": "preflight", "durationMs": 3.5, "outcome": "ok"}]}' >"$KINIT_RUN_DIR/timings/cp1.json"
+  echo '{"node": "w1", "command": "join", "totalMs": 700, "phases": []}' >"$KINIT_RUN_DIR/timings/w1.json"
+  case " $FAIL_UP " in *" $KINIT_BOX:$KINIT_TOPOLOGY:$KINIT_KEY:$KINIT_MINOR "*) exit 1 ;; esac
+fi
+"#;
+
+#[test]
+fn matrix_sh_runs_a_filter_of_the_matrix_and_summarises_it() {
+    if plan_rb(&["--list"]).is_none() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("vagrant"), FAKE_VAGRANT).unwrap();
+    std::fs::set_permissions(bin.join("vagrant"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = tmp.path().join("calls");
+    let results = tmp.path().join("results");
+    let out = Command::new("bash")
+        .arg(vagrant_dir().join("matrix.sh"))
+        .arg("debian-12:ha:")
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("KINIT_BIN", env!("CARGO_BIN_EXE_kinit"))
+        .env("KINIT_RUN_DIR", tmp.path().join("run"))
+        .env("KINIT_RESULTS_DIR", &results)
+        .env("FAKE_CALLS", &calls)
+        .env("FAIL_UP", "debian-12:ha:ecdsa:1.33")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // One entry failed: the whole run says so.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap())
+            .unwrap();
+    let rows = summary.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{summary}");
+    for row in rows {
+        let entry = row["entry"].as_str().unwrap();
+        assert!(entry.starts_with("debian-12:ha:"), "{entry}");
+        let expected = if entry == "debian-12:ha:ecdsa:1.33" {
+            "fail"
+        } else {
+            "pass"
+        };
+        assert_eq!(row["result"], expected, "{entry}");
+        // kinit's timings are kept, also of an entry that failed.
+        assert_eq!(row["initMs"], 1500, "{entry}");
+        assert_eq!(row["joinMs"], 700, "{entry}");
+        assert_eq!(
+            row["nodes"][0]["phases"][0]["phase"], "preflight",
+            "{entry}"
+        );
+    }
+    let table = std::fs::read_to_string(results.join("summary.txt")).unwrap();
+    assert!(table.starts_with("BOX"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["debian-12", "ha", "ecdsa", "1.33", "fail", "1500", "700"]),
+        "{table}"
+    );
+
+    let calls = std::fs::read_to_string(calls).unwrap();
+    let passed = "[debian-12:ha:rsa:1.34]";
+    let of_entry: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.ends_with(passed))
+        .map(|l| l.trim_end_matches(passed).trim_end())
+        .collect();
+    assert_eq!(
+        of_entry,
+        [
+            "up",
+            "ssh cp1 -c sudo bash /vagrant/scripts/accept.sh cp1 cp2 cp3 w1",
+            // Workers first, the first control plane (whose etcd the others joined) last.
+            "ssh w1 -c sudo bash /vagrant/scripts/reset.sh",
+            "ssh cp3 -c sudo bash /vagrant/scripts/reset.sh",
+            "ssh cp2 -c sudo bash /vagrant/scripts/reset.sh",
+            "ssh cp1 -c sudo bash /vagrant/scripts/reset.sh",
+            "destroy -f",
+        ],
+        "{calls}"
+    );
+    // A failed entry is destroyed and the next one still runs.
+    let failed: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.ends_with("[debian-12:ha:ecdsa:1.33]"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{calls}");
+    assert!(
+        failed[0].starts_with("up") && failed[1].starts_with("destroy -f"),
+        "{calls}"
+    );
+}

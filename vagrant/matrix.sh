@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 filter=${1:-}
+# Where the VMs' shared files and the results go; tests/vagrant_matrix.rs points both elsewhere.
+run=${KINIT_RUN_DIR:-run}
+results=${KINIT_RESULTS_DIR:-results}
 export KINIT_BIN=${KINIT_BIN:-$PWD/../target/release/kinit}
 [ -x "$KINIT_BIN" ] || { echo "no kinit binary at $KINIT_BIN: run cargo build --release, or set KINIT_BIN" >&2; exit 1; }
 for tool in vagrant ruby; do
@@ -19,8 +22,8 @@ while read -r entry; do
 done < <(ruby plan.rb --list)
 [ "${#entries[@]}" -gt 0 ] || { echo "no entry starts with '$filter'; see ruby plan.rb --list" >&2; exit 1; }
 
-rm -rf results
-mkdir -p results
+rm -rf "$results"
+mkdir -p "$results"
 # An interrupted or failed entry must not leave its VMs running (they hold the private addresses).
 trap 'vagrant destroy -f >/dev/null 2>&1 || true' EXIT
 
@@ -46,21 +49,21 @@ run_entry() {
 for entry in "${entries[@]}"; do
   IFS=: read -r KINIT_BOX KINIT_TOPOLOGY KINIT_KEY KINIT_MINOR <<<"$entry"
   export KINIT_BOX KINIT_TOPOLOGY KINIT_KEY KINIT_MINOR
-  out="results/${entry//:/_}"
+  out="$results/${entry//:/_}"
   mkdir -p "$out"
-  rm -rf run
+  rm -rf "$run"
   echo "== $entry"
   result=fail
   if run_entry "$entry" > >(tee "$out/log.txt") 2>&1; then result=pass; fi
   # Timings of whatever ran, also when a later step failed.
-  cp run/timings/*.json "$out/" 2>/dev/null || true
+  cp "$run"/timings/*.json "$out/" 2>/dev/null || true
   echo "{\"entry\": \"$entry\", \"result\": \"$result\"}" >"$out/entry.json"
   echo "== $entry: $result"
   vagrant destroy -f || true
 done
 
-ruby summary.rb results | tee results/summary.txt
-ruby summary.rb --json results >results/summary.json
-cat results/summary.json
+ruby summary.rb "$results" | tee "$results/summary.txt"
+ruby summary.rb --json "$results" >"$results/summary.json"
+cat "$results/summary.json"
 # The exit status says whether every entry passed.
-if grep -q '"result": "fail"' results/*/entry.json; then exit 1; fi
+if grep -q '"result": "fail"' "$results"/*/entry.json; then exit 1; fi

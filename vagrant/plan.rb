@@ -80,16 +80,18 @@ end
 
 if $PROGRAM_NAME == __FILE__
   begin
-    case ARGV
-    in ["--list"] then puts KinitPlan.entries
-    in [entry, *rest] if rest.empty? || rest == ["--machines"]
+    # Plain conditionals, not pattern matching: Vagrant loads this file with its own, maybe older, Ruby.
+    entry, option = ARGV
+    if ARGV == ["--list"]
+      puts KinitPlan.entries
+    elsif entry && !entry.start_with?("-") && [nil, "--machines"].include?(option) && ARGV.size <= 2
       parts = entry.split(":")
       parts.size == 4 or raise ArgumentError, "an entry is box:topology:key:minor, not #{entry.inspect}"
       plan = KinitPlan.plan(*parts)
-      if rest.empty?
-        puts JSON.pretty_generate(plan)
-      else
+      if option
         plan["machines"].each { |vm| puts [vm["name"], vm["role"], vm["ip"]].join(" ") }
+      else
+        puts JSON.pretty_generate(plan)
       end
     else
       warn "usage: ruby plan.rb --list | ENTRY [--machines]"

@@ -8,6 +8,9 @@ export KUBECONFIG=/etc/kubernetes/admin.conf
 
 for node in "$@"; do kubectl get node "$node" >/dev/null; done
 kubectl wait --for=condition=Ready node --all --timeout=600s
+# A node is Ready once flannel runs on it; CoreDNS may still be starting: the lookup must not race it.
+kubectl -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout=300s
+kubectl -n kube-system rollout status deployment/coredns --timeout=300s
 
 # The DNS debugging pod of the Kubernetes documentation; its nslookup fails unless CoreDNS answers.
 kubectl delete pod dns-check --ignore-not-found

@@ -14,7 +14,7 @@ fi
 # Debian packages of the test environment, when we may install them.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in openssl iproute2 iptables nftables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc; do
+  for pkg in openssl iproute2 iptables nftables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc ruby shellcheck; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -22,6 +22,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
+
+# The Vagrant matrix cannot run here (no VMs): its Vagrantfile and renderers must parse, and every shell
+# script must be shellcheck-clean. tests/vagrant_matrix.rs then checks every entry's plan.
+echo "== ruby -c and shellcheck on vagrant/"
+if ! command -v ruby >/dev/null && [ "${KINIT_SKIP_RUBY:-}" = 1 ]; then
+  echo "== SKIPPED, not run: ruby -c on vagrant/ (no ruby, KINIT_SKIP_RUBY=1)"
+else
+  for rb in vagrant/Vagrantfile vagrant/*.rb; do ruby -c "$rb" >/dev/null; done
+fi
+shellcheck vagrant/*.sh vagrant/scripts/*.sh scripts/*.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::apiserver::store::ServiceCidr;
 use support::apiserver::{Options, TestApiServer};
 use support::etcd::{etcdctl_timeout, static_pod_argv, Client, Etcd};
 use support::hosts::{Host, Network};
@@ -58,6 +59,9 @@ struct Variant {
 }
 
 const ECDSA: &str = "ECDSA-P256";
+/// podSubnet, serviceSubnet and dnsDomain of the IPv6 variant.
+const IPV6_NETWORKING: (&str, &str, &str) =
+    ("fd00:10:244::/56", "fd00:10:96::/112", "cluster.local");
 const RSA: &str = "RSA-2048";
 
 fn variants() -> Vec<Variant> {
@@ -86,8 +90,8 @@ fn variants() -> Vec<Variant> {
             ),
         },
         Variant {
-            entry: "ipv6-advertise",
-            config: written(ECDSA, None, true, false),
+            entry: "ipv6-single-stack",
+            config: written(ECDSA, Some(IPV6_NETWORKING), true, false),
         },
         Variant {
             entry: "external-etcd",
@@ -485,7 +489,13 @@ fn variant_checks(variant: &Variant, cp: &Host, w: &Host, server: &TestApiServer
                 );
                 let kubelet = yaml(&w.path("/var/lib/kubelet/config.yaml"));
                 assert_eq!(kubelet["clusterDomain"], domain, "{kubelet}");
-                assert_eq!(kubelet["clusterDNS"], json!(["10.112.0.10"]), "{kubelet}");
+                // CoreDNS's Service has the tenth address of the range, and the kubelets use it.
+                let dns = ServiceCidr::parse(services).unwrap().address(10);
+                assert_eq!(kubelet["clusterDNS"], json!([dns]), "{kubelet}");
+                let service = server
+                    .get("Service", "kube-system", "kube-dns")
+                    .expect("the kube-dns Service");
+                assert_eq!(service["spec"]["clusterIP"], dns, "{service}");
             }
             if ipv6 {
                 let api = manifest_command(cp, "kube-apiserver");

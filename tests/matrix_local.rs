@@ -601,7 +601,7 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
     let external_etcd = external.then(|| start_external_etcd(network.host("etcd"), cp));
     let config = write_config(cp, variant);
     let node = node_name(&config);
-    let server = serve_control_plane(cp, address, node.clone(), service_subnet(variant.config));
+    let server = serve_control_plane(cp, address, node, service_subnet(variant.config));
     let out = cp.kinit(&[
         "init",
         "--config",

@@ -1399,6 +1399,35 @@ fn requests_are_counted_and_can_be_delayed() {
 }
 
 #[test]
+fn service_cidrs_of_either_family() {
+    use support::apiserver::store::ServiceCidr;
+    let v4 = ServiceCidr::parse("10.96.0.0/12").unwrap();
+    assert_eq!(v4.address(10), "10.96.0.10");
+    assert!(v4.contains(v4.parse_address("10.111.255.254").unwrap()));
+    assert!(!v4.contains(v4.parse_address("10.112.0.1").unwrap()));
+    assert_eq!(v4.parse_address("fd00::1"), None);
+    let v6 = ServiceCidr::parse("fd00:10:96::/112").unwrap();
+    assert_eq!(v6.address(10), "fd00:10:96::a");
+    assert_eq!(v6.to_string(), "fd00:10:96::/112");
+    assert!(v6.contains(v6.parse_address("fd00:10:96::ffff").unwrap()));
+    assert!(!v6.contains(v6.parse_address("fd00:10:97::1").unwrap()));
+    assert_eq!(v6.parse_address("10.96.0.1"), None);
+    assert!(ServiceCidr::parse("10.0.0.0/31").is_none());
+    // A server on an IPv6 range seeds default/kubernetes with its first address.
+    let server = TestApiServer::start(
+        &pki().pki_dir(),
+        Options {
+            service_cidr: "fd00:10:96::/112".into(),
+            check_schemas: false,
+            ..Default::default()
+        },
+    );
+    let kubernetes = server.get("Service", "default", "kubernetes").unwrap();
+    assert_eq!(kubernetes["spec"]["clusterIP"], "fd00:10:96::1");
+    assert_eq!(kubernetes["spec"]["ipFamilies"], json!(["IPv6"]));
+}
+
+#[test]
 fn services_get_cluster_ips_from_the_service_cidr() {
     let server = start();
     let k = Kubectl::super_admin(&server);

@@ -8,7 +8,7 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{have_root, text, venv_tool, SHARED_PKI};
+use common::{have_root, text, SHARED_PKI};
 
 mod support;
 
@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use support::apiserver::{Options, TestApiServer};
 use support::etcd::{etcdctl_timeout, Client, Etcd};
 use support::hosts::{Host, Network};
+use support::kubelet::{act_as_kubelet, wait_until, yaml};
 use support::standin::{serve_http, serve_tls, OK};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -36,19 +37,6 @@ fn ok(out: Output, what: &str) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    parse_documents(&text).unwrap().remove(0).value
-}
-
-fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "{what}: not after {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// cp1's configuration: its own address, a stable control-plane endpoint (a second control plane
@@ -97,149 +85,6 @@ fn etcdctl(host: &Host, args: &[&str]) -> Output {
     let endpoint = format!("https://{}:2379", host.address);
     let client = Client::of(host.root(), "etcd/healthcheck-client", &endpoint);
     etcdctl_timeout(&host.ns, &client, "10s", args)
-}
-
-fn openssl(args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        text(&out.stderr)
-    );
-}
-
-/// What the kubelet does on a joining node until its TLS bootstrap is done: answer its health
-/// check, post a CSR with bootstrap-kubelet.conf (real kubectl, so the token's RBAC is what lets
-/// it), get it signed (here by the test, with the cluster CA, as the controller manager signs),
-/// write its client certificate and kubelet.conf, and register its Node. Returns what
-/// bootstrap-kubelet.conf held.
-fn act_as_kubelet(
-    host: &Host,
-    ca_dir: &Path,
-    server: &TestApiServer,
-    join_ended: &AtomicBool,
-) -> Option<Value> {
-    serve_http(host.listen("127.0.0.1", 10248), OK);
-    let bootstrap = host.path("/etc/kubernetes/bootstrap-kubelet.conf");
-    wait_until("bootstrap-kubelet.conf", Duration::from_secs(60), || {
-        bootstrap.exists() || join_ended.load(Ordering::SeqCst)
-    });
-    if !bootstrap.exists() {
-        return None;
-    }
-    let bootstrap_config = yaml(&bootstrap);
-    let scratch = tempfile::tempdir().unwrap();
-    let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
-    let node = &host.name;
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &file("key.pem"),
-        "-subj",
-        &format!("/O=system:nodes/CN=system:node:{node}"),
-        "-out",
-        &file("csr.pem"),
-    ]);
-    let csr_pem = std::fs::read(file("csr.pem")).unwrap();
-    let csr = json!({
-        "apiVersion": "certificates.k8s.io/v1",
-        "kind": "CertificateSigningRequest",
-        "metadata": {"name": format!("node-csr-{node}")},
-        "spec": {
-            "request": openssl::base64::encode_block(&csr_pem),
-            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"]
-        }
-    });
-    std::fs::write(file("csr.json"), csr.to_string()).unwrap();
-    let out = host
-        .command(venv_tool("kubectl"))
-        .arg("--kubeconfig")
-        .arg(&bootstrap)
-        .arg("--cache-dir")
-        .arg(file("cache"))
-        .args(["create", "--validate=false", "-f", &file("csr.json")])
-        .env("HOME", scratch.path())
-        .output()
-        .unwrap();
-    ok(out, "kubectl create csr with the bootstrap token");
-    std::fs::write(
-        file("ext.cnf"),
-        "[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &file("csr.pem"),
-        "-CA",
-        ca_dir.join("ca.crt").to_str().unwrap(),
-        "-CAkey",
-        ca_dir.join("ca.key").to_str().unwrap(),
-        "-set_serial",
-        "4242",
-        "-days",
-        "1",
-        "-extfile",
-        &file("ext.cnf"),
-        "-extensions",
-        "v3",
-        "-out",
-        &file("cert.pem"),
-    ]);
-    let pki = host.path("/var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    let mut pem = std::fs::read(file("cert.pem")).unwrap();
-    pem.extend(std::fs::read(file("key.pem")).unwrap());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
-    let ca = std::fs::read(ca_dir.join("ca.crt")).unwrap();
-    std::fs::write(
-        host.path("/etc/kubernetes/kubelet.conf"),
-        format!(
-            "apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: {}
-    server: https://{ENDPOINT}
-  name: default-cluster
-contexts:
-- context:
-    cluster: default-cluster
-    namespace: default
-    user: default-auth
-  name: default-context
-current-context: default-context
-kind: Config
-preferences: {{}}
-users:
-- name: default-auth
-  user:
-    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
-    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
-",
-            openssl::base64::encode_block(&ca)
-        ),
-    )
-    .unwrap();
-    server.put(json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}},
-        "spec": {},
-        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
-            "message": "container runtime network not ready",
-            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-    }));
-    Some(bootstrap_config)
 }
 
 /// cp1: the PKI, then the test API server on cp1's address with it, the stand-ins of the
@@ -363,7 +208,7 @@ fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
     let join_ended = AtomicBool::new(false);
     let ca_dir = cp1.path("/etc/kubernetes/pki");
     let bootstrap_seen = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| act_as_kubelet(w1, &ca_dir, server, &join_ended));
+        let kubelet = scope.spawn(|| act_as_kubelet(w1, ENDPOINT, &ca_dir, server, &join_ended));
         let out = w1.kinit(&[
             "join",
             "--config",
@@ -626,7 +471,7 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
     serve_control_plane(cp2, &cp1_pki);
     let join_ended = AtomicBool::new(false);
     let etcd = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| act_as_kubelet(cp2, &cp1_pki, server, &join_ended));
+        let kubelet = scope.spawn(|| act_as_kubelet(cp2, ENDPOINT, &cp1_pki, server, &join_ended));
         // The kubelet starts the etcd static Pod as soon as etcd-join writes its manifest.
         let etcd = scope.spawn(|| {
             let manifest = cp2.path("/etc/kubernetes/manifests/etcd.yaml");

@@ -70,11 +70,16 @@ impl Drop for Etcd {
 impl Etcd {
     /// The etcd static Pod under `root`, inside `ns`.
     pub fn start(ns: &Namespace, root: &Path) -> Etcd {
+        Etcd::run(ns, root, &static_pod_argv(root, "etcd"))
+    }
+
+    /// etcd with the arguments `args`, inside `ns`, logging to `etcd.log` in `root`.
+    pub fn run(ns: &Namespace, root: &Path, args: &[String]) -> Etcd {
         let log = root.join("etcd.log");
         let file = std::fs::File::create(&log).unwrap();
         let child = ns
             .command(venv_tool("etcd"))
-            .args(static_pod_argv(root, "etcd"))
+            .args(args)
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()

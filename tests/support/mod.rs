@@ -6,5 +6,6 @@ pub mod apiserver;
 pub mod etcd;
 pub mod hosts;
 pub mod https;
+pub mod kubelet;
 pub mod standin;
 pub mod venv;

@@ -117,6 +117,13 @@ pub struct Session {
     ahead: Mutex<HashMap<String, tokio::task::JoinHandle<Result<(), String>>>>,
 }
 
+/// The address of a URI whose host is an IPv6 literal (`https://[fd00::1]:6443`), without brackets.
+pub fn ipv6_literal(uri: &http::Uri) -> Option<String> {
+    let host = uri.host()?.strip_prefix('[')?.strip_suffix(']')?;
+    host.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(host.to_string())
+}
+
 impl Session {
     /// A client for the cluster and user of `kubeconfig` (its current context), read from `source`.
     pub fn connect(
@@ -142,6 +149,12 @@ impl Session {
         config.connect_timeout = Some(call_limit.min(Duration::from_secs(10)));
         config.read_timeout = Some(call_limit);
         config.write_timeout = Some(call_limit);
+        // hyper-openssl checks the certificate against the URI's host as written: an IPv6 literal
+        // keeps its brackets and never matches the certificate's IP address. Given here without
+        // them, kube checks the IP address instead.
+        if config.tls_server_name.is_none() {
+            config.tls_server_name = ipv6_literal(&config.cluster_url);
+        }
         tracing::debug!("API server {} as the user of {source}", config.cluster_url);
         let client = {
             let _entered = runtime.enter();
@@ -318,4 +331,20 @@ fn as_dynamic(object: &ApiObject) -> Result<DynamicObject, ApiError> {
         reason: String::new(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipv6_literal;
+
+    #[test]
+    fn an_ipv6_literal_host_is_checked_without_its_brackets() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert_eq!(
+            ipv6_literal(&uri("https://[fd00::1]:6443")).as_deref(),
+            Some("fd00::1")
+        );
+        assert_eq!(ipv6_literal(&uri("https://198.51.100.1:6443")), None);
+        assert_eq!(ipv6_literal(&uri("https://cp.example:6443")), None);
+    }
 }

@@ -182,8 +182,20 @@ impl EtcdClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(EXCHANGE_LIMIT.min(limit)));
-        let https = HttpsConnector::with_connector(http, ssl)
+        let mut https = HttpsConnector::with_connector(http, ssl)
             .map_err(|e| format!("cannot set up TLS for etcd: {e}"))?;
+        // An IPv6 endpoint's certificate holds the address, not the bracketed URI host that
+        // hyper-openssl would check: check the address (and send no SNI, as for any IP).
+        https.set_callback(|ssl, uri| {
+            if let Some(ip) = crate::api::session::ipv6_literal(uri) {
+                ssl.set_use_server_name_indication(false);
+                ssl.set_verify_hostname(false);
+                if let Ok(ip) = ip.parse::<std::net::IpAddr>() {
+                    ssl.param_mut().set_ip(ip)?;
+                }
+            }
+            Ok(())
+        });
         let client = {
             // kube's client starts its request buffer on the runtime it is made in.
             let _entered = runtime.enter();

@@ -220,8 +220,89 @@ pub struct Store {
     pub events: Vec<Event>,
     pub rv: u64,
     uids: u64,
-    /// The service CIDR's network address and prefix length (IPv4).
-    pub service_cidr: (u32, u8),
+    /// The service CIDR ClusterIPs come from.
+    pub service_cidr: ServiceCidr,
+}
+
+/// A service CIDR of either family: its network address as a number, its prefix length, and the
+/// width of its family's addresses (32 or 128).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct ServiceCidr {
+    pub net: u128,
+    pub bits: u8,
+    pub width: u8,
+}
+
+impl ServiceCidr {
+    /// `10.96.0.0/12` or `fd00:10:96::/112`; at least two addresses besides the network's.
+    pub fn parse(text: &str) -> Option<ServiceCidr> {
+        let (address, bits) = text.split_once('/')?;
+        let bits: u8 = bits.parse().ok()?;
+        let (net, width) = match address.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) => (u128::from(u32::from(a)), 32u8),
+            std::net::IpAddr::V6(a) => (u128::from(a), 128u8),
+        };
+        if bits > width - 2 {
+            return None;
+        }
+        let mut cidr = ServiceCidr { net, bits, width };
+        cidr.net &= cidr.mask();
+        Some(cidr)
+    }
+
+    /// The prefix bits of an address of this family.
+    pub fn mask(&self) -> u128 {
+        let host_bits = u32::from(self.width - self.bits);
+        let all = if self.width == 128 {
+            u128::MAX
+        } else {
+            (1u128 << self.width) - 1
+        };
+        let host = if host_bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host_bits) - 1
+        };
+        all & !host
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.width == 128
+    }
+
+    /// The `n`th address of the range, as text.
+    pub fn address(&self, n: u128) -> String {
+        let value = self.net + n;
+        if self.is_ipv6() {
+            std::net::Ipv6Addr::from(value).to_string()
+        } else {
+            std::net::Ipv4Addr::from(value as u32).to_string()
+        }
+    }
+
+    /// How many addresses the range has (at most 2^64, which no test comes near).
+    pub fn size(&self) -> u128 {
+        1u128 << u32::from(self.width - self.bits).min(64)
+    }
+
+    /// An address of this family, as a number; None for anything else.
+    pub fn parse_address(&self, text: &str) -> Option<u128> {
+        match text.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) if !self.is_ipv6() => Some(u128::from(u32::from(a))),
+            std::net::IpAddr::V6(a) if self.is_ipv6() => Some(u128::from(a)),
+            _ => None,
+        }
+    }
+
+    pub fn contains(&self, address: u128) -> bool {
+        address & self.mask() == self.net
+    }
+}
+
+impl std::fmt::Display for ServiceCidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address(0), self.bits)
+    }
 }
 
 impl Store {
@@ -312,20 +393,15 @@ impl Store {
     /// What a fresh 1.31+ API server holds: the four namespaces and the bootstrap RBAC policy
     /// kubeadm's objects refer to; a Node when asked.
     pub fn seed(&mut self, node: Option<&str>, service_cidr: &str) {
-        let (net, bits) = service_cidr
-            .split_once('/')
-            .and_then(|(a, b)| Some((a.parse::<std::net::Ipv4Addr>().ok()?, b.parse::<u8>().ok()?)))
-            .filter(|(_, b)| *b <= 30)
-            .unwrap_or_else(|| {
-                panic!("test API server: service CIDR {service_cidr:?} is not an IPv4 CIDR")
-            });
-        let mask = if bits == 0 {
-            0
+        self.service_cidr = ServiceCidr::parse(service_cidr).unwrap_or_else(|| {
+            panic!("test API server: service CIDR {service_cidr:?} is not an IPv4 or IPv6 CIDR")
+        });
+        let first = self.service_cidr.address(1);
+        let family = if self.service_cidr.is_ipv6() {
+            "IPv6"
         } else {
-            u32::MAX << (32 - bits)
+            "IPv4"
         };
-        self.service_cidr = (u32::from(net) & mask, bits);
-        let first = std::net::Ipv4Addr::from(self.service_cidr.0 + 1).to_string();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             self.seed_one(json!({
                 "apiVersion": "v1", "kind": "Namespace",
@@ -352,7 +428,7 @@ impl Store {
             "metadata": {"name": "kubernetes", "namespace": "default",
                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": first, "clusterIPs": [first], "internalTrafficPolicy": "Cluster",
-                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                     "ipFamilies": [family], "ipFamilyPolicy": "SingleStack",
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
                      "sessionAffinity": "None", "type": "ClusterIP"},
             "status": {"loadBalancer": {}}

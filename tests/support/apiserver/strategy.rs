@@ -46,13 +46,8 @@ pub fn service_rules(
             }
         }
     }
-    let (net, bits) = store.service_cidr;
-    let cidr = format!("{}/{bits}", std::net::Ipv4Addr::from(net));
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
+    let range = store.service_cidr;
+    let cidr = range.to_string();
     let old_ip = old
         .and_then(|o| o["spec"]["clusterIP"].as_str())
         .unwrap_or("")
@@ -86,9 +81,8 @@ pub fn service_rules(
             .filter_map(|o| o["spec"]["clusterIP"].as_str().map(str::to_string))
             .collect();
         if ip.is_empty() {
-            let size = 1u64 << (32 - bits as u64);
-            let free = (1..size.saturating_sub(1))
-                .map(|i| std::net::Ipv4Addr::from(net + i as u32).to_string())
+            let free = (1..range.size().saturating_sub(1))
+                .map(|i| range.address(i))
                 .find(|c| !held.contains(c));
             match free {
                 Some(f) => ip = f,
@@ -101,10 +95,11 @@ pub fn service_rules(
                 }
             }
         } else {
-            let parsed: Option<std::net::Ipv4Addr> = ip.parse().ok();
-            match parsed {
+            let valid = ip.parse::<std::net::IpAddr>().is_ok();
+            match range.parse_address(&ip) {
+                None if valid => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {cidr}"))),
                 None => causes.push(("spec.clusterIPs[0]".into(), format!("Invalid value: {ip:?}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))),
-                Some(a) if u32::from(a) & mask != net => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {cidr}"))),
+                Some(a) if !range.contains(a) => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {cidr}"))),
                 Some(_) if held.contains(&ip) => causes.push(("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))),
                 Some(_) => {}
             }
@@ -125,7 +120,8 @@ pub fn service_rules(
     spec["clusterIPs"] = json!([ip]);
     if ip != "None" {
         if spec["ipFamilies"].is_null() {
-            spec["ipFamilies"] = json!(["IPv4"]);
+            let family = if range.is_ipv6() { "IPv6" } else { "IPv4" };
+            spec["ipFamilies"] = json!([family]);
         }
         if spec["ipFamilyPolicy"].is_null() {
             spec["ipFamilyPolicy"] = json!("SingleStack");

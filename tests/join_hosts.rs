@@ -22,22 +22,12 @@ use serde_json::{json, Value};
 use support::apiserver::{Options, TestApiServer};
 use support::etcd::{etcdctl_timeout, Client, Etcd};
 use support::hosts::{Host, Network};
-use support::kubelet::{act_as_kubelet, wait_until, yaml};
+use support::kubelet::{act_as_kubelet, ok, wait_until, yaml};
 use support::standin::{serve_http, serve_tls, OK};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const KEY: &str = "8d7c0a9f3b1e2d4c5a6b7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b";
 const ENDPOINT: &str = "198.51.100.1:6443";
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// cp1's configuration: its own address, a stable control-plane endpoint (a second control plane
 /// needs one), the test's token and certificate key, and an etcd 3.5 image tag so the manifest

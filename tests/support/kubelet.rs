@@ -16,7 +16,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn ok(out: Output, what: &str) -> String {
+/// `out`'s standard output, failing with both streams unless the command succeeded.
+pub fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed:\n{}{}",

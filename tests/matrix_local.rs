@@ -58,6 +58,17 @@ struct Variant {
     config: Config,
 }
 
+impl Variant {
+    /// The key type and Kubernetes minor, as the Vagrant matrix names them in its summary.
+    fn key_and_minor(&self) -> (&'static str, &'static str) {
+        match self.config {
+            Config::Written { algorithm, .. } if algorithm == RSA => ("rsa", "1.34"),
+            Config::Written { .. } => ("ecdsa", "1.34"),
+            Config::Compat(_) => ("rsa", "1.36"),
+        }
+    }
+}
+
 const ECDSA: &str = "ECDSA-P256";
 /// podSubnet, serviceSubnet and dnsDomain of the IPv6 variant.
 const IPV6_NETWORKING: (&str, &str, &str) =
@@ -665,10 +676,6 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
     drop(etcd);
 }
 
-fn phases(result: Option<&Value>) -> Value {
-    result.map_or(json!([]), |r| r["phases"].clone())
-}
-
 #[test]
 fn needs_root_local_matrix() {
     if !have_root() {
@@ -701,61 +708,73 @@ fn needs_root_local_matrix() {
                 .unwrap_or_else(|| "panicked".into())
         });
         let passed = error.is_none();
-        let ms = |r: Option<&Value>| r.map(total_ms);
-        let reset_ms: Option<f64> = (!outcome.reset.is_empty())
-            .then(|| outcome.reset.iter().map(|(_, r)| total_ms(r)).sum());
-        rows.push((
-            variant.entry,
-            passed,
-            ms(outcome.init.as_ref()),
-            ms(outcome.join.as_ref()),
-            reset_ms,
-            began.elapsed(),
-        ));
-        let reset: Vec<Value> = outcome
-            .reset
-            .iter()
-            .flat_map(|(node, r)| {
-                r["phases"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(move |mut p| {
-                        p["node"] = json!(node);
-                        p
-                    })
-            })
-            .collect();
+        let ms = |r: Option<&Value>| r.map(|r| total_ms(r).round());
+        // The Vagrant matrix's summary rows (vagrant/summary.rb), so both matrices read alike: the
+        // hosts here are network namespaces, a control plane and a worker.
+        let (key, minor) = variant.key_and_minor();
+        let mut nodes = Vec::new();
+        let mut node = |name: &str, role: &str, result: Option<&Value>| {
+            if let Some(r) = result {
+                nodes.push(json!({"node": name, "role": role, "command": r["command"],
+                    "outcome": r["outcome"], "totalMs": r["totalMs"], "phases": r["phases"]}));
+            }
+        };
+        node("cp", "controlplane", outcome.init.as_ref());
+        node("w", "worker", outcome.join.as_ref());
+        for (name, reset) in &outcome.reset {
+            let role = if name == "cp" {
+                "controlplane"
+            } else {
+                "worker"
+            };
+            node(name, role, Some(reset));
+        }
         let mut entry = json!({
             "entry": variant.entry,
+            "box": "netns",
+            "topology": "single",
+            "key": key,
+            "minor": minor,
             "result": if passed { "pass" } else { "fail" },
-            "phases": {
-                "init": phases(outcome.init.as_ref()),
-                "join": phases(outcome.join.as_ref()),
-                "reset": reset,
-            },
+            "initMs": ms(outcome.init.as_ref()),
+            "joinMs": ms(outcome.join.as_ref()),
+            "nodes": nodes,
         });
         if let Some(error) = error {
             entry["error"] = json!(error);
         }
+        rows.push((
+            variant.entry,
+            passed,
+            entry["initMs"].as_f64(),
+            entry["joinMs"].as_f64(),
+        ));
         summary.push(entry);
+        eprintln!("{}: {:.1} s", variant.entry, began.elapsed().as_secs_f64());
     }
+    // The table of vagrant/summary.rb: columns padded to their widest cell, two spaces apart.
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
-    println!(
-        "\n{:<22} {:<6} {:>8} {:>8} {:>9} {:>8}",
-        "VARIANT", "RESULT", "INIT MS", "JOIN MS", "RESET MS", "WALL S"
-    );
-    for (entry, passed, init, join, reset, wall) in &rows {
-        println!(
-            "{:<22} {:<6} {:>8} {:>8} {:>9} {:>8.1}",
-            entry,
-            if *passed { "pass" } else { "FAIL" },
-            cell(*init),
-            cell(*join),
-            cell(*reset),
-            wall.as_secs_f64()
-        );
+    let mut table = vec![[
+        "ENTRY".to_string(),
+        "RESULT".into(),
+        "INIT_MS".into(),
+        "JOIN_MS".into(),
+    ]];
+    for (entry, passed, init, join) in &rows {
+        let result = if *passed { "pass" } else { "fail" };
+        table.push([entry.to_string(), result.into(), cell(*init), cell(*join)]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .collect();
+    println!();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
     }
     println!("all variants: {:.1} s", start.elapsed().as_secs_f64());
     let summary = Value::Array(summary);

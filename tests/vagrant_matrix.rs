@@ -396,12 +396,12 @@ fn matrix_sh_runs_a_filter_of_the_matrix_and_summarises_it() {
         );
     }
     let table = std::fs::read_to_string(results.join("summary.txt")).unwrap();
-    assert!(table.starts_with("BOX"), "{table}");
+    assert!(table.starts_with("ENTRY"), "{table}");
     assert!(
         table
             .lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["debian-12", "ha", "ecdsa", "1.33", "fail", "1500", "700"]),
+                == ["debian-12:ha:ecdsa:1.33", "fail", "1500", "700"]),
         "{table}"
     );
 

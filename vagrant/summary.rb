@@ -23,8 +23,9 @@ end
 if json
   puts JSON.pretty_generate(rows)
 else
-  columns = %w[box topology key minor result initMs joinMs]
-  table = [%w[BOX TOPOLOGY KEY MINOR RESULT INIT_MS JOIN_MS]] + rows.map { |r| columns.map { |c| (r[c] || "-").to_s } }
+  # The same columns as the local matrix's table (tests/matrix_local.rs), so the two read alike.
+  columns = %w[entry result initMs joinMs]
+  table = [%w[ENTRY RESULT INIT_MS JOIN_MS]] + rows.map { |r| columns.map { |c| (r[c] || "-").to_s } }
   widths = table.transpose.map { |col| col.map(&:length).max }
   table.each { |row| puts row.each_with_index.map { |cell, i| cell.ljust(widths[i]) }.join("  ").rstrip }
 end

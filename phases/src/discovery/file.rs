@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::ClusterInfo;
 use crate::kubeconfig::{unbase64, Kubeconfig};
+use crate::pki::table::split_endpoint;
 use crate::wait::probe::{self, Target, Transport};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,9 +23,13 @@ pub fn read(location: &str) -> Result<String, String> {
             .map_err(|e| format!("cannot read the discovery file {location}: {e}"));
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((_, port)) if !port.ends_with(']') => super::token::split_endpoint(authority)?,
-        _ => (authority.trim_matches(['[', ']']).to_string(), 443),
+    let (host, port) = match split_endpoint(authority) {
+        (host, Some(port)) => (host.to_string(), port),
+        // Without a port, the host is a name or an address, never one with a stray `:x`.
+        (host, None) if !host.contains(':') || host.parse::<std::net::Ipv6Addr>().is_ok() => {
+            (host.to_string(), 443)
+        }
+        _ => return Err(format!("--discovery-file {location}: bad port")),
     };
     let target = Target {
         host,

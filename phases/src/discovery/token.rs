@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{jws, ClusterInfo};
 use crate::kubeconfig::{unbase64, Kubeconfig};
-use crate::pki::cert;
+use crate::pki::{cert, table};
 use crate::wait::probe::{self, Failure, Target, Transport};
 
 const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
@@ -116,16 +116,14 @@ pub fn discover(
     Ok(info)
 }
 
-/// `host:port` (IPv6 in brackets) into its parts.
-pub(super) fn split_endpoint(endpoint: &str) -> Result<(String, u16), String> {
-    let bad = || format!("the API server endpoint {endpoint:?} is not host:port");
-    let (host, port) = endpoint.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
+/// `host:port` (IPv6 in brackets) into its parts; both are required.
+fn split_endpoint(endpoint: &str) -> Result<(String, u16), String> {
+    match table::split_endpoint(endpoint) {
+        (host, Some(port)) if !host.is_empty() => Ok((host.to_string(), port)),
+        _ => Err(format!(
+            "the API server endpoint {endpoint:?} is not host:port"
+        )),
     }
-    Ok((host.to_string(), port))
 }
 
 /// Fetches cluster-info until it carries a signature for `id`, every `interval` until `deadline`,

@@ -58,11 +58,7 @@ pub fn credentials(effects: &dyn Effects, cert_dir: &str) -> Result<Credentials,
 
 /// The client URL of the etcd on the host of `host_port` (`host:port` or `[v6]:port`).
 pub fn client_url_of_host(host_port: &str) -> String {
-    let host = match host_port.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) && !host.is_empty() => host,
-        _ => host_port,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = crate::pki::table::endpoint_host(host_port);
     format!(
         "https://{}",
         crate::manifests::flags::host_port(host, crate::manifests::flags::ETCD_CLIENT_PORT)

@@ -92,11 +92,7 @@ pub fn parse_manifest(text: &str, path: &str) -> Result<LocalMember, String> {
 fn client_url_of_peer(peer: &str) -> Option<String> {
     let rest = peer.strip_prefix("https://")?;
     let authority = rest.split('/').next()?;
-    let host = match authority.rsplit_once(':') {
-        Some((host, _)) => host,
-        None => authority,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = crate::pki::table::endpoint_host(authority);
     Some(format!("https://{}", host_port(host, ETCD_CLIENT_PORT)))
 }
 

@@ -53,12 +53,24 @@ fn add_user_sans(
 
 /// The host of `host[:port]` or `[ipv6]:port`.
 pub fn endpoint_host(endpoint: &str) -> &str {
+    split_endpoint(endpoint).0
+}
+
+/// The host and the port, when a valid one is named, of `host[:port]` or `[ipv6][:port]` (a bare
+/// IPv6 address is all host). Without a valid port the host is the whole text, brackets aside.
+pub fn split_endpoint(endpoint: &str) -> (&str, Option<u16>) {
     if let Some(rest) = endpoint.strip_prefix('[') {
-        return rest.split_once(']').map_or(rest, |(host, _)| host);
+        return match rest.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (rest, None),
+        };
     }
     match endpoint.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
-        _ => endpoint,
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (endpoint, None),
+        },
+        _ => (endpoint, None),
     }
 }
 
@@ -253,6 +265,16 @@ mod tests {
         assert_eq!(endpoint_host("10.0.0.1"), "10.0.0.1");
         assert_eq!(endpoint_host("[fd00::1]:6443"), "fd00::1");
         assert_eq!(endpoint_host("fd00::1"), "fd00::1");
+        assert_eq!(split_endpoint("[fd00::1]:6443"), ("fd00::1", Some(6443)));
+        assert_eq!(
+            split_endpoint("lb.example.com:6443"),
+            ("lb.example.com", Some(6443))
+        );
+        assert_eq!(split_endpoint("lb.example.com"), ("lb.example.com", None));
+        assert_eq!(
+            split_endpoint("lb.example.com:x"),
+            ("lb.example.com:x", None)
+        );
         assert_eq!(
             api_server_service_ip("10.96.0.0/12").unwrap().to_string(),
             "10.96.0.1"

@@ -3,7 +3,6 @@
 use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
-use kinit_phases::api::phase_client::DEFAULT_CALL_LIMIT;
 use kinit_phases::config::resolve::{self, InitConfig};
 use kinit_phases::config::types::{JoinConfiguration, ResetConfiguration};
 use kinit_phases::config::{self, ConfigFile};
@@ -576,14 +575,9 @@ fn discover_cluster(
         }
     };
     let cluster = join::discover(join_config, &mut progress).map_err(Exit::failure)?;
-    let call_limit = join_config
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.kubernetes_api_call)
-        .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
     progress("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     let (cluster_yaml, kubelet_yaml) =
-        join::cluster_configuration(&cluster, call_limit).map_err(Exit::failure)?;
+        join::cluster_configuration(&cluster).map_err(Exit::failure)?;
     let config = join::node_config(
         join_config,
         &cluster_yaml,

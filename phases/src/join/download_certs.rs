@@ -34,9 +34,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         return Ok(Vec::new());
     }
     let cluster = joined(ctx)?.clone();
-    let session = cluster
-        .session(crate::api::call_limit(ctx))
-        .map_err(failed)?;
+    let session = cluster.session().map_err(failed)?;
     let secrets: Api<Secret> = Api::namespaced(session.client(), "kube-system");
     let secret = session
         .call(

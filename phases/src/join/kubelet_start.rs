@@ -40,7 +40,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .map_err(failed)?;
     }
     if !ctx.dry_run && !bootstrapped {
-        refuse_ready_namesake(ctx, &cluster, &node)?;
+        refuse_ready_namesake(&cluster, &node)?;
     }
     // The worker's own taints go with its registration; a control plane's come from
     // mark-control-plane.
@@ -72,14 +72,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 }
 
 /// kubeadm refuses to take over the name of a Node that is Ready: two kubelets would fight over it.
-fn refuse_ready_namesake(
-    ctx: &PhaseContext<'_>,
-    cluster: &super::JoinedCluster,
-    node: &str,
-) -> Result<(), PhaseError> {
-    let session = cluster
-        .session(crate::api::call_limit(ctx))
-        .map_err(failed)?;
+fn refuse_ready_namesake(cluster: &super::JoinedCluster, node: &str) -> Result<(), PhaseError> {
+    let session = cluster.session().map_err(failed)?;
     let nodes: Api<Node> = Api::all(session.client());
     let found = session.call(&format!("get Node {node}"), || {
         let nodes = nodes.clone();

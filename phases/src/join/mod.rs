@@ -30,6 +30,8 @@ pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
 pub struct JoinedCluster {
     pub info: ClusterInfo,
     pub tls_bootstrap_token: String,
+    /// `timeouts.kubernetesAPICall` of the join, for every call of the bootstrap client.
+    pub call_limit: Duration,
     /// The bootstrap token's client, made once for the whole join: a client costs tens of
     /// milliseconds to make, more than a round trip.
     bootstrap_session: Arc<OnceLock<Session>>,
@@ -54,22 +56,27 @@ impl JoinedCluster {
 
     /// The client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
     /// kubelet-config, Nodes and kubeadm-certs, and post CSRs), made on first use.
-    pub fn session(&self, call_limit: Duration) -> Result<&Session, String> {
+    pub fn session(&self) -> Result<&Session, String> {
         if let Some(session) = self.bootstrap_session.get() {
             return Ok(session);
         }
         let session = Session::connect(
             &self.bootstrap_kubeconfig()?,
             "the bootstrap token",
-            call_limit,
+            self.call_limit,
         )?;
         Ok(self.bootstrap_session.get_or_init(|| session))
     }
 
-    fn new(info: ClusterInfo, tls_bootstrap_token: String) -> JoinedCluster {
+    fn new(info: ClusterInfo, join: &JoinConfiguration) -> JoinedCluster {
         JoinedCluster {
             info,
-            tls_bootstrap_token,
+            tls_bootstrap_token: join.discovery.tls_bootstrap_token.clone(),
+            call_limit: join
+                .timeouts
+                .as_ref()
+                .and_then(|t| t.kubernetes_api_call)
+                .map_or(api::phase_client::DEFAULT_CALL_LIMIT, |d| d.0),
             bootstrap_session: Arc::default(),
         }
     }
@@ -85,7 +92,6 @@ pub fn discover(
         .as_ref()
         .and_then(|t| t.discovery)
         .map_or(Duration::from_secs(300), |d| d.0);
-    let tls_bootstrap_token = join.discovery.tls_bootstrap_token.clone();
     if let Some(file) = &join.discovery.file {
         let text = discovery::file::read(&file.kube_config_path)?;
         let (info, _) = discovery::file::cluster_info(&text, &file.kube_config_path)?;
@@ -93,7 +99,7 @@ pub fn discover(
             "[discovery] Using the cluster in {}: API server {}",
             file.kube_config_path, info.server
         ));
-        return Ok(JoinedCluster::new(info, tls_bootstrap_token));
+        return Ok(JoinedCluster::new(info, join));
     }
     let token = join.discovery.bootstrap_token.as_ref().ok_or(
         "join needs --token (with --discovery-token-ca-cert-hash) or --discovery-file to find the cluster",
@@ -109,16 +115,13 @@ pub fn discover(
         },
         progress,
     )?;
-    Ok(JoinedCluster::new(info, tls_bootstrap_token))
+    Ok(JoinedCluster::new(info, join))
 }
 
 /// The cluster's ClusterConfiguration (kubeadm-config) and KubeletConfiguration (kubelet-config)
 /// as the bootstrap token reads them.
-pub fn cluster_configuration(
-    cluster: &JoinedCluster,
-    call_limit: Duration,
-) -> Result<(String, Option<String>), String> {
-    let session = cluster.session(call_limit)?;
+pub fn cluster_configuration(cluster: &JoinedCluster) -> Result<(String, Option<String>), String> {
+    let (session, call_limit) = (cluster.session()?, cluster.call_limit);
     let config_maps: Api<ConfigMap> = Api::namespaced(session.client(), "kube-system");
     let read = |name: &'static str| {
         let config_maps = config_maps.clone();

@@ -11,6 +11,7 @@ use openssl::pkey::PKey;
 use openssl::x509::X509;
 
 use super::{JoinedCluster, KUBELET_KUBECONFIG};
+use crate::api;
 use crate::effects::Effects;
 use crate::kubeconfig::{unbase64, Kubeconfig};
 use crate::pki::cert;
@@ -22,6 +23,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// How often a line says the wait goes on.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+const DIAGNOSIS_CALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why `kubelet.conf` does not (yet) hold working credentials for `node`.
 pub fn problem(effects: &dyn Effects, ca: &X509, node: &str) -> Option<String> {
@@ -100,10 +102,7 @@ pub fn wait(ctx: &mut PhaseContext<'_>, cluster: &JoinedCluster) -> Result<(), P
             return Ok(());
         };
         if start.elapsed() >= limit {
-            let call_limit = crate::api::call_limit(ctx).min(Duration::from_secs(10));
-            return Err(PhaseError::TimedOut(diagnose(
-                cluster, &node, call_limit, &why, limit,
-            )));
+            return Err(PhaseError::TimedOut(diagnose(cluster, &node, &why, limit)));
         }
         if reported.elapsed() >= REPORT_EVERY {
             reported = Instant::now();
@@ -117,13 +116,7 @@ pub fn wait(ctx: &mut PhaseContext<'_>, cluster: &JoinedCluster) -> Result<(), P
 }
 
 /// Which step of the bootstrap stopped, from the CSRs the token posted.
-fn diagnose(
-    cluster: &JoinedCluster,
-    node: &str,
-    call_limit: Duration,
-    why: &str,
-    limit: Duration,
-) -> String {
+fn diagnose(cluster: &JoinedCluster, node: &str, why: &str, limit: Duration) -> String {
     let token_id = cluster
         .tls_bootstrap_token
         .split('.')
@@ -134,13 +127,17 @@ fn diagnose(
         "the kubelet did not complete its TLS bootstrap within {} (timeouts.tlsBootstrap): {why}",
         crate::config::duration::format(limit)
     );
-    let listed = cluster.session(call_limit).and_then(|session| {
+    let listed = cluster.session().and_then(|session| {
         let csrs: Api<CertificateSigningRequest> = Api::all(session.client());
+        // The diagnosis adds to a wait that already ran out: it gets little time of its own.
+        let call_limit = cluster.call_limit.min(DIAGNOSIS_CALL_LIMIT);
+        let every = ListParams::default();
         session
-            .call("list CertificateSigningRequests", || {
-                let csrs = csrs.clone();
-                async move { csrs.list(&ListParams::default()).await }
-            })
+            .block_on(api::call(
+                call_limit,
+                "list CertificateSigningRequests",
+                || csrs.list(&every),
+            ))
             .map_err(String::from)
     });
     let csrs = match listed {

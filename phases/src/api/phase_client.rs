@@ -23,7 +23,8 @@ pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
         .map_or(DEFAULT_CALL_LIMIT, |d| d.0)
 }
 
-fn connect_with(ctx: &mut PhaseContext<'_>, path: &str) -> Result<Session, PhaseError> {
+/// A client for the kubeconfig at `path`, read through the run's effects; no binding is made.
+pub fn connect_with(ctx: &PhaseContext<'_>, path: &str) -> Result<Session, PhaseError> {
     let text = ctx.effects.read_file(path).map_err(failed)?.ok_or_else(|| {
         failed(format!(
             "{path} does not exist: run `kinit init phase kubeconfig` first, or point --kubeconfig at a kubeconfig for this cluster"

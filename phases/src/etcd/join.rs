@@ -48,13 +48,9 @@ fn cluster_endpoints(
 ) -> Result<(Vec<String>, Vec<String>), PhaseError> {
     let mut warnings = Vec::new();
     let listed = if ctx.dry_run {
-        let path = ctx.kubeconfig.clone();
-        let limit = crate::api::phase_client::call_limit(ctx);
-        match ctx.effects.read_file(&path).map_err(failed)? {
-            Some(text) => Session::connect(&String::from_utf8_lossy(&text), &path, limit)
-                .and_then(|session| list_client_urls(&session)),
-            None => Err(format!("{path} does not exist")),
-        }
+        crate::api::phase_client::connect_with(ctx, &ctx.kubeconfig)
+            .map_err(|e| e.to_string())
+            .and_then(|session| list_client_urls(&session))
     } else {
         let session = crate::api::session(ctx)?;
         list_client_urls(session)

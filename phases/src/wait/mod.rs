@@ -277,20 +277,7 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let ca = openssl::x509::X509::from_pem(&ca)
         .map_err(|_| failed(format!("{ca_file} is not a PEM certificate")))?;
     control_plane[0].1 = apiserver_target(config, Some(ca))?;
-    let context = |what, timeout| diagnosis::Context {
-        what,
-        timeout,
-        cri_socket: &config.init.node_registration.cri_socket,
-        ca_file: &ca_file,
-        cert_dir: &config.cluster.certificates_dir,
-    };
-
-    wait_for_kubelet(
-        ctx,
-        kubelet,
-        kubelet_limit,
-        &context("the kubelet", kubelet_limit),
-    )?;
+    wait_for_kubelet(ctx, kubelet, kubelet_limit)?;
 
     ctx.sink.line(&format!(
         "[control-plane-check] Waiting for healthy control plane components. This can take up to {}",
@@ -311,10 +298,31 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     if !healthy {
         return Err(PhaseError::TimedOut(diagnosis::diagnose(
             &reports,
-            &context("the control plane components", control_plane_limit),
+            &diagnosis_context(
+                config,
+                &ca_file,
+                "the control plane components",
+                control_plane_limit,
+            ),
         )));
     }
     Ok(Vec::new())
+}
+
+/// What a diagnosis may point at: the CRI socket, the cluster CA and the certificates folder.
+fn diagnosis_context<'a>(
+    config: &'a InitConfig,
+    ca_file: &'a str,
+    what: &'a str,
+    timeout: Duration,
+) -> diagnosis::Context<'a> {
+    diagnosis::Context {
+        what,
+        timeout,
+        cri_socket: &config.init.node_registration.cri_socket,
+        ca_file,
+        cert_dir: &config.cluster.certificates_dir,
+    }
 }
 
 /// Waits until the kubelet answers its health check, or explains why it did not.
@@ -322,8 +330,8 @@ fn wait_for_kubelet(
     ctx: &mut PhaseContext<'_>,
     kubelet: Target,
     kubelet_limit: Duration,
-    context: &diagnosis::Context<'_>,
 ) -> Result<(), PhaseError> {
+    let config = ctx.config;
     ctx.sink.line(&format!(
         "[kubelet-check] Waiting for a healthy kubelet at {}. This can take up to {}",
         kubelet.url(),
@@ -336,7 +344,11 @@ fn wait_for_kubelet(
         kubelet_limit,
     );
     if !healthy {
-        return Err(PhaseError::TimedOut(diagnosis::diagnose(&reports, context)));
+        let ca_file = pki(config, "ca.crt");
+        let context = diagnosis_context(config, &ca_file, "the kubelet", kubelet_limit);
+        return Err(PhaseError::TimedOut(diagnosis::diagnose(
+            &reports, &context,
+        )));
     }
     Ok(())
 }
@@ -361,13 +373,5 @@ pub fn kubelet_for_join(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
         ));
         return Ok(());
     }
-    let ca_file = pki(config, "ca.crt");
-    let context = diagnosis::Context {
-        what: "the kubelet",
-        timeout: limit,
-        cri_socket: &config.init.node_registration.cri_socket,
-        ca_file: &ca_file,
-        cert_dir: &config.cluster.certificates_dir,
-    };
-    wait_for_kubelet(ctx, kubelet, limit, &context)
+    wait_for_kubelet(ctx, kubelet, limit)
 }

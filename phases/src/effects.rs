@@ -96,6 +96,14 @@ impl HostEffects {
             pending: Vec::new(),
         }
     }
+
+    /// Puts pending files in place, so the program sees them, and finds it on PATH.
+    fn before_running(&mut self, program: &str) -> Result<PathBuf, String> {
+        self.commit()?;
+        self.host
+            .find_in_path(program)
+            .ok_or_else(|| format!("{program} is not on PATH"))
+    }
 }
 
 /// Commands that write without the runner still get their files in place.
@@ -296,11 +304,7 @@ impl Effects for HostEffects {
     }
 
     fn run(&mut self, program: &str, args: &[&str]) -> Result<bool, String> {
-        self.commit()?;
-        let binary = self
-            .host
-            .find_in_path(program)
-            .ok_or_else(|| format!("{program} is not on PATH"))?;
+        let binary = self.before_running(program)?;
         let output = self
             .host
             .run(&binary, args)
@@ -317,11 +321,7 @@ impl Effects for HostEffects {
         args: &[&str],
         input: &str,
     ) -> Result<bool, String> {
-        self.commit()?;
-        let binary = self
-            .host
-            .find_in_path(program)
-            .ok_or_else(|| format!("{program} is not on PATH"))?;
+        let binary = self.before_running(program)?;
         let cannot = |e: std::io::Error| format!("cannot run {program}: {e}");
         let mut child = std::process::Command::new(binary)
             .args(args)

@@ -68,11 +68,9 @@ fn kinit(args: &[&str]) -> String {
 }
 
 fn ca_hash(pki: &Path) -> String {
-    let ca = openssl::x509::X509::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap();
-    let spki = ca.public_key().unwrap().public_key_to_der().unwrap();
-    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &spki).unwrap();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let pem = std::fs::read(pki.join("ca.crt")).unwrap();
+    let ca = kinit_phases::pki::cert::parse_pem(&pem, "ca.crt").unwrap();
+    kinit_phases::pki::cert::ca_cert_hash(&ca).unwrap()
 }
 
 /// One join on a fresh node root against a fresh cluster: (time, requests).

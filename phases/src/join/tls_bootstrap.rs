@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::api::{Api, ListParams};
-use openssl::pkey::PKey;
 use openssl::x509::X509;
 
 use super::{JoinedCluster, KUBELET_KUBECONFIG};
 use crate::api;
 use crate::effects::Effects;
 use crate::kubeconfig::{unbase64, Kubeconfig};
-use crate::pki::cert;
+use crate::pki::{cert, keys};
 use crate::runner::{failed, PhaseContext, PhaseError};
 
 /// kubeadm looks every second; reading one small file is cheap enough to look five times as
@@ -57,8 +56,7 @@ pub fn problem(effects: &dyn Effects, ca: &X509, node: &str) -> Option<String> {
         )?;
         let key_pem = read(&user.client_key_data, &user.client_key, "key")?;
         let client = cert::parse_pem(&cert_pem, "the kubelet's client certificate")?;
-        let key = PKey::private_key_from_pem(&key_pem)
-            .map_err(|_| "the kubelet's client key is not a PEM private key".to_string())?;
+        let key = keys::parse_private_key(&key_pem, "the kubelet's client key")?;
         if !cert::key_matches(&client, &key) {
             return Err("the kubelet's client key does not match its certificate".into());
         }

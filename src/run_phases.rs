@@ -490,29 +490,6 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         .map(|t| t.api_server_endpoint.clone())
         .or_else(|| command.api_server_endpoint.clone())
         .unwrap_or_default();
-    // The checks of the node itself use the same facts as init; a worker has no API server of its own.
-    let node = InitFlags {
-        node_name: Some(join_config.node_registration.name.clone()).filter(|n| !n.is_empty()),
-        cri_socket: Some(join_config.node_registration.cri_socket.clone())
-            .filter(|s| !s.is_empty()),
-        // A worker serves no API, so its checks never read an advertise address; one is set so that a
-        // host without a default route is not asked for a control-plane flag.
-        apiserver_advertise_address: match &join_config.control_plane {
-            Some(control_plane) => Some(control_plane.local_api_endpoint.advertise_address.clone())
-                .filter(|a| !a.is_empty()),
-            None => Some("0.0.0.0".to_string()),
-        },
-        apiserver_bind_port: join_config
-            .control_plane
-            .as_ref()
-            .and_then(|c| u16::try_from(c.local_api_endpoint.bind_port).ok()),
-        ..Default::default()
-    };
-    let no_config = GlobalArgs {
-        config: None,
-        skip_phases: Vec::new(),
-        ..global.clone()
-    };
     // Every phase but preflight needs the cluster: its configuration decides what this node
     // writes. Preflight alone checks the node as the flags describe it (a whole join has
     // discovered the cluster before it, and then also checks its controlPlaneEndpoint).
@@ -521,7 +498,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         let (config, cluster) = discover_cluster(global, &join_config)?;
         (config, Some(cluster))
     } else {
-        (init_config(&no_config, &node)?, None)
+        (local_node_config(global, &join_config)?, None)
     };
     config.init.node_registration.ignore_preflight_errors = join_config
         .node_registration
@@ -559,6 +536,37 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             command: "join",
         },
     )
+}
+
+/// The node as the join's flags describe it, for a preflight run alone: the checks of the node
+/// itself use the same facts as init; a worker has no API server of its own.
+fn local_node_config(
+    global: &GlobalArgs,
+    join_config: &JoinConfiguration,
+) -> Result<InitConfig, Exit> {
+    let node = InitFlags {
+        node_name: Some(join_config.node_registration.name.clone()).filter(|n| !n.is_empty()),
+        cri_socket: Some(join_config.node_registration.cri_socket.clone())
+            .filter(|s| !s.is_empty()),
+        // A worker serves no API, so its checks never read an advertise address; one is set so that a
+        // host without a default route is not asked for a control-plane flag.
+        apiserver_advertise_address: match &join_config.control_plane {
+            Some(control_plane) => Some(control_plane.local_api_endpoint.advertise_address.clone())
+                .filter(|a| !a.is_empty()),
+            None => Some("0.0.0.0".to_string()),
+        },
+        apiserver_bind_port: join_config
+            .control_plane
+            .as_ref()
+            .and_then(|c| u16::try_from(c.local_api_endpoint.bind_port).ok()),
+        ..Default::default()
+    };
+    let no_config = GlobalArgs {
+        config: None,
+        skip_phases: Vec::new(),
+        ..global.clone()
+    };
+    init_config(&no_config, &node)
 }
 
 /// Discovery, then this node's configuration from the cluster's, with a line for each step.

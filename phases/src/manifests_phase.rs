@@ -83,7 +83,8 @@ fn write(
     let mut pod = manifests::build(component, ctx.config, &facts).map_err(failed)?;
     if let Some(set) = patch_set(ctx)? {
         if set.files_for(name).next().is_some() {
-            let value = manifests::manifest_value(&pod).map_err(failed)?;
+            let value =
+                manifests::manifest_value(&pod, ctx.config.version.minor).map_err(failed)?;
             let (patched, lines) = set.apply(name, value).map_err(failed)?;
             for line in lines {
                 ctx.sink.line(&line);
@@ -100,7 +101,7 @@ fn write(
             .map_err(failed)?;
         }
     }
-    let text = manifests::to_yaml(&pod).map_err(failed)?;
+    let text = manifests::to_yaml(&pod, ctx.config.version.minor).map_err(failed)?;
     ctx.effects
         .ensure_dir(MANIFESTS_DIR, MANIFESTS_DIR_MODE)
         .map_err(failed)?;

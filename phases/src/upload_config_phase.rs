@@ -19,15 +19,10 @@ pub const KUBELET_CONFIG: &str = "kubelet-config";
 pub const HASH_ANNOTATION: &str = "kubeadm.kubernetes.io/component-config.hash";
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
 
-/// Whether the node's CRI socket is recorded on its Node object. kubeadm stopped when the
-/// `NodeLocalCRISocket` gate came on, by default from 1.34; the gate in the configuration decides.
+/// Whether the node's CRI socket is recorded on its Node object: kubeadm stopped when the
+/// `NodeLocalCRISocket` gate came on.
 pub fn annotates_cri_socket(config: &InitConfig) -> bool {
-    let gate = config
-        .cluster
-        .feature_gates
-        .get("NodeLocalCRISocket")
-        .copied();
-    !gate.unwrap_or(config.version.minor >= 34)
+    !crate::kubelet::node_local_cri_socket(config)
 }
 
 pub fn config_map(namespace: &str, name: &str, data: BTreeMap<String, String>) -> ConfigMap {

@@ -321,6 +321,30 @@ pub const KUBE_PROXY: Ty = Object(&[
     ("windowsRunAsService", Bool),
 ]);
 
+/// Rewrites a checked document the way Go's decoding and encoding of it would: durations in Go's
+/// `Duration.String` form (`60s` becomes `1m0s`), and plain numbers or booleans in string fields as
+/// strings. kubeadm writes what it decoded, so kinit writes the same text.
+pub fn normalize(ty: &Ty, value: &mut Value) {
+    match (ty, value) {
+        (Object(fields), Value::Object(map)) => {
+            for (name, field_ty) in fields.iter() {
+                if let Some(v) = map.get_mut(*name) {
+                    normalize(field_ty, v);
+                }
+            }
+        }
+        (List(item), Value::Array(items)) => items.iter_mut().for_each(|v| normalize(item, v)),
+        (Map(item), Value::Object(map)) => map.values_mut().for_each(|v| normalize(item, v)),
+        (Duration | DurationOrNanos, Value::String(text)) => {
+            if let Ok(parsed) = duration::parse(text) {
+                *text = duration::format(parsed);
+            }
+        }
+        (Str, v @ (Value::Number(_) | Value::Bool(_))) => *v = Value::String(v.to_string()),
+        _ => {}
+    }
+}
+
 impl Ty {
     /// What an error says was expected.
     pub fn expected(&self) -> &'static str {

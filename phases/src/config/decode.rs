@@ -438,6 +438,8 @@ pub fn load(text: &str) -> ConfigFile {
                 &doc,
                 &mut file.diagnostics,
             ) {
+                let mut value = value;
+                components::normalize(&components::KUBELET, &mut value);
                 file.kubelet = Some(value);
             }
         } else if api_version == KUBE_PROXY_API && kind == "KubeProxyConfiguration" {
@@ -448,6 +450,8 @@ pub fn load(text: &str) -> ConfigFile {
                 &doc,
                 &mut file.diagnostics,
             ) {
+                let mut value = value;
+                components::normalize(&components::KUBE_PROXY, &mut value);
                 file.kube_proxy = Some(value);
             }
         } else {
@@ -748,12 +752,16 @@ mod tests {
     #[test]
     fn components_take_plain_scalars_as_strings_and_null_as_unset() {
         let text = format!(
-            "{KUBELET}clusterDomain: 42\nclusterDNS: [10, true]\nevictionHard:\n  memory.available: 100\nstaticPodURLHeader:\n  X-Try: [1, yes]\nresolvConf: ~\nsyncFrequency: null\nmemoryThrottlingFactor: 1\nmaxPods: 110.0\nreservedMemory:\n  - numaNode: 0\n    limits: {{memory: 1Gi, hugepages-2Mi: 0}}\nlogging:\n  flushFrequency: 5s\n  options:\n    json:\n      infoBufferSize: \"0\"\n---\n{KUBE_PROXY}clientConnection:\n  qps: 5\nlogging:\n  flushFrequency: 5000000000\nconntrack:\n  tcpEstablishedTimeout: 24h0m0s\n"
+            "{KUBELET}clusterDomain: 42\nclusterDNS: [10, true]\nevictionHard:\n  memory.available: 100\nstaticPodURLHeader:\n  X-Try: [1, yes]\nresolvConf: ~\nsyncFrequency: null\nshutdownGracePeriod: 60s\nmemoryThrottlingFactor: 1\nmaxPods: 110.0\nreservedMemory:\n  - numaNode: 0\n    limits: {{memory: 1Gi, hugepages-2Mi: 0}}\nlogging:\n  flushFrequency: 5s\n  options:\n    json:\n      infoBufferSize: \"0\"\n---\n{KUBE_PROXY}clientConnection:\n  qps: 5\nlogging:\n  flushFrequency: 5000000000\nconntrack:\n  tcpEstablishedTimeout: 24h0m0s\n"
         );
         let file = load(&text);
         assert!(file.diagnostics.is_empty(), "{:?}", file.diagnostics);
         let kubelet = file.kubelet.expect("the kubelet document is kept");
-        assert_eq!(kubelet["clusterDomain"], Value::from(42), "kept as given");
+        // Written back as Go decoded it: the number as a string, the duration in Go's form.
+        assert_eq!(kubelet["clusterDomain"], Value::from("42"));
+        assert_eq!(kubelet["clusterDNS"], serde_json::json!(["10", "true"]));
+        assert_eq!(kubelet["shutdownGracePeriod"], Value::from("1m0s"));
+        assert_eq!(kubelet["logging"]["flushFrequency"], Value::from("5s"));
         assert!(file.kube_proxy.is_some());
     }
 

@@ -91,9 +91,92 @@ pub fn build(config: &InitConfig, host: HostFacts) -> (Value, Vec<String>) {
             &mut warnings,
         );
     }
+    root.retain(|key, value| !(OMITTED_WHEN_EMPTY.contains(&key.as_str()) && is_empty(value)));
     root.insert("apiVersion".into(), json!(API_VERSION));
     root.insert("kind".into(), json!(KIND));
     (Value::Object(root), warnings)
+}
+
+/// The KubeletConfiguration (v1beta1) fields that are plain Go values with `omitempty`: kubeadm decodes the
+/// user's document into the Go type and writes it back, so a zero value given for one of them (`0`,
+/// `false`, `""`, `{}`, `[]`) disappears from config.yaml. Pointer fields keep theirs, and struct fields
+/// (durations, `logging`, `memorySwap`) are always written.
+const OMITTED_WHEN_EMPTY: &[&str] = &[
+    "staticPodPath",
+    "podLogsDir",
+    "staticPodURL",
+    "staticPodURLHeader",
+    "address",
+    "port",
+    "readOnlyPort",
+    "tlsCertFile",
+    "tlsPrivateKeyFile",
+    "tlsCipherSuites",
+    "tlsMinVersion",
+    "rotateCertificates",
+    "serverTLSBootstrap",
+    "registryBurst",
+    "imagePullCredentialsVerificationPolicy",
+    "preloadedImagesVerificationAllowlist",
+    "eventBurst",
+    "enableContentionProfiling",
+    "healthzBindAddress",
+    "clusterDomain",
+    "clusterDNS",
+    "nodeLeaseDurationSeconds",
+    "kubeletCgroups",
+    "systemCgroups",
+    "cgroupRoot",
+    "cgroupDriver",
+    "cpuManagerPolicy",
+    "cpuManagerPolicyOptions",
+    "memoryManagerPolicy",
+    "topologyManagerPolicy",
+    "topologyManagerScope",
+    "topologyManagerPolicyOptions",
+    "qosReserved",
+    "hairpinMode",
+    "maxPods",
+    "podCIDR",
+    "runOnce",
+    "maxOpenFiles",
+    "contentType",
+    "kubeAPIBurst",
+    "evictionHard",
+    "evictionSoft",
+    "evictionSoftGracePeriod",
+    "evictionMaxPodGracePeriod",
+    "evictionMinimumReclaim",
+    "podsPerCore",
+    "protectKernelDefaults",
+    "featureGates",
+    "containerLogMaxSize",
+    "configMapAndSecretChangeDetectionStrategy",
+    "systemReserved",
+    "kubeReserved",
+    "reservedSystemCPUs",
+    "showHiddenMetricsForVersion",
+    "systemReservedCgroup",
+    "kubeReservedCgroup",
+    "enforceNodeAllocatable",
+    "allowedUnsafeSysctls",
+    "volumePluginDir",
+    "providerID",
+    "kernelMemcgNotification",
+    "shutdownGracePeriodByPodPriority",
+    "reservedMemory",
+    "registerWithTaints",
+];
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 /// Where the kubelet answers `/healthz`, as the configuration it will run with says.

@@ -10,20 +10,22 @@ use crate::manifests::flags;
 /// lowercased as kubeadm reads it.
 pub fn args(config: &InitConfig, hostname: &str, register_with_taints: &[Taint]) -> Vec<String> {
     let node = &config.init.node_registration;
-    let mut defaults = vec![
-        Arg {
+    let mut defaults = Vec::new();
+    // With NodeLocalCRISocket the endpoint goes to instance-config.yaml instead.
+    if !super::node_local_cri_socket(config) {
+        defaults.push(Arg {
             name: "container-runtime-endpoint".into(),
             value: runtime_endpoint(&node.cri_socket),
-        },
-        Arg {
-            name: "pod-infra-container-image".into(),
-            value: format!(
-                "{}/pause:{}",
-                config.cluster.image_repository,
-                config.version_row().pause
-            ),
-        },
-    ];
+        });
+    }
+    defaults.push(Arg {
+        name: "pod-infra-container-image".into(),
+        value: format!(
+            "{}/pause:{}",
+            config.cluster.image_repository,
+            config.version_row().pause
+        ),
+    });
     // The kubelet registers under the hostname unless told otherwise, so the override is only needed
     // when the two differ.
     if !node.name.is_empty() && node.name != hostname {
@@ -41,7 +43,7 @@ pub fn args(config: &InitConfig, hostname: &str, register_with_taints: &[Taint])
             value: taints.join(","),
         });
     }
-    flags::command("", defaults, &node.kubelet_extra_args)
+    flags::command("", defaults, &node.kubelet_extra_args, config.version.minor)
         .into_iter()
         .skip(1)
         .collect()
@@ -58,7 +60,7 @@ fn taint_flag(taint: &Taint) -> String {
 
 /// kubeadm still accepts a bare socket path (deprecated) and gives it the `unix://` scheme the
 /// kubelet needs.
-fn runtime_endpoint(socket: &str) -> String {
+pub fn runtime_endpoint(socket: &str) -> String {
     if socket.contains("://") {
         socket.to_string()
     } else {

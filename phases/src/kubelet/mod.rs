@@ -17,9 +17,23 @@ pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const KUBELET_DIR_MODE: u32 = 0o700;
 pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
 pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// This node's own part of the kubelet's configuration (NodeLocalCRISocket): its CRI endpoint.
+pub const INSTANCE_CONFIG_PATH: &str = "/var/lib/kubelet/instance-config.yaml";
 pub const FILE_MODE: u32 = 0o644;
 const SERVICE: &str = "kubelet";
 const PATCH_TARGET: &str = "kubeletconfiguration";
+
+/// Whether the CRI endpoint is this node's own file (`instance-config.yaml`, merged into config.yaml)
+/// rather than a kubelet flag and a Node annotation: kubeadm's `NodeLocalCRISocket` gate, on by default
+/// from 1.34; the gate in the configuration decides.
+pub fn node_local_cri_socket(config: &crate::config::resolve::InitConfig) -> bool {
+    config
+        .cluster
+        .feature_gates
+        .get("NodeLocalCRISocket")
+        .copied()
+        .unwrap_or(config.version.minor >= 34)
+}
 
 /// The KubeletConfiguration as it will be written: defaults, the user's document, then the
 /// `kubeletconfiguration` patches. Also kubeadm's warnings about the user's values.
@@ -75,10 +89,17 @@ pub fn write_and_start(
     ctx: &mut PhaseContext<'_>,
     register_with_taints: &[crate::config::types::Taint],
 ) -> Result<Vec<String>, PhaseError> {
-    let (value, mut warnings) = kubelet_configuration(ctx)?;
+    let (mut value, mut warnings) = kubelet_configuration(ctx)?;
     for warning in &warnings {
         ctx.sink
             .line(&format!("[kubelet-start] WARNING: {warning}"));
+    }
+    // The node's CRI endpoint overrides whatever the cluster-wide configuration says, as kubeadm's
+    // patch of config.yaml with instance-config.yaml does.
+    let instance_endpoint = node_local_cri_socket(ctx.config)
+        .then(|| flags_env::runtime_endpoint(&ctx.config.init.node_registration.cri_socket));
+    if let (Some(endpoint), Some(object)) = (&instance_endpoint, value.as_object_mut()) {
+        object.insert("containerRuntimeEndpoint".into(), endpoint.clone().into());
     }
     let config_text = crate::config::to_yaml(&value).map_err(failed)?;
     let args = flags_env::args(ctx.config, &hostname(), register_with_taints);
@@ -102,6 +123,18 @@ pub fn write_and_start(
     ctx.effects
         .write_file(FLAGS_ENV_PATH, env_text.as_bytes(), FILE_MODE)
         .map_err(failed)?;
+    if let Some(endpoint) = &instance_endpoint {
+        ctx.sink.line(&format!(
+            "[kubelet-start] Writing kubelet configuration to file {INSTANCE_CONFIG_PATH:?}"
+        ));
+        let text = format!(
+            "containerRuntimeEndpoint: {}\n",
+            flags_env::go_quote(endpoint)
+        );
+        ctx.effects
+            .write_file(INSTANCE_CONFIG_PATH, text.as_bytes(), FILE_MODE)
+            .map_err(failed)?;
+    }
     ctx.sink.line(&format!(
         "[kubelet-start] Writing kubelet configuration to file {CONFIG_PATH:?}"
     ));

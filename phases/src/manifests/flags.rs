@@ -1,5 +1,5 @@
 //! Each component's command line as kubeadm builds it: a table of default flags, the user's `extraArgs`
-//! replacing every default of the same name, then all flags sorted by name (and value).
+//! replacing every default of the same name, in kubeadm's order (see [`command`]).
 
 use crate::config::resolve::InitConfig;
 use crate::config::types::Arg;
@@ -48,14 +48,21 @@ fn set(args: &mut Vec<Arg>, name: &str, value: impl Into<String>) {
 }
 
 /// kubeadm's ArgumentsToCommand: every extra arg is kept (repeats too) and hides all defaults of its name.
-pub fn command(binary: &str, defaults: Vec<Arg>, extra: &[Arg]) -> Vec<String> {
-    let mut args: Vec<Arg> = extra.to_vec();
-    args.extend(
-        defaults
-            .into_iter()
-            .filter(|d| !extra.iter().any(|e| e.name == d.name)),
-    );
-    args.sort_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
+/// Up to 1.33 all flags are then sorted by name and value; from 1.34 only the defaults are, and the extra
+/// args follow in the order the user gave them. `minor` is the cluster's Kubernetes minor.
+pub fn command(binary: &str, defaults: Vec<Arg>, extra: &[Arg], minor: u32) -> Vec<String> {
+    let by_name_and_value = |a: &Arg, b: &Arg| (&a.name, &a.value).cmp(&(&b.name, &b.value));
+    let mut args: Vec<Arg> = defaults
+        .into_iter()
+        .filter(|d| !extra.iter().any(|e| e.name == d.name))
+        .collect();
+    if minor >= 34 {
+        args.sort_by(by_name_and_value);
+        args.extend_from_slice(extra);
+    } else {
+        args.extend_from_slice(extra);
+        args.sort_by(by_name_and_value);
+    }
     std::iter::once(binary.to_string())
         .chain(args.iter().map(|a| format!("--{}={}", a.name, a.value)))
         .collect()
@@ -346,8 +353,13 @@ mod tests {
         let defaults = args(&[("b", "1"), ("a", "1"), ("c", "x"), ("c", "y")]);
         let extra = args(&[("c", "z"), ("d", "2"), ("d", "1")]);
         assert_eq!(
-            command("bin", defaults, &extra),
+            command("bin", defaults.clone(), &extra, 33),
             vec!["bin", "--a=1", "--b=1", "--c=z", "--d=1", "--d=2"]
+        );
+        // From 1.34 the extra args keep the user's order after the sorted defaults.
+        assert_eq!(
+            command("bin", defaults, &extra, 34),
+            vec!["bin", "--a=1", "--b=1", "--c=z", "--d=2", "--d=1"]
         );
         assert_eq!(last_value(&extra, "d"), Some("1"));
         assert_eq!(last_value(&extra, "e"), None);

@@ -111,6 +111,8 @@ struct TemplateData {
     liveness_probe: Option<Probe>,
     readiness_probe: Option<Probe>,
     startup_probe: Option<Probe>,
+    /// The probed port, named in the container's ports from 1.34.
+    probe_port: Option<i32>,
     requests: BTreeMap<&'static str, &'static str>,
     mounts: Vec<TemplateMount>,
     volumes: Vec<TemplateVolume>,
@@ -152,6 +154,7 @@ fn template_data(
 ) -> Result<TemplateData, String> {
     let cluster = &config.cluster;
     let timeout = probes::health_check_timeout(config);
+    let minor = config.version.minor;
     let image = |name| crate::images::kubernetes_image(cluster, &config.version, name);
     let data = match component {
         Component::Etcd => {
@@ -170,7 +173,7 @@ fn template_data(
             TemplateData {
                 name: component.name(),
                 image: crate::images::etcd_image(cluster, local, &config.version),
-                command: flags::command("etcd", defaults, &local.extra_args),
+                command: flags::command("etcd", defaults, &local.extra_args, minor),
                 annotations: Some(BTreeMap::from([(
                     "kubeadm.kubernetes.io/etcd.advertise-client-urls".to_string(),
                     flags::etcd_client_url(config),
@@ -180,6 +183,7 @@ fn template_data(
                 liveness_probe: Some(endpoint.liveness("/livez")),
                 readiness_probe: Some(endpoint.readiness("/readyz")),
                 startup_probe: Some(endpoint.startup("/readyz", timeout)),
+                probe_port: Some(endpoint.port),
                 requests: BTreeMap::from([("cpu", "100m"), ("memory", "100Mi")]),
                 mounts,
                 volumes,
@@ -198,6 +202,7 @@ fn template_data(
                     "kube-apiserver",
                     flags::apiserver(config),
                     &api.extra_args,
+                    minor,
                 ),
                 annotations: Some(BTreeMap::from([(
                     "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint".to_string(),
@@ -207,6 +212,7 @@ fn template_data(
                 liveness_probe: Some(endpoint.liveness("/livez")),
                 readiness_probe: Some(endpoint.readiness("/readyz")),
                 startup_probe: Some(endpoint.startup("/livez", timeout)),
+                probe_port: Some(endpoint.port),
                 requests: BTreeMap::from([("cpu", "250m")]),
                 mounts,
                 volumes,
@@ -224,12 +230,14 @@ fn template_data(
                     "kube-controller-manager",
                     flags::controller_manager(config, facts.external_ca),
                     &kcm.extra_args,
+                    minor,
                 ),
                 annotations: None,
                 env: merge_env(&[&facts.proxy_env, &kcm.extra_envs]),
                 liveness_probe: Some(endpoint.liveness("/healthz")),
                 readiness_probe: None,
                 startup_probe: Some(endpoint.startup("/healthz", timeout)),
+                probe_port: Some(endpoint.port),
                 requests: BTreeMap::from([("cpu", "200m")]),
                 mounts,
                 volumes,
@@ -246,20 +254,50 @@ fn template_data(
                     "kube-scheduler",
                     flags::scheduler(),
                     &scheduler.extra_args,
+                    minor,
                 ),
                 annotations: None,
                 env: merge_env(&[&facts.proxy_env, &scheduler.extra_envs]),
-                liveness_probe: Some(endpoint.liveness("/healthz")),
-                readiness_probe: None,
-                startup_probe: Some(endpoint.startup("/healthz", timeout)),
+                // kubeadm probes the scheduler's /livez and /readyz from 1.32 on.
+                liveness_probe: Some(endpoint.liveness(if minor >= 32 {
+                    "/livez"
+                } else {
+                    "/healthz"
+                })),
+                readiness_probe: (minor >= 32).then(|| endpoint.readiness("/readyz")),
+                startup_probe: Some(
+                    endpoint.startup(if minor >= 32 { "/livez" } else { "/healthz" }, timeout),
+                ),
+                probe_port: Some(endpoint.port),
                 requests: BTreeMap::from([("cpu", "100m")]),
                 mounts,
                 volumes,
             }
         }
     };
-    Ok(data)
+    Ok(name_probe_port(data, minor))
 }
+
+/// kubeadm 1.34 gives the probed port a name in the container's ports and points the probes at the name.
+fn name_probe_port(mut data: TemplateData, minor: u32) -> TemplateData {
+    if minor < 34 {
+        data.probe_port = None;
+        return data;
+    }
+    for probe in [
+        &mut data.liveness_probe,
+        &mut data.readiness_probe,
+        &mut data.startup_probe,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        probe.port = PROBE_PORT_NAME.into();
+    }
+    data
+}
+
+const PROBE_PORT_NAME: &str = "probe-port";
 
 /// The template engine with the static Pod template compiled, once per process: compiling costs more than
 /// rendering all four manifests.
@@ -327,21 +365,25 @@ pub fn build(component: Component, config: &InitConfig, facts: &HostFacts) -> Re
     )
 }
 
-/// A pod as JSON with the two fields Go writes for an object never sent to an API server.
-pub fn manifest_value(pod: &Pod) -> Result<Value, String> {
+/// A pod as JSON with the fields Go writes for an object never sent to an API server: `status: {}`,
+/// and before 1.34 `creationTimestamp: null` (1.34's apimachinery leaves the zero time out, `omitzero`).
+/// `minor` is the cluster's Kubernetes minor, whose kubeadm wrote the file.
+pub fn manifest_value(pod: &Pod, minor: u32) -> Result<Value, String> {
     let mut value = serde_json::to_value(pod).map_err(|e| e.to_string())?;
     if let Some(object) = value.as_object_mut() {
         object.insert("status".into(), json!({}));
         if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.insert("creationTimestamp".into(), Value::Null);
+            if minor < 34 {
+                metadata.insert("creationTimestamp".into(), Value::Null);
+            }
         }
     }
     Ok(value)
 }
 
 /// The file's text: the pod as YAML, keys sorted as kubeadm's serializer sorts them.
-pub fn to_yaml(pod: &Pod) -> Result<String, String> {
-    crate::config::to_yaml(&manifest_value(pod)?)
+pub fn to_yaml(pod: &Pod, minor: u32) -> Result<String, String> {
+    crate::config::to_yaml(&manifest_value(pod, minor)?)
 }
 
 #[cfg(test)]
@@ -369,8 +411,9 @@ mod tests {
             Component::Scheduler,
         ] {
             let pod = build(component, &config, &HostFacts::default()).unwrap();
-            let text = to_yaml(&pod).unwrap();
+            let text = to_yaml(&pod, 33).unwrap();
             assert!(text.contains("creationTimestamp: null"), "{text}");
+            assert!(!to_yaml(&pod, 34).unwrap().contains("creationTimestamp"));
             assert!(text.ends_with("status: {}\n"), "{text}");
             let spec = pod.spec.unwrap();
             assert_eq!(spec.priority, Some(2000001000));

@@ -15,7 +15,8 @@ pub struct Probe {
     /// Empty means the pod IP, which is what a wildcard bind address needs.
     pub host: String,
     pub path: String,
-    pub port: i32,
+    /// The port number, or from 1.34 the name of the container port that carries it.
+    pub port: serde_json::Value,
     pub scheme: &'static str,
     pub initial_delay_seconds: i32,
     pub timeout_seconds: i32,
@@ -37,7 +38,7 @@ impl Endpoint {
         Probe {
             host: self.host.clone(),
             path: path.to_string(),
-            port: self.port,
+            port: self.port.into(),
             scheme: self.scheme,
             initial_delay_seconds,
             timeout_seconds,

@@ -7,5 +7,7 @@ pub mod etcd;
 pub mod hosts;
 pub mod https;
 pub mod kubelet;
+pub mod real;
 pub mod standin;
+pub mod static_pods;
 pub mod venv;

@@ -1,0 +1,1137 @@
+//! The real control plane tier: `kinit init` and `kinit join` against the real Kubernetes v1.34
+//! programs (scripts/test-tools.sh builds them), on two hosts in network namespaces on one bridge:
+//! cp1 (198.51.100.1) and w1 (198.51.100.2), each with its own root folder.
+//!
+//! On cp1 the test plays only the kubelet's part that needs a container runtime
+//! (tests/support/static_pods.rs): it runs the static Pods kinit writes with the real etcd,
+//! kube-apiserver, kube-controller-manager and kube-scheduler, answers the kubelet's health check
+//! and registers the Node through the real API server with the kubelet.conf kinit wrote. Then it
+//! checks with the real kubectl what kinit made in the cluster, waits for the real controller
+//! manager's bootstrap signer to sign cluster-info, and joins w1: discovery verifies the real
+//! signer's JWS; the test plays w1's kubelet by posting the CSR with bootstrap-kubelet.conf, and
+//! the real controller manager approves and signs it through kinit's RBAC bindings; the
+//! kubelet.conf that results is `system:node:w1` to the real API server. Bad join input meets the
+//! real server's answers; the real DaemonSet and Deployment controllers and the scheduler act on
+//! the add-ons kinit applied; `kinit token` works against the real server (the real token cleaner
+//! deletes an expired token, the signer follows); `kinit reset` on both hosts, and cp1's control
+//! plane stops with its manifests. About 20 s on 2 cores.
+//!
+//! `KINIT_STATIC_POD_LOGS=<dir>` keeps the components' logs; a failure prints their tails anyway.
+//!
+//! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
+
+mod common;
+use common::{have_root, text, venv_tool};
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::hosts::{Host, Network};
+use support::kubelet::{openssl, yaml};
+use support::real::real_kubernetes_version;
+use support::standin::{serve_http, OK};
+use support::static_pods::StaticPods;
+
+const ENDPOINT: &str = "198.51.100.1:6443";
+/// cp1's static Pods, by manifest name.
+const COMPONENTS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+/// The preflight checks a host of this test cannot pass, and only those: its root is an empty
+/// folder (no /proc, /sys, programs or kubelet in it, so `--rootfs` finds none of them) and it has
+/// no container runtime (so no images to pull either). A check not named here (a port in use, a
+/// file in the way) still stops the run.
+const UNMET_PREFLIGHT: &str = "NumCPU,Mem,CRI,FileExisting-ip,FileExisting-iptables,FileExisting-mount,FileExisting-nsenter,SystemVerification,KubeletVersion,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables,FileContent--proc-sys-net-ipv4-ip_forward,ImagePull";
+
+/// Waits until `ready` answers Ok, checking every 250 ms; after `limit` fails with `what`, the last
+/// answer and `logs()` (the tails of the components concerned).
+fn wait(
+    what: &str,
+    limit: Duration,
+    logs: impl Fn() -> String,
+    mut ready: impl FnMut() -> Result<(), String>,
+) {
+    let start = Instant::now();
+    loop {
+        let last = match ready() {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if start.elapsed() > limit {
+            panic!("{what}: not after {limit:?}; last: {last}\n{}", logs());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The real kubectl inside a host, with a kubeconfig and a cache of its own.
+struct Kubectl<'a> {
+    host: &'a Host,
+    kubeconfig: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl<'a> Kubectl<'a> {
+    /// kubectl on `host` with `kubeconfig`, a host path of its; client files it names by path are
+    /// read under the host's root, as the host would read them.
+    fn new(host: &'a Host, kubeconfig: &str) -> Kubectl<'a> {
+        let home = tempfile::tempdir().unwrap();
+        let source = host.path(kubeconfig);
+        let original =
+            std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{source:?}: {e}"));
+        let mapped: String = original
+            .lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                for key in [
+                    "client-certificate: /",
+                    "client-key: /",
+                    "certificate-authority: /",
+                ] {
+                    if trimmed.starts_with(key) {
+                        let (indent, rest) = line.split_at(line.len() - trimmed.len());
+                        let (name, path) = rest.split_once(": ").unwrap();
+                        return format!("{indent}{name}: {}\n", host.path(path).display());
+                    }
+                }
+                format!("{line}\n")
+            })
+            .collect();
+        let kubeconfig = home.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, mapped).unwrap();
+        Kubectl {
+            host,
+            kubeconfig,
+            home,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.host
+            .command(venv_tool("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.home.path().join("cache"))
+            .arg("--request-timeout=10s")
+            .args(args)
+            .env("HOME", self.home.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Its stdout, or an error with both streams.
+    fn try_ok(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.run(args);
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(format!(
+                "kubectl {args:?}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            ))
+        }
+    }
+
+    fn json(&self, args: &[&str]) -> Result<Value, String> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.try_ok(&all)?;
+        serde_json::from_str(&out).map_err(|e| format!("kubectl {args:?}: {e}: {out}"))
+    }
+}
+
+/// The last line of a kinit run's stdout as its JSON result object; a failure with kinit's output
+/// and `logs` unless it succeeded.
+fn json_result(out: Output, what: &str, logs: impl Fn() -> String) -> Value {
+    let stdout = text(&out.stdout);
+    let result: Option<Value> = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok());
+    if !out.status.success() {
+        // kinit's own error, else the end of what it wrote.
+        let said = result
+            .as_ref()
+            .and_then(|r| r["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| {
+                let all = format!("{stdout}{}", text(&out.stderr));
+                all[all.len().saturating_sub(3000)..].to_string()
+            });
+        panic!(
+            "{what} failed ({}): {said}\nstderr: {}\n{}",
+            out.status,
+            text(&out.stderr),
+            logs()
+        );
+    }
+    let result = result.unwrap_or_else(|| panic!("{what}: no JSON result in\n{stdout}"));
+    assert_eq!(result["outcome"], "success", "{what}: {result}");
+    result
+}
+
+fn cp1_config(cp1: &Host) -> String {
+    let path = cp1.path("/kinit.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: {address}
+nodeRegistration:
+  name: cp1
+timeouts:
+  controlPlaneComponentHealthCheck: 90s
+  kubeletHealthCheck: 30s
+  kubernetesAPICall: 30s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {version}
+encryptionAlgorithm: ECDSA-P256
+",
+            address = cp1.address,
+            version = real_kubernetes_version()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// What the kubelet of cp1 does that the test plays: it answers its health check and registers
+/// its Node with kubelet.conf once the API server answers (the static Pods run meanwhile).
+/// Returns how the registration ended.
+fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), String> {
+    let conf = host.path("/etc/kubernetes/kubelet.conf");
+    let node = node_object(&host.name);
+    let file = host.path("/node.json");
+    std::fs::write(&file, node.to_string()).unwrap();
+    let mut last = String::from("kubelet.conf has not been written");
+    while !init_ended.load(Ordering::SeqCst) {
+        if conf.exists() {
+            let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
+            match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.contains("AlreadyExists") => return Ok(()),
+                Err(e) => last = e,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("cp1's Node was never registered: {last}"))
+}
+
+/// A Node as the kubelet registers it: the labels it sets itself and the capacity it reports
+/// (without which the scheduler places nothing there).
+fn node_object(name: &str) -> Value {
+    let resources = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64"}},
+        "spec": {},
+        "status": {"capacity": resources, "allocatable": resources}
+    })
+}
+
+/// cp1: a whole `kinit init -o json` with the real control plane run from its manifests.
+fn init_cp1(cp1: &Host, pods: &StaticPods) -> Value {
+    let config = cp1_config(cp1);
+    serve_http(cp1.listen("127.0.0.1", 10248), OK);
+    let init_ended = AtomicBool::new(false);
+    let (out, registered) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| register_node_when_ready(cp1, &init_ended));
+        let out = cp1.kinit(&[
+            "init",
+            "--config",
+            &config,
+            "-o",
+            "json",
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        init_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    let result = json_result(out, "kinit init on cp1", || pods.tails(40));
+    registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tail("kube-apiserver", 40)));
+    assert!(pods.errors().is_empty(), "{}", pods.tails(20));
+    result
+}
+
+/// Every object kinit creates, read back from the real API server.
+fn objects_exist(admin: &Kubectl, token_id: &str, pods: &StaticPods) {
+    let logs = || pods.tail("kube-apiserver", 30);
+    for (namespace, objects) in [
+        (
+            "kube-system",
+            vec![
+                "configmap/kubeadm-config".to_string(),
+                "configmap/kubelet-config".into(),
+                "configmap/kube-proxy".into(),
+                "configmap/coredns".into(),
+                format!("secret/bootstrap-token-{token_id}"),
+                "deployment/coredns".into(),
+                "service/kube-dns".into(),
+                "daemonset/kube-proxy".into(),
+                "serviceaccount/coredns".into(),
+                "serviceaccount/kube-proxy".into(),
+                "role/kubeadm:nodes-kubeadm-config".into(),
+                "rolebinding/kubeadm:nodes-kubeadm-config".into(),
+                "role/kubeadm:kubelet-config".into(),
+                "rolebinding/kubeadm:kubelet-config".into(),
+                "role/kube-proxy".into(),
+                "rolebinding/kube-proxy".into(),
+            ],
+        ),
+        (
+            "kube-public",
+            vec![
+                "configmap/cluster-info".to_string(),
+                "role/kubeadm:bootstrap-signer-clusterinfo".into(),
+                "rolebinding/kubeadm:bootstrap-signer-clusterinfo".into(),
+            ],
+        ),
+        (
+            "",
+            vec![
+                "clusterrolebinding/kubeadm:cluster-admins".to_string(),
+                "clusterrolebinding/kubeadm:kubelet-bootstrap".into(),
+                "clusterrolebinding/kubeadm:node-autoapprove-bootstrap".into(),
+                "clusterrolebinding/kubeadm:node-autoapprove-certificate-rotation".into(),
+                "clusterrole/kubeadm:get-nodes".into(),
+                "clusterrolebinding/kubeadm:get-nodes".into(),
+                "clusterrolebinding/kubeadm:node-proxier".into(),
+                "clusterrole/system:coredns".into(),
+                "clusterrolebinding/system:coredns".into(),
+            ],
+        ),
+    ] {
+        let mut args: Vec<&str> = objects.iter().map(String::as_str).collect();
+        if !namespace.is_empty() {
+            args.extend(["-n", namespace]);
+        }
+        let list = admin
+            .json(&{
+                let mut get = vec!["get"];
+                get.extend(&args);
+                get
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(objects.len()),
+            "{list}"
+        );
+    }
+    // The Node, labelled and tainted by mark-control-plane.
+    let node = admin.json(&["get", "node", "cp1"]).unwrap();
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(
+        labels["node-role.kubernetes.io/control-plane"], "",
+        "{node}"
+    );
+    assert_eq!(
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"], "",
+        "{node}"
+    );
+    let taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t["key"] == "node-role.kubernetes.io/control-plane"
+                && t["effect"] == "NoSchedule"),
+        "{node}"
+    );
+    // The ConfigMaps carry what the config said.
+    let kubeadm_config = admin
+        .json(&["get", "configmap", "kubeadm-config", "-n", "kube-system"])
+        .unwrap();
+    let cluster = kubeadm_config["data"]["ClusterConfiguration"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        cluster.contains("encryptionAlgorithm: ECDSA-P256")
+            && cluster.contains(&format!("kubernetesVersion: {}", real_kubernetes_version())),
+        "{cluster}"
+    );
+    let info = admin
+        .json(&["get", "configmap", "cluster-info", "-n", "kube-public"])
+        .unwrap();
+    let kubeconfig = info["data"]["kubeconfig"].as_str().unwrap_or_default();
+    assert!(
+        kubeconfig.contains(&format!("server: https://{ENDPOINT}")),
+        "{kubeconfig}"
+    );
+    // The CoreDNS Service is the tenth address of the default service range.
+    let dns = admin
+        .json(&["get", "service", "kube-dns", "-n", "kube-system"])
+        .unwrap();
+    assert_eq!(dns["spec"]["clusterIP"], "10.96.0.10", "{dns}");
+}
+
+/// What kinit's RBAC lets a bootstrap token, a node and anyone do, as the real authorizer answers
+/// (`kubectl auth can-i` with impersonation).
+fn rbac_answers(host: &Host, admin: &Kubectl, token_id: &str) {
+    let bootstrap_user = format!("system:bootstrap:{token_id}");
+    let as_token = [
+        "--as",
+        bootstrap_user.as_str(),
+        "--as-group",
+        "system:bootstrappers:kubeadm:default-node-token",
+        "--as-group",
+        "system:authenticated",
+    ];
+    let as_node = [
+        "--as",
+        "system:node:w1",
+        "--as-group",
+        "system:nodes",
+        "--as-group",
+        "system:authenticated",
+    ];
+    let cases: Vec<(&[&str], Vec<&str>, bool)> = vec![
+        (
+            &as_token,
+            vec!["create", "certificatesigningrequests"],
+            true,
+        ),
+        (
+            &as_token,
+            vec![
+                "create",
+                "certificatesigningrequests",
+                "--subresource=nodeclient",
+            ],
+            true,
+        ),
+        (
+            &as_token,
+            vec!["get", "configmap/kubeadm-config", "-n", "kube-system"],
+            true,
+        ),
+        (
+            &as_token,
+            vec!["get", "configmap/kubelet-config", "-n", "kube-system"],
+            true,
+        ),
+        (&as_token, vec!["get", "nodes"], true),
+        (
+            &as_token,
+            vec!["get", "secrets", "-n", "kube-system"],
+            false,
+        ),
+        (
+            &as_node,
+            vec![
+                "create",
+                "certificatesigningrequests",
+                "--subresource=selfnodeclient",
+            ],
+            true,
+        ),
+    ];
+    for (who, what, allowed) in cases {
+        let mut args = vec!["auth", "can-i"];
+        args.extend(&what);
+        args.extend(who);
+        let out = admin.run(&args);
+        let answer = text(&out.stdout).trim().to_string();
+        assert_eq!(
+            answer,
+            if allowed { "yes" } else { "no" },
+            "kubectl {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Anyone may read cluster-info, and nothing else: requests without credentials (curl, which
+    // verifies the server against the cluster CA).
+    let ca = host.path("/etc/kubernetes/pki/ca.crt");
+    let anonymous = |path: &str| {
+        let out = host
+            .command("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-w",
+                "\n%{http_code}",
+                "--cacert",
+            ])
+            .arg(&ca)
+            .arg(format!("https://{ENDPOINT}{path}"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+        let all = text(&out.stdout);
+        let (body, status) = all.rsplit_once('\n').unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "curl {path}: {all}{}",
+            text(&out.stderr)
+        );
+        (status.to_string(), body.to_string())
+    };
+    let (status, body) = anonymous("/api/v1/namespaces/kube-public/configmaps/cluster-info");
+    assert_eq!(status, "200", "{body}");
+    let (status, body) = anonymous("/api/v1/namespaces/kube-system/configmaps/kubeadm-config");
+    assert!(
+        status == "403" && body.contains("system:anonymous"),
+        "{status} {body}"
+    );
+}
+
+/// cluster-info's `jws-kubeconfig-<id>` keys, as the bootstrap signer keeps them.
+fn jws_keys(admin: &Kubectl) -> Result<Vec<String>, String> {
+    let info = admin.json(&["get", "configmap", "cluster-info", "-n", "kube-public"])?;
+    Ok(info["data"]
+        .as_object()
+        .map(|d| {
+            d.keys()
+                .filter_map(|k| k.strip_prefix("jws-kubeconfig-").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Waits until the bootstrap signer has (or, `signed` false, no longer has) token `id`'s JWS.
+fn wait_jws(admin: &Kubectl, pods: &StaticPods, id: &str, signed: bool) {
+    let what = if signed {
+        format!("the bootstrap signer signs cluster-info for token {id}")
+    } else {
+        format!("the bootstrap signer drops token {id}'s signature from cluster-info")
+    };
+    wait(
+        &what,
+        Duration::from_secs(30),
+        || pods.tail("kube-controller-manager", 40),
+        || {
+            let keys = jws_keys(admin)?;
+            if keys.iter().any(|k| k == id) == signed {
+                Ok(())
+            } else {
+                Err(format!("jws keys: {keys:?}"))
+            }
+        },
+    );
+}
+
+/// A JoinConfiguration file in `host`'s root, outside what kinit touches.
+fn join_config(host: &Host, file: &str, discovery: &str, timeouts: &str) -> String {
+    let path = host.path(&format!("/{file}"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+{discovery}nodeRegistration:
+  name: {name}
+timeouts:
+{timeouts}",
+            name = host.name
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn token_discovery(token: &str, hash: &str) -> String {
+    format!(
+        "  bootstrapToken:
+    token: {token}
+    apiServerEndpoint: {ENDPOINT}
+    caCertHashes: [\"{hash}\"]
+"
+    )
+}
+
+/// A join on an empty scratch root of `host` that must fail, with `expect` in its output; the
+/// root stays empty.
+fn join_fails(host: &Host, config: &str, expect: &str, pods: &StaticPods) -> String {
+    let scratch = host.path("/scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let started = Instant::now();
+    let out = host
+        .command(env!("CARGO_BIN_EXE_kinit"))
+        .args([
+            "join",
+            "--config",
+            config,
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+            "--rootfs",
+        ])
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "the join succeeded:\n{all}");
+    assert!(
+        all.contains(expect),
+        "expected {expect:?} ({:?}):\n{all}\n{}",
+        started.elapsed(),
+        pods.tail("kube-apiserver", 20)
+    );
+    std::fs::remove_dir_all(&scratch).unwrap();
+    all
+}
+
+/// Bad join input, answered by the real cluster.
+fn bad_joins(w1: &Host, admin: &Kubectl, pods: &StaticPods, token: &str, hash: &str) {
+    let fast = "  discovery: 2s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 10s\n";
+    let (id, _) = token.split_once('.').unwrap();
+    // A pin that is not the cluster CA's: the real cluster-info's CA hash is named.
+    let wrong_pin = format!("sha256:{}", "0".repeat(64));
+    let config = join_config(
+        w1,
+        "bad-pin.yaml",
+        &token_discovery(token, &wrong_pin),
+        fast,
+    );
+    join_fails(
+        w1,
+        &config,
+        &format!("the cluster CA's public key hash is {hash}, which matches none"),
+        pods,
+    );
+    // A token the cluster does not know: the real signer made no JWS for it.
+    let config = join_config(
+        w1,
+        "bad-id.yaml",
+        &token_discovery("zzzzzz.0123456789abcdef", hash),
+        fast,
+    );
+    join_fails(
+        w1,
+        &config,
+        "token zzzzzz is not valid or has expired",
+        pods,
+    );
+    // The right id, a wrong secret: the real signer's JWS does not verify with it.
+    let wrong_secret = format!("{id}.{}", "0".repeat(16));
+    let config = join_config(
+        w1,
+        "bad-secret.yaml",
+        &token_discovery(&wrong_secret, hash),
+        fast,
+    );
+    join_fails(
+        w1,
+        &config,
+        &format!("the JWS signature of cluster-info does not match token {id}"),
+        pods,
+    );
+    // Discovery by file needs no token; a wrong TLS bootstrap token then meets the real API
+    // server's authentication when the join reads the cluster's configuration with it.
+    let info = admin
+        .json(&["get", "configmap", "cluster-info", "-n", "kube-public"])
+        .unwrap();
+    let file = w1.path("/discovery.conf");
+    std::fs::write(&file, info["data"]["kubeconfig"].as_str().unwrap()).unwrap();
+    let config = join_config(
+        w1,
+        "bad-tls-token.yaml",
+        &format!(
+            "  file:\n    kubeConfigPath: {}\n  tlsBootstrapToken: {wrong_secret}\n",
+            file.display()
+        ),
+        fast,
+    );
+    join_fails(w1, &config, "Unauthorized (401 Unauthorized)", pods);
+}
+
+/// w1's kubelet, played up to what needs a container runtime: it answers the health check, posts
+/// its CSR with bootstrap-kubelet.conf (real kubectl), waits for the real controller manager to
+/// approve and sign it, writes its client certificate and kubelet.conf as the kubelet does.
+/// Returns the CSR's name and bootstrap-kubelet.conf as it was.
+fn bootstrap_kubelet(
+    w1: &Host,
+    join_ended: &AtomicBool,
+    pods: &StaticPods,
+) -> Result<(String, Value), String> {
+    serve_http(w1.listen("127.0.0.1", 10248), OK);
+    let bootstrap = w1.path("/etc/kubernetes/bootstrap-kubelet.conf");
+    let start = Instant::now();
+    while !bootstrap.exists() {
+        if join_ended.load(Ordering::SeqCst) || start.elapsed() > Duration::from_secs(60) {
+            return Err("the join wrote no bootstrap-kubelet.conf".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Read once: kinit removes it when the bootstrap is done.
+    let seen = yaml(&bootstrap);
+    let kubectl = Kubectl::new(w1, "/etc/kubernetes/bootstrap-kubelet.conf");
+    let scratch = tempfile::tempdir().unwrap();
+    let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
+    let node = &w1.name;
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &file("key.pem"),
+        "-subj",
+        &format!("/O=system:nodes/CN=system:node:{node}"),
+        "-out",
+        &file("csr.pem"),
+    ]);
+    let name = format!("node-csr-{node}-{}", std::process::id());
+    let csr = json!({
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": {
+            "request": openssl::base64::encode_block(&std::fs::read(file("csr.pem")).unwrap()),
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"]
+        }
+    });
+    std::fs::write(file("csr.json"), csr.to_string()).unwrap();
+    kubectl.try_ok(&["create", "--validate=false", "-f", &file("csr.json")])?;
+    // The real kubelet watches its CSR with the bootstrap token until the certificate is in it.
+    let start = Instant::now();
+    let certificate = loop {
+        let got = kubectl.json(&["get", "csr", &name])?;
+        if let Some(cert) = got["status"]["certificate"].as_str() {
+            break openssl::base64::decode_block(cert).map_err(|e| e.to_string())?;
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            return Err(format!(
+                "CSR {name} was not approved and signed by the controller manager within 40 s: {}\n{}",
+                got["status"],
+                pods.tail("kube-controller-manager", 40)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let pki = w1.path("/var/lib/kubelet/pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let mut pem = certificate;
+    pem.extend(std::fs::read(file("key.pem")).unwrap());
+    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+    let cluster = &seen["clusters"][0]["cluster"];
+    std::fs::write(
+        w1.path("/etc/kubernetes/kubelet.conf"),
+        format!(
+            "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: {}
+    server: {}
+  name: default-cluster
+contexts:
+- context:
+    cluster: default-cluster
+    namespace: default
+    user: default-auth
+  name: default-context
+current-context: default-context
+kind: Config
+preferences: {{}}
+users:
+- name: default-auth
+  user:
+    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
+    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
+",
+            cluster["certificate-authority-data"]
+                .as_str()
+                .unwrap_or_default(),
+            cluster["server"].as_str().unwrap_or_default()
+        ),
+    )
+    .unwrap();
+    Ok((name, seen))
+}
+
+/// w1 joins with init's token and CA pin; the real controller manager signs its kubelet's CSR.
+fn worker_joins(
+    w1: &Host,
+    cp1: &Host,
+    admin: &Kubectl,
+    pods: &StaticPods,
+    token: &str,
+    hash: &str,
+) {
+    let config = join_config(
+        w1,
+        "join.yaml",
+        &token_discovery(token, hash),
+        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n",
+    );
+    let join_ended = AtomicBool::new(false);
+    let (out, kubelet) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| bootstrap_kubelet(w1, &join_ended, pods));
+        let out = w1.kinit(&[
+            "join",
+            "--config",
+            &config,
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        join_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kinit join on w1 failed:\n{stdout}{}\nthe played kubelet: {:?}\n{}",
+        text(&out.stderr),
+        kubelet.as_ref().err(),
+        pods.tail("kube-controller-manager", 30)
+    );
+    let (csr_name, bootstrap) = kubelet.unwrap_or_else(|e| panic!("{e}\n{stdout}"));
+    for line in [
+        "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots",
+        "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap",
+        "This node has joined the cluster:",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    assert_eq!(bootstrap["users"][0]["user"]["token"], token);
+    assert_eq!(
+        bootstrap["clusters"][0]["cluster"]["server"],
+        format!("https://{ENDPOINT}")
+    );
+    assert!(!w1.path("/etc/kubernetes/bootstrap-kubelet.conf").exists());
+    // The real controller manager approved the CSR (its auto-approver, through kinit's binding)
+    // and signed it with the cluster CA from kinit's manifest flags.
+    let csr = admin.json(&["get", "csr", &csr_name]).unwrap();
+    let conditions = csr["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("\"type\":\"Approved\"") && conditions.contains("AutoApproved"),
+        "{csr}"
+    );
+    assert_eq!(
+        csr["spec"]["username"],
+        format!("system:bootstrap:{}", token.split('.').next().unwrap())
+    );
+    let pem = std::fs::read(w1.path("/var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap();
+    let issued = openssl::x509::X509::from_pem(&pem).unwrap();
+    let ca = openssl::x509::X509::from_pem(
+        &std::fs::read(cp1.path("/etc/kubernetes/pki/ca.crt")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        issued.verify(&ca.public_key().unwrap()).unwrap(),
+        "signed by the cluster CA"
+    );
+    assert_eq!(
+        std::fs::read(w1.path("/etc/kubernetes/pki/ca.crt")).unwrap(),
+        ca.to_pem().unwrap()
+    );
+    // kubelet.conf is system:node:w1 to the real API server, which lets it register its Node
+    // (NodeRestriction: its own only) and read it back.
+    let kubelet = Kubectl::new(w1, "/etc/kubernetes/kubelet.conf");
+    let whoami = kubelet.json(&["auth", "whoami"]).unwrap();
+    assert_eq!(
+        whoami["status"]["userInfo"]["username"], "system:node:w1",
+        "{whoami}"
+    );
+    assert!(
+        whoami["status"]["userInfo"]["groups"]
+            .to_string()
+            .contains("system:nodes"),
+        "{whoami}"
+    );
+    let node = w1.path("/node.json");
+    std::fs::write(&node, node_object("w1").to_string()).unwrap();
+    kubelet
+        .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
+        .unwrap();
+    let got = kubelet.json(&["get", "node", "w1"]).unwrap();
+    assert_eq!(got["metadata"]["name"], "w1");
+    std::fs::write(&node, node_object("w2").to_string()).unwrap();
+    let refused = kubelet
+        .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
+        .unwrap_err();
+    assert!(refused.contains("Forbidden"), "{refused}");
+    // The kubelet's configuration is the cluster's, with this node's runtime endpoint added (as
+    // kubeadm adds it since 1.27).
+    let kubelet_config = admin
+        .json(&["get", "configmap", "kubelet-config", "-n", "kube-system"])
+        .unwrap();
+    let stored = kinit_phases::config::yaml::parse_documents(
+        kubelet_config["data"]["kubelet"].as_str().unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+    .value;
+    let mut local = yaml(&w1.path("/var/lib/kubelet/config.yaml"));
+    assert_eq!(
+        local["containerRuntimeEndpoint"],
+        "unix:///var/run/containerd/containerd.sock"
+    );
+    local
+        .as_object_mut()
+        .unwrap()
+        .remove("containerRuntimeEndpoint");
+    assert_eq!(local, stored);
+}
+
+/// The real controllers and scheduler act on the add-ons kinit applied: the DaemonSet controller
+/// makes a kube-proxy Pod for each Node and the scheduler places it there; the Deployment's
+/// ReplicaSet makes CoreDNS's two Pods and the scheduler decides about each (no Node is Ready, so
+/// it may well find no place: either answer is the scheduler's). Each Pod is made with the
+/// controller's service-account token, which the API server verifies with kinit's sa.pub.
+fn controllers_act_on_addons(admin: &Kubectl, pods: &StaticPods) {
+    let logs = || {
+        let events = admin
+            .try_ok(&["get", "events", "-n", "kube-system"])
+            .unwrap_or_else(|e| e);
+        let workloads = admin
+            .try_ok(&[
+                "get",
+                "daemonsets,deployments,replicasets,pods",
+                "-n",
+                "kube-system",
+                "-o",
+                "wide",
+            ])
+            .unwrap_or_else(|e| e);
+        format!(
+            "--- kube-system events ---\n{events}\n--- kube-system workloads ---\n{workloads}\n{}{}",
+            pods.tail("kube-controller-manager", 30),
+            pods.tail("kube-scheduler", 30)
+        )
+    };
+    let pods_of = |label: &str| -> Result<Vec<Value>, String> {
+        let list = admin.json(&["get", "pods", "-n", "kube-system", "-l", label])?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    };
+    wait(
+        "a kube-proxy Pod on cp1 and on w1, made by the DaemonSet controller and placed by the scheduler",
+        Duration::from_secs(40),
+        logs,
+        || {
+            let mut nodes: Vec<String> = pods_of("k8s-app=kube-proxy")?
+                .iter()
+                .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_string))
+                .collect();
+            nodes.sort();
+            if nodes == ["cp1", "w1"] {
+                Ok(())
+            } else {
+                Err(format!("kube-proxy Pods placed on {nodes:?}"))
+            }
+        },
+    );
+    wait(
+        "two CoreDNS Pods, each placed or found unschedulable by the scheduler",
+        Duration::from_secs(40),
+        logs,
+        || {
+            let dns = pods_of("k8s-app=kube-dns")?;
+            let decided = dns
+                .iter()
+                .filter(|p| {
+                    p["spec"]["nodeName"].is_string()
+                        || p["status"]["conditions"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+                })
+                .count();
+            if dns.len() == 2 && decided == 2 {
+                Ok(())
+            } else {
+                Err(format!("{} CoreDNS Pods, {decided} decided", dns.len()))
+            }
+        },
+    );
+}
+
+/// `kinit token create/list/delete` against the real server; the real token cleaner deletes a
+/// token whose TTL ran out, and the real bootstrap signer follows each change.
+fn tokens(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, hash: &str) {
+    let kinit = |args: &[&str]| {
+        let out = cp1.kinit(args);
+        assert!(
+            out.status.success(),
+            "kinit {args:?}:\n{}{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr),
+            pods.tail("kube-apiserver", 20)
+        );
+        text(&out.stdout)
+    };
+    let created = kinit(&["token", "create", "--description", "real tier"]);
+    let token = created.trim().to_string();
+    let (id, _) = token
+        .split_once('.')
+        .unwrap_or_else(|| panic!("not a token: {created}"));
+    let secret = admin
+        .json(&[
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+            "-n",
+            "kube-system",
+        ])
+        .unwrap();
+    assert_eq!(secret["type"], "bootstrap.kubernetes.io/token", "{secret}");
+    let listed = kinit(&["token", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&token) && l.contains("real tier")),
+        "{listed}"
+    );
+    wait_jws(admin, pods, id, true);
+    let deleted = kinit(&["token", "delete", id]);
+    assert!(
+        deleted.contains(&format!("bootstrap token \"{id}\" deleted")),
+        "{deleted}"
+    );
+    let gone = admin
+        .try_ok(&[
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+            "-n",
+            "kube-system",
+        ])
+        .unwrap_err();
+    assert!(gone.contains("NotFound"), "{gone}");
+    wait_jws(admin, pods, id, false);
+    assert!(!kinit(&["token", "list"]).contains(&token));
+
+    // A token that expires: the real token cleaner deletes its Secret.
+    let short = "short1.0123456789abcdef";
+    kinit(&["token", "create", short, "--ttl", "3s"]);
+    let secret_name = "bootstrap-token-short1";
+    admin
+        .json(&["get", "secret", secret_name, "-n", "kube-system"])
+        .expect("the short-lived token's Secret");
+    wait(
+        "the token cleaner deletes the expired token short1",
+        Duration::from_secs(40),
+        || pods.tail("kube-controller-manager", 40),
+        || match admin.try_ok(&["get", "secret", secret_name, "-n", "kube-system"]) {
+            Err(e) if e.contains("NotFound") => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Err("the Secret is still there".into()),
+        },
+    );
+    wait_jws(admin, pods, "short1", false);
+    let config = join_config(
+        w1,
+        "expired.yaml",
+        &token_discovery(short, hash),
+        "  discovery: 2s\n  kubernetesAPICall: 10s\n",
+    );
+    join_fails(
+        w1,
+        &config,
+        "token short1 is not valid or has expired",
+        pods,
+    );
+}
+
+#[test]
+fn needs_root_real_control_plane_init_join_tokens() {
+    if !have_root() {
+        return;
+    }
+    let began = Instant::now();
+    let network = Network::new("real", &["cp1", "w1"]);
+    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
+    // Declared after the network: dropped first, so the programs stop before their namespace goes.
+    let pods = StaticPods::watch(cp1);
+
+    let init = init_cp1(cp1, &pods);
+    eprintln!("init done: {:.1} s", began.elapsed().as_secs_f64());
+    for component in COMPONENTS {
+        assert!(
+            pods.running(component),
+            "{component} is not running\n{}",
+            pods.tail(component, 40)
+        );
+    }
+    let token = init["join"]["token"]
+        .as_str()
+        .expect("init's token")
+        .to_string();
+    let hash = init["join"]["caCertHashes"][0]
+        .as_str()
+        .expect("init's CA hash")
+        .to_string();
+    let id = token.split('.').next().unwrap().to_string();
+    let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
+
+    objects_exist(&admin, &id, &pods);
+    rbac_answers(cp1, &admin, &id);
+    wait_jws(&admin, &pods, &id, true);
+    eprintln!("cluster checked: {:.1} s", began.elapsed().as_secs_f64());
+
+    bad_joins(w1, &admin, &pods, &token, &hash);
+    eprintln!("bad joins: {:.1} s", began.elapsed().as_secs_f64());
+    worker_joins(w1, cp1, &admin, &pods, &token, &hash);
+    eprintln!("w1 joined: {:.1} s", began.elapsed().as_secs_f64());
+    controllers_act_on_addons(&admin, &pods);
+    eprintln!("add-ons acted on: {:.1} s", began.elapsed().as_secs_f64());
+    tokens(cp1, w1, &admin, &pods, &hash);
+    eprintln!("tokens: {:.1} s", began.elapsed().as_secs_f64());
+    assert!(pods.errors().is_empty(), "{}", pods.tails(20));
+    // Nothing crashed on the way: each component ran once.
+    for component in COMPONENTS {
+        assert_eq!(pods.starts(component), 1, "{}", pods.tail(component, 60));
+    }
+
+    // `kinit reset` on both: cp1's static Pods go, and with them its control plane.
+    for host in [w1, cp1] {
+        let out = host.kinit(&["reset", "-f"]);
+        assert!(
+            out.status.success(),
+            "kinit reset -f on {}:\n{}{}\n{}",
+            host.name,
+            text(&out.stdout),
+            text(&out.stderr),
+            pods.tails(20)
+        );
+        assert!(!host.path("/etc/kubernetes/kubelet.conf").exists());
+        if host.name == "cp1" {
+            // It asked the real etcd for its members before leaving the data alone.
+            let stdout = text(&out.stdout);
+            assert!(
+                stdout.contains("The etcd member cp1 is the only member of the etcd cluster"),
+                "{stdout}"
+            );
+        }
+    }
+    wait(
+        "cp1's components stop once reset removed their manifests",
+        Duration::from_secs(20),
+        || pods.tails(10),
+        || {
+            let running: Vec<&str> = COMPONENTS.into_iter().filter(|c| pods.running(c)).collect();
+            if running.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still running: {running:?}"))
+            }
+        },
+    );
+    eprintln!("reset: {:.1} s", began.elapsed().as_secs_f64());
+}

@@ -7,6 +7,7 @@ pub mod phase_client;
 pub mod rbac;
 mod retry;
 pub mod session;
+pub mod tls;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};

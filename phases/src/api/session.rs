@@ -157,8 +157,9 @@ impl Session {
         }
         tracing::debug!("API server {} as the user of {source}", config.cluster_url);
         let client = {
+            // kube's client starts its request buffer on the runtime it is made in.
             let _entered = runtime.enter();
-            Client::try_from(config).map_err(|e| format!("cannot use {source}: {e}"))?
+            super::tls::client(config).map_err(|e| format!("cannot use {source}: {e}"))?
         };
         Ok(Session {
             runtime,

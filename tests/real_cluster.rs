@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::hosts::{Host, Network};
-use support::kubelet::{openssl, yaml};
+use support::kubelet::{node_csr, write_kubelet_credentials, yaml};
 use support::real::real_kubernetes_version;
 use support::standin::{serve_http, OK};
 use support::static_pods::StaticPods;
@@ -680,33 +680,8 @@ fn bootstrap_kubelet(
     let scratch = tempfile::tempdir().unwrap();
     let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     let node = &w1.name;
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &file("key.pem"),
-        "-subj",
-        &format!("/O=system:nodes/CN=system:node:{node}"),
-        "-out",
-        &file("csr.pem"),
-    ]);
     let name = format!("node-csr-{node}-{}", std::process::id());
-    let csr = json!({
-        "apiVersion": "certificates.k8s.io/v1",
-        "kind": "CertificateSigningRequest",
-        "metadata": {"name": name},
-        "spec": {
-            "request": openssl::base64::encode_block(&std::fs::read(file("csr.pem")).unwrap()),
-            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"]
-        }
-    });
-    std::fs::write(file("csr.json"), csr.to_string()).unwrap();
+    node_csr(scratch.path(), node, &name);
     kubectl.try_ok(&["create", "--validate=false", "-f", &file("csr.json")])?;
     // The real kubelet watches its CSR with the bootstrap token until the certificate is in it.
     let start = Instant::now();
@@ -724,43 +699,16 @@ fn bootstrap_kubelet(
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let pki = w1.path("/var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    let mut pem = certificate;
-    pem.extend(std::fs::read(file("key.pem")).unwrap());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
     let cluster = &seen["clusters"][0]["cluster"];
-    std::fs::write(
-        w1.path("/etc/kubernetes/kubelet.conf"),
-        format!(
-            "apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: {}
-    server: {}
-  name: default-cluster
-contexts:
-- context:
-    cluster: default-cluster
-    namespace: default
-    user: default-auth
-  name: default-context
-current-context: default-context
-kind: Config
-preferences: {{}}
-users:
-- name: default-auth
-  user:
-    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
-    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
-",
-            cluster["certificate-authority-data"]
-                .as_str()
-                .unwrap_or_default(),
-            cluster["server"].as_str().unwrap_or_default()
-        ),
-    )
-    .unwrap();
+    write_kubelet_credentials(
+        w1,
+        scratch.path(),
+        &certificate,
+        cluster["server"].as_str().unwrap_or_default(),
+        cluster["certificate-authority-data"]
+            .as_str()
+            .unwrap_or_default(),
+    );
     Ok((name, seen))
 }
 

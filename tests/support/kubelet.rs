@@ -54,6 +54,84 @@ pub fn openssl(args: &[&str]) {
     );
 }
 
+/// The kubelet's client key and CSR for `node` (`key.pem`, `csr.pem` in `dir`) and the
+/// CertificateSigningRequest object named `name` that posts it (`csr.json`), as the kubelet makes them.
+pub fn node_csr(dir: &Path, node: &str, name: &str) -> std::path::PathBuf {
+    let file = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &file("key.pem"),
+        "-subj",
+        &format!("/O=system:nodes/CN=system:node:{node}"),
+        "-out",
+        &file("csr.pem"),
+    ]);
+    let csr = json!({
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": {
+            "request": openssl::base64::encode_block(&std::fs::read(file("csr.pem")).unwrap()),
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"]
+        }
+    });
+    let path = dir.join("csr.json");
+    std::fs::write(&path, csr.to_string()).unwrap();
+    path
+}
+
+/// What the kubelet writes once its CSR is signed: `kubelet-client-current.pem` (the signed
+/// `certificate` and the key of [`node_csr`] in `dir`) and a kubelet.conf that uses it against
+/// `server` with the CA `ca_data` (base64).
+pub fn write_kubelet_credentials(
+    host: &Host,
+    dir: &Path,
+    certificate: &[u8],
+    server: &str,
+    ca_data: &str,
+) {
+    let pki = host.path("/var/lib/kubelet/pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let mut pem = certificate.to_vec();
+    pem.extend(std::fs::read(dir.join("key.pem")).unwrap());
+    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+    std::fs::write(
+        host.path("/etc/kubernetes/kubelet.conf"),
+        format!(
+            "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: {ca_data}
+    server: {server}
+  name: default-cluster
+contexts:
+- context:
+    cluster: default-cluster
+    namespace: default
+    user: default-auth
+  name: default-context
+current-context: default-context
+kind: Config
+preferences: {{}}
+users:
+- name: default-auth
+  user:
+    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
+    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
+"
+        ),
+    )
+    .unwrap();
+}
+
 /// What the kubelet does on a joining node until its TLS bootstrap is done: answer its health
 /// check, post a CSR with bootstrap-kubelet.conf (real kubectl, so the token's RBAC is what lets
 /// it), get it signed (here by the test, with the cluster CA, as the controller manager signs),
@@ -78,33 +156,7 @@ pub fn act_as_kubelet(
     let scratch = tempfile::tempdir().unwrap();
     let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
     let node = &host.name;
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &file("key.pem"),
-        "-subj",
-        &format!("/O=system:nodes/CN=system:node:{node}"),
-        "-out",
-        &file("csr.pem"),
-    ]);
-    let csr_pem = std::fs::read(file("csr.pem")).unwrap();
-    let csr = json!({
-        "apiVersion": "certificates.k8s.io/v1",
-        "kind": "CertificateSigningRequest",
-        "metadata": {"name": format!("node-csr-{node}")},
-        "spec": {
-            "request": openssl::base64::encode_block(&csr_pem),
-            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"]
-        }
-    });
-    std::fs::write(file("csr.json"), csr.to_string()).unwrap();
+    node_csr(scratch.path(), node, &format!("node-csr-{node}"));
     let out = host
         .command(venv_tool("kubectl"))
         .arg("--kubeconfig")
@@ -141,40 +193,14 @@ pub fn act_as_kubelet(
         "-out",
         &file("cert.pem"),
     ]);
-    let pki = host.path("/var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    let mut pem = std::fs::read(file("cert.pem")).unwrap();
-    pem.extend(std::fs::read(file("key.pem")).unwrap());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
     let ca = std::fs::read(ca_dir.join("ca.crt")).unwrap();
-    std::fs::write(
-        host.path("/etc/kubernetes/kubelet.conf"),
-        format!(
-            "apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: {}
-    server: https://{endpoint}
-  name: default-cluster
-contexts:
-- context:
-    cluster: default-cluster
-    namespace: default
-    user: default-auth
-  name: default-context
-current-context: default-context
-kind: Config
-preferences: {{}}
-users:
-- name: default-auth
-  user:
-    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem
-    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem
-",
-            openssl::base64::encode_block(&ca)
-        ),
-    )
-    .unwrap();
+    write_kubelet_credentials(
+        host,
+        scratch.path(),
+        &std::fs::read(file("cert.pem")).unwrap(),
+        &format!("https://{endpoint}"),
+        &openssl::base64::encode_block(&ca),
+    );
     server.put(json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}},

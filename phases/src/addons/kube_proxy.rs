@@ -332,7 +332,7 @@ users:
             c["volumeMounts"],
             json!([
                 {"mountPath": "/var/lib/kube-proxy", "name": "kube-proxy"},
-                {"mountPath": "/run/xtables.lock", "name": "xtables-lock", "readOnly": false},
+                {"mountPath": "/run/xtables.lock", "name": "xtables-lock"},
                 {"mountPath": "/lib/modules", "name": "lib-modules", "readOnly": true},
             ])
         );
@@ -378,7 +378,7 @@ users:
         );
         assert_eq!(
             objects[5].body["subjects"],
-            json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}])
+            json!([{"kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}])
         );
     }
 }

@@ -22,9 +22,10 @@ fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
     }
 }
 
+// kubeadm leaves a subject's apiGroup out; the API server defaults it to the RBAC group.
 pub fn group(name: &str) -> Subject {
     Subject {
-        api_group: Some(RBAC_GROUP.into()),
+        api_group: None,
         kind: "Group".into(),
         name: name.into(),
         namespace: None,
@@ -33,7 +34,7 @@ pub fn group(name: &str) -> Subject {
 
 pub fn user(name: &str) -> Subject {
     Subject {
-        api_group: Some(RBAC_GROUP.into()),
+        api_group: None,
         kind: "User".into(),
         name: name.into(),
         namespace: None,

@@ -288,6 +288,16 @@ pub fn kind_rules(_store: &Store, ctx: &Ctx, old: Option<&Value>, new: &mut Valu
             if rr["name"].as_str().is_none_or(str::is_empty) {
                 causes.push(("roleRef.name".into(), "Required value".into()));
             }
+            // The real server's defaulting (SetDefaults_Subject) runs before validation: a User or
+            // Group subject without apiGroup gets the RBAC group, as kubeadm's subjects rely on.
+            if let Some(subjects) = new["subjects"].as_array_mut() {
+                for s in subjects.iter_mut() {
+                    let person = matches!(s["kind"].as_str(), Some("User" | "Group"));
+                    if person && s.get("apiGroup").is_none_or(|g| g.is_null() || g == "") {
+                        s["apiGroup"] = json!("rbac.authorization.k8s.io");
+                    }
+                }
+            }
             if let Some(subjects) = new["subjects"].as_array() {
                 for (i, s) in subjects.iter().enumerate() {
                     match s["kind"].as_str().unwrap_or("") {

@@ -25,6 +25,9 @@ struct TemplateData {
     image: String,
     dns_domain: String,
     dns_ip: String,
+    /// From 1.34 kubeadm names the health ports (`liveness-probe`, `readiness-probe`) and its probes
+    /// point at the names.
+    named_probe_ports: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,7 @@ pub fn build(config: &InitConfig) -> Result<CoreDns, String> {
         image: crate::images::coredns_image(&config.cluster, &config.version),
         dns_domain: networking.dns_domain.clone(),
         dns_ip,
+        named_probe_ports: config.version.minor >= 34,
     };
     let mut rendered = render(COREDNS, &data)?;
     let addon = CoreDns {
@@ -301,6 +305,28 @@ mod tests {
                 "readOnlyRootFilesystem": true,
             })
         );
+    }
+
+    #[test]
+    fn from_1_34_the_health_ports_are_named_and_the_probes_use_the_names() {
+        let addon = addon(InitFlags {
+            kubernetes_version: Some("v1.34.4".into()),
+            ..Default::default()
+        });
+        let deployment = value(&addon.deployment);
+        let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            c["ports"],
+            json!([
+                {"containerPort": 53, "name": "dns", "protocol": "UDP"},
+                {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
+                {"containerPort": 9153, "name": "metrics", "protocol": "TCP"},
+                {"containerPort": 8080, "name": "liveness-probe", "protocol": "TCP"},
+                {"containerPort": 8181, "name": "readiness-probe", "protocol": "TCP"},
+            ])
+        );
+        assert_eq!(c["livenessProbe"]["httpGet"]["port"], "liveness-probe");
+        assert_eq!(c["readinessProbe"]["httpGet"]["port"], "readiness-probe");
     }
 
     #[test]

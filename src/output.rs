@@ -1,6 +1,7 @@
 //! Printing a run: kubeadm-style lines for people, or JSON lines (one event per phase start and end,
 //! then one result object) for machines.
 
+use kinit_phases::api::ApiObject;
 use kinit_phases::runner::{EventSink, Outcome, PhaseRecord, ProgressRow, RunSummary};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -83,6 +84,18 @@ impl EventSink for JsonSink {
             event["unixMs"] = json!(unix_ms());
             emit(&event);
         }
+    }
+
+    fn object(&mut self, object: &ApiObject) {
+        emit(&json!({
+            "event": "object",
+            "verb": object.mode.verb(),
+            "kind": object.kind(),
+            "namespace": object.namespace,
+            "name": object.name,
+            "object": object.display_body(),
+            "unixMs": unix_ms(),
+        }));
     }
 
     fn phase_end(&mut self, record: &PhaseRecord) {

@@ -25,23 +25,23 @@ fn addon_all_dry_run_prints_every_object_of_both_addons() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let applied: Vec<&str> = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("[dryrun] Would apply "))
+        .filter_map(|l| l.strip_prefix("[dryrun] Would "))
         .collect();
     assert_eq!(
         applied,
         [
-            "ServiceAccount kube-system/coredns:",
-            "ClusterRole system:coredns:",
-            "ClusterRoleBinding system:coredns:",
-            "ConfigMap kube-system/coredns:",
-            "Deployment kube-system/coredns:",
-            "Service kube-system/kube-dns:",
-            "ConfigMap kube-system/kube-proxy:",
-            "DaemonSet kube-system/kube-proxy:",
-            "ServiceAccount kube-system/kube-proxy:",
-            "ClusterRoleBinding kubeadm:node-proxier:",
-            "Role kube-system/kube-proxy:",
-            "RoleBinding kube-system/kube-proxy:",
+            "apply ServiceAccount kube-system/coredns:",
+            "apply ClusterRole system:coredns:",
+            "apply ClusterRoleBinding system:coredns:",
+            "create unless present ConfigMap kube-system/coredns:",
+            "apply Deployment kube-system/coredns:",
+            "apply Service kube-system/kube-dns:",
+            "apply ConfigMap kube-system/kube-proxy:",
+            "apply DaemonSet kube-system/kube-proxy:",
+            "apply ServiceAccount kube-system/kube-proxy:",
+            "apply ClusterRoleBinding kubeadm:node-proxier:",
+            "apply Role kube-system/kube-proxy:",
+            "apply RoleBinding kube-system/kube-proxy:",
         ]
     );
     for line in [

@@ -183,7 +183,7 @@ fn bad_flag_values_are_refused_with_the_rule() {
 }
 
 #[test]
-fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
+fn dry_run_json_is_events_per_phase_and_per_object_then_a_result() {
     let root = tempfile::tempdir().unwrap();
     let out = kinit(&[
         "init",
@@ -265,6 +265,51 @@ fn dry_run_json_is_one_event_per_phase_start_and_end_then_a_result() {
     // Every init phase is implemented: the dry run succeeds.
     assert_eq!(result["exitCode"], 0);
     assert_eq!(out.status.code(), Some(0));
+
+    // Each object the API phases would send is an event inside its phase, whole.
+    let phase_of = |at: usize| {
+        lines[..at]
+            .iter()
+            .rev()
+            .find(|l| l["event"] == "phase-start")
+            .map(|l| l["phase"].as_str().unwrap().to_string())
+    };
+    let objects: Vec<(usize, &serde_json::Value)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["event"] == "object")
+        .collect();
+    let find = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|(_, o)| o["kind"] == kind && o["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no {kind} {name} among the object events"))
+    };
+    let (at, config) = find("ConfigMap", "kubeadm-config");
+    assert_eq!(phase_of(*at).as_deref(), Some("upload-config/kubeadm"));
+    assert_eq!(config["verb"], "apply");
+    assert_eq!(config["namespace"], "kube-system");
+    assert_eq!(config["object"]["kind"], "ConfigMap");
+    assert!(config["object"]["data"]["ClusterConfiguration"]
+        .as_str()
+        .is_some_and(|c| c.contains("kind: ClusterConfiguration")));
+    let (at, token) = find("Secret", "bootstrap-token-");
+    assert_eq!(phase_of(*at).as_deref(), Some("bootstrap-token"));
+    let data = &token["object"]["data"];
+    assert_eq!(data["token-secret"], "<redacted>");
+    assert_eq!(
+        data["usage-bootstrap-authentication"], "dHJ1ZQ==",
+        "base64 of true"
+    );
+    let id = token["name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("bootstrap-token-");
+    let id_b64 = openssl::base64::encode_block(id.as_bytes());
+    assert_eq!(data["token-id"], id_b64.as_str());
+    let (_, corefile) = find("ConfigMap", "coredns");
+    assert_eq!(corefile["verb"], "create unless present");
+    assert!(objects.len() > 20, "{} objects", objects.len());
 }
 
 #[test]

@@ -88,6 +88,17 @@ pub trait EventSink {
     fn phase_start(&mut self, phase: &str);
     fn line(&mut self, text: &str);
     fn phase_end(&mut self, record: &PhaseRecord);
+    /// An object a dry run would send to the API server, in the order it would be sent. By default,
+    /// kubeadm's kind of line: what would be applied, then the object as YAML with Secret values
+    /// withheld.
+    fn object(&mut self, object: &crate::api::ApiObject) {
+        self.line(&format!(
+            "[dryrun] Would {} {}:\n{}",
+            object.mode.verb(),
+            object.describe(),
+            object.display_yaml().trim_end()
+        ));
+    }
     /// Called on every poll of a wait with all rows; `changed` marks the rows whose state changed
     /// since the last call. By default, a line per change.
     fn progress(&mut self, rows: &[ProgressRow], changed: &[bool]) {

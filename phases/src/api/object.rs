@@ -71,22 +71,34 @@ impl ApiObject {
         }
     }
 
-    /// The object as YAML for a dry run, with every Secret value replaced: a dry run shows what
-    /// would be stored, never the key material itself.
-    pub fn display_yaml(&self) -> String {
+    /// The object as a dry run shows it: every Secret value withheld, except the parts of a
+    /// bootstrap token Secret that are public anyway (its id is in its name; usages, groups,
+    /// description, expiration). A dry run shows what would be stored, never key material.
+    pub fn display_body(&self) -> Value {
         let mut body = self.body.clone();
         if self.resource.kind == "Secret" {
+            let token = body["type"] == BOOTSTRAP_TOKEN_TYPE;
             for field in ["data", "stringData"] {
                 if let Some(values) = body.get_mut(field).and_then(Value::as_object_mut) {
-                    for value in values.values_mut() {
-                        *value = Value::String("<redacted>".into());
+                    for (key, value) in values.iter_mut() {
+                        if !token || key == "token-secret" {
+                            *value = Value::String("<redacted>".into());
+                        }
                     }
                 }
             }
         }
-        crate::config::to_yaml(&body).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        body
+    }
+
+    /// [`ApiObject::display_body`] as YAML.
+    pub fn display_yaml(&self) -> String {
+        crate::config::to_yaml(&self.display_body())
+            .unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
+
+const BOOTSTRAP_TOKEN_TYPE: &str = "bootstrap.kubernetes.io/token";
 
 #[cfg(test)]
 mod tests {
@@ -123,5 +135,31 @@ mod tests {
         );
         assert_eq!(object.body["apiVersion"], "v1");
         assert_eq!(object.body["kind"], "Secret");
+    }
+
+    #[test]
+    fn a_bootstrap_token_secret_shows_all_but_its_secret_half() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("bootstrap-token-abcdef".into()),
+                namespace: Some("kube-system".into()),
+                ..Default::default()
+            },
+            type_: Some(BOOTSTRAP_TOKEN_TYPE.into()),
+            data: Some(
+                [
+                    ("token-id", "abcdef"),
+                    ("token-secret", "0123456789abcdef"),
+                    ("usage-bootstrap-signing", "true"),
+                ]
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let shown = ApiObject::new(&secret).display_body();
+        assert_eq!(shown["data"]["token-secret"], "<redacted>");
+        assert_eq!(shown["data"]["token-id"], "YWJjZGVm");
+        assert_eq!(shown["data"]["usage-bootstrap-signing"], "dHJ1ZQ==");
     }
 }

@@ -98,11 +98,7 @@ pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseEr
 pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), PhaseError> {
     if ctx.dry_run {
         for object in objects {
-            ctx.sink.line(&format!(
-                "[dryrun] Would apply {}:\n{}",
-                object.describe(),
-                object.display_yaml().trim_end()
-            ));
+            ctx.sink.object(object);
         }
         return Ok(());
     }

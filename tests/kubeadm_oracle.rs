@@ -1,22 +1,21 @@
-//! kubeadm as the oracle for the files a node gets: the real kubeadm (built by scripts/test-tools.sh) and
-//! kinit run the same file-writing phases with the same configuration, each into a fresh root, inside one
-//! network namespace (so both find the same default-route address), and every fact of what they wrote is
-//! compared (tests/oracle). An unlisted difference fails; the table per input is printed.
-//!
-//! Inputs: every valid init/cluster file of ../shared/compat/kubeadm-configs (its header comments
-//! stripped, as kubeadm's splitter would take them for a document, and its kubernetesVersion set to the
-//! built kubeadm's, so that one kubeadm serves all) and generated variants.
+//! kubeadm as the oracle: the real kubeadm (built by scripts/test-tools.sh) and kinit get the same
+//! configuration (tests/oracle/inputs.rs), each a fresh root, inside one network namespace (so both find
+//! the same default-route address). One test runs init's file-writing phases and compares every fact of
+//! what they wrote; the other runs a whole `init --dry-run` and compares every object they would send
+//! to the API server. An unlisted difference fails; the table per input is printed.
 
 mod common;
 mod oracle;
 mod support;
 
 use oracle::facts::tree_facts;
+use oracle::inputs::{compat_inputs, generated_inputs, oracle_namespace, Input};
+use oracle::objects::{kinit_objects, kubeadm_objects, object_facts};
 use oracle::{compare, listed_differences, report, Comparison};
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::hosts::Namespace;
 use support::real::{real_kubernetes_version, real_tool};
+use tempfile::TempDir;
 
 /// The phases that write files, in init's order, as both tools name them.
 const FILE_PHASES: [&[&str]; 5] = [
@@ -27,208 +26,8 @@ const FILE_PHASES: [&[&str]; 5] = [
     &["kubelet-start"],
 ];
 
-const ADDRESS: &str = "198.51.100.10";
-
-struct Input {
-    name: String,
-    yaml: String,
-    cert_dir: String,
-    /// Files to place under both roots before the phases run (patches, external etcd's files).
-    files: Vec<(String, String)>,
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Drops the leading `#` lines the corpus added, and sets every kubernetesVersion to `version`.
-fn harmonized(original: &str, version: &str) -> String {
-    let mut out = String::new();
-    let mut header = true;
-    let mut seen_version = false;
-    for line in original.split_inclusive('\n') {
-        if header && line.starts_with('#') {
-            continue;
-        }
-        header = false;
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("kubernetesVersion:") {
-            let indent = &line[..line.len() - trimmed.len()];
-            let ending = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
-            out.push_str(&format!("{indent}kubernetesVersion: {version}{ending}"));
-            seen_version = true;
-        } else {
-            out.push_str(line);
-        }
-    }
-    assert!(seen_version, "the input names no kubernetesVersion");
-    out
-}
-
-fn compat_inputs(version: &str) -> Vec<Input> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat/kubeadm-configs");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    let mut inputs = Vec::new();
-    for path in paths {
-        let original = std::fs::read_to_string(&path).unwrap();
-        let valid = original.lines().any(|l| l.trim() == "# expect: valid");
-        let joins = original.contains("kind: JoinConfiguration");
-        if !valid || joins {
-            continue;
-        }
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        inputs.push(Input {
-            name: format!("compat/{}", &name[..2]),
-            yaml: harmonized(&original, version),
-            cert_dir: cert_dir_of(&original),
-            files: Vec::new(),
-        });
-    }
-    assert!(inputs.len() >= 8, "the corpus lost its valid init files");
-    inputs
-}
-
-fn cert_dir_of(yaml: &str) -> String {
-    yaml.lines()
-        .find_map(|l| l.trim().strip_prefix("certificatesDir:"))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .unwrap_or_else(|| "/etc/kubernetes/pki".to_string())
-}
-
-/// A v1beta4 init file: node `oracle-cp` at `advertise`, then `cluster` lines in ClusterConfiguration.
-fn generated(name: &str, version: &str, advertise: &str, cluster: &str) -> Input {
-    let yaml = format!(
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  \
-         advertiseAddress: \"{advertise}\"\nnodeRegistration:\n  name: oracle-cp\n  criSocket: \
-         unix:///run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: \
-         ClusterConfiguration\nkubernetesVersion: {version}\n{cluster}"
-    );
-    Input {
-        name: name.to_string(),
-        cert_dir: cert_dir_of(&yaml),
-        yaml,
-        files: Vec::new(),
-    }
-}
-
-fn generated_inputs(version: &str) -> Vec<Input> {
-    let mut inputs = vec![
-        generated("rsa-2048", version, ADDRESS, "encryptionAlgorithm: RSA-2048\n"),
-        generated("ecdsa-p256", version, ADDRESS, "encryptionAlgorithm: ECDSA-P256\n"),
-        generated(
-            "ecdsa-p384-validity",
-            version,
-            ADDRESS,
-            "encryptionAlgorithm: ECDSA-P384\ncertificateValidityPeriod: 2400h0m0s\n\
-             caCertificateValidityPeriod: 43800h0m0s\n",
-        ),
-        generated(
-            "ipv6",
-            version,
-            "fd00::10",
-            "encryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: fd00:10:244::/56\n  \
-             serviceSubnet: fd00:10:96::/112\n",
-        ),
-        generated(
-            "dual-stack",
-            version,
-            ADDRESS,
-            "encryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16,fd00:10:244::/56\n  \
-             serviceSubnet: 10.96.0.0/16,fd00:10:96::/112\n",
-        ),
-        generated(
-            "endpoint-sans-cert-dir",
-            version,
-            ADDRESS,
-            "encryptionAlgorithm: ECDSA-P256\ncertificatesDir: /srv/kube-pki\nclusterName: oracle\n\
-             controlPlaneEndpoint: lb.oracle.test:7443\napiServer:\n  certSANs: [api.oracle.test, \
-             198.51.100.99]\netcd:\n  local:\n    dataDir: /srv/etcd\n    serverCertSANs: \
-             [etcd.oracle.test]\n    peerCertSANs: [198.51.100.21]\nnetworking:\n  dnsDomain: \
-             oracle.test\n  serviceSubnet: 10.112.0.0/16\n  podSubnet: 10.32.0.0/12\n",
-        ),
-        generated(
-            "extra-args-volumes",
-            version,
-            ADDRESS,
-            "encryptionAlgorithm: ECDSA-P256\napiServer:\n  extraArgs:\n  - name: audit-log-path\n    \
-             value: /var/log/kubernetes/audit.log\n  - name: authorization-mode\n    value: Node,RBAC\n  \
-             - name: profiling\n    value: \"false\"\n  extraVolumes:\n  - name: audit\n    hostPath: \
-             /var/log/kubernetes\n    mountPath: /var/log/kubernetes\n    pathType: DirectoryOrCreate\n  \
-             extraEnvs:\n  - name: GODEBUG\n    value: http2debug=1\ncontrollerManager:\n  extraArgs:\n  \
-             - name: node-cidr-mask-size\n    value: \"25\"\n  - name: bind-address\n    value: 0.0.0.0\n  \
-             extraVolumes:\n  - name: flexvolume\n    hostPath: /opt/flex\n    mountPath: /opt/flex\n    \
-             readOnly: true\nscheduler:\n  extraArgs:\n  - name: v\n    value: \"4\"\netcd:\n  local:\n    \
-             extraArgs:\n    - name: quota-backend-bytes\n      value: \"8589934592\"\n    - name: \
-             listen-metrics-urls\n      value: http://0.0.0.0:2381\nnetworking:\n  podSubnet: \
-             10.244.0.0/16\n",
-        ),
-        generated(
-            "external-etcd",
-            version,
-            ADDRESS,
-            "encryptionAlgorithm: ECDSA-P256\netcd:\n  external:\n    endpoints:\n    - \
-             https://198.51.100.30:2379\n    - https://198.51.100.31:2379\n    caFile: \
-             /etc/etcd-ext/ca.crt\n    certFile: /etc/etcd-ext/client.crt\n    keyFile: \
-             /etc/etcd-ext/client.key\n",
-        ),
-    ];
-    let mut patches = generated(
-        "patches",
-        version,
-        ADDRESS,
-        "encryptionAlgorithm: ECDSA-P256\n",
-    );
-    patches.yaml = patches.yaml.replace(
-        "nodeRegistration:",
-        "patches:\n  directory: /etc/kinit-patches\nnodeRegistration:",
-    );
-    patches.files = vec![
-        (
-            "etc/kinit-patches/kube-apiserver+strategic.yaml".to_string(),
-            "spec:\n  containers:\n  - name: kube-apiserver\n    resources:\n      requests:\n        \
-             cpu: 400m\n        memory: 512Mi\n"
-                .to_string(),
-        ),
-        (
-            "etc/kinit-patches/etcd0+json.yaml".to_string(),
-            "- op: add\n  path: /metadata/labels/patched\n  value: \"yes\"\n".to_string(),
-        ),
-        (
-            "etc/kinit-patches/kube-scheduler+merge.json".to_string(),
-            "{\"metadata\":{\"annotations\":{\"oracle\":\"merge\"}}}\n".to_string(),
-        ),
-    ];
-    inputs.push(patches);
-    inputs
-}
-
-/// The namespace both tools run in: an interface with ADDRESS, a default route, and fd00::10.
-fn oracle_namespace() -> Namespace {
-    let ns = Namespace::new("oracle");
-    // No dummy driver in these kernels: a veth pair with both ends inside.
-    ns.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
-    ]);
-    ns.ip(&["link", "set", "eth1", "up"]);
-    ns.ip(&["addr", "add", &format!("{ADDRESS}/24"), "dev", "eth0"]);
-    ns.ip(&["addr", "add", "fd00::10/64", "dev", "eth0", "nodad"]);
-    ns.ip(&["link", "set", "eth0", "up"]);
-    ns.ip(&["link", "set", "lo", "up"]);
-    ns.ip(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        "198.51.100.1",
-        "dev",
-        "eth0",
-    ]);
-    ns
 }
 
 fn must(out: Output, what: &str) {
@@ -241,13 +40,13 @@ fn must(out: Output, what: &str) {
     );
 }
 
-/// Runs the file phases of both tools for `input`; returns the comparison.
-fn run_both(ns: &Namespace, input: &Input) -> Comparison {
-    let kubeadm_root = tempfile::tempdir().unwrap();
-    let kinit_root = tempfile::tempdir().unwrap();
+/// Two fresh roots, kubeadm's and kinit's, each with the namespace's routes under proc/net, the
+/// input as /kubeadm.yaml and its files.
+fn prepared_roots(ns: &Namespace, input: &Input) -> [TempDir; 2] {
+    let roots = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let routes = ns.must(&["cat", "/proc/net/route"]);
     let routes6 = ns.must(&["cat", "/proc/net/if_inet6"]);
-    for root in [kubeadm_root.path(), kinit_root.path()] {
+    for root in roots.iter().map(TempDir::path) {
         std::fs::create_dir_all(root.join("proc/net")).unwrap();
         std::fs::write(root.join("proc/net/route"), &routes).unwrap();
         std::fs::write(root.join("proc/net/if_inet6"), &routes6).unwrap();
@@ -258,55 +57,119 @@ fn run_both(ns: &Namespace, input: &Input) -> Comparison {
             std::fs::write(path, content).unwrap();
         }
     }
-    let kubeadm = real_tool("kubeadm");
-    let kinit = env!("CARGO_BIN_EXE_kinit");
+    roots
+}
+
+/// Runs `args` with kubeadm in its root and kinit (`kinit_only` added) in its own, both with the
+/// input's configuration, failing unless both succeed; returns their standard outputs.
+fn both(
+    ns: &Namespace,
+    input: &Input,
+    roots: &[TempDir; 2],
+    args: &[&str],
+    kinit_only: &[&str],
+) -> [String; 2] {
+    let out = ns
+        .command(real_tool("kubeadm"))
+        .args(args)
+        .args(["--config", "/kubeadm.yaml", "--rootfs"])
+        .arg(roots[0].path())
+        .output()
+        .unwrap();
+    let kubeadm_stdout = text(&out.stdout);
+    must(out, &format!("{}: kubeadm {}", input.name, args.join(" ")));
+    let out = ns
+        .command(env!("CARGO_BIN_EXE_kinit"))
+        .args(args)
+        .args(kinit_only)
+        .arg("--config")
+        .arg(roots[1].path().join("kubeadm.yaml"))
+        .arg("--rootfs")
+        .arg(roots[1].path())
+        .output()
+        .unwrap();
+    let kinit_stdout = text(&out.stdout);
+    must(out, &format!("{}: kinit {}", input.name, args.join(" ")));
+    [kubeadm_stdout, kinit_stdout]
+}
+
+/// Runs the file phases of both tools for `input`; compares what they wrote.
+fn files_of_both(ns: &Namespace, input: &Input) -> Comparison {
+    let roots = prepared_roots(ns, input);
     for phase in FILE_PHASES {
         let mut args = vec!["init", "phase"];
         args.extend_from_slice(phase);
-        let out = ns
-            .command(&kubeadm)
-            .args(&args)
-            .args(["--config", "/kubeadm.yaml", "--rootfs"])
-            .arg(kubeadm_root.path())
-            .output()
-            .unwrap();
-        must(out, &format!("{}: kubeadm {}", input.name, args.join(" ")));
-        let out = ns
-            .command(kinit)
-            .args(&args)
-            .arg("--config")
-            .arg(kinit_root.path().join("kubeadm.yaml"))
-            .arg("--rootfs")
-            .arg(kinit_root.path())
-            .output()
-            .unwrap();
-        must(out, &format!("{}: kinit {}", input.name, args.join(" ")));
+        both(ns, input, &roots, &args, &[]);
     }
-    let a = tree_facts(kubeadm_root.path(), &input.cert_dir);
-    let b = tree_facts(kinit_root.path(), &input.cert_dir);
+    let a = tree_facts(roots[0].path(), &input.cert_dir);
+    let b = tree_facts(roots[1].path(), &input.cert_dir);
     compare(&input.name, &a, &b, &listed_differences())
 }
 
-#[test]
-fn needs_root_kubeadm_and_kinit_write_the_same_node_files() {
-    if !common::have_root() {
-        return;
-    }
+/// A whole `init --dry-run` of both tools for `input`, with --upload-certs; compares every object
+/// they would send.
+fn objects_of_both(ns: &Namespace, input: &Input) -> Comparison {
+    let roots = prepared_roots(ns, input);
+    let [kubeadm, kinit] = both(
+        ns,
+        input,
+        &roots,
+        &[
+            "init",
+            "--dry-run",
+            "--ignore-preflight-errors=all",
+            "--upload-certs",
+        ],
+        &["-o", "json"],
+    );
+    let (a, b) = (kubeadm_objects(&kubeadm), kinit_objects(&kinit));
+    assert!(
+        a.len() > 20 && b.len() > 20,
+        "{}: too few objects (kubeadm {}, kinit {}); kubeadm said:\n{kubeadm}",
+        input.name,
+        a.len(),
+        b.len()
+    );
+    compare(
+        &input.name,
+        &object_facts(&a),
+        &object_facts(&b),
+        &listed_differences(),
+    )
+}
+
+/// Every input (or those KINIT_ORACLE_ONLY names) through `run`, in a namespace of its own; prints
+/// the table and fails on an unlisted difference.
+fn oracle(label: &str, what: &str, run: fn(&Namespace, &Input) -> Comparison) {
     let version = real_kubernetes_version();
-    let ns = oracle_namespace();
+    let ns = oracle_namespace(label);
     let mut inputs = compat_inputs(&version);
     inputs.extend(generated_inputs(&version));
     let only = std::env::var("KINIT_ORACLE_ONLY").unwrap_or_default();
     let comparisons: Vec<Comparison> = inputs
         .iter()
         .filter(|i| only.is_empty() || i.name.contains(&only))
-        .map(|i| run_both(&ns, i))
+        .map(|i| run(&ns, i))
         .collect();
     let table = report(&comparisons, &listed_differences());
-    println!("kubeadm {version} vs kinit, files of init's file phases:\n{table}");
+    println!("kubeadm {version} vs kinit, {what}:\n{table}");
     let unlisted: usize = comparisons.iter().map(|c| c.unlisted().len()).sum();
     assert_eq!(
         unlisted, 0,
         "{unlisted} differences are not listed in the README (above)"
     );
+}
+
+#[test]
+fn needs_root_kubeadm_and_kinit_write_the_same_node_files() {
+    if common::have_root() {
+        oracle("oracle", "files of init's file phases", files_of_both);
+    }
+}
+
+#[test]
+fn needs_root_kubeadm_and_kinit_would_send_the_same_objects() {
+    if common::have_root() {
+        oracle("oracle-api", "objects of init --dry-run", objects_of_both);
+    }
 }

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod facts;
+pub mod inputs;
+pub mod objects;
 
 use facts::Facts;
 use std::fmt::Write as _;

@@ -35,6 +35,12 @@ impl Namespace {
         // A namespace left by a killed earlier run of the same pid would make `add` fail.
         delete_namespace(&name);
         ip(&["netns", "add", &name]);
+        // The machine's name server is unreachable from inside, so every lookup (preflight's
+        // Hostname check) would wait out the resolver's timeouts; `ip netns exec` mounts this file
+        // over /etc/resolv.conf instead, and a lookup fails at once, as it does under kubeadm's chroot.
+        let etc = Path::new("/etc/netns").join(&name);
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
         Namespace { name }
     }
 
@@ -109,6 +115,7 @@ impl Drop for Namespace {
 }
 
 fn delete_namespace(name: &str) {
+    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(name));
     let _ = Command::new("ip")
         .args(["netns", "delete", name])
         .stderr(Stdio::null())

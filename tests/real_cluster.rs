@@ -1,6 +1,6 @@
 //! The real control plane tier: `kinit init` and `kinit join` against the real Kubernetes v1.34
-//! programs (scripts/test-tools.sh builds them), on two hosts in network namespaces on one bridge:
-//! cp1 (198.51.100.1) and w1 (198.51.100.2), each with its own root folder.
+//! programs (scripts/test-tools.sh builds them), on hosts in network namespaces on one bridge:
+//! cp1 (198.51.100.1), w1 (198.51.100.2) and w2 (198.51.100.3), each with its own root folder.
 //!
 //! On cp1 the test plays only the kubelet's part that needs a container runtime
 //! (tests/support/static_pods.rs): it runs the static Pods kinit writes with the real etcd,
@@ -10,7 +10,8 @@
 //! manager's bootstrap signer to sign cluster-info, and joins w1: discovery verifies the real
 //! signer's JWS; the test plays w1's kubelet by posting the CSR with bootstrap-kubelet.conf, and
 //! the real controller manager approves and signs it through kinit's RBAC bindings; the
-//! kubelet.conf that results is `system:node:w1` to the real API server. Bad join input meets the
+//! kubelet.conf that results is `system:node:w1` to the real API server. w2 joins with the real
+//! kubeadm the same way, and what both joins wrote is compared fact by fact. Bad join input meets the
 //! real server's answers; the real DaemonSet and Deployment controllers and the scheduler act on
 //! the add-ons kinit applied; `kinit token` works against the real server (the real token cleaner
 //! deletes an expired token, the signer follows); `kinit reset` on both hosts, and cp1's control
@@ -23,8 +24,11 @@
 mod common;
 use common::{have_root, text, venv_tool};
 
+mod oracle;
 mod support;
 
+use oracle::facts::tree_facts;
+use oracle::{compare, listed_differences, report};
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::hosts::{Host, Network};
 use support::kubelet::{node_csr, write_kubelet_credentials, yaml};
-use support::real::real_kubernetes_version;
+use support::real::{real_kubernetes_version, real_tool};
 use support::standin::{serve_http, OK};
 use support::static_pods::StaticPods;
 
@@ -656,10 +660,15 @@ fn bad_joins(w1: &Host, admin: &Kubectl, pods: &StaticPods, token: &str, hash: &
     join_fails(w1, &config, "Unauthorized (401 Unauthorized)", pods);
 }
 
-/// w1's kubelet, played up to what needs a container runtime: it answers the health check, posts
-/// its CSR with bootstrap-kubelet.conf (real kubectl), waits for the real controller manager to
-/// approve and sign it, writes its client certificate and kubelet.conf as the kubelet does.
-/// Returns the CSR's name and bootstrap-kubelet.conf as it was.
+/// Where the played kubelet keeps the bootstrap-kubelet.conf it saw: outside the node's folders.
+fn seen_copy(host: &Host) -> PathBuf {
+    host.path("/bootstrap-kubelet.conf.seen")
+}
+
+/// A worker's kubelet, played up to what needs a container runtime: it answers the health check,
+/// posts its CSR with bootstrap-kubelet.conf (real kubectl), waits for the real controller manager
+/// to approve and sign it, writes its client certificate and kubelet.conf as the kubelet does.
+/// Returns the CSR's name and bootstrap-kubelet.conf as it was (a copy stays at `seen_copy`).
 fn bootstrap_kubelet(
     w1: &Host,
     join_ended: &AtomicBool,
@@ -674,8 +683,16 @@ fn bootstrap_kubelet(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Read once: kinit removes it when the bootstrap is done.
-    let seen = yaml(&bootstrap);
+    // Read once: the join removes it when the bootstrap is done. kubeadm writes in place, so a
+    // copy taken mid-write is taken again; the copy keeps the mode.
+    let seen = loop {
+        std::fs::copy(&bootstrap, seen_copy(w1)).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(seen_copy(w1)).unwrap_or_default();
+        if text.contains("\nusers:") && text.contains("token: ") {
+            break yaml(&seen_copy(w1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let kubectl = Kubectl::new(w1, "/etc/kubernetes/bootstrap-kubelet.conf");
     let scratch = tempfile::tempdir().unwrap();
     let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
@@ -842,6 +859,92 @@ fn worker_joins(
 /// ReplicaSet makes CoreDNS's two Pods and the scheduler decides about each (no Node is Ready, so
 /// it may well find no place: either answer is the scheduler's). Each Pod is made with the
 /// controller's service-account token, which the API server verifies with kinit's sa.pub.
+/// w2 joins with the real kubeadm, with the same token, pin and timeouts as w1's kinit join, its
+/// kubelet played the same way; then what each join left on its node is compared, fact by fact,
+/// as the kubeadm oracle compares init's files (tests/oracle): bootstrap-kubelet.conf as the
+/// kubelet saw it, the CA, config.yaml, kubeadm-flags.env, instance-config.yaml. The files the
+/// played kubelet wrote (kubelet.conf, its client certificate) are left out, and each node's name
+/// and address read as `<node>` and `<address>`.
+fn kubeadm_joins_beside(w1: &Host, w2: &Host, pods: &StaticPods, token: &str, hash: &str) {
+    let config = join_config(
+        w2,
+        "join.yaml",
+        &token_discovery(token, hash),
+        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n",
+    );
+    let join_ended = AtomicBool::new(false);
+    let (out, kubelet) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| bootstrap_kubelet(w2, &join_ended, pods));
+        let out = w2
+            .ns
+            .command(real_tool("kubeadm"))
+            .args(["join", "--config", "/join.yaml", "--rootfs"])
+            .arg(w2.root())
+            .arg("--ignore-preflight-errors=all")
+            .output()
+            .unwrap();
+        join_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    assert!(
+        out.status.success(),
+        "kubeadm join on w2 ({config}) failed:\n{}{}\nthe played kubelet: {:?}",
+        text(&out.stdout),
+        text(&out.stderr),
+        kubelet.as_ref().err()
+    );
+    let facts = |host: &Host| -> oracle::facts::Facts {
+        let tree = tempfile::tempdir().unwrap();
+        for folder in ["etc/kubernetes", "var/lib/kubelet"] {
+            let target = tree.path().join(folder);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(host.root().join(folder))
+                .arg(&target)
+                .status()
+                .unwrap();
+            assert!(copied.success());
+        }
+        let _ = std::fs::remove_file(tree.path().join("etc/kubernetes/kubelet.conf"));
+        let _ = std::fs::remove_dir_all(tree.path().join("var/lib/kubelet/pki"));
+        let seen = tree.path().join("etc/kubernetes/bootstrap-kubelet.conf");
+        std::process::Command::new("cp")
+            .arg("-p")
+            .arg(seen_copy(host))
+            .arg(&seen)
+            .status()
+            .unwrap();
+        let hide = |text: &str| {
+            text.replace(&host.address, "<address>")
+                .replace(&host.name, "<node>")
+        };
+        tree_facts(tree.path(), "/etc/kubernetes/pki")
+            .into_iter()
+            .map(|(key, value)| (hide(&key), hide(&value)))
+            .collect()
+    };
+    let (kubeadm, kinit) = (facts(w2), facts(w1));
+    for file in [
+        "etc/kubernetes/bootstrap-kubelet.conf: mode",
+        "etc/kubernetes/bootstrap-kubelet.conf: users{name=tls-bootstrap-token-user}.user.token",
+        "<pki>/ca.crt: subject",
+        "var/lib/kubelet/config.yaml: mode",
+        "var/lib/kubelet/kubeadm-flags.env: mode",
+        "var/lib/kubelet/instance-config.yaml: mode",
+    ] {
+        assert!(
+            kubeadm.contains_key(file),
+            "kubeadm's join wrote no {file}: {kubeadm:#?}"
+        );
+    }
+    let comparison = compare("worker join", &kubeadm, &kinit, &listed_differences());
+    let table = report(std::slice::from_ref(&comparison), &listed_differences());
+    println!("kubeadm vs kinit, files of a worker join:\n{table}");
+    assert!(comparison.compared > 60, "{table}");
+    assert!(comparison.unlisted().is_empty(), "{table}");
+}
+
 fn controllers_act_on_addons(admin: &Kubectl, pods: &StaticPods) {
     let logs = || {
         let events = admin
@@ -1003,8 +1106,8 @@ fn needs_root_real_control_plane_init_join_tokens() {
         return;
     }
     let began = Instant::now();
-    let network = Network::new("real", &["cp1", "w1"]);
-    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
+    let network = Network::new("real", &["cp1", "w1", "w2"]);
+    let (cp1, w1, w2) = (network.host("cp1"), network.host("w1"), network.host("w2"));
     // Declared after the network: dropped first, so the programs stop before their namespace goes.
     let pods = StaticPods::watch(cp1);
 
@@ -1037,6 +1140,11 @@ fn needs_root_real_control_plane_init_join_tokens() {
     eprintln!("bad joins: {:.1} s", began.elapsed().as_secs_f64());
     worker_joins(w1, cp1, &admin, &pods, &token, &hash);
     eprintln!("w1 joined: {:.1} s", began.elapsed().as_secs_f64());
+    kubeadm_joins_beside(w1, w2, &pods, &token, &hash);
+    eprintln!(
+        "w2 joined with kubeadm: {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     controllers_act_on_addons(&admin, &pods);
     eprintln!("add-ons acted on: {:.1} s", began.elapsed().as_secs_f64());
     tokens(cp1, w1, &admin, &pods, &hash);

@@ -22,7 +22,7 @@ echo "== real Kubernetes programs in $KINIT_REAL_BIN: $(cat "$KINIT_REAL_BIN/VER
 # Debian packages of the test environment, when we may install them.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in openssl iproute2 iptables nftables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc ruby shellcheck; do
+  for pkg in openssl iproute2 iptables nftables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc ruby shellcheck dnsutils; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then

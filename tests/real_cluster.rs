@@ -13,9 +13,11 @@
 //! kubelet.conf that results is `system:node:w1` to the real API server. w2 joins with the real
 //! kubeadm the same way, and what both joins wrote is compared fact by fact. Bad join input meets the
 //! real server's answers; the real DaemonSet and Deployment controllers and the scheduler act on
-//! the add-ons kinit applied; `kinit token` works against the real server (the real token cleaner
-//! deletes an expired token, the signer follows); `kinit reset` on both hosts, and cp1's control
-//! plane stops with its manifests. About 20 s on 2 cores.
+//! the add-ons kinit applied; CoreDNS and kube-proxy run from kinit's ConfigMaps
+//! (real_cluster/addons_run.rs): CoreDNS answers for the cluster's Services, kube-proxy programs
+//! w1's iptables; `kinit token` works against the real server (the real token cleaner deletes an
+//! expired token, the signer follows); `kinit reset` on cp1 and w1 removes every KUBE-* chain, and
+//! cp1's control plane stops with its manifests. About 30 s on 2 cores.
 //!
 //! `KINIT_STATIC_POD_LOGS=<dir>` keeps the components' logs; a failure prints their tails anyway.
 //!
@@ -24,12 +26,14 @@
 mod common;
 use common::{have_root, text, venv_tool};
 
+#[path = "real_cluster/addons_run.rs"]
+mod addons_run;
 mod oracle;
 mod support;
 
 use oracle::facts::tree_facts;
 use oracle::{compare, listed_differences, report};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -61,7 +65,7 @@ const UNMET_PREFLIGHT: &str = "NumCPU,Mem,CRI,FileExisting-ip,FileExisting-iptab
 fn wait(
     what: &str,
     limit: Duration,
-    logs: impl Fn() -> String,
+    mut logs: impl FnMut() -> String,
     mut ready: impl FnMut() -> Result<(), String>,
 ) {
     let start = Instant::now();
@@ -218,7 +222,7 @@ encryptionAlgorithm: ECDSA-P256
 /// Returns how the registration ended.
 fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), String> {
     let conf = host.path("/etc/kubernetes/kubelet.conf");
-    let node = node_object(&host.name);
+    let node = node_object(&host.name, &host.address);
     let file = host.path("/node.json");
     std::fs::write(&file, node.to_string()).unwrap();
     let mut last = String::from("kubelet.conf has not been written");
@@ -236,9 +240,27 @@ fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), 
     Err(format!("cp1's Node was never registered: {last}"))
 }
 
-/// A Node as the kubelet registers it: the labels it sets itself and the capacity it reports
-/// (without which the scheduler places nothing there).
-fn node_object(name: &str) -> Value {
+/// The machine's iptables, ip6tables and nft programs, linked into `host`'s root where a node has
+/// them: `--rootfs` looks for programs under the root (as kubeadm's chroot does), and a reset
+/// without them can only say that the rules stay.
+fn link_packet_filter_tools(host: &Host) {
+    let sbin = host.path("/usr/sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    for entry in std::fs::read_dir("/usr/sbin").unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if ["iptables", "ip6tables", "nft", "xtables"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            let _ =
+                std::os::unix::fs::symlink(Path::new("/usr/sbin").join(&name), sbin.join(&name));
+        }
+    }
+}
+
+/// A Node as the kubelet registers it: the labels it sets itself, the capacity it reports (without
+/// which the scheduler places nothing there) and its addresses (which kube-proxy waits for).
+fn node_object(name: &str, address: &str) -> Value {
     let resources = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
     json!({
         "apiVersion": "v1", "kind": "Node",
@@ -247,7 +269,9 @@ fn node_object(name: &str) -> Value {
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": "amd64"}},
         "spec": {},
-        "status": {"capacity": resources, "allocatable": resources}
+        "status": {"capacity": resources, "allocatable": resources, "addresses": [
+            {"type": "InternalIP", "address": address},
+            {"type": "Hostname", "address": name}]}
     })
 }
 
@@ -820,13 +844,13 @@ fn worker_joins(
         "{whoami}"
     );
     let node = w1.path("/node.json");
-    std::fs::write(&node, node_object("w1").to_string()).unwrap();
+    std::fs::write(&node, node_object("w1", &w1.address).to_string()).unwrap();
     kubelet
         .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
         .unwrap();
     let got = kubelet.json(&["get", "node", "w1"]).unwrap();
     assert_eq!(got["metadata"]["name"], "w1");
-    std::fs::write(&node, node_object("w2").to_string()).unwrap();
+    std::fs::write(&node, node_object("w2", "198.51.100.3").to_string()).unwrap();
     let refused = kubelet
         .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
         .unwrap_err();
@@ -1147,6 +1171,13 @@ fn needs_root_real_control_plane_init_join_tokens() {
     );
     controllers_act_on_addons(&admin, &pods);
     eprintln!("add-ons acted on: {:.1} s", began.elapsed().as_secs_f64());
+    addons_run::coredns_answers(cp1, w1, &admin);
+    eprintln!("CoreDNS answered: {:.1} s", began.elapsed().as_secs_f64());
+    let (mut kube_proxy, _kube_proxy_files) = addons_run::kube_proxy_programs(cp1, w1, &admin);
+    eprintln!(
+        "kube-proxy programmed w1: {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     tokens(cp1, w1, &admin, &pods, &hash);
     eprintln!("tokens: {:.1} s", began.elapsed().as_secs_f64());
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));
@@ -1156,6 +1187,11 @@ fn needs_root_real_control_plane_init_join_tokens() {
     }
 
     // `kinit reset` on both: cp1's static Pods go, and with them its control plane.
+    // As a reset stops the kubelet and with it the kube-proxy Pod, before cleaning up after it.
+    kube_proxy.stop();
+    for host in [w1, cp1] {
+        link_packet_filter_tools(host);
+    }
     for host in [w1, cp1] {
         let out = host.kinit(&["reset", "-f"]);
         assert!(
@@ -1167,6 +1203,22 @@ fn needs_root_real_control_plane_init_join_tokens() {
             pods.tails(20)
         );
         assert!(!host.path("/etc/kubernetes/kubelet.conf").exists());
+        // Nothing kube-proxy programmed is left, in any table, and reset looked again to say so.
+        let rules = host.ns.must(&["iptables-save"]);
+        assert!(!rules.contains("KUBE-"), "{}: {rules}", host.name);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(
+                "[reset] Checked: nothing that cleanup-node removes is left on this node"
+            ),
+            "{stdout}"
+        );
+        if host.name == "w1" {
+            assert!(
+                stdout.contains("KUBE-SERVICES"),
+                "the chains it removed: {stdout}"
+            );
+        }
         if host.name == "cp1" {
             // It asked the real etcd for its members before leaving the data alone.
             let stdout = text(&out.stdout);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod daemon;
 pub mod etcd;
 pub mod hosts;
 pub mod https;

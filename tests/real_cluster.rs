@@ -16,8 +16,10 @@
 //! the add-ons kinit applied; CoreDNS and kube-proxy run from kinit's ConfigMaps
 //! (real_cluster/addons_run.rs): CoreDNS answers for the cluster's Services, kube-proxy programs
 //! w1's iptables; `kinit token` works against the real server (the real token cleaner deletes an
-//! expired token, the signer follows); `kinit reset` on cp1 and w1 removes every KUBE-* chain, and
-//! cp1's control plane stops with its manifests. About 30 s on 2 cores.
+//! expired token, the signer follows); `kinit certs renew all` and a restart of the control plane:
+//! the API server and etcd serve the renewed certificates and `check-expiration` agrees; `kinit
+//! reset` on cp1 and w1 removes every KUBE-* chain, and cp1's control plane stops with its
+//! manifests. About 40 s on 2 cores.
 //!
 //! `KINIT_STATIC_POD_LOGS=<dir>` keeps the components' logs; a failure prints their tails anyway.
 //!
@@ -1039,6 +1041,112 @@ fn controllers_act_on_addons(admin: &Kubectl, pods: &StaticPods) {
 
 /// `kinit token create/list/delete` against the real server; the real token cleaner deletes a
 /// token whose TTL ran out, and the real bootstrap signer follows each change.
+/// The certificate a TLS server in `host` presents at `address`, read with the openssl CLI.
+fn served_certificate(host: &Host, address: &str) -> Result<openssl::x509::X509, String> {
+    let out = host
+        .command("openssl")
+        .args(["s_client", "-connect", address])
+        .output()
+        .unwrap();
+    openssl::x509::X509::from_pem(&out.stdout).map_err(|e| {
+        format!(
+            "no certificate from {address}: {e}\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+/// Seconds from now until `cert` expires.
+fn seconds_left(cert: &openssl::x509::X509) -> i64 {
+    let diff = openssl::asn1::Asn1Time::days_from_now(0)
+        .unwrap()
+        .diff(cert.not_after())
+        .unwrap();
+    i64::from(diff.days) * 86_400 + i64::from(diff.secs)
+}
+
+/// `kinit certs renew all` on cp1, then a restart of its control plane, as kubeadm tells people to
+/// do: the real API server and etcd then serve the renewed certificates, `check-expiration` says
+/// when they expire, and the renewed admin.conf works.
+fn certs_renewed_and_served(cp1: &Host, pods: &StaticPods) {
+    let file = |name: &str| {
+        openssl::x509::X509::from_pem(&std::fs::read(cp1.path(name)).unwrap()).unwrap()
+    };
+    let apiserver = format!("{}:6443", cp1.address);
+    let etcd = format!("{}:2379", cp1.address);
+    let before = served_certificate(cp1, &apiserver).unwrap();
+    assert_eq!(
+        before.to_der().unwrap(),
+        file("/etc/kubernetes/pki/apiserver.crt").to_der().unwrap()
+    );
+    // A second apart, so the renewed certificates start later than the first ones.
+    std::thread::sleep(Duration::from_millis(1100));
+    let config = cp1_config(cp1);
+    let out = cp1.kinit(&["certs", "renew", "all", "--config", &config]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let renewed = file("/etc/kubernetes/pki/apiserver.crt");
+    assert_ne!(
+        renewed.serial_number().to_bn().unwrap(),
+        before.serial_number().to_bn().unwrap()
+    );
+    // kube-apiserver reloads its serving pair from the files by itself; the restart kubeadm asks
+    // for is what the others need (etcd's server and peer pairs, the kubeconfigs of the
+    // controller manager and the scheduler).
+    pods.restart(&COMPONENTS);
+    wait(
+        "the restarted API server serves the renewed certificate",
+        Duration::from_secs(40),
+        || pods.tail("kube-apiserver", 30),
+        || {
+            let served = served_certificate(cp1, &apiserver)?;
+            if served.to_der().unwrap() == renewed.to_der().unwrap() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "served serial {:?}",
+                    served.serial_number().to_bn().unwrap()
+                ))
+            }
+        },
+    );
+    assert_eq!(
+        served_certificate(cp1, &etcd).unwrap().to_der().unwrap(),
+        file("/etc/kubernetes/pki/etcd/server.crt")
+            .to_der()
+            .unwrap(),
+        "etcd serves its renewed certificate"
+    );
+    let out = cp1.kinit(&["certs", "check-expiration", "-o", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let entry = report["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "apiserver")
+        .unwrap_or_else(|| panic!("no apiserver in {report}"))
+        .clone();
+    let residual = entry["residualSeconds"].as_i64().unwrap();
+    assert!(
+        (residual - seconds_left(&renewed)).abs() < 60,
+        "check-expiration says {residual} s, the served certificate {} s",
+        seconds_left(&renewed)
+    );
+    let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
+    wait(
+        "the renewed admin.conf reads the cluster",
+        Duration::from_secs(30),
+        || pods.tail("kube-apiserver", 20),
+        || admin.try_ok(&["get", "nodes"]).map(|_| ()),
+    );
+}
+
 fn tokens(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, hash: &str) {
     let kinit = |args: &[&str]| {
         let out = cp1.kinit(args);
@@ -1185,6 +1293,11 @@ fn needs_root_real_control_plane_init_join_tokens() {
     for component in COMPONENTS {
         assert_eq!(pods.starts(component), 1, "{}", pods.tail(component, 60));
     }
+    certs_renewed_and_served(cp1, &pods);
+    eprintln!(
+        "certificates renewed and served: {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
 
     // `kinit reset` on both: cp1's static Pods go, and with them its control plane.
     // As a reset stops the kubelet and with it the kube-proxy Pod, before cleaning up after it.

@@ -157,6 +157,43 @@ impl StaticPods {
             .map_or(0, |p| p.starts)
     }
 
+    /// Stops the running containers of these Pods as the kubelet stops a container (SIGTERM, and
+    /// SIGKILL after the grace period), so that the watcher starts them again as the kubelet
+    /// restarts an exited container; returns once each runs again, started once more, or fails
+    /// after 30 s with its log.
+    pub fn restart(&self, names: &[&str]) {
+        let before: Vec<u32> = names.iter().map(|n| self.starts(n)).collect();
+        let pids: Vec<Pid> = {
+            let state = self.state.lock().unwrap();
+            names
+                .iter()
+                .filter_map(|name| state.pods.get(*name).and_then(|p| p.child.as_ref()))
+                .map(|child| Pid::from_raw(child.id() as i32))
+                .collect()
+        };
+        for pid in &pids {
+            let _ = kill(*pid, Signal::SIGTERM);
+        }
+        let start = Instant::now();
+        let mut killed = false;
+        for (name, before) in names.iter().zip(before) {
+            while self.starts(name) <= before || !self.running(name) {
+                if !killed && start.elapsed() > GRACE {
+                    for pid in &pids {
+                        let _ = kill(*pid, Signal::SIGKILL);
+                    }
+                    killed = true;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "{name} did not start again\n{}",
+                    self.tail(name, 30)
+                );
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+
     /// Whether the container of `<name>.yaml` is running now.
     pub fn running(&self, name: &str) -> bool {
         let mut state = self.state.lock().unwrap();

@@ -1,6 +1,6 @@
 //! The real control plane tier: `kinit init` and `kinit join` against the real Kubernetes v1.34
 //! programs (scripts/test-tools.sh builds them), on hosts in network namespaces on one bridge:
-//! cp1 (198.51.100.1), w1 (198.51.100.2) and w2 (198.51.100.3), each with its own root folder.
+//! cp1 (198.51.100.1), w1, w2 and cp2 (198.51.100.2-4), each with its own root folder.
 //!
 //! On cp1 the test plays only the kubelet's part that needs a container runtime
 //! (tests/support/static_pods.rs): it runs the static Pods kinit writes with the real etcd,
@@ -16,10 +16,12 @@
 //! the add-ons kinit applied; CoreDNS and kube-proxy run from kinit's ConfigMaps
 //! (real_cluster/addons_run.rs): CoreDNS answers for the cluster's Services, kube-proxy programs
 //! w1's iptables; `kinit token` works against the real server (the real token cleaner deletes an
-//! expired token, the signer follows); `kinit certs renew all` and a restart of the control plane:
+//! expired token, the signer follows); cp2 joins as a second control plane on real etcd 3.6
+//! (real_cluster/control_plane_join.rs) and resets again; `kinit certs renew all` and a restart of
+//! the control plane:
 //! the API server and etcd serve the renewed certificates and `check-expiration` agrees; `kinit
 //! reset` on cp1 and w1 removes every KUBE-* chain, and cp1's control plane stops with its
-//! manifests. About 40 s on 2 cores.
+//! manifests. About 50 s on 2 cores.
 //!
 //! `KINIT_STATIC_POD_LOGS=<dir>` keeps the components' logs; a failure prints their tails anyway.
 //!
@@ -30,6 +32,8 @@ use common::{have_root, text, venv_tool};
 
 #[path = "real_cluster/addons_run.rs"]
 mod addons_run;
+#[path = "real_cluster/control_plane_join.rs"]
+mod control_plane_join;
 mod oracle;
 mod support;
 
@@ -210,6 +214,7 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: {version}
 encryptionAlgorithm: ECDSA-P256
+controlPlaneEndpoint: {ENDPOINT}
 ",
             address = cp1.address,
             version = real_kubernetes_version()
@@ -219,9 +224,9 @@ encryptionAlgorithm: ECDSA-P256
     path.to_str().unwrap().to_string()
 }
 
-/// What the kubelet of cp1 does that the test plays: it answers its health check and registers
-/// its Node with kubelet.conf once the API server answers (the static Pods run meanwhile).
-/// Returns how the registration ended.
+/// What the kubelet of a control-plane node does that the test plays: it answers its health check,
+/// registers its Node with kubelet.conf once the API server answers (the static Pods run
+/// meanwhile) and makes the mirror Pods of its static Pods. Returns how the registration ended.
 fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), String> {
     let conf = host.path("/etc/kubernetes/kubelet.conf");
     let node = node_object(&host.name, &host.address);
@@ -232,14 +237,63 @@ fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), 
         if conf.exists() {
             let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
             match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.contains("AlreadyExists") => return Ok(()),
+                Ok(_) => return create_mirror_pods(host, &kubectl),
+                Err(e) if e.contains("AlreadyExists") => return create_mirror_pods(host, &kubectl),
                 Err(e) => last = e,
             }
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     Err(format!("cp1's Node was never registered: {last}"))
+}
+
+/// The mirror Pod the kubelet makes in the API for each static Pod of `host` (`<name>-<node>`,
+/// bound to and owned by the node, with the kubelet's config annotations), through kubelet.conf as the node:
+/// what `kubectl get pods -n kube-system` shows, and where a joining control plane reads etcd's
+/// client URL from.
+fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> {
+    let dir = host.path("/etc/kubernetes/manifests");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{dir:?}: {e}"))?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    manifests.sort();
+    // NodeRestriction admits a node's mirror Pods only when they are owned by its Node.
+    let node = kubectl.json(&["get", "node", &host.name])?;
+    let owner = json!([{"apiVersion": "v1", "kind": "Node", "name": host.name,
+        "uid": node["metadata"]["uid"], "controller": true}]);
+    for manifest in manifests {
+        let bytes = std::fs::read(&manifest).unwrap();
+        let hash: String = openssl::sha::sha256(&bytes)[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut pod = yaml(&manifest);
+        let name = format!(
+            "{}-{}",
+            pod["metadata"]["name"].as_str().unwrap(),
+            host.name
+        );
+        pod["metadata"]["name"] = json!(name);
+        for (key, value) in [
+            ("kubernetes.io/config.hash", hash.as_str()),
+            ("kubernetes.io/config.mirror", hash.as_str()),
+            ("kubernetes.io/config.source", "file"),
+        ] {
+            pod["metadata"]["annotations"][key] = json!(value);
+        }
+        pod["metadata"]["ownerReferences"] = owner.clone();
+        pod["spec"]["nodeName"] = json!(host.name);
+        let file = host.path(&format!("/mirror-{name}.json"));
+        std::fs::write(&file, pod.to_string()).unwrap();
+        match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
+            Ok(_) => {}
+            Err(e) if e.contains("AlreadyExists") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The machine's iptables, ip6tables and nft programs, linked into `host`'s root where a node has
@@ -288,6 +342,7 @@ fn init_cp1(cp1: &Host, pods: &StaticPods) -> Value {
             "init",
             "--config",
             &config,
+            "--upload-certs",
             "-o",
             "json",
             "--ignore-preflight-errors",
@@ -1238,8 +1293,13 @@ fn needs_root_real_control_plane_init_join_tokens() {
         return;
     }
     let began = Instant::now();
-    let network = Network::new("real", &["cp1", "w1", "w2"]);
-    let (cp1, w1, w2) = (network.host("cp1"), network.host("w1"), network.host("w2"));
+    let network = Network::new("real", &["cp1", "w1", "w2", "cp2"]);
+    let (cp1, w1, w2, cp2) = (
+        network.host("cp1"),
+        network.host("w1"),
+        network.host("w2"),
+        network.host("cp2"),
+    );
     // Declared after the network: dropped first, so the programs stop before their namespace goes.
     let pods = StaticPods::watch(cp1);
 
@@ -1286,6 +1346,24 @@ fn needs_root_real_control_plane_init_join_tokens() {
         "kube-proxy programmed w1: {:.1} s",
         began.elapsed().as_secs_f64()
     );
+    let certificate_key = init["join"]["certificateKey"]
+        .as_str()
+        .expect("init's certificate key (--upload-certs)");
+    let cp2_pods = control_plane_join::second_control_plane_joins(
+        cp1,
+        cp2,
+        &pods,
+        &token,
+        &hash,
+        certificate_key,
+    );
+    eprintln!(
+        "cp2 joined as a control plane: {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    control_plane_join::second_control_plane_resets(cp1, cp2, &cp2_pods);
+    drop(cp2_pods);
+    eprintln!("cp2 reset: {:.1} s", began.elapsed().as_secs_f64());
     tokens(cp1, w1, &admin, &pods, &hash);
     eprintln!("tokens: {:.1} s", began.elapsed().as_secs_f64());
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));

@@ -935,11 +935,6 @@ fn worker_joins(
     assert_eq!(local, stored);
 }
 
-/// The real controllers and scheduler act on the add-ons kinit applied: the DaemonSet controller
-/// makes a kube-proxy Pod for each Node and the scheduler places it there; the Deployment's
-/// ReplicaSet makes CoreDNS's two Pods and the scheduler decides about each (no Node is Ready, so
-/// it may well find no place: either answer is the scheduler's). Each Pod is made with the
-/// controller's service-account token, which the API server verifies with kinit's sa.pub.
 /// w2 joins with the real kubeadm, with the same token, pin and timeouts as w1's kinit join, its
 /// kubelet played the same way; then what each join left on its node is compared, fact by fact,
 /// as the kubeadm oracle compares init's files (tests/oracle): bootstrap-kubelet.conf as the
@@ -1026,6 +1021,11 @@ fn kubeadm_joins_beside(w1: &Host, w2: &Host, pods: &StaticPods, token: &str, ha
     assert!(comparison.unlisted().is_empty(), "{table}");
 }
 
+/// The real controllers and scheduler act on the add-ons kinit applied: the DaemonSet controller
+/// makes a kube-proxy Pod for each Node and the scheduler places it there; the Deployment's
+/// ReplicaSet makes CoreDNS's two Pods and the scheduler decides about each (no Node is Ready, so
+/// it may well find no place: either answer is the scheduler's). Each Pod is made with the
+/// controller's service-account token, which the API server verifies with kinit's sa.pub.
 fn controllers_act_on_addons(admin: &Kubectl, pods: &StaticPods) {
     let logs = || {
         let events = admin

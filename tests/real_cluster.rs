@@ -44,6 +44,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use kinit_preflight::root_path::resolve_in_root;
 use serde_json::{json, Value};
 use support::hosts::{Host, Network};
 use support::kubelet::{node_csr, write_kubelet_credentials, yaml};
@@ -114,7 +115,10 @@ impl<'a> Kubectl<'a> {
                     if trimmed.starts_with(key) {
                         let (indent, rest) = line.split_at(line.len() - trimmed.len());
                         let (name, path) = rest.split_once(": ").unwrap();
-                        return format!("{indent}{name}: {}\n", host.path(path).display());
+                        // Followed as the node follows it: the kubelet's current pair is an
+                        // absolute symlink.
+                        let inside = resolve_in_root(host.root(), path).unwrap();
+                        return format!("{indent}{name}: {}\n", host.path(&inside).display());
                     }
                 }
                 format!("{line}\n")
@@ -1433,4 +1437,116 @@ fn needs_root_real_control_plane_init_join_tokens() {
         },
     );
     eprintln!("reset: {:.1} s", began.elapsed().as_secs_f64());
+}
+
+/// w1 joins with the real kubelet instead of a played one (tests/support/real_kubelet.rs): started
+/// as kubeadm's drop-in starts it once the join has written its files, it bootstraps its client
+/// certificate through the real controller manager and registers its Node itself.
+#[test]
+fn needs_root_real_kubelet_bootstraps_and_registers_a_worker() {
+    if !have_root() {
+        return;
+    }
+    let network = Network::new("kubelet", &["cp1", "w1"]);
+    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
+    // The kubelet takes its Node's address from the default route, as on any node.
+    w1.ns.ip(&["route", "add", "default", "via", &cp1.address]);
+    let pods = StaticPods::watch(cp1);
+    let init = init_cp1(cp1, &pods);
+    let token = init["join"]["token"].as_str().unwrap().to_string();
+    let hash = init["join"]["caCertHashes"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
+    let began = Instant::now();
+    wait_jws(&admin, &pods, token.split('.').next().unwrap(), true);
+    let config = join_config(
+        w1,
+        "join.yaml",
+        &token_discovery(&token, &hash),
+        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 60s\n",
+    );
+    let join_ended = AtomicBool::new(false);
+    let (out, kubelet) = std::thread::scope(|scope| {
+        // What systemd would do when kubelet-start restarts the kubelet: start it once its files are there.
+        let kubelet = scope.spawn(|| {
+            let flags = w1.path("/var/lib/kubelet/kubeadm-flags.env");
+            let bootstrap = w1.path("/etc/kubernetes/bootstrap-kubelet.conf");
+            while !(flags.exists() && bootstrap.exists()) {
+                if join_ended.load(Ordering::SeqCst) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(support::real_kubelet::RealKubelet::start(w1))
+        });
+        let out = w1.kinit(&[
+            "join",
+            "--config",
+            &config,
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        join_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    let mut kubelet = kubelet.expect("the join wrote bootstrap-kubelet.conf and kubeadm-flags.env");
+    eprintln!(
+        "w1 joined with the real kubelet: {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    assert!(
+        out.status.success(),
+        "kinit join on w1 with the real kubelet failed:\n{}{}\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        kubelet.tails(60),
+        pods.tail("kube-controller-manager", 20)
+    );
+    // The Node is the kubelet's own: its version, its addresses, its heartbeat.
+    let mut logs = || kubelet.tails(40);
+    wait(
+        "the real kubelet registers Node w1 and reports its status",
+        Duration::from_secs(60),
+        &mut logs,
+        || {
+            let node = admin.json(&["get", "node", "w1"])?;
+            let version = node["status"]["nodeInfo"]["kubeletVersion"].as_str();
+            let addresses = node["status"]["addresses"].to_string();
+            if version == Some(real_kubernetes_version().as_str())
+                && addresses.contains(&w1.address)
+            {
+                Ok(())
+            } else {
+                Err(format!("{}", node["status"]))
+            }
+        },
+    );
+    eprintln!("Node w1 registered: {:.1} s", began.elapsed().as_secs_f64());
+    let whoami = Kubectl::new(w1, "/etc/kubernetes/kubelet.conf")
+        .json(&["auth", "whoami"])
+        .unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "system:node:w1");
+    // Where it stops: it is not Ready, for want of a network plugin (no CNI configuration, and no
+    // image could be pulled for one); the real kubelet says so in its Node's Ready condition.
+    let node = admin.json(&["get", "node", "w1"]).unwrap();
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ready["status"], "False", "{ready}");
+    eprintln!("w1's Ready condition: {}", ready["message"]);
+    drop(kubelet);
+    let out = w1.kinit(&["reset", "-f"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(!w1.path("/etc/kubernetes/kubelet.conf").exists());
 }

@@ -203,7 +203,7 @@ fn with_input(program: &str, args: &[&str], input: &str) -> String {
 }
 
 fn read_host_file(host: &RealHost, path: &str) -> Result<Option<Vec<u8>>, String> {
-    match std::fs::read(host.resolve_path(path)) {
+    match std::fs::read(host.resolve_following(path)) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {path}: {e}")),

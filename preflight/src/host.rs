@@ -64,8 +64,22 @@ impl RealHost {
         &self.root
     }
 
+    /// Where the node path `path` lies on this machine, its last part as it is (a symlink stays a
+    /// symlink): for writing, renaming and removing.
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// Where the node path `path` lies on this machine with every symlink followed inside the
+    /// root: for reading. The same as [`RealHost::resolve_path`] when the root is `/`.
+    pub fn resolve_following(&self, path: &str) -> PathBuf {
+        if self.root == Path::new("/") {
+            return PathBuf::from(path);
+        }
+        match crate::root_path::resolve_in_root(&self.root, path) {
+            Ok(inside) => self.resolve_path(&inside),
+            Err(_) => self.resolve_path(path),
+        }
     }
 }
 
@@ -75,16 +89,16 @@ impl Host for RealHost {
     }
 
     fn read_file(&self, path: &str) -> io::Result<String> {
-        std::fs::read_to_string(self.resolve_path(path))
+        std::fs::read_to_string(self.resolve_following(path))
     }
 
     fn exists(&self, path: &str) -> bool {
-        self.resolve_path(path).exists()
+        self.resolve_following(path).exists()
     }
 
     fn dir_entries(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.resolve_path(path))? {
+        for entry in std::fs::read_dir(self.resolve_following(path))? {
             names.push(entry?.file_name().to_string_lossy().into_owned());
         }
         Ok(names)
@@ -197,7 +211,7 @@ impl Host for RealHost {
     }
 
     fn connect_unix(&self, path: &str) -> Result<(), String> {
-        UnixStream::connect(self.resolve_path(path))
+        UnixStream::connect(self.resolve_following(path))
             .map(drop)
             .map_err(|e| e.to_string())
     }
@@ -256,11 +270,12 @@ impl RealHost {
         use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
         let mut builder = SslConnector::builder(SslMethod::tls_client())?;
         if !tls.ca_file.is_empty() {
-            builder.set_ca_file(self.resolve_path(&tls.ca_file))?;
+            builder.set_ca_file(self.resolve_following(&tls.ca_file))?;
         }
         if !tls.cert_file.is_empty() && !tls.key_file.is_empty() {
-            builder.set_certificate_chain_file(self.resolve_path(&tls.cert_file))?;
-            builder.set_private_key_file(self.resolve_path(&tls.key_file), SslFiletype::PEM)?;
+            builder.set_certificate_chain_file(self.resolve_following(&tls.cert_file))?;
+            builder
+                .set_private_key_file(self.resolve_following(&tls.key_file), SslFiletype::PEM)?;
         }
         Ok(builder.build())
     }

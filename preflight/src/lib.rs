@@ -6,6 +6,7 @@ pub mod checks;
 mod fix;
 pub mod host;
 mod plan;
+pub mod root_path;
 
 pub use check::{Check, EtcdClientFiles, Failure, Severity};
 pub use checks::network::dns1123_subdomain_problem;

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod https;
 pub mod kubelet;
 pub mod real;
+pub mod real_kubelet;
 pub mod standin;
 pub mod static_pods;
 pub mod venv;

@@ -1,8 +1,8 @@
 //! The files and folder contents kubeadm's reset removes, plus the CNI configuration.
 
-use super::mounts::resolve_in_root;
 use super::{step, warn};
 use crate::runner::PhaseContext;
+use kinit_preflight::root_path::resolve_in_root;
 use std::path::Path;
 
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";

@@ -3,54 +3,10 @@
 
 use super::{step, warn};
 use crate::runner::PhaseContext;
-use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use kinit_preflight::root_path::resolve_in_root;
+use std::path::{Path, PathBuf};
 
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
-
-/// Follows the symlinks of the node path `path` the way the node would, with `root` as its `/`.
-pub fn resolve_in_root(root: &Path, path: &str) -> Result<String, String> {
-    let mut resolved = PathBuf::from("/");
-    let mut pending: Vec<OsString> = components(Path::new(path));
-    pending.reverse();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = resolved.join(&part);
-        let on_host = root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
-        match std::fs::symlink_metadata(&on_host) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                links += 1;
-                if links > 40 {
-                    return Err(format!("too many symbolic links under {path}"));
-                }
-                let target = std::fs::read_link(&on_host)
-                    .map_err(|e| format!("cannot read the link {}: {e}", candidate.display()))?;
-                if target.is_absolute() {
-                    resolved = PathBuf::from("/");
-                }
-                let mut parts = components(&target);
-                parts.reverse();
-                pending.extend(parts);
-            }
-            _ => resolved = candidate,
-        }
-    }
-    Ok(resolved.to_string_lossy().into_owned())
-}
-
-fn components(path: &Path) -> Vec<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(name) => Some(name.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// The mount points of a mountinfo text strictly under `dir`, deepest first (a mount inside another
 /// must go before it).
@@ -209,29 +165,6 @@ mod tests {
                 PathBuf::from("/var/lib/kubelet/pods/a/volumes/x"),
                 PathBuf::from("/var/lib/kubelet/pods/with space"),
             ]
-        );
-    }
-
-    #[test]
-    fn follows_links_inside_the_root() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("data/kubelet")).unwrap();
-        std::fs::create_dir_all(root.path().join("var/lib")).unwrap();
-        std::os::unix::fs::symlink("/data/kubelet", root.path().join("var/lib/kubelet")).unwrap();
-        assert_eq!(
-            resolve_in_root(root.path(), "/var/lib/kubelet").unwrap(),
-            "/data/kubelet"
-        );
-        std::os::unix::fs::symlink("../../data", root.path().join("var/lib/rel")).unwrap();
-        assert_eq!(
-            resolve_in_root(root.path(), "/var/lib/rel/kubelet").unwrap(),
-            "/data/kubelet"
-        );
-        std::os::unix::fs::symlink("loop", root.path().join("loop")).unwrap();
-        assert!(resolve_in_root(root.path(), "/loop").is_err());
-        assert_eq!(
-            resolve_in_root(root.path(), "/absent/x").unwrap(),
-            "/absent/x"
         );
     }
 }

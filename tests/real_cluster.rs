@@ -28,7 +28,7 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{have_root, text, venv_tool};
+use common::{have_root, text};
 
 #[path = "real_cluster/addons_run.rs"]
 mod addons_run;
@@ -44,10 +44,11 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kinit_preflight::root_path::resolve_in_root;
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::hosts::{Host, Network};
+use support::kubectl::Kubectl;
 use support::kubelet::{node_csr, write_kubelet_credentials, yaml};
+use support::played_kubelet::{node_object, register_node_when_ready};
 use support::real::{real_kubernetes_version, real_tool};
 use support::standin::{serve_http, OK};
 use support::static_pods::StaticPods;
@@ -85,87 +86,6 @@ fn wait(
             panic!("{what}: not after {limit:?}; last: {last}\n{}", logs());
         }
         std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The real kubectl inside a host, with a kubeconfig and a cache of its own.
-struct Kubectl<'a> {
-    host: &'a Host,
-    kubeconfig: PathBuf,
-    home: tempfile::TempDir,
-}
-
-impl<'a> Kubectl<'a> {
-    /// kubectl on `host` with `kubeconfig`, a host path of its; client files it names by path are
-    /// read under the host's root, as the host would read them.
-    fn new(host: &'a Host, kubeconfig: &str) -> Kubectl<'a> {
-        let home = tempfile::tempdir().unwrap();
-        let source = host.path(kubeconfig);
-        let original =
-            std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{source:?}: {e}"));
-        let mapped: String = original
-            .lines()
-            .map(|line| {
-                let trimmed = line.trim_start();
-                for key in [
-                    "client-certificate: /",
-                    "client-key: /",
-                    "certificate-authority: /",
-                ] {
-                    if trimmed.starts_with(key) {
-                        let (indent, rest) = line.split_at(line.len() - trimmed.len());
-                        let (name, path) = rest.split_once(": ").unwrap();
-                        // Followed as the node follows it: the kubelet's current pair is an
-                        // absolute symlink.
-                        let inside = resolve_in_root(host.root(), path).unwrap();
-                        return format!("{indent}{name}: {}\n", host.path(&inside).display());
-                    }
-                }
-                format!("{line}\n")
-            })
-            .collect();
-        let kubeconfig = home.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, mapped).unwrap();
-        Kubectl {
-            host,
-            kubeconfig,
-            home,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.host
-            .command(venv_tool("kubectl"))
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.home.path().join("cache"))
-            .arg("--request-timeout=10s")
-            .args(args)
-            .env("HOME", self.home.path())
-            .output()
-            .unwrap()
-    }
-
-    /// Its stdout, or an error with both streams.
-    fn try_ok(&self, args: &[&str]) -> Result<String, String> {
-        let out = self.run(args);
-        if out.status.success() {
-            Ok(text(&out.stdout))
-        } else {
-            Err(format!(
-                "kubectl {args:?}: {}{}",
-                text(&out.stdout),
-                text(&out.stderr)
-            ))
-        }
-    }
-
-    fn json(&self, args: &[&str]) -> Result<Value, String> {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        let out = self.try_ok(&all)?;
-        serde_json::from_str(&out).map_err(|e| format!("kubectl {args:?}: {e}: {out}"))
     }
 }
 
@@ -228,78 +148,6 @@ controlPlaneEndpoint: {ENDPOINT}
     path.to_str().unwrap().to_string()
 }
 
-/// What the kubelet of a control-plane node does that the test plays: it answers its health check,
-/// registers its Node with kubelet.conf once the API server answers (the static Pods run
-/// meanwhile) and makes the mirror Pods of its static Pods. Returns how the registration ended.
-fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), String> {
-    let conf = host.path("/etc/kubernetes/kubelet.conf");
-    let node = node_object(&host.name, &host.address);
-    let file = host.path("/node.json");
-    std::fs::write(&file, node.to_string()).unwrap();
-    let mut last = String::from("kubelet.conf has not been written");
-    while !init_ended.load(Ordering::SeqCst) {
-        if conf.exists() {
-            let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
-            match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
-                Ok(_) => return create_mirror_pods(host, &kubectl),
-                Err(e) if e.contains("AlreadyExists") => return create_mirror_pods(host, &kubectl),
-                Err(e) => last = e,
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(format!("cp1's Node was never registered: {last}"))
-}
-
-/// The mirror Pod the kubelet makes in the API for each static Pod of `host` (`<name>-<node>`,
-/// bound to and owned by the node, with the kubelet's config annotations), through kubelet.conf as the node:
-/// what `kubectl get pods -n kube-system` shows, and where a joining control plane reads etcd's
-/// client URL from.
-fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> {
-    let dir = host.path("/etc/kubernetes/manifests");
-    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{dir:?}: {e}"))?
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    manifests.sort();
-    // NodeRestriction admits a node's mirror Pods only when they are owned by its Node.
-    let node = kubectl.json(&["get", "node", &host.name])?;
-    let owner = json!([{"apiVersion": "v1", "kind": "Node", "name": host.name,
-        "uid": node["metadata"]["uid"], "controller": true}]);
-    for manifest in manifests {
-        let bytes = std::fs::read(&manifest).unwrap();
-        let hash: String = openssl::sha::sha256(&bytes)[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut pod = yaml(&manifest);
-        let name = format!(
-            "{}-{}",
-            pod["metadata"]["name"].as_str().unwrap(),
-            host.name
-        );
-        pod["metadata"]["name"] = json!(name);
-        for (key, value) in [
-            ("kubernetes.io/config.hash", hash.as_str()),
-            ("kubernetes.io/config.mirror", hash.as_str()),
-            ("kubernetes.io/config.source", "file"),
-        ] {
-            pod["metadata"]["annotations"][key] = json!(value);
-        }
-        pod["metadata"]["ownerReferences"] = owner.clone();
-        pod["spec"]["nodeName"] = json!(host.name);
-        let file = host.path(&format!("/mirror-{name}.json"));
-        std::fs::write(&file, pod.to_string()).unwrap();
-        match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
-            Ok(_) => {}
-            Err(e) if e.contains("AlreadyExists") => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// The machine's iptables, ip6tables and nft programs, linked into `host`'s root where a node has
 /// them: `--rootfs` looks for programs under the root (as kubeadm's chroot does), and a reset
 /// without them can only say that the rules stay.
@@ -316,23 +164,6 @@ fn link_packet_filter_tools(host: &Host) {
                 std::os::unix::fs::symlink(Path::new("/usr/sbin").join(&name), sbin.join(&name));
         }
     }
-}
-
-/// A Node as the kubelet registers it: the labels it sets itself, the capacity it reports (without
-/// which the scheduler places nothing there) and its addresses (which kube-proxy waits for).
-fn node_object(name: &str, address: &str) -> Value {
-    let resources = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64"}},
-        "spec": {},
-        "status": {"capacity": resources, "allocatable": resources, "addresses": [
-            {"type": "InternalIP", "address": address},
-            {"type": "Hostname", "address": name}]}
-    })
 }
 
 /// cp1: a whole `kinit init -o json` with the real control plane run from its manifests.

@@ -1,0 +1,100 @@
+//! The parts of a control-plane node's kubelet that the real-tier tests and benches play while
+//! tests/support/static_pods.rs runs its static Pods: registering its Node, with the status the
+//! kubelet reports, and making the mirror Pods of its static Pods.
+
+use super::hosts::Host;
+use super::kubectl::Kubectl;
+use super::kubelet::yaml;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What the kubelet of a control-plane node does that the test plays: it answers its health check,
+/// registers its Node with kubelet.conf once the API server answers (the static Pods run
+/// meanwhile) and makes the mirror Pods of its static Pods. Returns how the registration ended.
+pub fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<(), String> {
+    let conf = host.path("/etc/kubernetes/kubelet.conf");
+    let node = node_object(&host.name, &host.address);
+    let file = host.path("/node.json");
+    std::fs::write(&file, node.to_string()).unwrap();
+    let mut last = String::from("kubelet.conf has not been written");
+    while !init_ended.load(Ordering::SeqCst) {
+        if conf.exists() {
+            let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
+            match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
+                Ok(_) => return create_mirror_pods(host, &kubectl),
+                Err(e) if e.contains("AlreadyExists") => return create_mirror_pods(host, &kubectl),
+                Err(e) => last = e,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("cp1's Node was never registered: {last}"))
+}
+
+/// The mirror Pod the kubelet makes in the API for each static Pod of `host` (`<name>-<node>`,
+/// bound to and owned by the node, with the kubelet's config annotations), through kubelet.conf as the node:
+/// what `kubectl get pods -n kube-system` shows, and where a joining control plane reads etcd's
+/// client URL from.
+pub fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> {
+    let dir = host.path("/etc/kubernetes/manifests");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{dir:?}: {e}"))?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    manifests.sort();
+    // NodeRestriction admits a node's mirror Pods only when they are owned by its Node.
+    let node = kubectl.json(&["get", "node", &host.name])?;
+    let owner = json!([{"apiVersion": "v1", "kind": "Node", "name": host.name,
+        "uid": node["metadata"]["uid"], "controller": true}]);
+    for manifest in manifests {
+        let bytes = std::fs::read(&manifest).unwrap();
+        let hash: String = openssl::sha::sha256(&bytes)[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut pod = yaml(&manifest);
+        let name = format!(
+            "{}-{}",
+            pod["metadata"]["name"].as_str().unwrap(),
+            host.name
+        );
+        pod["metadata"]["name"] = json!(name);
+        for (key, value) in [
+            ("kubernetes.io/config.hash", hash.as_str()),
+            ("kubernetes.io/config.mirror", hash.as_str()),
+            ("kubernetes.io/config.source", "file"),
+        ] {
+            pod["metadata"]["annotations"][key] = json!(value);
+        }
+        pod["metadata"]["ownerReferences"] = owner.clone();
+        pod["spec"]["nodeName"] = json!(host.name);
+        let file = host.path(&format!("/mirror-{name}.json"));
+        std::fs::write(&file, pod.to_string()).unwrap();
+        match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
+            Ok(_) => {}
+            Err(e) if e.contains("AlreadyExists") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A Node as the kubelet registers it: the labels it sets itself, the capacity it reports (without
+/// which the scheduler places nothing there) and its addresses (which kube-proxy waits for).
+pub fn node_object(name: &str, address: &str) -> Value {
+    let resources = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64"}},
+        "spec": {},
+        "status": {"capacity": resources, "allocatable": resources, "addresses": [
+            {"type": "InternalIP", "address": address},
+            {"type": "Hostname", "address": name}]}
+    })
+}

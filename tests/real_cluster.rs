@@ -6,7 +6,8 @@
 //! (tests/support/static_pods.rs): it runs the static Pods kinit writes with the real etcd,
 //! kube-apiserver, kube-controller-manager and kube-scheduler, answers the kubelet's health check
 //! and registers the Node through the real API server with the kubelet.conf kinit wrote. Then it
-//! checks with the real kubectl what kinit made in the cluster, waits for the real controller
+//! checks with the real kubectl what kinit made in the cluster (against kubeadm's dry run of the
+//! same file: real_cluster/stored_objects.rs), waits for the real controller
 //! manager's bootstrap signer to sign cluster-info, and joins w1: discovery verifies the real
 //! signer's JWS; the test plays w1's kubelet by posting the CSR with bootstrap-kubelet.conf, and
 //! the real controller manager approves and signs it through kinit's RBAC bindings; the
@@ -35,6 +36,8 @@ mod addons_run;
 #[path = "real_cluster/control_plane_join.rs"]
 mod control_plane_join;
 mod oracle;
+#[path = "real_cluster/stored_objects.rs"]
+mod stored_objects;
 mod support;
 
 use oracle::facts::tree_facts;
@@ -1159,6 +1162,7 @@ fn needs_root_real_control_plane_init_join_tokens() {
     let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
 
     objects_exist(&admin, &id, &pods);
+    stored_objects::stored_objects_are_kubeadms(cp1, &admin, &id);
     rbac_answers(cp1, &admin, &id);
     wait_jws(&admin, &pods, &id, true);
     eprintln!("cluster checked: {:.1} s", began.elapsed().as_secs_f64());

@@ -9,6 +9,10 @@
 //! `KINIT_MATRIX_JSON` (else `matrix-local.json` in Cargo's test temp folder), and fails if any
 //! variant failed. `KINIT_MATRIX_FILTER=a,b` runs the variants whose name contains a or b.
 //!
+//! A second test runs the same variants (those of the built Kubernetes minor) on the real control
+//! plane instead: the real programs of scripts/test-tools.sh run from the manifests init wrote, the
+//! kubelet played against them on both hosts (tests/support/played_kubelet.rs).
+//!
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
@@ -26,8 +30,11 @@ use support::apiserver::store::ServiceCidr;
 use support::apiserver::{Options, TestApiServer};
 use support::etcd::{etcdctl_timeout, static_pod_argv, Client, Etcd};
 use support::hosts::{Host, Network};
+use support::kubectl::Kubectl;
 use support::kubelet::{act_as_kubelet, openssl, yaml};
+use support::played_kubelet::{bootstrap_kubelet, register_node_when_ready};
 use support::standin::{serve_http, serve_tls, OK};
+use support::static_pods::StaticPods;
 
 const CP: &str = "198.51.100.1";
 const CP6: &str = "fd00::1";
@@ -37,6 +44,17 @@ const EXTERNAL_ETCD: &str = "198.51.100.3";
 /// local thing is its address (advertise address, endpoint, node-ip, certSANs), taken over by cp.
 const COMPAT_FILE: &str = "05-v1beta4-init-single-node-untainted.yaml";
 const COMPAT_ADDRESS: &str = "172.31.32.97";
+
+/// What the variants run against.
+#[derive(Clone, Copy, PartialEq)]
+enum Plane {
+    /// The test API server of tests/support/apiserver and the venv's etcd: fast, every variant.
+    Double,
+    /// The real etcd 3.6, kube-apiserver, controller manager and scheduler of scripts/test-tools.sh,
+    /// run from the manifests init wrote (tests/support/static_pods.rs), with the kubelet played
+    /// against them (tests/support/played_kubelet.rs): the variants of the built Kubernetes minor.
+    Real,
+}
 
 /// What a variant changes.
 #[derive(Clone, Copy)]
@@ -586,7 +604,7 @@ timeouts:
     path.to_str().unwrap().to_string()
 }
 
-fn run_variant(variant: &Variant, outcome: &mut Outcome) {
+fn run_variant(plane: Plane, variant: &Variant, outcome: &mut Outcome) {
     let ipv6 = matches!(variant.config, Config::Written { ipv6: true, .. });
     let external = matches!(
         variant.config,
@@ -595,7 +613,10 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
             ..
         }
     );
-    let label = format!("mx-{}", variant.entry);
+    let label = match plane {
+        Plane::Double => format!("mx-{}", variant.entry),
+        Plane::Real => format!("mr-{}", variant.entry),
+    };
     let mut names = vec!["cp", "w"];
     if external {
         names.push("etcd");
@@ -612,8 +633,7 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
     let external_etcd = external.then(|| start_external_etcd(network.host("etcd"), cp));
     let config = write_config(cp, variant);
     let node = node_name(&config);
-    let server = serve_control_plane(cp, address, node, service_subnet(variant.config));
-    let out = cp.kinit(&[
+    let init_args = [
         "init",
         "--config",
         config.to_str().unwrap(),
@@ -621,40 +641,138 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
         "json",
         "--ignore-preflight-errors",
         "all",
-    ]);
-    let init = result(out, "kinit init on cp");
-    outcome.init = Some(init.clone());
-    let server = server
-        .join()
-        .unwrap()
-        .expect("init made the API server's certificates");
-    let etcd = (!external).then(|| start_local_etcd(cp, address));
-
-    let join_file = join_config(w, &endpoint, &init);
-    let ca_dir = cp.path("/etc/kubernetes/pki");
-    let join_ended = AtomicBool::new(false);
-    let join = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| act_as_kubelet(w, &endpoint, &ca_dir, &server, &join_ended));
-        let out = w.kinit(&[
+    ];
+    let join = |file: &str| {
+        w.kinit(&[
             "join",
             "--config",
-            &join_file,
+            file,
             "-o",
             "json",
             "--ignore-preflight-errors",
             "all",
-        ]);
-        join_ended.store(true, Ordering::SeqCst);
-        let join = result(out, "kinit join on w");
-        kubelet
-            .join()
-            .unwrap()
-            .expect("the join wrote bootstrap-kubelet.conf");
-        join
-    });
-    outcome.join = Some(join.clone());
-    variant_checks(variant, cp, w, &server);
+        ])
+    };
+    let join_ended = AtomicBool::new(false);
+    match plane {
+        Plane::Double => {
+            let server = serve_control_plane(cp, address, node, service_subnet(variant.config));
+            let init = result(cp.kinit(&init_args), "kinit init on cp");
+            outcome.init = Some(init.clone());
+            let server = server
+                .join()
+                .unwrap()
+                .expect("init made the API server's certificates");
+            let etcd = (!external).then(|| start_local_etcd(cp, address));
+            let join_file = join_config(w, &endpoint, &init);
+            let ca_dir = cp.path("/etc/kubernetes/pki");
+            let join = std::thread::scope(|scope| {
+                let kubelet =
+                    scope.spawn(|| act_as_kubelet(w, &endpoint, &ca_dir, &server, &join_ended));
+                let join = join(&join_file);
+                join_ended.store(true, Ordering::SeqCst);
+                let join = result(join, "kinit join on w");
+                kubelet
+                    .join()
+                    .unwrap()
+                    .expect("the join wrote bootstrap-kubelet.conf");
+                join
+            });
+            outcome.join = Some(join);
+            variant_checks(variant, cp, w, &server);
+            resets(cp, w, outcome);
+            drop(etcd);
+        }
+        Plane::Real => {
+            let pods = StaticPods::watch(cp);
+            serve_http(cp.listen("127.0.0.1", 10248), OK);
+            let init_ended = AtomicBool::new(false);
+            let (init, registered) = std::thread::scope(|scope| {
+                let kubelet = scope.spawn(|| register_node_when_ready(cp, &init_ended));
+                let init = cp.kinit(&init_args);
+                init_ended.store(true, Ordering::SeqCst);
+                (init, kubelet.join().unwrap())
+            });
+            let init = result(init, "kinit init on cp");
+            outcome.init = Some(init.clone());
+            registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(20)));
+            cluster_info_signed(cp, &init, &pods);
+            let join_file = join_config(w, &endpoint, &init);
+            let join = std::thread::scope(|scope| {
+                let kubelet = scope.spawn(|| bootstrap_kubelet(w, &join_ended, &pods));
+                let join = join(&join_file);
+                join_ended.store(true, Ordering::SeqCst);
+                let kubelet = kubelet.join().unwrap();
+                let join = result(join, "kinit join on w");
+                kubelet.unwrap_or_else(|e| panic!("w's played kubelet: {e}\n{}", pods.tails(20)));
+                join
+            });
+            outcome.join = Some(join);
+            real_checks(variant, cp, w, &pods);
+            resets(cp, w, outcome);
+        }
+    }
+    if let Some((_, client)) = &external_etcd {
+        external_etcd_untouched(network.host("etcd"), client);
+    }
+}
 
+/// Waits until the real controller manager's bootstrap signer has signed cluster-info for init's
+/// token: a join before that would wait out discovery's 5 s retries (as kubeadm's would).
+fn cluster_info_signed(cp: &Host, init: &Value, pods: &StaticPods) {
+    let id = init["join"]["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    let key = format!("jws-kubeconfig-{id}");
+    let admin = Kubectl::new(cp, "/etc/kubernetes/admin.conf");
+    let start = Instant::now();
+    loop {
+        let cm = admin.json(&["get", "configmap", "cluster-info", "-n", "kube-public"]);
+        if cm.as_ref().is_ok_and(|cm| cm["data"].get(&key).is_some()) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "cluster-info not signed for {id}: {cm:?}\n{}",
+            pods.tail("kube-controller-manager", 30)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// On the real control plane: w's kubelet.conf is `system:node:w` to the real API server (its
+/// CSR was signed by the real controller manager), and the real API server serves the variant's
+/// Service network.
+fn real_checks(variant: &Variant, cp: &Host, w: &Host, pods: &StaticPods) {
+    let whoami = Kubectl::new(w, "/etc/kubernetes/kubelet.conf")
+        .json(&["auth", "whoami"])
+        .unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(20)));
+    assert_eq!(whoami["status"]["userInfo"]["username"], "system:node:w");
+    let admin = Kubectl::new(cp, "/etc/kubernetes/admin.conf");
+    let service = admin
+        .json(&["get", "service", "kubernetes", "-n", "default"])
+        .unwrap();
+    let subnet = service_subnet(variant.config);
+    let cluster_ip = service["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let prefix = subnet.split("::").next().unwrap_or(subnet);
+    let prefix = prefix.rsplit_once('.').map_or(prefix, |(p, _)| p);
+    assert!(
+        cluster_ip.starts_with(prefix),
+        "the kubernetes Service at {cluster_ip}, outside {subnet}"
+    );
+    let dns = admin
+        .json(&["get", "service", "kube-dns", "-n", "kube-system"])
+        .unwrap();
+    assert!(dns["spec"]["clusterIP"]
+        .as_str()
+        .is_some_and(|ip| ip.starts_with(prefix)));
+}
+
+/// `kinit reset -f -o json` on both hosts, the worker first.
+fn resets(cp: &Host, w: &Host, outcome: &mut Outcome) {
     for host in [w, cp] {
         let out = host.kinit(&[
             "reset",
@@ -670,17 +788,27 @@ fn run_variant(variant: &Variant, outcome: &mut Outcome) {
             assert!(!host.path(gone).exists(), "{gone} on {}", host.name);
         }
     }
-    if let Some((_, client)) = &external_etcd {
-        external_etcd_untouched(network.host("etcd"), client);
-    }
-    drop(etcd);
 }
 
 #[test]
 fn needs_root_local_matrix() {
-    if !have_root() {
-        return;
+    if have_root() {
+        matrix(Plane::Double);
     }
+}
+
+/// The variants of the Kubernetes minor the real programs are built for, on the real control plane.
+#[test]
+fn needs_root_local_matrix_on_the_real_control_plane() {
+    if have_root() {
+        matrix(Plane::Real);
+    }
+}
+
+/// Runs the chosen variants against `plane`; prints the table and the JSON summary, written to
+/// `KINIT_MATRIX_JSON` (else `matrix-local.json` in Cargo's test temp folder), with `-real` before
+/// `.json` for the real control plane.
+fn matrix(plane: Plane) {
     let filter: Vec<String> = std::env::var("KINIT_MATRIX_FILTER")
         .unwrap_or_default()
         .split(',')
@@ -689,6 +817,7 @@ fn needs_root_local_matrix() {
         .collect();
     let chosen: Vec<Variant> = variants()
         .into_iter()
+        .filter(|v| plane == Plane::Double || !matches!(v.config, Config::Compat(_)))
         .filter(|v| filter.is_empty() || filter.iter().any(|f| v.entry.contains(f.as_str())))
         .collect();
     assert!(!chosen.is_empty(), "no variant matches {filter:?}");
@@ -699,7 +828,7 @@ fn needs_root_local_matrix() {
         let began = Instant::now();
         let mut outcome = Outcome::default();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_variant(variant, &mut outcome)
+            run_variant(plane, variant, &mut outcome)
         }));
         let error = run.err().map(|e| {
             e.downcast_ref::<String>()
@@ -731,7 +860,7 @@ fn needs_root_local_matrix() {
         }
         let mut entry = json!({
             "entry": variant.entry,
-            "box": "netns",
+            "box": if plane == Plane::Real { "netns-real" } else { "netns" },
             "topology": "single",
             "key": key,
             "minor": minor,
@@ -778,9 +907,13 @@ fn needs_root_local_matrix() {
     }
     println!("all variants: {:.1} s", start.elapsed().as_secs_f64());
     let summary = Value::Array(summary);
-    let path = std::env::var_os("KINIT_MATRIX_JSON")
+    let mut path = std::env::var_os("KINIT_MATRIX_JSON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("matrix-local.json"));
+    if plane == Plane::Real {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        path.set_file_name(format!("{stem}-real.json"));
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }

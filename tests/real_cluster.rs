@@ -42,7 +42,7 @@ mod support;
 
 use oracle::facts::tree_facts;
 use oracle::{compare, listed_differences, report};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,8 +50,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
-use support::kubelet::{node_csr, write_kubelet_credentials, yaml};
-use support::played_kubelet::{node_object, register_node_when_ready};
+use support::kubelet::yaml;
+use support::played_kubelet::{
+    bootstrap_kubelet, node_object, register_node_when_ready, seen_copy,
+};
 use support::real::{real_kubernetes_version, real_tool};
 use support::standin::{serve_http, OK};
 use support::static_pods::StaticPods;
@@ -577,75 +579,6 @@ fn bad_joins(w1: &Host, admin: &Kubectl, pods: &StaticPods, token: &str, hash: &
         fast,
     );
     join_fails(w1, &config, "Unauthorized (401 Unauthorized)", pods);
-}
-
-/// Where the played kubelet keeps the bootstrap-kubelet.conf it saw: outside the node's folders.
-fn seen_copy(host: &Host) -> PathBuf {
-    host.path("/bootstrap-kubelet.conf.seen")
-}
-
-/// A worker's kubelet, played up to what needs a container runtime: it answers the health check,
-/// posts its CSR with bootstrap-kubelet.conf (real kubectl), waits for the real controller manager
-/// to approve and sign it, writes its client certificate and kubelet.conf as the kubelet does.
-/// Returns the CSR's name and bootstrap-kubelet.conf as it was (a copy stays at `seen_copy`).
-fn bootstrap_kubelet(
-    w1: &Host,
-    join_ended: &AtomicBool,
-    pods: &StaticPods,
-) -> Result<(String, Value), String> {
-    serve_http(w1.listen("127.0.0.1", 10248), OK);
-    let bootstrap = w1.path("/etc/kubernetes/bootstrap-kubelet.conf");
-    let start = Instant::now();
-    while !bootstrap.exists() {
-        if join_ended.load(Ordering::SeqCst) || start.elapsed() > Duration::from_secs(60) {
-            return Err("the join wrote no bootstrap-kubelet.conf".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Read once: the join removes it when the bootstrap is done. kubeadm writes in place, so a
-    // copy taken mid-write is taken again; the copy keeps the mode.
-    let seen = loop {
-        std::fs::copy(&bootstrap, seen_copy(w1)).map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(seen_copy(w1)).unwrap_or_default();
-        if text.contains("\nusers:") && text.contains("token: ") {
-            break yaml(&seen_copy(w1));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let kubectl = Kubectl::new(w1, "/etc/kubernetes/bootstrap-kubelet.conf");
-    let scratch = tempfile::tempdir().unwrap();
-    let file = |name: &str| scratch.path().join(name).to_str().unwrap().to_string();
-    let node = &w1.name;
-    let name = format!("node-csr-{node}-{}", std::process::id());
-    node_csr(scratch.path(), node, &name);
-    kubectl.try_ok(&["create", "--validate=false", "-f", &file("csr.json")])?;
-    // The real kubelet watches its CSR with the bootstrap token until the certificate is in it.
-    let start = Instant::now();
-    let certificate = loop {
-        let got = kubectl.json(&["get", "csr", &name])?;
-        if let Some(cert) = got["status"]["certificate"].as_str() {
-            break openssl::base64::decode_block(cert).map_err(|e| e.to_string())?;
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            return Err(format!(
-                "CSR {name} was not approved and signed by the controller manager within 40 s: {}\n{}",
-                got["status"],
-                pods.tail("kube-controller-manager", 40)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    let cluster = &seen["clusters"][0]["cluster"];
-    write_kubelet_credentials(
-        w1,
-        scratch.path(),
-        &certificate,
-        cluster["server"].as_str().unwrap_or_default(),
-        cluster["certificate-authority-data"]
-            .as_str()
-            .unwrap_or_default(),
-    );
-    Ok((name, seen))
 }
 
 /// w1 joins with init's token and CA pin; the real controller manager signs its kubelet's CSR.

@@ -508,10 +508,26 @@ fn control_plane_joins(cp2: &Host, cp1: &Host, server: &TestApiServer, hash: &st
             ),
             "{stdout}"
         );
-        kubelet
+        let bootstrap = kubelet
             .join()
             .unwrap()
             .expect("the join wrote bootstrap-kubelet.conf");
+        // ControlPlaneKubeletLocalMode: the kubelet bootstraps against cp2's own API server, and
+        // kubelet-wait-bootstrap waited for it after etcd-join.
+        assert_eq!(
+            bootstrap["clusters"][0]["cluster"]["server"],
+            format!("https://{}:6443", cp2.address)
+        );
+        let at = |line: &str| {
+            stdout
+                .find(line)
+                .unwrap_or_else(|| panic!("{line:?} in {stdout}"))
+        };
+        assert!(
+            at("[etcd] Waiting for the new etcd member to join the cluster")
+                < at("[kubelet-check] Waiting for a healthy kubelet"),
+            "{stdout}"
+        );
         etcd.join()
             .unwrap()
             .expect("the join wrote cp2's etcd manifest")

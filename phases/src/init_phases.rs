@@ -67,6 +67,7 @@ pub static JOIN_PHASES: &[Phase] = &[
     ]),
     Phase::leaf("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet").runs(join::kubelet_start::run),
     Phase::leaf("etcd-join", "Join etcd for control plane nodes").runs(etcd::join::run),
+    Phase::leaf("kubelet-wait-bootstrap", "[EXPERIMENTAL] Wait for the kubelet to bootstrap itself (only used when feature gate ControlPlaneKubeletLocalMode is enabled)").runs(join::kubelet_wait_bootstrap::run),
     Phase::parent("control-plane-join", "Join a machine as a control plane instance", &[
         Phase::leaf("mark-control-plane", "Mark a node as a control-plane").runs(join::control_plane::run_mark_control_plane),
     ]),

@@ -101,6 +101,12 @@ pub fn second_control_plane_joins(
         cp1_pods.tail("etcd", 30)
     );
     kubelet.unwrap_or_else(|e| panic!("cp2's played kubelet: {e}"));
+    // ControlPlaneKubeletLocalMode: cp2's kubelet bootstrapped against cp2's own API server.
+    let seen = crate::support::kubelet::yaml(&crate::support::played_kubelet::seen_copy(cp2));
+    assert_eq!(
+        seen["clusters"][0]["cluster"]["server"],
+        format!("https://{}:6443", cp2.address)
+    );
     for line in [
         "[download-certs] Downloading the certificates in Secret \"kubeadm-certs\"",
         "This node has joined the cluster and a new control plane instance was created",

@@ -163,6 +163,9 @@ pub fn act_as_kubelet(
         .arg(&bootstrap)
         .arg("--cache-dir")
         .arg(file("cache"))
+        // To the cluster at `endpoint`: a joining control plane's file names its own API server
+        // (ControlPlaneKubeletLocalMode), which these tests only stand in for.
+        .arg(format!("--server=https://{endpoint}"))
         .args(["create", "--validate=false", "-f", &file("csr.json")])
         .env("HOME", scratch.path())
         .output()

@@ -141,7 +141,22 @@ pub fn bootstrap_kubelet(
     let node = &w1.name;
     let name = format!("node-csr-{node}-{}", std::process::id());
     node_csr(scratch.path(), node, &name);
-    kubectl.try_ok(&["create", "--validate=false", "-f", &file("csr.json")])?;
+    // As the kubelet, it tries until the server in the file answers: a joining control plane's
+    // names the node's own API server (ControlPlaneKubeletLocalMode), up only after etcd-join.
+    let start = Instant::now();
+    loop {
+        match kubectl.try_ok(&["create", "--validate=false", "-f", &file("csr.json")]) {
+            Ok(_) => break,
+            Err(e) if e.contains("AlreadyExists") => break,
+            Err(e)
+                if start.elapsed() > Duration::from_secs(60)
+                    || join_ended.load(Ordering::SeqCst) =>
+            {
+                return Err(e)
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
     // The real kubelet watches its CSR with the bootstrap token until the certificate is in it.
     let start = Instant::now();
     let certificate = loop {

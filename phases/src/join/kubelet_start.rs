@@ -1,6 +1,8 @@
 //! `kinit join phase kubelet-start` (reference §9.3): the bootstrap kubeconfig and the cluster CA,
 //! a refusal when a Ready Node of this name is already in the cluster, the kubelet's files from
-//! the cluster's kubelet-config, the kubelet started, and the wait for its TLS bootstrap.
+//! the cluster's kubelet-config, the kubelet started, and the wait for its TLS bootstrap. A joining
+//! control plane in ControlPlaneKubeletLocalMode bootstraps against its own API server, which is
+//! not up yet: its wait is kubelet-wait-bootstrap's, after etcd-join.
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
@@ -29,7 +31,12 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             super::KUBELET_KUBECONFIG
         ));
     } else {
-        let text = cluster.bootstrap_kubeconfig().map_err(failed)?;
+        let text = match super::kubelet_local_mode(ctx) {
+            true => cluster
+                .bootstrap_kubeconfig_at(&crate::kubeconfig_phase::local_endpoint(ctx.config)),
+            false => cluster.bootstrap_kubeconfig(),
+        }
+        .map_err(failed)?;
         ctx.effects
             .write_file(BOOTSTRAP_KUBECONFIG, text.as_bytes(), KUBECONFIG_MODE)
             .map_err(failed)?;
@@ -57,18 +64,32 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let warnings = kubelet::write_and_start(ctx, &taints)?;
     // The kubelet reads these files now, not at the end of the phase.
     ctx.effects.commit().map_err(failed)?;
+    if super::kubelet_local_mode(ctx) {
+        return Ok(warnings);
+    }
+    wait_for_bootstrap(ctx, &cluster, bootstrapped)?;
+    Ok(warnings)
+}
+
+/// Waits for a healthy kubelet and its TLS bootstrap, then removes the bootstrap kubeconfig, whose
+/// token has done its work.
+pub fn wait_for_bootstrap(
+    ctx: &mut PhaseContext<'_>,
+    cluster: &super::JoinedCluster,
+    bootstrapped: bool,
+) -> Result<(), PhaseError> {
     crate::wait::kubelet_for_join(ctx)?;
     if ctx.dry_run {
         ctx.sink.line(&format!(
             "[dry-run] Would wait for the kubelet's TLS bootstrap, then remove {BOOTSTRAP_KUBECONFIG}"
         ));
-        return Ok(warnings);
+        return Ok(());
     }
     if !bootstrapped {
-        tls_bootstrap::wait(ctx, &cluster)?;
+        tls_bootstrap::wait(ctx, cluster)?;
     }
     ctx.effects.remove(BOOTSTRAP_KUBECONFIG).map_err(failed)?;
-    Ok(warnings)
+    Ok(())
 }
 
 /// kubeadm refuses to take over the name of a Node that is Ready: two kubelets would fight over it.

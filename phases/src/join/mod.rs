@@ -4,6 +4,7 @@
 pub mod control_plane;
 pub mod download_certs;
 pub mod kubelet_start;
+pub mod kubelet_wait_bootstrap;
 pub mod tls_bootstrap;
 
 use std::path::Path;
@@ -52,6 +53,15 @@ impl JoinedCluster {
         self.info
             .bootstrap_kubeconfig(&self.tls_bootstrap_token)
             .to_yaml()
+    }
+
+    /// bootstrap-kubelet.conf's text with `server` in place of the cluster's endpoint.
+    pub fn bootstrap_kubeconfig_at(&self, server: &str) -> Result<String, String> {
+        let mut config = self.info.bootstrap_kubeconfig(&self.tls_bootstrap_token);
+        for named in &mut config.clusters {
+            named.cluster.server = server.to_string();
+        }
+        config.to_yaml()
     }
 
     /// The client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
@@ -229,4 +239,19 @@ pub fn joined<'c>(ctx: &'c PhaseContext<'_>) -> Result<&'c JoinedCluster, PhaseE
 /// Whether this join makes a control-plane node.
 pub fn is_control_plane(ctx: &PhaseContext<'_>) -> bool {
     ctx.join.is_some_and(|j| j.facts.control_plane)
+}
+
+/// ControlPlaneKubeletLocalMode for a joining control plane (beta and on by default from kubeadm
+/// 1.33, unless the cluster's feature gates turn it off): its kubelet bootstraps against the node's
+/// own API server, so kubelet-start only starts it, and kubelet-wait-bootstrap waits for it once
+/// etcd-join has brought that API server's etcd member up.
+pub fn kubelet_local_mode(ctx: &PhaseContext<'_>) -> bool {
+    let config = ctx.config;
+    is_control_plane(ctx)
+        && config
+            .cluster
+            .feature_gates
+            .get("ControlPlaneKubeletLocalMode")
+            .copied()
+            .unwrap_or(config.version.minor >= 33)
 }

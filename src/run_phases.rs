@@ -84,6 +84,9 @@ struct Plan<'a> {
     /// The kubeconfig of the API phases (`--kubeconfig`).
     kubeconfig: String,
     command: &'static str,
+    /// How long a join's discovery (and its read of the cluster's configuration) took before the
+    /// phases: kubeadm does it inside its preflight phase, so it counts in the total.
+    discovery_ms: Option<f64>,
 }
 
 fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
@@ -167,6 +170,10 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         emit(&report);
     } else if json {
         let mut result = result_object(plan.command, &summary, code, global.dry_run);
+        if let Some(discovery) = plan.discovery_ms {
+            result["discoveryMs"] = json!(discovery);
+            result["totalMs"] = json!(result["totalMs"].as_f64().unwrap_or(0.0) + discovery);
+        }
         // Configuration warnings and the dry run's plan go to people as lines; in JSON they ride on the result.
         result["warnings"] = json!(plan.config.warnings);
         // The join material, for scripts that hand it to other nodes (`kinit init -o json | jq .join`).
@@ -412,6 +419,7 @@ pub fn init(
                 .unwrap_or_else(|| admin_conf(&kubeconfig_dir)),
             kubeconfig_dir,
             command: "init",
+            discovery_ms: None,
         },
     )
 }
@@ -494,12 +502,14 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     // writes. Preflight alone checks the node as the flags describe it (a whole join has
     // discovered the cluster before it, and then also checks its controlPlaneEndpoint).
     let needs_cluster = only.as_deref() != Some("preflight");
+    let discovery_started = std::time::Instant::now();
     let (mut config, cluster) = if needs_cluster {
         let (config, cluster) = discover_cluster(global, &join_config)?;
         (config, Some(cluster))
     } else {
         (local_node_config(global, &join_config)?, None)
     };
+    let discovery_ms = needs_cluster.then(|| discovery_started.elapsed().as_secs_f64() * 1000.0);
     config.init.node_registration.ignore_preflight_errors = join_config
         .node_registration
         .ignore_preflight_errors
@@ -534,6 +544,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
             kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
             kubeconfig: admin_conf(DEFAULT_KUBECONFIG_DIR),
             command: "join",
+            discovery_ms,
         },
     )
 }
@@ -681,6 +692,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
                 .clone()
                 .unwrap_or_else(|| admin_conf(DEFAULT_KUBECONFIG_DIR)),
             command: "reset",
+            discovery_ms: None,
         },
     )
 }

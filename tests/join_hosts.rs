@@ -758,6 +758,20 @@ fn dry_runs_change_nothing(w1: &Host, server: &TestApiServer, hash: &str) {
         .map(|p| p["phase"].as_str().unwrap())
         .collect();
     assert!(phases.contains(&"kubelet-start"), "{stdout}");
+    // Discovery comes before the phases (kubeadm does it inside preflight): it has its own
+    // figure, and the total counts it.
+    let discovery = result["discoveryMs"].as_f64().expect("discoveryMs");
+    let in_phases: f64 = result["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["durationMs"].as_f64())
+        .sum();
+    assert!(discovery > 0.0, "{result}");
+    assert!(
+        (result["totalMs"].as_f64().unwrap() - (discovery + in_phases)).abs() < 0.01,
+        "{result}"
+    );
     std::fs::remove_file(&file).unwrap();
     assert!(
         tree(&scratch).is_empty(),

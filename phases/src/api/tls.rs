@@ -104,6 +104,33 @@ fn cluster_ca_client(config: Config) -> Result<Client, String> {
     Ok(Client::new(service, config.default_namespace))
 }
 
+/// A TLS client context set up as `SslConnector::builder` sets one up, but without the system's CA
+/// bundle (`set_default_verify_paths`, tens of milliseconds to load, and never the right trust
+/// for a cluster): the caller adds the one CA it trusts. TLS 1.2 at least, client-go's floor and
+/// every component's.
+pub fn client_context_builder() -> Result<SslContextBuilder, openssl::error::ErrorStack> {
+    let mut builder = SslContextBuilder::new(SslMethod::tls_client())?;
+    let mut options = SslOptions::ALL
+        | SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::NO_SSLV3
+        | SslOptions::SINGLE_DH_USE
+        | SslOptions::SINGLE_ECDH_USE;
+    options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    builder.set_options(options);
+    builder.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    builder.set_cipher_list(
+        "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
+    )?;
+    builder.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+    Ok(builder)
+}
+
 /// The OpenSSL context every connection of one client starts from, and what each checks.
 struct Tls {
     context: SslContext,
@@ -116,31 +143,7 @@ struct Tls {
 impl Tls {
     fn new(config: &Config) -> Result<Tls, String> {
         let tls = |e: openssl::error::ErrorStack| format!("cannot set up TLS: {e}");
-        let mut builder = SslContextBuilder::new(SslMethod::tls_client()).map_err(tls)?;
-        // What `SslConnector::builder` sets, but for `set_default_verify_paths`.
-        let mut options = SslOptions::ALL
-            | SslOptions::NO_COMPRESSION
-            | SslOptions::NO_SSLV2
-            | SslOptions::NO_SSLV3
-            | SslOptions::SINGLE_DH_USE
-            | SslOptions::SINGLE_ECDH_USE;
-        options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
-        builder.set_options(options);
-        builder.set_mode(
-            SslMode::AUTO_RETRY
-                | SslMode::ACCEPT_MOVING_WRITE_BUFFER
-                | SslMode::ENABLE_PARTIAL_WRITE
-                | SslMode::RELEASE_BUFFERS,
-        );
-        builder
-            .set_cipher_list(
-                "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
-            )
-            .map_err(tls)?;
-        // client-go's floor, and the API server's.
-        builder
-            .set_min_proto_version(Some(SslVersion::TLS1_2))
-            .map_err(tls)?;
+        let mut builder = client_context_builder().map_err(tls)?;
         let mut store = X509StoreBuilder::new().map_err(tls)?;
         for der in config.root_cert.iter().flatten() {
             let ca = X509::from_der(der).map_err(|e| {
@@ -327,7 +330,7 @@ impl StdError for HandshakeError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener};
     use std::path::Path;
@@ -349,8 +352,8 @@ mod tests {
 
     const TOKEN: &str = "abcdef.0123456789abcdef";
 
-    struct Pair {
-        cert: X509,
+    pub(crate) struct Pair {
+        pub(crate) cert: X509,
         key: PKey<Private>,
     }
 
@@ -361,7 +364,7 @@ mod tests {
 
     /// A certificate for `cn` signed by `issuer` (self-signed CA when `None`), with `sans`
     /// (addresses, or names when they do not parse as one).
-    fn certificate(cn: &str, issuer: Option<&Pair>, sans: &[&str]) -> Pair {
+    pub(crate) fn certificate(cn: &str, issuer: Option<&Pair>, sans: &[&str]) -> Pair {
         let key = key();
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("CN", cn).unwrap();
@@ -408,14 +411,14 @@ mod tests {
         }
     }
 
-    fn ca(cn: &str) -> Pair {
+    pub(crate) fn ca(cn: &str) -> Pair {
         certificate(cn, None, &[])
     }
 
     /// A TLS server on `address` answering every request with the client certificate's CN (or
     /// `-`) and the Authorization header (or `-`). With `client_ca`, it requires a client
     /// certificate that CA signed. It serves until the test process ends.
-    fn serve(address: &str, server: Pair, client_ca: Option<&X509>) -> SocketAddr {
+    pub(crate) fn serve(address: &str, server: Pair, client_ca: Option<&X509>) -> SocketAddr {
         let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
         acceptor.set_certificate(&server.cert).unwrap();
         acceptor.set_private_key(&server.key).unwrap();

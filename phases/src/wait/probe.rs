@@ -1,10 +1,12 @@
 //! One health check of one component: a GET over plain HTTP, or HTTPS verified against the cluster CA
 //! or not verified at all, with every way it can fail kept apart so the diagnosis can tell them.
 
-use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslVerifyMode};
+use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::X509;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How to talk to a component.
@@ -135,11 +137,23 @@ pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure>
         .map_err(|e| Failure::Other(e.to_string()))?;
     match &target.transport {
         Transport::Http => exchange(stream, target),
-        transport => {
-            let connector = connector(transport).map_err(|e| Failure::Other(e.to_string()))?;
-            let tls = connector
+        Transport::HttpsSystemRoots => {
+            let mut builder = SslConnector::builder(SslMethod::tls_client())
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            builder.set_verify(SslVerifyMode::PEER);
+            let tls = builder
+                .build()
                 .connect(&target.host, stream)
-                .map_err(handshake_failure)?;
+                .map_err(|e| handshake_failure(e, None))?;
+            exchange(tls, target)
+        }
+        transport => {
+            let seen = Arc::new(Mutex::new(None));
+            let ssl = session(transport, &target.host, seen.clone())
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            let tls = ssl
+                .connect(stream)
+                .map_err(|e| handshake_failure(e, seen.lock().ok().and_then(|mut s| s.take())))?;
             exchange(tls, target)
         }
     }
@@ -153,23 +167,58 @@ fn resolve(target: &Target) -> Result<SocketAddr, Failure> {
         .ok_or_else(|| Failure::Other(format!("{} has no address", target.host)))
 }
 
-fn connector(transport: &Transport) -> Result<SslConnector, openssl::error::ErrorStack> {
-    let mut builder = SslConnector::builder(SslMethod::tls_client())?;
-    match transport {
+/// One TLS session to `host`, trusting the cluster CA alone (or nothing, for a component's own
+/// certificate): the system's CA bundle is never loaded, since a probe runs every 200 ms while
+/// the control plane starts. The name or address is checked as `SslConnector` checks it, and the
+/// server's certificate is kept in `seen` for the diagnosis of a refusal.
+fn session(
+    transport: &Transport,
+    host: &str,
+    seen: Arc<Mutex<Option<X509>>>,
+) -> Result<Ssl, openssl::error::ErrorStack> {
+    let mut builder = crate::api::tls::client_context_builder()?;
+    let verified = match transport {
         Transport::HttpsVerified(ca) => {
-            // Only the cluster CA: a certificate from the system's trust store is no proof here.
             let mut store = openssl::x509::store::X509StoreBuilder::new()?;
             store.add_cert(ca.clone())?;
             builder.set_verify_cert_store(store.build())?;
             builder.set_verify(SslVerifyMode::PEER);
+            true
         }
-        Transport::HttpsSystemRoots => builder.set_verify(SslVerifyMode::PEER),
-        _ => builder.set_verify(SslVerifyMode::NONE),
+        _ => {
+            builder.set_verify(SslVerifyMode::NONE);
+            false
+        }
+    };
+    let mut ssl = Ssl::new(&builder.build())?;
+    if verified {
+        ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, chain| {
+            if chain.error_depth() == 0 {
+                if let (Some(cert), Ok(mut kept)) = (chain.current_cert(), seen.lock()) {
+                    *kept = Some(cert.to_owned());
+                }
+            }
+            ok
+        });
     }
-    Ok(builder.build())
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if verified => ssl.param_mut().set_ip(ip)?,
+        Ok(_) => {}
+        Err(_) => {
+            ssl.set_hostname(host)?;
+            if verified {
+                let param = ssl.param_mut();
+                param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+                param.set_host(host)?;
+            }
+        }
+    }
+    Ok(ssl)
 }
 
-fn handshake_failure(error: HandshakeError<TcpStream>) -> Failure {
+/// What a failed handshake means. `seen` is the server's certificate as verification saw it:
+/// OpenSSL keeps no peer certificate once it has refused one.
+fn handshake_failure(error: HandshakeError<TcpStream>, seen: Option<X509>) -> Failure {
     match error {
         HandshakeError::SetupFailure(e) => Failure::Other(format!("TLS setup: {e}")),
         HandshakeError::Failure(mid) | HandshakeError::WouldBlock(mid) => {
@@ -177,6 +226,7 @@ fn handshake_failure(error: HandshakeError<TcpStream>) -> Failure {
             let verify = ssl.verify_result();
             let names = ssl
                 .peer_certificate()
+                .or(seen)
                 .map(|cert| certificate_names(&cert))
                 .unwrap_or_default();
             if verify.as_raw() != 0 {
@@ -350,5 +400,66 @@ mod tests {
             check(&target, Duration::from_secs(1)),
             Err(Failure::Refused(_))
         ));
+    }
+
+    #[test]
+    fn https_probes_trust_the_cluster_ca_alone_and_check_the_address() {
+        use crate::api::tls::tests::{ca, certificate, serve};
+        let cluster = ca("cluster");
+        let server = serve(
+            "127.0.0.1:0",
+            certificate("apiserver", Some(&cluster), &["127.0.0.1"]),
+            None,
+        );
+        let target = |transport: Transport, host: &str| Target {
+            host: host.into(),
+            port: server.port(),
+            path: "/livez".into(),
+            transport,
+        };
+        let limit = Duration::from_secs(5);
+        let verified = Transport::HttpsVerified(cluster.cert.clone());
+        assert_eq!(check(&target(verified.clone(), "127.0.0.1"), limit), Ok(()));
+        // Signed by another CA: refused, whatever the system trusts.
+        let foreign = Transport::HttpsVerified(ca("other").cert);
+        match check(&target(foreign, "127.0.0.1"), limit) {
+            Err(Failure::Tls {
+                wrong_name: false,
+                reason,
+                ..
+            }) => assert!(reason.contains("certificate verify failed"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // The right CA, but the certificate is not for the address probed.
+        let anywhere = serve(
+            "0.0.0.0:0",
+            certificate("apiserver", Some(&cluster), &["127.0.0.1"]),
+            None,
+        );
+        let elsewhere = Target {
+            host: "127.0.0.2".into(),
+            port: anywhere.port(),
+            path: "/livez".into(),
+            transport: Transport::HttpsVerified(cluster.cert.clone()),
+        };
+        match check(&elsewhere, limit) {
+            Err(Failure::Tls {
+                wrong_name: true,
+                names,
+                ..
+            }) => assert_eq!(names, ["127.0.0.1"]),
+            other => panic!("{other:?}"),
+        }
+        match check(&target(verified, "localhost"), limit) {
+            Err(Failure::Tls {
+                wrong_name: true, ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A component's own certificate: not verified at all.
+        assert_eq!(
+            check(&target(Transport::HttpsUnverified, "localhost"), limit),
+            Ok(())
+        );
     }
 }

@@ -94,6 +94,26 @@ fn wait(
     }
 }
 
+/// Runs `join` while the played kubelet (or the real one's starter) does its part beside it; the
+/// kubelet side is told through the flag when the join has ended, so it stops waiting for files.
+fn beside_the_kubelet<T: Send>(
+    kubelet: impl FnOnce(&AtomicBool) -> T + Send,
+    join: impl FnOnce() -> Output,
+) -> (Output, T) {
+    let join_ended = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| kubelet(&join_ended));
+        let out = join();
+        join_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    })
+}
+
+/// The timeouts of the test's joins: generous for a loaded 2-core machine, short enough to fail
+/// in time.
+const JOIN_TIMEOUTS: &str =
+    "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n";
+
 /// The last line of a kinit run's stdout as its JSON result object; a failure with kinit's output
 /// and `logs` unless it succeeded.
 fn json_result(out: Output, what: &str, logs: impl Fn() -> String) -> Value {
@@ -175,22 +195,21 @@ fn link_packet_filter_tools(host: &Host) {
 fn init_cp1(cp1: &Host, pods: &StaticPods) -> Value {
     let config = cp1_config(cp1);
     serve_http(cp1.listen("127.0.0.1", 10248), OK);
-    let init_ended = AtomicBool::new(false);
-    let (out, registered) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| register_node_when_ready(cp1, &init_ended));
-        let out = cp1.kinit(&[
-            "init",
-            "--config",
-            &config,
-            "--upload-certs",
-            "-o",
-            "json",
-            "--ignore-preflight-errors",
-            UNMET_PREFLIGHT,
-        ]);
-        init_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+    let (out, registered) = beside_the_kubelet(
+        |ended| register_node_when_ready(cp1, ended),
+        || {
+            cp1.kinit(&[
+                "init",
+                "--config",
+                &config,
+                "--upload-certs",
+                "-o",
+                "json",
+                "--ignore-preflight-errors",
+                UNMET_PREFLIGHT,
+            ])
+        },
+    );
     let result = json_result(out, "kinit init on cp1", || pods.tails(40));
     registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tail("kube-apiserver", 40)));
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));
@@ -594,21 +613,20 @@ fn worker_joins(
         w1,
         "join.yaml",
         &token_discovery(token, hash),
-        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n",
+        JOIN_TIMEOUTS,
     );
-    let join_ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| bootstrap_kubelet(w1, &join_ended, pods));
-        let out = w1.kinit(&[
-            "join",
-            "--config",
-            &config,
-            "--ignore-preflight-errors",
-            UNMET_PREFLIGHT,
-        ]);
-        join_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+    let (out, kubelet) = beside_the_kubelet(
+        |ended| bootstrap_kubelet(w1, ended, pods),
+        || {
+            w1.kinit(&[
+                "join",
+                "--config",
+                &config,
+                "--ignore-preflight-errors",
+                UNMET_PREFLIGHT,
+            ])
+        },
+    );
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -717,22 +735,20 @@ fn kubeadm_joins_beside(w1: &Host, w2: &Host, pods: &StaticPods, token: &str, ha
         w2,
         "join.yaml",
         &token_discovery(token, hash),
-        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n",
+        JOIN_TIMEOUTS,
     );
-    let join_ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| bootstrap_kubelet(w2, &join_ended, pods));
-        let out = w2
-            .ns
-            .command(real_tool("kubeadm"))
-            .args(["join", "--config", "/join.yaml", "--rootfs"])
-            .arg(w2.root())
-            .arg("--ignore-preflight-errors=all")
-            .output()
-            .unwrap();
-        join_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+    let (out, kubelet) = beside_the_kubelet(
+        |ended| bootstrap_kubelet(w2, ended, pods),
+        || {
+            w2.ns
+                .command(real_tool("kubeadm"))
+                .args(["join", "--config", "/join.yaml", "--rootfs"])
+                .arg(w2.root())
+                .arg("--ignore-preflight-errors=all")
+                .output()
+                .unwrap()
+        },
+    );
     assert!(
         out.status.success(),
         "kubeadm join on w2 ({config}) failed:\n{}{}\nthe played kubelet: {:?}",
@@ -1233,32 +1249,32 @@ fn needs_root_real_kubelet_bootstraps_and_registers_a_worker() {
         w1,
         "join.yaml",
         &token_discovery(&token, &hash),
-        "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 60s\n",
+        JOIN_TIMEOUTS,
     );
-    let join_ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
-        // What systemd would do when kubelet-start restarts the kubelet: start it once its files are there.
-        let kubelet = scope.spawn(|| {
+    let (out, kubelet) = beside_the_kubelet(
+        // What systemd would do when kubelet-start restarts the kubelet: start it once its
+        // files are there.
+        |ended| {
             let flags = w1.path("/var/lib/kubelet/kubeadm-flags.env");
             let bootstrap = w1.path("/etc/kubernetes/bootstrap-kubelet.conf");
             while !(flags.exists() && bootstrap.exists()) {
-                if join_ended.load(Ordering::SeqCst) {
+                if ended.load(Ordering::SeqCst) {
                     return None;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             Some(support::real_kubelet::RealKubelet::start(w1))
-        });
-        let out = w1.kinit(&[
-            "join",
-            "--config",
-            &config,
-            "--ignore-preflight-errors",
-            UNMET_PREFLIGHT,
-        ]);
-        join_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+        },
+        || {
+            w1.kinit(&[
+                "join",
+                "--config",
+                &config,
+                "--ignore-preflight-errors",
+                UNMET_PREFLIGHT,
+            ])
+        },
+    );
     let mut kubelet = kubelet.expect("the join wrote bootstrap-kubelet.conf and kubeadm-flags.env");
     eprintln!(
         "w1 joined with the real kubelet: {:.1} s",

@@ -3,12 +3,14 @@
 //! and kinit promotes it, its API server serves; `kinit reset` then takes its member out of etcd.
 //! cp2's static Pods run as cp1's do, its kubelet's TLS bootstrap and Node are played.
 
-use super::{bootstrap_kubelet, node_object, text, wait, Kubectl, ENDPOINT, UNMET_PREFLIGHT};
+use super::{
+    beside_the_kubelet, bootstrap_kubelet, node_object, text, wait, Kubectl, ENDPOINT,
+    UNMET_PREFLIGHT,
+};
 use crate::support::hosts::Host;
 use crate::support::real::real_tool;
 use crate::support::static_pods::StaticPods;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The members of the real etcd, asked at cp1 with its healthcheck client: (name, is learner).
@@ -57,12 +59,11 @@ pub fn second_control_plane_joins(
     certificate_key: &str,
 ) -> StaticPods {
     let pods = StaticPods::watch(cp2);
-    let join_ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
+    let (out, kubelet) = beside_the_kubelet(
         // The kubelet bootstraps its client certificate, then registers its Node, which
         // mark-control-plane waits for.
-        let kubelet = scope.spawn(|| {
-            bootstrap_kubelet(cp2, &join_ended, &pods)?;
+        |ended| {
+            bootstrap_kubelet(cp2, ended, &pods)?;
             let node = cp2.path("/node.json");
             std::fs::write(&node, node_object(&cp2.name, &cp2.address).to_string()).unwrap();
             Kubectl::new(cp2, "/etc/kubernetes/kubelet.conf").try_ok(&[
@@ -71,27 +72,27 @@ pub fn second_control_plane_joins(
                 "-f",
                 node.to_str().unwrap(),
             ])
-        });
-        let out = cp2.kinit(&[
-            "join",
-            ENDPOINT,
-            "--token",
-            token,
-            "--discovery-token-ca-cert-hash",
-            hash,
-            "--control-plane",
-            "--certificate-key",
-            certificate_key,
-            "--apiserver-advertise-address",
-            &cp2.address,
-            "--node-name",
-            &cp2.name,
-            "--ignore-preflight-errors",
-            UNMET_PREFLIGHT,
-        ]);
-        join_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+        },
+        || {
+            cp2.kinit(&[
+                "join",
+                ENDPOINT,
+                "--token",
+                token,
+                "--discovery-token-ca-cert-hash",
+                hash,
+                "--control-plane",
+                "--certificate-key",
+                certificate_key,
+                "--apiserver-advertise-address",
+                &cp2.address,
+                "--node-name",
+                &cp2.name,
+                "--ignore-preflight-errors",
+                UNMET_PREFLIGHT,
+            ])
+        },
+    );
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),

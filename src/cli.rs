@@ -45,6 +45,9 @@ pub struct GlobalArgs {
     /// More log detail (-v info, -vv debug, -vvv trace), on standard error
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// kubeadm's log level, as a number (`--v=5`): 1 info, 2 debug, 3 and up trace
+    #[arg(long = "v", global = true, value_name = "LEVEL")]
+    pub level: Option<u8>,
     /// Checks whose errors become warnings (case-insensitive names, or `all`)
     #[arg(long, global = true, value_delimiter = ',', value_name = "NAMES")]
     pub ignore_preflight_errors: Vec<String>,

@@ -16,6 +16,7 @@ use exit::Exit;
 use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
 use kinit_phases::phase::help_text;
 use kinit_phases::versions;
+use std::io::IsTerminal;
 
 fn command_tree() -> clap::Command {
     Cli::command()
@@ -42,9 +43,14 @@ fn init_tracing(verbose: u8) {
     let dependencies = if verbose == 0 { "warn" } else { "info" };
     let filter =
         format!("{dependencies},kinit={level},kinit_phases={level},kinit_preflight={level}");
+    // Colour only for a person at a terminal: a log file gets plain text, and NO_COLOR (set and
+    // not empty, as no-color.org asks) turns it off there too.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
@@ -127,7 +133,7 @@ fn main() {
             std::process::exit(exit::USAGE);
         }
     };
-    init_tracing(cli.global.verbose);
+    init_tracing(cli.global.verbose.max(cli.global.level.unwrap_or(0)));
     let code = match run(&cli) {
         Ok(code) => code,
         Err(exit) => {

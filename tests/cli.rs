@@ -962,3 +962,23 @@ fn completions_parse_in_their_shell_and_man_pages_cover_every_command() {
         "{join}"
     );
 }
+
+#[test]
+fn logs_written_to_a_file_carry_no_colour_codes() {
+    let root = tempfile::tempdir().unwrap();
+    // stderr is a pipe here, as it is for `kinit init --v=9 2>log` (kubeadm's way to ask).
+    let out = kinit(&[
+        "init",
+        "--dry-run",
+        "--v=9",
+        "--rootfs",
+        root.path().to_str().unwrap(),
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--node-name",
+        "cp1",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("INFO"), "the log lines are there: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes in {stderr:?}");
+}

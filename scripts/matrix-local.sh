@@ -5,7 +5,8 @@
 # with its own root, then `kinit reset -f` on both (tests/matrix_local.rs does the work).
 # Prints a table and a JSON summary with kinit's phase timings, and writes the summary to
 # $KINIT_MATRIX_JSON (default: <cargo target dir>/matrix-local.json).
-# Usage: sudo scripts/matrix-local.sh [VARIANT-SUBSTRING ...]   (no argument: every variant)
+# Runs the variants on the test API server and, those of the built Kubernetes minor, on the real
+# control plane too. Usage: sudo scripts/matrix-local.sh [VARIANT-SUBSTRING ...]   (no argument: every variant)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,10 +14,9 @@ if [ "$(id -u)" != 0 ]; then
   echo "matrix-local.sh needs root (network namespaces)" >&2
   exit 1
 fi
-if [ ! -x .venv/bin/etcd ] || [ ! -x .venv/bin/kubectl ]; then
-  echo "the test tools are missing in .venv: run scripts/test.sh once first" >&2
-  exit 1
-fi
+# What the tests need (.venv, the real programs, Debian's packages), installed when missing.
+# shellcheck source=scripts/test-deps.sh
+source scripts/test-deps.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 export KINIT_MATRIX_JSON="${KINIT_MATRIX_JSON:-$target/matrix-local.json}"

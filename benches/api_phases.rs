@@ -8,6 +8,11 @@
 //! reads and finds nothing to change). The test API server's schema checks are off here: they run
 //! in one Python process that takes the writes one at a time, and would time that process instead.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::median;
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -112,11 +117,6 @@ fn round() -> Round {
         rerun,
         rerun_requests,
     }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn report(what: &str, total: Duration, requests: u64) {

@@ -14,6 +14,11 @@
 //! slowest component). Needs root and the real programs (scripts/test-tools.sh); run with
 //! `sudo cargo bench --bench kubeadm_init` (`KINIT_BENCH_ROUNDS`, default 5).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{median, ms};
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -185,15 +190,6 @@ fn one_round(tool: Tool, round: usize) -> Sample {
         ready: took,
         own: took.saturating_sub(waited),
     }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn main() {

@@ -9,6 +9,11 @@
 //! the host path. Both get the same file. The real kubeadm is the one `scripts/test-tools.sh`
 //! builds (`KINIT_REAL_BIN` points at it if set).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{median, ms, run};
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -23,25 +28,6 @@ const NODE: &str = "node1";
 /// Set, so that kubeadm does not look for the default route's address.
 const ADDRESS: &str = "198.51.100.10";
 const PHASES: [&str; 2] = ["certs", "kubeconfig"];
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn run(command: &mut Command) {
-    let out = command.output().expect("start a process");
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn config(version: &str, algorithm: &str) -> String {
     format!(

@@ -3,30 +3,17 @@
 //! round by round in turn so both see the same machine load. Then the re-run of both phases on the PKI
 //! they just made, which must only read and check. Prints medians and ratios.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{median, ms, run};
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const NODE: &str = "node1";
 const ADDRESS: &str = "10.0.0.10";
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn run(command: &mut Command) {
-    let out = command.output().expect("start a process");
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn config(dir: &Path, algorithm: &str) -> std::path::PathBuf {
     let path = dir.join("kinit.yaml");

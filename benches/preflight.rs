@@ -3,6 +3,11 @@
 //! and a prepared node root (binaries on PATH, kernel settings on, and a kubelet played by the real kubectl Go binary from .venv), where
 //! checks start processes and so wait. Prints medians and their ratio.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::median;
+
 use kinit_phases::config::resolve::{resolve_init, InitFlags};
 use kinit_phases::preflight_phase::node_facts;
 use kinit_preflight::{init_checks, run, Check, Host, IgnoreList, RealHost};
@@ -11,11 +16,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 41;
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 fn measure(mut f: impl FnMut()) -> Duration {
     f();

@@ -6,6 +6,11 @@
 //!   writes them (plain `write`, no temp file, no flush), and written one durable file at a time (temp
 //!   file, fsync, rename), which is what kinit's one-flush-per-phase commit replaces.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{median, ms};
+
 use kinit_phases::init_phases::INIT_PHASES;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,15 +20,6 @@ use std::time::{Duration, Instant};
 const ROUNDS: usize = 41;
 /// The phases measured; everything else in the init table is skipped.
 const MEASURED: &[&str] = &["etcd", "control-plane", "kubelet-start"];
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration

@@ -799,7 +799,6 @@ fn a_whole_init_leaves_the_objects_of_the_reference_and_a_second_changes_none() 
 
 /// kubectl (the real one) against the cluster with a bearer token.
 fn kubectl_as(cluster: &Cluster, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
     let scratch = tempfile::tempdir().unwrap();
     let empty = scratch.path().join("empty.conf");
     std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
@@ -814,30 +813,13 @@ fn kubectl_as(cluster: &Cluster, token: &str, args: &[&str], stdin: Option<&str>
         .arg("--cache-dir")
         .arg(scratch.path().join("cache"))
         .arg("--request-timeout=20s");
-    let mut child = command
+    command
         .arg("--token")
         .arg(token)
         .args(args)
         .env("HOME", scratch.path())
-        .env_remove("KUBECONFIG")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
+        .env_remove("KUBECONFIG");
+    common::output_with_input(&mut command, stdin.map(str::as_bytes))
 }
 
 fn allowed(out: &Output, what: &str) {

@@ -1185,26 +1185,9 @@ fn bootstrap_tokens_authenticate_while_valid() {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node-bootstrapper"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"}]}));
     let dir = tempfile::tempdir().unwrap();
-    let (key, csr) = (dir.path().join("k.key"), dir.path().join("k.csr"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/O=system:nodes/CN=system:node:cp-2",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The kubelet's key and CSR (its CSR object is made here, with a generated name).
+    support::kubelet::node_csr(dir.path(), "cp-2", "unused");
+    let csr = dir.path().join("csr.pem");
     let csr_obj = |request: &str| {
         json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
                "metadata": {"generateName": "csr-"},
@@ -1276,22 +1259,10 @@ fn jws_with_openssl_cli(id: &str, secret: &str, payload: &str) -> String {
     };
     let header = b64url(format!(r#"{{"alg":"HS256","kid":"{id}"}}"#).as_bytes());
     let input = format!("{header}.{}", b64url(payload.as_bytes()));
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-binary", "-hmac", secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_input(
+        Command::new("openssl").args(["dgst", "-sha256", "-binary", "-hmac", secret]),
+        Some(input.as_bytes()),
+    );
     assert!(out.status.success());
     format!("{header}..{}", b64url(&out.stdout))
 }

@@ -3,6 +3,22 @@
 mod common;
 use common::{kinit, text};
 
+/// `kinit init --dry-run` of node cp1 at 198.51.100.10 with `root` as its `/`, and `extra`.
+fn dry_run_init(root: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "init",
+        "--dry-run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--apiserver-advertise-address",
+        "198.51.100.10",
+        "--node-name",
+        "cp1",
+    ];
+    args.extend_from_slice(extra);
+    kinit(&args)
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(kinit(&["init", "--no-such-flag"]).status.code(), Some(2));
@@ -185,18 +201,7 @@ fn bad_flag_values_are_refused_with_the_rule() {
 #[test]
 fn dry_run_json_is_events_per_phase_and_per_object_then_a_result() {
     let root = tempfile::tempdir().unwrap();
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "-o",
-        "json",
-        "--rootfs",
-        root.path().to_str().unwrap(),
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-        "--node-name",
-        "cp1",
-    ]);
+    let out = dry_run_init(root.path(), &["-o", "json"]);
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
@@ -593,18 +598,7 @@ fn reset_refuses_config_owned_flags_next_to_config_but_takes_kubeconfig() {
 #[test]
 fn skipping_an_addon_disables_it() {
     let root = tempfile::tempdir().unwrap();
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "--rootfs",
-        root.path().to_str().unwrap(),
-        "--node-name",
-        "cp1",
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-        "--skip-phases",
-        "addon/coredns",
-    ]);
+    let out = dry_run_init(root.path(), &["--skip-phases", "addon/coredns"]);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("Would pull the image registry.k8s.io/kube-proxy:"),
@@ -967,17 +961,7 @@ fn completions_parse_in_their_shell_and_man_pages_cover_every_command() {
 fn logs_written_to_a_file_carry_no_colour_codes() {
     let root = tempfile::tempdir().unwrap();
     // stderr is a pipe here, as it is for `kinit init --v=9 2>log` (kubeadm's way to ask).
-    let out = kinit(&[
-        "init",
-        "--dry-run",
-        "--v=9",
-        "--rootfs",
-        root.path().to_str().unwrap(),
-        "--apiserver-advertise-address",
-        "198.51.100.10",
-        "--node-name",
-        "cp1",
-    ]);
+    let out = dry_run_init(root.path(), &["--v=9"]);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("INFO"), "the log lines are there: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "no escape codes in {stderr:?}");

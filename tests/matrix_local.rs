@@ -16,7 +16,7 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{have_root, text};
+use common::{have_root, kinit_result, text};
 
 mod support;
 
@@ -144,26 +144,7 @@ struct Outcome {
 /// The last line of a kinit run's stdout as its JSON result object, failing with its output
 /// unless it succeeded.
 fn result(out: Output, what: &str) -> Value {
-    let stdout = text(&out.stdout);
-    let parsed = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .and_then(|l| serde_json::from_str::<Value>(l).ok());
-    if !out.status.success() {
-        // kinit's own error, else the end of what it wrote.
-        let said = parsed
-            .as_ref()
-            .and_then(|r| r["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| {
-                let all = format!("{stdout}{}", text(&out.stderr));
-                all[all.len().saturating_sub(2000)..].to_string()
-            });
-        panic!("{what} failed ({}): {said}", out.status);
-    }
-    let result = parsed.unwrap_or_else(|| panic!("{what}: no JSON result in\n{stdout}"));
-    assert_eq!(result["outcome"], "success", "{what}: {result}");
-    result
+    kinit_result(out, what, String::new)
 }
 
 fn total_ms(result: &Value) -> f64 {

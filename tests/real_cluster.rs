@@ -29,7 +29,7 @@
 //! Needs root (network namespaces); see tests/etcd_real.rs for `KINIT_SKIP_ROOT_TESTS`.
 
 mod common;
-use common::{have_root, text};
+use common::{have_root, kinit_result, text};
 
 #[path = "real_cluster/addons_run.rs"]
 mod addons_run;
@@ -114,35 +114,6 @@ fn beside_the_kubelet<T: Send>(
 const JOIN_TIMEOUTS: &str =
     "  discovery: 30s\n  kubernetesAPICall: 10s\n  tlsBootstrap: 60s\n  kubeletHealthCheck: 30s\n";
 
-/// The last line of a kinit run's stdout as its JSON result object; a failure with kinit's output
-/// and `logs` unless it succeeded.
-fn json_result(out: Output, what: &str, logs: impl Fn() -> String) -> Value {
-    let stdout = text(&out.stdout);
-    let result: Option<Value> = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok());
-    if !out.status.success() {
-        // kinit's own error, else the end of what it wrote.
-        let said = result
-            .as_ref()
-            .and_then(|r| r["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| {
-                let all = format!("{stdout}{}", text(&out.stderr));
-                all[all.len().saturating_sub(3000)..].to_string()
-            });
-        panic!(
-            "{what} failed ({}): {said}\nstderr: {}\n{}",
-            out.status,
-            text(&out.stderr),
-            logs()
-        );
-    }
-    let result = result.unwrap_or_else(|| panic!("{what}: no JSON result in\n{stdout}"));
-    assert_eq!(result["outcome"], "success", "{what}: {result}");
-    result
-}
-
 fn cp1_config(cp1: &Host) -> String {
     let path = cp1.path("/kinit.yaml");
     std::fs::write(
@@ -210,7 +181,7 @@ fn init_cp1(cp1: &Host, pods: &StaticPods) -> Value {
             ])
         },
     );
-    let result = json_result(out, "kinit init on cp1", || pods.tails(40));
+    let result = kinit_result(out, "kinit init on cp1", || pods.tails(40));
     registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tail("kube-apiserver", 40)));
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));
     result
@@ -495,6 +466,16 @@ timeouts:
     path.to_str().unwrap().to_string()
 }
 
+/// `host`'s /join.yaml for a join with `token` pinned to `hash`, with the test's join timeouts.
+fn token_join_config(host: &Host, token: &str, hash: &str) -> String {
+    join_config(
+        host,
+        "join.yaml",
+        &token_discovery(token, hash),
+        JOIN_TIMEOUTS,
+    )
+}
+
 fn token_discovery(token: &str, hash: &str) -> String {
     format!(
         "  bootstrapToken:
@@ -609,12 +590,7 @@ fn worker_joins(
     token: &str,
     hash: &str,
 ) {
-    let config = join_config(
-        w1,
-        "join.yaml",
-        &token_discovery(token, hash),
-        JOIN_TIMEOUTS,
-    );
+    let config = token_join_config(w1, token, hash);
     let (out, kubelet) = beside_the_kubelet(
         |ended| bootstrap_kubelet(w1, ended, pods),
         || {
@@ -731,12 +707,7 @@ fn worker_joins(
 /// played kubelet wrote (kubelet.conf, its client certificate) are left out, and each node's name
 /// and address read as `<node>` and `<address>`.
 fn kubeadm_joins_beside(w1: &Host, w2: &Host, pods: &StaticPods, token: &str, hash: &str) {
-    let config = join_config(
-        w2,
-        "join.yaml",
-        &token_discovery(token, hash),
-        JOIN_TIMEOUTS,
-    );
+    let config = token_join_config(w2, token, hash);
     let (out, kubelet) = beside_the_kubelet(
         |ended| bootstrap_kubelet(w2, ended, pods),
         || {
@@ -1245,12 +1216,7 @@ fn needs_root_real_kubelet_bootstraps_and_registers_a_worker() {
     let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
     let began = Instant::now();
     wait_jws(&admin, &pods, token.split('.').next().unwrap(), true);
-    let config = join_config(
-        w1,
-        "join.yaml",
-        &token_discovery(&token, &hash),
-        JOIN_TIMEOUTS,
-    );
+    let config = token_join_config(w1, &token, &hash);
     let (out, kubelet) = beside_the_kubelet(
         // What systemd would do when kubelet-start restarts the kubelet: start it once its
         // files are there.

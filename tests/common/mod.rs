@@ -86,3 +86,53 @@ pub fn have_root() -> bool {
          KINIT_SKIP_ROOT_TESTS=1 to skip it (scripts/test.sh then reports it as skipped)"
     );
 }
+
+/// The last line of a kinit run's stdout as its JSON result object; a failure with kinit's output
+/// and `logs` (the tails of the programs around it) unless it succeeded with outcome `success`.
+pub fn kinit_result(out: Output, what: &str, logs: impl Fn() -> String) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let result: Option<serde_json::Value> = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok());
+    if !out.status.success() {
+        // kinit's own error, else the end of what it wrote.
+        let said = result
+            .as_ref()
+            .and_then(|r| r["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| {
+                let all = format!("{stdout}{}", text(&out.stderr));
+                all[all.len().saturating_sub(3000)..].to_string()
+            });
+        panic!(
+            "{what} failed ({}): {said}\nstderr: {}\n{}",
+            out.status,
+            text(&out.stderr),
+            logs()
+        );
+    }
+    let result = result.unwrap_or_else(|| panic!("{what}: no JSON result in\n{stdout}"));
+    assert_eq!(result["outcome"], "success", "{what}: {result}");
+    result
+}
+
+/// `command`'s output, with `input` (when given) written to its standard input, which is otherwise
+/// empty.
+pub fn output_with_input(command: &mut Command, input: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}

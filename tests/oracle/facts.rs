@@ -199,21 +199,10 @@ impl Tree {
 }
 
 fn openssl_stdin(args: &[&str], input: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::output_with_input(
+        Command::new("openssl").args(args),
+        Some(input.as_bytes()),
+    );
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",

@@ -22,6 +22,7 @@ use common::{median, ms};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use kinit_phases::config::duration::parse as parse_duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,43 +63,13 @@ encryptionAlgorithm: ECDSA-P256
     )
 }
 
-/// A Go duration as kubeadm prints it: `1.234s`, `512.3ms`, `1m2.5s`.
-fn go_duration(text: &str) -> Duration {
-    let mut total = 0.0;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        while let Some(&next) = chars.peek() {
-            if next.is_ascii_digit() {
-                break;
-            }
-            unit.push(next);
-            chars.next();
-        }
-        let value: f64 = number.parse().unwrap_or(0.0);
-        total += value
-            * match unit.as_str() {
-                "h" => 3600.0,
-                "m" => 60.0,
-                "s" => 1.0,
-                "ms" => 1e-3,
-                "µs" | "us" => 1e-6,
-                "ns" => 1e-9,
-                other => panic!("unknown unit {other:?} in {text:?}"),
-            };
-        number.clear();
-    }
-    Duration::from_secs_f64(total)
-}
-
 /// What kubeadm waited: the kubelet's health, then the slowest control-plane component.
 fn kubeadm_waits(stdout: &str) -> Duration {
-    let after = |line: &str| line.rsplit(" after ").next().map(go_duration);
+    // A Go duration as kubeadm prints it (`1.234s`, `512.3ms`), read as kinit reads timeouts.
+    let after = |line: &str| {
+        let text = line.rsplit(" after ").next()?;
+        Some(parse_duration(text).unwrap_or_else(|e| panic!("{e} in {line:?}")))
+    };
     let kubelet = stdout
         .lines()
         .filter(|l| l.starts_with("[kubelet-check] The kubelet is healthy after "))

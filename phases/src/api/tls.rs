@@ -191,21 +191,32 @@ impl Tls {
                     .to_string()
             }
         };
-        let mut ssl = Ssl::new(&self.context)?;
-        let address = host.parse::<IpAddr>().ok();
-        if address.is_none() {
-            ssl.set_hostname(&host)?;
-        }
-        if !self.skip_verify {
-            let param = ssl.param_mut();
-            param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
-            match address {
-                Some(ip) => param.set_ip(ip)?,
-                None => param.set_host(&host)?,
-            }
-        }
-        Ok(ssl)
+        Ok(session_to(&self.context, &host, !self.skip_verify)?)
     }
+}
+
+/// One connection's TLS to `host` (a name, or an address without brackets) from `context`: SNI
+/// for a name (none for an address), and, when `verify`, the certificate checked against that
+/// name or address as `SslConnector` checks it.
+pub fn session_to(
+    context: &SslContext,
+    host: &str,
+    verify: bool,
+) -> Result<Ssl, openssl::error::ErrorStack> {
+    let mut ssl = Ssl::new(context)?;
+    let address = host.parse::<IpAddr>().ok();
+    if address.is_none() {
+        ssl.set_hostname(host)?;
+    }
+    if verify {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match address {
+            Some(ip) => param.set_ip(ip)?,
+            None => param.set_host(host)?,
+        }
+    }
+    Ok(ssl)
 }
 
 /// The client certificate and key of the kubeconfig's user, as one PEM (key, then chain), when it

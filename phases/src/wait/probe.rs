@@ -2,7 +2,6 @@
 //! or not verified at all, with every way it can fail kept apart so the diagnosis can tell them.
 
 use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVerifyMode};
-use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::X509;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -169,7 +168,7 @@ fn resolve(target: &Target) -> Result<SocketAddr, Failure> {
 
 /// One TLS session to `host`, trusting the cluster CA alone (or nothing, for a component's own
 /// certificate): the system's CA bundle is never loaded, since a probe runs every 200 ms while
-/// the control plane starts. The name or address is checked as `SslConnector` checks it, and the
+/// the control plane starts. The name or address is checked as the API client checks it, and the
 /// server's certificate is kept in `seen` for the diagnosis of a refusal.
 fn session(
     transport: &Transport,
@@ -190,7 +189,7 @@ fn session(
             false
         }
     };
-    let mut ssl = Ssl::new(&builder.build())?;
+    let mut ssl = crate::api::tls::session_to(&builder.build(), host, verified)?;
     if verified {
         ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, chain| {
             if chain.error_depth() == 0 {
@@ -200,18 +199,6 @@ fn session(
             }
             ok
         });
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) if verified => ssl.param_mut().set_ip(ip)?,
-        Ok(_) => {}
-        Err(_) => {
-            ssl.set_hostname(host)?;
-            if verified {
-                let param = ssl.param_mut();
-                param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
-                param.set_host(host)?;
-            }
-        }
     }
     Ok(ssl)
 }

@@ -22,9 +22,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .map(|j| j.facts.ca_cert_path.clone())
         .unwrap_or_default();
     let node = ctx.config.init.node_registration.name.clone();
-    let ca = cert::parse_pem(&cluster.info.ca_pem, "the cluster CA").map_err(failed)?;
     // A re-run after a finished bootstrap keeps the kubelet's own credentials.
-    let bootstrapped = tls_bootstrap::problem(ctx.effects, &ca, &node).is_none();
+    let bootstrapped = bootstrapped(ctx, &cluster)?;
     if bootstrapped {
         ctx.sink.line(&format!(
             "[kubelet-start] {} already holds working credentials for {node}; no TLS bootstrap needed",
@@ -69,6 +68,16 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     }
     wait_for_bootstrap(ctx, &cluster, bootstrapped)?;
     Ok(warnings)
+}
+
+/// Whether kubelet.conf already holds working credentials of this node, signed by the cluster CA.
+pub fn bootstrapped(
+    ctx: &PhaseContext<'_>,
+    cluster: &super::JoinedCluster,
+) -> Result<bool, PhaseError> {
+    let node = &ctx.config.init.node_registration.name;
+    let ca = cert::parse_pem(&cluster.info.ca_pem, "the cluster CA").map_err(failed)?;
+    Ok(tls_bootstrap::problem(ctx.effects, &ca, node).is_none())
 }
 
 /// Waits for a healthy kubelet and its TLS bootstrap, then removes the bootstrap kubeconfig, whose

@@ -3,18 +3,15 @@
 //! API server once etcd-join has its etcd member up; this phase waits for that, as kubelet-start
 //! does for everything else. Nothing to do for a worker or with the gate off.
 
-use super::{joined, kubelet_local_mode, tls_bootstrap};
-use crate::pki::cert;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use super::{joined, kubelet_local_mode};
+use crate::runner::{PhaseContext, PhaseError};
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     if !kubelet_local_mode(ctx) {
         return Ok(Vec::new());
     }
     let cluster = joined(ctx)?.clone();
-    let node = ctx.config.init.node_registration.name.clone();
-    let ca = cert::parse_pem(&cluster.info.ca_pem, "the cluster CA").map_err(failed)?;
-    let bootstrapped = tls_bootstrap::problem(ctx.effects, &ca, &node).is_none();
+    let bootstrapped = super::kubelet_start::bootstrapped(ctx, &cluster)?;
     super::kubelet_start::wait_for_bootstrap(ctx, &cluster, bootstrapped)?;
     Ok(Vec::new())
 }

@@ -11,7 +11,7 @@ mod common;
 
 use common::{median, ms};
 
-use kinit_phases::init_phases::INIT_PHASES;
+use kinit_phases::flows;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,7 +65,7 @@ struct Run {
 }
 
 fn phases(root: &Path, config: &Path) -> Run {
-    let skip: Vec<&str> = INIT_PHASES
+    let skip: Vec<&str> = flows::init::phases()
         .iter()
         .map(|p| p.name)
         .filter(|name| !MEASURED.contains(name))

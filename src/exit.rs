@@ -4,7 +4,6 @@ pub const SUCCESS: i32 = 0;
 pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 pub const PREFLIGHT: i32 = 3;
-pub const NOT_IMPLEMENTED: i32 = 4;
 /// A wait (`wait-control-plane`) ran out of time; the error is a diagnosis of what did not come up.
 pub const TIMED_OUT: i32 = 5;
 

@@ -13,22 +13,24 @@ mod token_cmd;
 use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};
 use exit::Exit;
-use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
-use kinit_phases::phase::help_text;
+use kinit_phases::flows;
 use kinit_phases::versions;
+use kinit_phases::workflow::help_text;
 use std::io::IsTerminal;
 
 fn command_tree() -> clap::Command {
     Cli::command()
         .mut_subcommand("init", |c| {
-            c.after_help(help_text(INIT_PHASES))
-                .mut_subcommand("phase", |p| p.after_help(help_text(INIT_PHASES)))
+            c.after_help(help_text(&flows::init::phases()))
+                .mut_subcommand("phase", |p| p.after_help(help_text(&flows::init::phases())))
         })
         .mut_subcommand("join", |c| {
-            c.after_help(help_text(JOIN_PHASES))
-                .mut_subcommand("phase", |p| p.after_help(help_text(JOIN_PHASES)))
+            c.after_help(help_text(&flows::join::phases()))
+                .mut_subcommand("phase", |p| p.after_help(help_text(&flows::join::phases())))
         })
-        .mut_subcommand("reset", |c| c.after_help(help_text(RESET_PHASES)))
+        .mut_subcommand("reset", |c| {
+            c.after_help(help_text(&flows::reset::phases()))
+        })
 }
 
 fn init_tracing(verbose: u8) {

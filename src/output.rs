@@ -2,7 +2,7 @@
 //! then one result object) for machines.
 
 use kinit_phases::api::ApiObject;
-use kinit_phases::runner::{EventSink, Outcome, PhaseRecord, ProgressRow, RunSummary};
+use kinit_phases::workflow::{EventSink, Outcome, PhaseRecord, ProgressRow, RunSummary};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,13 +42,8 @@ impl EventSink for TextSink {
     }
 
     fn phase_end(&mut self, record: &PhaseRecord) {
-        match record.outcome {
-            Outcome::Skipped => println!("[{}] Skipped (--skip-phases)", record.phase),
-            Outcome::NotImplemented => println!(
-                "[{}] phase {} is not implemented yet",
-                record.phase, record.phase
-            ),
-            _ => {}
+        if record.outcome == Outcome::Skipped {
+            println!("[{}] Skipped (--skip-phases)", record.phase);
         }
     }
 }

@@ -7,11 +7,11 @@ use kinit_phases::config::resolve::{self, InitConfig};
 use kinit_phases::config::types::{JoinConfiguration, ResetConfiguration};
 use kinit_phases::config::{self, ConfigFile};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
-use kinit_phases::init_phases::{INIT_PHASES, JOIN_PHASES, RESET_PHASES};
+use kinit_phases::flows;
 use kinit_phases::join::{self, JoinedCluster};
 use kinit_phases::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
-use kinit_phases::phase::{all_paths, find, Phase};
-use kinit_phases::runner::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
+use kinit_phases::workflow::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
+use kinit_phases::workflow::{all_paths, find, Phase};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
 use serde_json::json;
 use std::path::PathBuf;
@@ -73,7 +73,7 @@ fn admin_conf(kubeconfig_dir: &str) -> String {
 }
 
 struct Plan<'a> {
-    table: &'static [Phase],
+    table: Vec<Phase>,
     only: Option<String>,
     skip: Vec<String>,
     fix: bool,
@@ -136,13 +136,15 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         report: None,
         warnings_before_failure: Vec::new(),
         current: String::new(),
-        selected: Vec::new(),
+        ahead: Vec::new(),
+        key_demands: Vec::new(),
         keys: Default::default(),
+        patches: None,
         kubeconfig_dir: plan.kubeconfig_dir.clone(),
         kubeconfig: plan.kubeconfig.clone(),
         api: None,
     };
-    let summary = runner::run(plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
+    let summary = workflow::run(&plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {
         let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
         if !json {
@@ -209,16 +211,14 @@ impl EventSink for QuietSink {
     fn line(&mut self, text: &str) {
         tracing::info!("{text}");
     }
-    fn phase_end(&mut self, _record: &runner::PhaseRecord) {}
+    fn phase_end(&mut self, _record: &workflow::PhaseRecord) {}
 }
 
 fn exit_code(summary: &RunSummary) -> i32 {
     match &summary.error {
-        Some(runner::PhaseError::PreflightFailed(_)) => exit::PREFLIGHT,
-        Some(runner::PhaseError::NotImplemented(_)) => exit::NOT_IMPLEMENTED,
-        Some(runner::PhaseError::Failed(_)) => exit::FAILURE,
-        Some(runner::PhaseError::TimedOut(_)) => exit::TIMED_OUT,
-        None if !summary.not_implemented.is_empty() => exit::NOT_IMPLEMENTED,
+        Some(workflow::PhaseError::PreflightFailed(_)) => exit::PREFLIGHT,
+        Some(workflow::PhaseError::Failed(_)) => exit::FAILURE,
+        Some(workflow::PhaseError::TimedOut(_)) => exit::TIMED_OUT,
         None => exit::SUCCESS,
     }
 }
@@ -227,7 +227,6 @@ fn outcome_word(code: i32) -> &'static str {
     match code {
         exit::SUCCESS => "success",
         exit::PREFLIGHT => "preflight-errors",
-        exit::NOT_IMPLEMENTED => "not-implemented",
         exit::TIMED_OUT => "timed-out",
         _ => "failed",
     }
@@ -252,7 +251,6 @@ fn result_object(
         "dryRun": dry_run,
         "error": summary.error.as_ref().map(ToString::to_string),
         "wouldStop": summary.would_stop,
-        "notImplemented": summary.not_implemented,
         "phases": phases,
         "totalMs": summary.records.iter().map(|r| r.duration_ms).sum::<f64>(),
     })
@@ -291,12 +289,6 @@ fn print_text_end(command: &str, summary: &RunSummary, whole_run: bool) {
     }
     if let Some(stop) = &summary.would_stop {
         println!("\n[dry-run] summary: a real run would have stopped at preflight:\n{stop}");
-    }
-    if !summary.not_implemented.is_empty() && summary.error.is_none() {
-        println!(
-            "\n[dry-run] not implemented yet: {}",
-            summary.not_implemented.join(", ")
-        );
     }
     if whole_run {
         print!("{}", timing_summary(summary));
@@ -379,9 +371,9 @@ pub fn init(
     flags: &InitFlags,
     phase: Option<&PhaseArgs>,
 ) -> Result<i32, Exit> {
-    check_skip_phases(INIT_PHASES, &global.skip_phases)?;
+    check_skip_phases(&flows::init::phases(), &global.skip_phases)?;
     let only = phase
-        .map(|p| resolve_phase_path(INIT_PHASES, p, "init"))
+        .map(|p| resolve_phase_path(&flows::init::phases(), p, "init"))
         .transpose()?;
     let fix = phase.is_some_and(|p| p.fix);
     if fix && only.as_deref() != Some("preflight") {
@@ -402,11 +394,11 @@ pub fn init(
     } else {
         config.init.skip_phases.clone()
     };
-    check_skip_phases(INIT_PHASES, &skip)?;
+    check_skip_phases(&flows::init::phases(), &skip)?;
     execute(
         global,
         Plan {
-            table: INIT_PHASES,
+            table: flows::init::phases(),
             only,
             skip,
             fix,
@@ -425,7 +417,7 @@ pub fn init(
 }
 
 pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
-    check_skip_phases(JOIN_PHASES, &global.skip_phases)?;
+    check_skip_phases(&flows::join::phases(), &global.skip_phases)?;
     let phase = command
         .phase
         .as_ref()
@@ -434,7 +426,9 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     let mut phase_endpoint = phase.and_then(|p| p.endpoint.clone());
     let phase_args = phase.map(|p| {
         let is_child = p.child.as_deref().is_some_and(|c| {
-            c == "all" || find(JOIN_PHASES, &p.phase).is_some_and(|(ph, _)| ph.child(c).is_some())
+            c == "all"
+                || find(&flows::join::phases(), &p.phase)
+                    .is_some_and(|(ph, _)| ph.child(c).is_some())
         });
         if is_child || p.child.is_none() {
             PhaseArgs {
@@ -457,7 +451,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     });
     let phase = phase_args.as_ref();
     let only = phase
-        .map(|p| resolve_phase_path(JOIN_PHASES, p, "join"))
+        .map(|p| resolve_phase_path(&flows::join::phases(), p, "join"))
         .transpose()?;
     let fix = phase.is_some_and(|p| p.fix);
     if fix && only.as_deref() != Some("preflight") {
@@ -521,7 +515,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     } else {
         global.skip_phases.clone()
     };
-    check_skip_phases(JOIN_PHASES, &skip)?;
+    check_skip_phases(&flows::join::phases(), &skip)?;
     let target = JoinTarget {
         facts: JoinFacts {
             api_server_endpoint: endpoint,
@@ -534,7 +528,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     execute(
         global,
         Plan {
-            table: JOIN_PHASES,
+            table: flows::join::phases(),
             only,
             skip,
             fix,
@@ -614,7 +608,7 @@ fn discover_cluster(
 }
 
 pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
-    check_skip_phases(RESET_PHASES, &global.skip_phases)?;
+    check_skip_phases(&flows::reset::phases(), &global.skip_phases)?;
     let file = load_unmixed(global, &flags.config_owned())?;
     let mut reset = file
         .as_ref()
@@ -668,7 +662,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     } else {
         global.skip_phases.clone()
     };
-    check_skip_phases(RESET_PHASES, &skip)?;
+    check_skip_phases(&flows::reset::phases(), &skip)?;
     // The question would land in the JSON stream and its answer has nowhere to come from in a script.
     let asks = !reset.force && !global.dry_run && !skip.iter().any(|s| s == "preflight");
     if asks && global.output == OutputFormat::Json {
@@ -679,7 +673,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     execute(
         global,
         Plan {
-            table: RESET_PHASES,
+            table: flows::reset::phases(),
             only: None,
             skip,
             fix: false,

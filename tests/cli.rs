@@ -233,7 +233,6 @@ fn dry_run_json_is_events_per_phase_and_per_object_then_a_result() {
     assert_eq!(result["event"], "result");
     assert_eq!(result["dryRun"], true);
     assert_eq!(result["phases"].as_array().unwrap().len(), 32);
-    assert_eq!(result["notImplemented"], serde_json::json!([]));
     // show-join-command reads the admin.conf and CA the dry run would have written.
     assert!(
         result["join"]["joinWorker"]

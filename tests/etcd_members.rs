@@ -19,7 +19,7 @@ use kinit_phases::config::types::{ResetConfiguration, Timeouts};
 use kinit_phases::config::{decode, resolve};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::etcd;
-use kinit_phases::runner::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
+use kinit_phases::workflow::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
 use std::path::PathBuf;
 use std::process::Output;
@@ -225,8 +225,10 @@ fn start(
                 report: None,
                 warnings_before_failure: Vec::new(),
                 current: String::new(),
-                selected: Vec::new(),
+                ahead: Vec::new(),
+                key_demands: Vec::new(),
                 keys: Default::default(),
+                patches: None,
                 kubeconfig_dir: "/etc/kubernetes".into(),
                 kubeconfig: "/etc/kubernetes/admin.conf".into(),
                 api: None,

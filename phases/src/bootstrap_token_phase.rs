@@ -12,9 +12,9 @@ use crate::config::resolve::InitConfig;
 use crate::join_command::WITHHELD;
 use crate::kubeconfig::{base64, Kubeconfig};
 use crate::pki::cert::now_unix;
-use crate::runner::{failed, PhaseContext, PhaseError};
 use crate::token::TokenSecret;
 use crate::upload_config_phase::config_map;
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub const KUBE_PUBLIC: &str = "kube-public";
 pub const CLUSTER_INFO: &str = "cluster-info";
@@ -150,6 +150,14 @@ pub fn objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
     );
     objects.extend(cluster_info_objects(ctx)?);
     Ok(objects)
+}
+
+/// The tokens, their RBAC and cluster-info, applied when the API session opens.
+pub fn ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &crate::api::Session,
+) -> Result<Option<crate::api::Work>, PhaseError> {
+    Ok(Some(session.apply_work(objects(ctx)?)))
 }
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

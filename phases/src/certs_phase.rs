@@ -5,7 +5,7 @@ use crate::config::resolve::InitConfig;
 use crate::pki::cert::{self, CertProfile, Usage, Validity};
 use crate::pki::keys::{self, KeyAlgorithm};
 use crate::pki::table::{self, CertSpec};
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::time::Duration;
@@ -101,37 +101,37 @@ fn key_name(phase: &str) -> String {
     format!("certs/{phase}")
 }
 
-/// Before the first certificate of a run: say where they go, and make every key the run's certificates
-/// will need at once, over all cores.
-fn prepare(ctx: &mut PhaseContext<'_>, specs: &[CertSpec]) -> Result<(), PhaseError> {
-    if !ctx.keys.first_time("certs") {
-        return Ok(());
-    }
+/// What runs before the first certificate of a run: say where they go, and make every key the
+/// run will need at once, over all cores.
+pub fn before_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let dir = cert_dir(ctx.config).to_string();
     ctx.sink
         .line(&format!("[certs] Using certificateDir folder {dir:?}"));
-    let missing =
-        |ctx: &PhaseContext<'_>, file: String| ctx.effects.read_file(&file).map(|f| f.is_none());
-    let mut needed = Vec::new();
-    for spec in specs {
-        if !ctx.selected.contains(&format!("certs/{}", spec.phase)) {
-            continue;
+    ctx.make_keys_ahead()?;
+    Ok(Vec::new())
+}
+
+/// The key the certificate of child `phase` will make: one when its certificate or key is
+/// missing (for `sa`, when its key is).
+pub fn key_demand(ctx: &PhaseContext<'_>, phase: &str) -> Result<Vec<String>, String> {
+    let dir = cert_dir(ctx.config);
+    let missing = |file: String| ctx.effects.read_file(&file).map(|f| f.is_none());
+    let needed = if phase == "sa" {
+        missing(path(dir, "sa", "key"))?
+    } else {
+        let (specs, _) = table::certificates(ctx.config)?;
+        match specs.iter().find(|s| s.phase == phase) {
+            Some(spec) => {
+                missing(path(dir, spec.base, "crt"))? || missing(path(dir, spec.base, "key"))?
+            }
+            None => false,
         }
-        let cert_missing = missing(ctx, path(&dir, spec.base, "crt")).map_err(failed)?;
-        let key_missing = missing(ctx, path(&dir, spec.base, "key")).map_err(failed)?;
-        if cert_missing || key_missing {
-            needed.push(key_name(spec.phase));
-        }
-    }
-    if ctx.selected.iter().any(|s| s == "certs/sa")
-        && missing(ctx, path(&dir, "sa", "key")).map_err(failed)?
-    {
-        needed.push(key_name("sa"));
-    }
-    // A whole init also makes the kubeconfig client keys in the same batch.
-    needed.extend(crate::kubeconfig_phase::keys_needed(ctx).map_err(failed)?);
-    let algorithm = algorithm(ctx.config)?;
-    ctx.keys.fill(needed, algorithm).map_err(failed)
+    };
+    Ok(if needed {
+        vec![key_name(phase)]
+    } else {
+        Vec::new()
+    })
 }
 
 fn names_line(profile: &CertProfile) -> String {
@@ -287,23 +287,18 @@ fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError>
         .map_err(failed)
 }
 
-/// Runs the child named by the current unit (`certs/<child>`).
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let (specs, warnings) = table::certificates(ctx.config).map_err(failed)?;
-    prepare(ctx, &specs)?;
-    let child = ctx
-        .current
-        .strip_prefix("certs/")
-        .unwrap_or(&ctx.current)
-        .to_string();
-    if child == "sa" {
+/// Child `phase` of `kinit init phase certs`: its certificate (or for `sa`, the service account
+/// key pair) kept, refused or made.
+pub fn run_cert(ctx: &mut PhaseContext<'_>, phase: &str) -> Result<Vec<String>, PhaseError> {
+    if phase == "sa" {
         run_service_account_key(ctx)?;
         return Ok(Vec::new());
     }
-    let Some(spec) = specs.iter().find(|s| s.phase == child) else {
+    let (specs, warnings) = table::certificates(ctx.config).map_err(failed)?;
+    let Some(spec) = specs.iter().find(|s| s.phase == phase) else {
         // With external etcd the etcd certificates are not kubeadm's to make.
         ctx.sink.line(&format!(
-            "[certs] External etcd mode: skipping {child} certificate generation"
+            "[certs] External etcd mode: skipping {phase} certificate generation"
         ));
         return Ok(Vec::new());
     };

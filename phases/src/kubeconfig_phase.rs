@@ -7,7 +7,7 @@ use crate::kubeconfig::{base64, unbase64, Cluster, Kubeconfig, User};
 use crate::pki::cert::{self, CertProfile, Usage};
 use crate::pki::keys;
 use crate::pki::table::endpoint_host;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
@@ -44,6 +44,15 @@ pub fn control_plane_endpoint(config: &InitConfig) -> String {
         .unwrap_or_else(|| config.init.local_api_endpoint.bind_port.to_string());
     url(host, &port)
 }
+
+/// The children of `kinit init phase kubeconfig`, in kubeadm's order, with kubeadm's descriptions.
+pub const KUBECONFIG_PHASES: [(&str, &str); 5] = [
+    ("admin", "Generate a kubeconfig file for the admin to use and for kubeadm itself"),
+    ("super-admin", "Generate a kubeconfig file for the super-admin"),
+    ("kubelet", "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes"),
+    ("controller-manager", "Generate a kubeconfig file for the controller manager to use"),
+    ("scheduler", "Generate a kubeconfig file for the scheduler to use"),
+];
 
 pub struct KubeconfigSpec {
     pub phase: &'static str,
@@ -118,17 +127,15 @@ fn key_name(phase: &str) -> String {
     format!("kubeconfig/{phase}")
 }
 
-/// The client keys this run's kubeconfig units will make: one per selected file that does not exist.
-pub fn keys_needed(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
-    let mut needed = Vec::new();
-    for spec in specs(ctx.config) {
-        if ctx.selected.contains(&format!("kubeconfig/{}", spec.phase))
-            && ctx.effects.read_file(&file_path(ctx, spec.file))?.is_none()
-        {
-            needed.push(key_name(spec.phase));
-        }
-    }
-    Ok(needed)
+/// The client key the kubeconfig of child `phase` will make: one when its file does not exist.
+pub fn key_demand(ctx: &PhaseContext<'_>, phase: &str) -> Result<Vec<String>, String> {
+    let Some(spec) = specs(ctx.config).into_iter().find(|s| s.phase == phase) else {
+        return Ok(Vec::new());
+    };
+    Ok(match ctx.effects.read_file(&file_path(ctx, spec.file))? {
+        None => vec![key_name(spec.phase)],
+        Some(_) => Vec::new(),
+    })
 }
 
 /// A kubeconfig for `user`, embedding the CA and a fresh client certificate signed by it.
@@ -252,27 +259,24 @@ fn check_existing(
     Ok(warnings)
 }
 
-/// Runs the child named by the current unit (`kubeconfig/<child>`).
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if ctx.keys.first_time("kubeconfig") {
-        ctx.sink.line(&format!(
-            "[kubeconfig] Using kubeconfig folder {:?}",
-            ctx.kubeconfig_dir
-        ));
-        let needed = keys_needed(ctx).map_err(failed)?;
-        let algorithm = certs_phase::algorithm(ctx.config)?;
-        ctx.keys.fill(needed, algorithm).map_err(failed)?;
-    }
-    let child = ctx
-        .current
-        .strip_prefix("kubeconfig/")
-        .unwrap_or(&ctx.current)
-        .to_string();
+/// What runs before the first kubeconfig file of a run: say where they go, and make the keys of
+/// the run that are not made yet.
+pub fn before_kubeconfigs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink.line(&format!(
+        "[kubeconfig] Using kubeconfig folder {:?}",
+        ctx.kubeconfig_dir
+    ));
+    ctx.make_keys_ahead()?;
+    Ok(Vec::new())
+}
+
+/// Child `phase` of `kinit init phase kubeconfig`: its file kept, refused or made.
+pub fn run_file(ctx: &mut PhaseContext<'_>, phase: &str) -> Result<Vec<String>, PhaseError> {
     let all = specs(ctx.config);
     let spec = all
         .iter()
-        .find(|s| s.phase == child)
-        .ok_or_else(|| failed(format!("unknown kubeconfig {child}")))?;
+        .find(|s| s.phase == phase)
+        .ok_or_else(|| failed(format!("unknown kubeconfig {phase}")))?;
     let dir = cert_dir(ctx.config).to_string();
     let ca_pair = read_pair(ctx, &dir, "ca")?;
     let ca_crt = path(&dir, "ca", "crt");

@@ -4,7 +4,7 @@
 
 use crate::kubeconfig::Kubeconfig;
 use crate::kubelet::service::ServiceManager;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
 const DEFAULT_KUBELET_PKI: &str = "/var/lib/kubelet/pki";

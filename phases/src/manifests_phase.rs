@@ -7,7 +7,7 @@ use crate::manifests::{
     MANIFEST_MODE,
 };
 use crate::patches::PatchSet;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 fn host_facts(
     ctx: &PhaseContext<'_>,
@@ -47,12 +47,14 @@ pub(crate) fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, 
     else {
         return Ok(None);
     };
-    let set = PatchSet::load(ctx.host, &dir).map_err(failed)?;
-    if ctx.keys.first_time("patches") {
-        for line in set.summary_lines() {
-            ctx.sink.line(&line);
-        }
+    if let Some(loaded) = &ctx.patches {
+        return Ok(Some(loaded.clone()));
     }
+    let set = PatchSet::load(ctx.host, &dir).map_err(failed)?;
+    for line in set.summary_lines() {
+        ctx.sink.line(&line);
+    }
+    ctx.patches = Some(set.clone());
     Ok(Some(set))
 }
 
@@ -153,22 +155,18 @@ pub(crate) fn write_joining_etcd(
     write(ctx, Component::Etcd, Some(members))
 }
 
-/// Runs the child named by the current unit (`control-plane/<child>`).
-pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if ctx.keys.first_time("control-plane") {
-        ctx.sink.line(&format!(
-            "[control-plane] Using manifest folder {MANIFESTS_DIR:?}"
-        ));
-    }
-    let child = ctx
-        .current
-        .strip_prefix("control-plane/")
-        .unwrap_or(&ctx.current);
-    let component = match child {
-        "apiserver" => Component::ApiServer,
-        "controller-manager" => Component::ControllerManager,
-        "scheduler" => Component::Scheduler,
-        other => return Err(failed(format!("unknown control-plane component {other}"))),
-    };
+/// What runs before the first control-plane manifest of a run: say where they go.
+pub fn before_manifests(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink.line(&format!(
+        "[control-plane] Using manifest folder {MANIFESTS_DIR:?}"
+    ));
+    Ok(Vec::new())
+}
+
+/// A child of `kinit init phase control-plane`: the manifest of `component`.
+pub fn run_control_plane(
+    ctx: &mut PhaseContext<'_>,
+    component: Component,
+) -> Result<Vec<String>, PhaseError> {
     write(ctx, component, None)
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::api;
 use crate::config::types::Taint as ConfiguredTaint;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::workflow::{PhaseContext, PhaseError};
 
 pub const LABELS: [&str; 2] = [
     "node-role.kubernetes.io/control-plane",
@@ -58,6 +58,15 @@ pub fn target(ctx: &PhaseContext<'_>) -> (String, Vec<Taint>) {
         ctx.config.init.node_registration.name.clone(),
         taints(ctx.config.init.node_registration.taints.as_deref()),
     )
+}
+
+/// The label and taints, applied when the API session opens.
+pub fn ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &api::Session,
+) -> Result<Option<api::Work>, PhaseError> {
+    let (node, taints) = target(ctx);
+    Ok(Some(work(session, node, taints)))
 }
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

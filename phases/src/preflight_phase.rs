@@ -4,8 +4,8 @@
 use crate::config::resolve::InitConfig;
 use crate::fixes;
 use crate::images::images;
-use crate::runner::{PhaseContext, PhaseError};
 use crate::versions;
+use crate::workflow::{PhaseContext, PhaseError};
 use kinit_preflight::{Check, EtcdClientFiles, EtcdFacts, NodeFacts, Report};
 
 pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {

@@ -5,7 +5,7 @@ use crate::certs_phase::{cert_dir, path};
 use crate::join_command::{InitDone, JoinCommand, WITHHELD};
 use crate::kubeconfig::Kubeconfig;
 use crate::pki::cert;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 use serde_json::json;
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -14,9 +14,9 @@ use crate::api::{self, rbac, ApiObject};
 use crate::cert_upload::{decode_key, decrypt, encrypt, shared_files, SECRET_NAME};
 use crate::join_command::WITHHELD;
 use crate::pki::cert::now_unix;
-use crate::runner::{failed, PhaseContext, PhaseError};
 use crate::token::{self, TokenSecret};
 use crate::upload_config_phase::KUBE_SYSTEM;
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// kubeadm's DefaultCertTokenDuration: how long uploaded certificates live.
 const CERT_TOKEN_SECONDS: i64 = 2 * 3600;
@@ -183,6 +183,14 @@ pub fn work(session: &api::Session, upload: Upload) -> api::Work {
         objects.extend(rbac_objects());
         api::apply_objects(&client, limit, &objects).await
     })
+}
+
+/// The sealed certificates, uploaded when the API session opens.
+pub fn ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &api::Session,
+) -> Result<Option<api::Work>, PhaseError> {
+    Ok(prepare(ctx)?.map(|upload| work(session, upload)))
 }
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

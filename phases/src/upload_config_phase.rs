@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api::{self, rbac, ApiObject};
 use crate::config::resolve::InitConfig;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub const KUBE_SYSTEM: &str = "kube-system";
 pub const KUBEADM_CONFIG: &str = "kubeadm-config";
@@ -124,6 +124,23 @@ pub fn kubelet_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseEr
     let host = crate::kubelet::host_facts(ctx.host);
     let (kubelet, _) = crate::kubelet::config::build(ctx.config, host);
     kubelet_config_objects(ctx.config, &kubelet).map_err(failed)
+}
+
+/// The kubeadm-config ConfigMap and its RBAC, applied when the API session opens.
+pub fn kubeadm_ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &crate::api::Session,
+) -> Result<Option<crate::api::Work>, PhaseError> {
+    let objects = kubeadm_config_objects(ctx.config).map_err(failed)?;
+    Ok(Some(session.apply_work(objects)))
+}
+
+/// The kubelet-config ConfigMap and its RBAC, applied when the API session opens.
+pub fn kubelet_ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &crate::api::Session,
+) -> Result<Option<crate::api::Work>, PhaseError> {
+    Ok(Some(session.apply_work(kubelet_objects(ctx)?)))
 }
 
 pub fn run_kubeadm(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -10,7 +10,7 @@ pub mod render;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::api;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     // `dns.disabled` is kubeadm's v1beta4 replacement for skipping this phase by name.
@@ -44,8 +44,23 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     Ok(Vec::new())
 }
 
-/// CoreDNS to start ahead of its turn; not with `--patches`, whose lines print in the phase.
-pub fn coredns_ahead(ctx: &PhaseContext<'_>) -> Result<Option<coredns::CoreDns>, PhaseError> {
+/// Keeps the replica count of a CoreDNS already deployed, then applies the addon.
+fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Work {
+    let (client, limit) = (session.client(), session.call_limit());
+    Box::pin(async move {
+        if let Some(replicas) = deployed_replicas(&client, limit).await? {
+            addon.set_replicas(replicas);
+        }
+        api::apply_objects(&client, limit, &addon.objects()).await
+    })
+}
+
+/// CoreDNS's work, started when the API session opens; not with `--patches`, whose lines print in
+/// the phase.
+pub fn coredns_ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &api::Session,
+) -> Result<Option<api::Work>, PhaseError> {
     let patched = ctx
         .config
         .init
@@ -55,18 +70,16 @@ pub fn coredns_ahead(ctx: &PhaseContext<'_>) -> Result<Option<coredns::CoreDns>,
     if ctx.config.cluster.dns.disabled || patched {
         return Ok(None);
     }
-    coredns::build(ctx.config).map(Some).map_err(failed)
+    let addon = coredns::build(ctx.config).map_err(failed)?;
+    Ok(Some(coredns_work(session, addon)))
 }
 
-/// Keeps the replica count of a CoreDNS already deployed, then applies the addon.
-pub fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Work {
-    let (client, limit) = (session.client(), session.call_limit());
-    Box::pin(async move {
-        if let Some(replicas) = deployed_replicas(&client, limit).await? {
-            addon.set_replicas(replicas);
-        }
-        api::apply_objects(&client, limit, &addon.objects()).await
-    })
+/// kube-proxy's objects, applied when the API session opens.
+pub fn kube_proxy_ahead(
+    ctx: &mut PhaseContext<'_>,
+    session: &api::Session,
+) -> Result<Option<api::Work>, PhaseError> {
+    Ok(kube_proxy_objects(ctx)?.map(|(objects, _)| session.apply_work(objects)))
 }
 
 /// The replica count of a CoreDNS already deployed, which kubeadm keeps.

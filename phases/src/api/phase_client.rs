@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::object::ApiObject;
 use super::rbac;
 use super::session::{self, Session};
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
@@ -86,14 +86,23 @@ pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseEr
             }
             Err(errors) => return Err(failed(session::join(&errors))),
         }
-        crate::api_ahead::start(ctx, &admin)?;
+        // The API work of the phases still to run depends on nothing a phase before it does in
+        // the cluster, so it starts now and overlaps instead of adding up. Unlike kubeadm, a run
+        // that fails in one phase may therefore have applied a later one's objects; each object is
+        // applied idempotently, so the next run converges.
+        for (unit, ahead) in std::mem::take(&mut ctx.ahead) {
+            if let Some(work) = ahead(ctx, &admin)? {
+                tracing::debug!("API: {unit} started ahead");
+                admin.start(&unit, work);
+            }
+        }
         ctx.api = Some(admin);
     }
     Ok(ctx.api.as_ref().expect("opened above"))
 }
 
 /// Applies objects that do not depend on each other, all at once, or collects the outcome of the
-/// same objects sent ahead (see `api_ahead`). A dry run prints each instead, in order, and
+/// same objects started ahead (`Phase::ahead`). A dry run prints each instead, in order, and
 /// contacts nothing.
 pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), PhaseError> {
     if ctx.dry_run {

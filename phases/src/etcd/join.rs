@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams};
 use super::client::{EtcdClient, Member, RETRY_INTERVAL};
 use crate::api::Session;
 use crate::manifests::flags::{etcd_client_url, etcd_peer_url, EtcdPeer};
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// Where each etcd static Pod publishes its client URL, as kubeadm writes it.
 pub const CLIENT_URLS_ANNOTATION: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::client::{EtcdClient, Member};
 use crate::manifests::flags::{host_port, ETCD_CLIENT_PORT};
 use crate::manifests::MANIFESTS_DIR;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// What the local etcd manifest says about this node's member.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,65 +1,51 @@
 //! The control-plane steps of `kinit join` that init already knows how to do: this node's
 //! certificates from the shared CAs, its kubeconfig files, its static Pods, mark-control-plane and
-//! the wait for its components. On a worker each is a no-op.
+//! the wait for its components. The join flow runs them only on a joining control plane.
 
-use super::is_control_plane;
 use crate::certs_phase::{self, cert_dir, path};
+use crate::manifests::Component;
 use crate::pki::table;
-use crate::runner::{failed, PhaseContext, PhaseError};
-use crate::{kubeconfig_phase, manifests_phase, mark_control_plane_phase, wait};
+use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::{kubeconfig_phase, manifests_phase};
 
 /// What a joining control plane writes of its own; super-admin.conf belongs to the first node
 /// only, and kubelet.conf comes from the TLS bootstrap.
 const KUBECONFIG_FILES: [&str; 3] = ["admin", "controller-manager", "scheduler"];
-const MANIFESTS: [&str; 3] = ["apiserver", "controller-manager", "scheduler"];
+const MANIFESTS: [Component; 3] = [
+    Component::ApiServer,
+    Component::ControllerManager,
+    Component::Scheduler,
+];
 
-/// Runs init's `unit` (`certs/apiserver`) as part of the current join unit.
-fn run_as(
-    ctx: &mut PhaseContext<'_>,
-    unit: &str,
-    run: fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>,
-) -> Result<Vec<String>, PhaseError> {
-    let own = std::mem::replace(&mut ctx.current, unit.to_string());
-    let outcome = run(ctx);
-    ctx.current = own;
-    outcome
-}
-
-/// Counts init's `units` as selected in this run: the certs phase makes the keys of every
-/// selected certificate and kubeconfig in one parallel batch, as in init.
-fn select(ctx: &mut PhaseContext<'_>, units: &[String]) {
-    for unit in units {
-        if !ctx.selected.contains(unit) {
-            ctx.selected.push(unit.clone());
-        }
-    }
-}
-
-fn kubeconfig_units() -> Vec<String> {
-    KUBECONFIG_FILES
+/// The certificates this node makes itself: every one its CAs sign (the CAs and the service
+/// account key are the cluster's, shared).
+fn own_certificates(ctx: &PhaseContext<'_>) -> Result<Vec<&'static str>, String> {
+    let (specs, _) = table::certificates(ctx.config)?;
+    Ok(specs
         .iter()
-        .map(|f| format!("kubeconfig/{f}"))
-        .collect()
+        .filter(|s| s.ca.is_some())
+        .map(|s| s.phase)
+        .collect())
 }
 
-/// Runs init's `units` in order as part of the current join unit.
-fn run_all(
-    ctx: &mut PhaseContext<'_>,
-    units: &[String],
-    run: fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>,
-) -> Result<Vec<String>, PhaseError> {
-    select(ctx, units);
-    let mut warnings = Vec::new();
-    for unit in units {
-        warnings.extend(run_as(ctx, unit, run)?);
+/// The keys of this node's own certificates, made in one batch with its kubeconfig keys.
+pub fn certs_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
+    let mut needed = Vec::new();
+    for phase in own_certificates(ctx)? {
+        needed.extend(certs_phase::key_demand(ctx, phase)?);
     }
-    Ok(warnings)
+    Ok(needed)
+}
+
+pub fn kubeconfig_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
+    let mut needed = Vec::new();
+    for phase in KUBECONFIG_FILES {
+        needed.extend(kubeconfig_phase::key_demand(ctx, phase)?);
+    }
+    Ok(needed)
 }
 
 pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
-    }
     let (specs, _) = table::certificates(ctx.config).map_err(failed)?;
     let dir = cert_dir(ctx.config).to_string();
     // A joining node must sign with the cluster's CAs: making new ones would split the cluster.
@@ -82,50 +68,25 @@ pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> 
             missing.join(", ")
         )));
     }
-    let leaves: Vec<String> = specs
-        .iter()
-        .filter(|s| s.ca.is_some())
-        .map(|s| format!("certs/{}", s.phase))
-        .collect();
-    // The kubeconfig files' client keys come in the same batch as the certificates' keys.
-    if ctx
-        .selected
-        .iter()
-        .any(|u| u == "control-plane-prepare/kubeconfig")
-    {
-        select(ctx, &kubeconfig_units());
+    let mut warnings = certs_phase::before_certs(ctx)?;
+    for phase in own_certificates(ctx).map_err(failed)? {
+        warnings.extend(certs_phase::run_cert(ctx, phase)?);
     }
-    run_all(ctx, &leaves, certs_phase::run)
+    Ok(warnings)
 }
 
 pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
+    let mut warnings = kubeconfig_phase::before_kubeconfigs(ctx)?;
+    for phase in KUBECONFIG_FILES {
+        warnings.extend(kubeconfig_phase::run_file(ctx, phase)?);
     }
-    run_all(ctx, &kubeconfig_units(), kubeconfig_phase::run)
+    Ok(warnings)
 }
 
 pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
+    let mut warnings = manifests_phase::before_manifests(ctx)?;
+    for component in MANIFESTS {
+        warnings.extend(manifests_phase::run_control_plane(ctx, component)?);
     }
-    let units: Vec<String> = MANIFESTS
-        .iter()
-        .map(|m| format!("control-plane/{m}"))
-        .collect();
-    run_all(ctx, &units, manifests_phase::run_control_plane)
-}
-
-pub fn run_mark_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
-    }
-    run_as(ctx, "mark-control-plane", mark_control_plane_phase::run)
-}
-
-pub fn run_wait_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
-    }
-    wait::run_init(ctx)
+    Ok(warnings)
 }

@@ -5,17 +5,14 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
-use super::{is_control_plane, joined};
+use super::joined;
 use crate::cert_upload;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 const KEY_MODE: u32 = 0o600;
 const CERT_MODE: u32 = 0o644;
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !is_control_plane(ctx) {
-        return Ok(Vec::new());
-    }
     let key_hex = ctx.config.init.certificate_key.clone();
     if key_hex.is_empty() {
         ctx.sink.line("[download-certs] Skipping: no --certificate-key was given, so the shared certificates must already be on this node");

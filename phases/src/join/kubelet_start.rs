@@ -10,7 +10,7 @@ use kube::api::Api;
 use super::{joined, tls_bootstrap, BOOTSTRAP_KUBECONFIG};
 use crate::kubelet;
 use crate::pki::cert;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 const KUBECONFIG_MODE: u32 = 0o600;
 const CA_MODE: u32 = 0o644;

@@ -3,13 +3,10 @@
 //! API server once etcd-join has its etcd member up; this phase waits for that, as kubelet-start
 //! does for everything else. Nothing to do for a worker or with the gate off.
 
-use super::{joined, kubelet_local_mode};
-use crate::runner::{PhaseContext, PhaseError};
+use super::joined;
+use crate::workflow::{PhaseContext, PhaseError};
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if !kubelet_local_mode(ctx) {
-        return Ok(Vec::new());
-    }
     let cluster = joined(ctx)?.clone();
     let bootstrapped = super::kubelet_start::bootstrapped(ctx, &cluster)?;
     super::kubelet_start::wait_for_bootstrap(ctx, &cluster, bootstrapped)?;

@@ -19,7 +19,7 @@ use crate::config::decode;
 use crate::config::resolve::{self, InitConfig};
 use crate::config::types::{InitConfiguration, JoinConfiguration};
 use crate::discovery::{self, ClusterInfo};
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// Where kubeadm keeps the bootstrap kubeconfig until the kubelet has its own credentials.
 pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";

@@ -14,7 +14,7 @@ use crate::api;
 use crate::effects::Effects;
 use crate::kubeconfig::{unbase64, Kubeconfig};
 use crate::pki::{cert, keys};
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// kubeadm looks every second; reading one small file is cheap enough to look five times as
 /// often, so a node is not kept waiting for up to a second after its kubelet is done.

@@ -7,7 +7,7 @@ pub mod service;
 pub mod systemd_files;
 
 use crate::manifests_phase::patch_set;
-use crate::runner::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError};
 use kinit_preflight::ServiceState;
 use serde_json::Value;
 use service::ServiceManager;

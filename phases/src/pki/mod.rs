@@ -13,8 +13,6 @@ use std::time::SystemTime;
 /// Keys made ahead for the units of this run, taken one by one as the units need them.
 pub struct KeyPool {
     keys: HashMap<String, PKey<Private>>,
-    /// Which groups (`certs`, `kubeconfig`) were already looked at, so each is prepared once.
-    prepared: Vec<&'static str>,
     /// kubeadm stamps every certificate of a run with the run's start time.
     pub start: SystemTime,
 }
@@ -23,22 +21,12 @@ impl Default for KeyPool {
     fn default() -> Self {
         KeyPool {
             keys: HashMap::new(),
-            prepared: Vec::new(),
             start: SystemTime::now(),
         }
     }
 }
 
 impl KeyPool {
-    /// Whether `group` is prepared now for the first time.
-    pub fn first_time(&mut self, group: &'static str) -> bool {
-        if self.prepared.contains(&group) {
-            return false;
-        }
-        self.prepared.push(group);
-        true
-    }
-
     /// Makes the keys named, all at once; the ones already made are kept.
     pub fn fill(&mut self, names: Vec<String>, algorithm: KeyAlgorithm) -> Result<(), String> {
         let missing: Vec<String> = names

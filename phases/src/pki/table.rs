@@ -6,6 +6,22 @@ use crate::config::resolve::InitConfig;
 use crate::config::validate::{parse_cidrs, san_problem};
 use std::net::IpAddr;
 
+/// The children of `kinit init phase certs`, in kubeadm's order, with kubeadm's descriptions: every
+/// certificate of `certificates` (which drops the etcd ones with external etcd), then `sa`.
+pub const CERT_PHASES: [(&str, &str); 11] = [
+    ("ca", "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components"),
+    ("apiserver", "Generate the certificate for serving the Kubernetes API"),
+    ("apiserver-kubelet-client", "Generate the certificate for the API server to connect to kubelet"),
+    ("front-proxy-ca", "Generate the self-signed CA to provision identities for front proxy"),
+    ("front-proxy-client", "Generate the certificate for the front proxy client"),
+    ("etcd-ca", "Generate the self-signed CA to provision identities for etcd"),
+    ("etcd-server", "Generate the certificate for serving etcd"),
+    ("etcd-peer", "Generate the certificate for etcd nodes to communicate with each other"),
+    ("etcd-healthcheck-client", "Generate the certificate for liveness probes to healthcheck etcd"),
+    ("apiserver-etcd-client", "Generate the certificate the apiserver uses to access etcd"),
+    ("sa", "Generate a private key for signing service account tokens along with its public key"),
+];
+
 #[derive(Debug, Clone)]
 pub struct CertSpec {
     /// The child phase of `kinit init phase certs`.

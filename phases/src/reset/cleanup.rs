@@ -5,7 +5,7 @@ use super::files::{self, CNI_CONFIG_DIR, MANIFESTS_DIR, TMP_DIR};
 use super::{containers, mounts, network, step, user_kubeconfig, warn};
 use crate::config::defaults::DEFAULT_CERTIFICATES_DIR;
 use crate::kubelet::service::ServiceManager;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::workflow::{PhaseContext, PhaseError};
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let mut warnings = Vec::new();

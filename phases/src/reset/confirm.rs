@@ -1,6 +1,6 @@
 //! kubeadm's question before a reset, answered on standard input.
 
-use crate::runner::PhaseError;
+use crate::workflow::PhaseError;
 use std::io::{BufRead, Write};
 
 pub const PROMPT: &str = "[reset] Are you sure you want to proceed? [y/N]: ";

@@ -1,7 +1,7 @@
 //! Removing the Kubernetes pods through the container runtime's CRI, with crictl as kubeadm's users do.
 
 use super::{step, warn};
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 
 /// The socket to clean through: the reset configuration's, else the one found on the node (several
 /// found is kubeadm's error: which runtime holds the pods cannot be guessed).

@@ -1,7 +1,7 @@
 //! The files and folder contents kubeadm's reset removes, plus the CNI configuration.
 
 use super::{step, warn};
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::Path;
 

@@ -10,7 +10,7 @@ pub mod network;
 pub mod preflight;
 pub mod user_kubeconfig;
 
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 
 /// Prints a warning the kubeadm way and keeps it for the phase's record.
 pub(crate) fn warn(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>, text: String) {

@@ -2,7 +2,7 @@
 //! into a volume.
 
 use super::{step, warn};
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! tables and IPVS services, and the CNI interfaces. Only their own things go; every other rule stays.
 
 use super::{step, warn};
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 
 /// Interfaces the common CNI plugins and kube-proxy create: flannel, Calico, Cilium, Weave,
 /// kube-router, kube-proxy's IPVS mode and NodeLocal DNSCache.

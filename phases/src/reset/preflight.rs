@@ -1,7 +1,7 @@
 //! The preflight phase of `kinit reset`: the root check, then the question before anything is undone.
 
 use super::confirm;
-use crate::runner::{PhaseContext, PhaseError};
+use crate::workflow::{PhaseContext, PhaseError};
 use std::io::IsTerminal;
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

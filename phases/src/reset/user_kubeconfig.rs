@@ -3,7 +3,7 @@
 
 use super::{step, warn};
 use crate::kubeconfig::{unbase64, Kubeconfig};
-use crate::runner::PhaseContext;
+use crate::workflow::PhaseContext;
 use kinit_preflight::Host;
 
 /// The home of the person who ran kinit: under sudo, the invoking user's (from /etc/passwd), since

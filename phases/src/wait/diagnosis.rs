@@ -3,7 +3,7 @@
 //! says "timed out waiting for the condition" and lists the same commands for every case.
 
 use super::probe::{Failure, Target};
-use crate::runner::ms;
+use crate::workflow::ms;
 use std::time::Duration;
 
 /// How one component fared over the whole wait.

@@ -9,7 +9,7 @@ use crate::config::resolve::InitConfig;
 use crate::config::types::Arg;
 use crate::manifests::flags::{last_value, pki};
 use crate::manifests::probes::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
-use crate::runner::{failed, ms, PhaseContext, PhaseError, ProgressRow};
+use crate::workflow::{failed, ms, PhaseContext, PhaseError, ProgressRow};
 use diagnosis::Report;
 use probe::{Failure, Target, Transport};
 use std::sync::mpsc;

@@ -1,0 +1,138 @@
+//! A phase as data: its name on the command line, a one-line description, its children, what it
+//! runs, when it runs, and what it can prepare before its turn.
+
+use std::rc::Rc;
+
+use super::context::PhaseContext;
+use super::runner::PhaseError;
+use crate::api::{Session, Work};
+
+/// A phase's work; Ok carries the warnings it wants reported.
+pub type Step = Rc<dyn Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>>;
+
+/// Whether a phase has anything to do in this run (kubeadm's `RunIf`). A phase whose condition is
+/// false ends at once with outcome ok, so the events of a run keep one shape.
+pub type Condition = fn(&PhaseContext<'_>) -> bool;
+
+/// API work a phase can start as soon as the run's API session opens, so that its round trips
+/// overlap with the phases before it; the phase collects the outcome when its turn comes. `None`
+/// when there is nothing to start ahead this time.
+pub type Ahead = fn(&mut PhaseContext<'_>, &Session) -> Result<Option<Work>, PhaseError>;
+
+/// The names of the keys a phase will make, so that every key of a run is made in one batch over
+/// all cores before the first of them is needed.
+pub type KeyDemand = Rc<dyn Fn(&PhaseContext<'_>) -> Result<Vec<String>, String>>;
+
+#[derive(Clone)]
+pub struct Phase {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub children: Vec<Phase>,
+    /// A leaf's work; for a parent, what runs once before the first of its children that runs
+    /// (kubeadm's parent phases print their folder there).
+    pub(crate) run: Option<Step>,
+    pub(crate) run_if: Option<Condition>,
+    pub(crate) ahead: Option<Ahead>,
+    pub(crate) keys: Option<KeyDemand>,
+}
+
+impl Phase {
+    /// A phase that does `run`.
+    pub fn new(
+        name: &'static str,
+        description: &'static str,
+        run: impl Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> + 'static,
+    ) -> Phase {
+        Phase {
+            name,
+            description,
+            children: Vec::new(),
+            run: Some(Rc::new(run)),
+            run_if: None,
+            ahead: None,
+            keys: None,
+        }
+    }
+
+    /// A phase made of `children`, run one by one.
+    pub fn group(name: &'static str, description: &'static str, children: Vec<Phase>) -> Phase {
+        Phase {
+            name,
+            description,
+            children,
+            run: None,
+            run_if: None,
+            ahead: None,
+            keys: None,
+        }
+    }
+
+    /// For a group: what runs once, before the first of its children that runs.
+    pub fn before_children(
+        mut self,
+        run: impl Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> + 'static,
+    ) -> Phase {
+        self.run = Some(Rc::new(run));
+        self
+    }
+
+    pub fn run_if(mut self, condition: Condition) -> Phase {
+        self.run_if = Some(condition);
+        self
+    }
+
+    pub fn ahead(mut self, ahead: Ahead) -> Phase {
+        self.ahead = Some(ahead);
+        self
+    }
+
+    pub fn makes_keys(
+        mut self,
+        demand: impl Fn(&PhaseContext<'_>) -> Result<Vec<String>, String> + 'static,
+    ) -> Phase {
+        self.keys = Some(Rc::new(demand));
+        self
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Phase> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Finds `name` or `name/child` in a table.
+pub fn find<'t>(table: &'t [Phase], path: &str) -> Option<(&'t Phase, Option<&'t Phase>)> {
+    let (name, child) = match path.split_once('/') {
+        Some((name, child)) => (name, Some(child)),
+        None => (path, None),
+    };
+    let phase = table.iter().find(|p| p.name == name)?;
+    match child {
+        None => Some((phase, None)),
+        Some("all") if !phase.children.is_empty() => Some((phase, None)),
+        Some(child) => phase.child(child).map(|c| (phase, Some(c))),
+    }
+}
+
+/// Every `name` and `name/child` of a table, for help text and for checking `--skip-phases`.
+pub fn all_paths(table: &[Phase]) -> Vec<String> {
+    let mut paths = Vec::new();
+    for phase in table {
+        paths.push(phase.name.to_string());
+        for child in &phase.children {
+            paths.push(format!("{}/{}", phase.name, child.name));
+        }
+    }
+    paths
+}
+
+/// The phase list as `kinit init --help` shows it.
+pub fn help_text(table: &[Phase]) -> String {
+    let mut text = String::from("The phases, in the order they run:\n");
+    for phase in table {
+        text.push_str(&format!("  {:<28}{}\n", phase.name, phase.description));
+        for child in &phase.children {
+            text.push_str(&format!("    /{:<25}{}\n", child.name, child.description));
+        }
+    }
+    text
+}

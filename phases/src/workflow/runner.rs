@@ -1,0 +1,204 @@
+//! Runs a phase table (or one phase of it), timing each phase and reporting to an event sink.
+
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+use super::context::PhaseContext;
+use super::phase::{find, Phase, Step};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhaseError {
+    #[error("{0}")]
+    Failed(String),
+    /// Preflight found errors that were not ignored; the text lists them as kubeadm does.
+    #[error("{0}")]
+    PreflightFailed(String),
+    /// A wait ran out of time; the text is the diagnosis.
+    #[error("{0}")]
+    TimedOut(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    Skipped,
+    Failed,
+    PreflightErrors,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRecord {
+    pub phase: String,
+    #[serde(rename = "durationMs")]
+    pub duration_ms: f64,
+    pub outcome: Outcome,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Phase-specific detail; the preflight phase puts its whole report here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub records: Vec<PhaseRecord>,
+    pub error: Option<PhaseError>,
+    pub would_stop: Option<String>,
+}
+
+/// One runnable leaf of a table, with the parent it belongs to.
+struct Unit<'t> {
+    parent: &'t Phase,
+    leaf: &'t Phase,
+    path: String,
+    skipped: bool,
+}
+
+/// What runs, in order: a chosen child alone, or every leaf of the chosen phases.
+fn units<'t>(table: &'t [Phase], only: Option<&str>, skip: &[String]) -> Vec<Unit<'t>> {
+    let selected = only.and_then(|path| find(table, path));
+    let mut units = Vec::new();
+    for phase in table {
+        if selected.is_some_and(|(chosen, _)| chosen.name != phase.name) {
+            continue;
+        }
+        let leaves: Vec<&Phase> = match selected.and_then(|(_, child)| child) {
+            Some(child) => vec![child],
+            None if phase.children.is_empty() => vec![phase],
+            None => phase.children.iter().collect(),
+        };
+        for leaf in leaves {
+            let path = if std::ptr::eq(leaf, phase) {
+                phase.name.to_string()
+            } else {
+                format!("{}/{}", phase.name, leaf.name)
+            };
+            let skipped = skip.iter().any(|s| s == phase.name || *s == path);
+            units.push(Unit {
+                parent: phase,
+                leaf,
+                path,
+                skipped,
+            });
+        }
+    }
+    units
+}
+
+/// `skip` holds `name` or `name/child` entries; `only` limits the run to one phase (`name`, `name/child`, `name/all`).
+pub fn run(
+    table: &[Phase],
+    only: Option<&str>,
+    skip: &[String],
+    ctx: &mut PhaseContext<'_>,
+) -> RunSummary {
+    let mut summary = RunSummary::default();
+    let units = units(table, only, skip);
+    let will_run = |unit: &Unit<'_>, ctx: &PhaseContext<'_>| {
+        !unit.skipped && unit.leaf.run_if.is_none_or(|condition| condition(ctx))
+    };
+    ctx.ahead = units
+        .iter()
+        .filter(|u| will_run(u, ctx))
+        .filter_map(|u| u.leaf.ahead.map(|ahead| (u.path.clone(), ahead)))
+        .collect();
+    ctx.key_demands = units
+        .iter()
+        .filter(|u| will_run(u, ctx))
+        .filter_map(|u| u.leaf.keys.clone())
+        .collect();
+    let mut introduced: Vec<&str> = Vec::new();
+    for (i, unit) in units.iter().enumerate() {
+        // Where each top-level phase ends: its files are committed there, in one flush.
+        let last_of_phase = units
+            .get(i + 1)
+            .is_none_or(|next| next.parent.name != unit.parent.name);
+        ctx.ahead.retain(|(path, _)| *path != unit.path);
+        if unit.skipped {
+            let record = PhaseRecord {
+                phase: unit.path.clone(),
+                duration_ms: 0.0,
+                outcome: Outcome::Skipped,
+                warnings: Vec::new(),
+                error: None,
+                report: None,
+            };
+            ctx.sink.phase_start(&record.phase);
+            ctx.sink.phase_end(&record);
+            summary.records.push(record);
+            continue;
+        }
+        ctx.sink.phase_start(&unit.path);
+        let started = Instant::now();
+        ctx.report = None;
+        ctx.current = unit.path.clone();
+        let mut result = Ok(Vec::new());
+        if unit.leaf.run_if.is_none_or(|condition| condition(ctx)) {
+            let mut steps: Vec<&Step> = Vec::new();
+            if !std::ptr::eq(unit.parent, unit.leaf) && !introduced.contains(&unit.parent.name) {
+                introduced.push(unit.parent.name);
+                steps.extend(&unit.parent.run);
+            }
+            steps.extend(&unit.leaf.run);
+            for step in steps {
+                match step(ctx) {
+                    Ok(warnings) => {
+                        if let Ok(all) = &mut result {
+                            all.extend(warnings);
+                        }
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if last_of_phase || result.is_err() {
+            if let Err(e) = ctx.effects.commit() {
+                if result.is_ok() {
+                    result = Err(PhaseError::Failed(e));
+                }
+            }
+        }
+        let duration = started.elapsed();
+        let found = std::mem::take(&mut ctx.warnings_before_failure);
+        let (outcome, warnings, error) = match &result {
+            Ok(warnings) => (Outcome::Ok, warnings.clone(), None),
+            Err(e @ PhaseError::Failed(_)) => (Outcome::Failed, found, Some(e.to_string())),
+            Err(e @ PhaseError::PreflightFailed(_)) => {
+                (Outcome::PreflightErrors, found, Some(e.to_string()))
+            }
+            Err(e @ PhaseError::TimedOut(_)) => (Outcome::TimedOut, found, Some(e.to_string())),
+        };
+        let record = PhaseRecord {
+            phase: unit.path.clone(),
+            duration_ms: ms(duration),
+            outcome,
+            warnings,
+            error,
+            report: ctx.report.take(),
+        };
+        tracing::debug!(phase = %record.phase, duration_ms = record.duration_ms, outcome = ?record.outcome, "phase finished");
+        ctx.sink.phase_end(&record);
+        summary.records.push(record);
+        if let Err(e) = result {
+            summary.error = Some(e);
+            break;
+        }
+    }
+    summary.would_stop = ctx.would_stop.take();
+    summary
+}
+
+/// A phase failure from any error message.
+pub fn failed(e: impl ToString) -> PhaseError {
+    PhaseError::Failed(e.to_string())
+}
+
+pub fn ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}

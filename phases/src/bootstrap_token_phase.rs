@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
-use crate::api::{self, rbac, ApiObject};
+use crate::api::{rbac, ApiObject};
 use crate::config::resolve::InitConfig;
 use crate::join_command::WITHHELD;
 use crate::kubeconfig::{base64, Kubeconfig};
 use crate::pki::cert::now_unix;
 use crate::token::TokenSecret;
 use crate::upload_config_phase::config_map;
+use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub const KUBE_PUBLIC: &str = "kube-public";
@@ -196,7 +197,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         "[bootstrap-token] Creating the {CLUSTER_INFO:?} ConfigMap in the {KUBE_PUBLIC:?} namespace"
     ));
     let objects = objects(ctx)?;
-    api::apply(ctx, &objects)?;
+    cluster::apply(ctx, &objects)?;
     Ok(Vec::new())
 }
 

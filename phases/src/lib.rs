@@ -24,6 +24,7 @@ pub mod kubelet_finalize_phase;
 pub mod manifests;
 pub mod manifests_phase;
 pub mod mark_control_plane_phase;
+pub mod net;
 pub mod patches;
 pub mod pki;
 pub mod preflight_phase;

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::api;
 use crate::config::types::Taint as ConfiguredTaint;
+use crate::workflow::cluster;
 use crate::workflow::{PhaseContext, PhaseError};
 
 pub const LABELS: [&str; 2] = [
@@ -90,7 +91,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         ));
         return Ok(Vec::new());
     }
-    api::run_work(ctx, |session| work(session, node_name, wanted))?;
+    cluster::run_work(ctx, |session| work(session, node_name, wanted))?;
     Ok(Vec::new())
 }
 

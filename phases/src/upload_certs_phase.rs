@@ -16,6 +16,7 @@ use crate::join_command::WITHHELD;
 use crate::pki::cert::now_unix;
 use crate::token::{self, TokenSecret};
 use crate::upload_config_phase::KUBE_SYSTEM;
+use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// kubeadm's DefaultCertTokenDuration: how long uploaded certificates live.
@@ -213,9 +214,9 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             )),
         ];
         objects.extend(rbac_objects());
-        api::apply(ctx, &objects)?;
+        cluster::apply(ctx, &objects)?;
     } else {
-        api::run_work(ctx, |session| work(session, upload))?;
+        cluster::run_work(ctx, |session| work(session, upload))?;
     }
     if !ctx.config.printing.skip_certificate_key_print {
         let shown = if ctx.dry_run {

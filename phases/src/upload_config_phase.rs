@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api::{self, rbac, ApiObject};
 use crate::config::resolve::InitConfig;
+use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub const KUBE_SYSTEM: &str = "kube-system";
@@ -148,7 +149,7 @@ pub fn run_kubeadm(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         "[upload-config] Storing the configuration used in ConfigMap {KUBEADM_CONFIG:?} in the {KUBE_SYSTEM:?} Namespace"
     ));
     let objects = kubeadm_config_objects(ctx.config).map_err(failed)?;
-    api::apply(ctx, &objects)?;
+    cluster::apply(ctx, &objects)?;
     Ok(Vec::new())
 }
 
@@ -159,7 +160,7 @@ pub fn run_kubelet(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     let (kubelet, _) =
         crate::kubelet::config::build(ctx.config, crate::kubelet::host_facts(ctx.host));
     let objects = kubelet_config_objects(ctx.config, &kubelet).map_err(failed)?;
-    api::apply(ctx, &objects)?;
+    cluster::apply(ctx, &objects)?;
     if annotates_cri_socket(ctx.config) {
         let node = ctx.config.init.node_registration.name.clone();
         let socket = ctx.config.init.node_registration.cri_socket.clone();
@@ -170,7 +171,7 @@ pub fn run_kubelet(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
             ));
         } else {
             let what = format!("annotate Node {node} with its CRI socket");
-            api::node::merge(api::session(ctx)?, &node, &what, &patch).map_err(failed)?;
+            api::node::merge(cluster::session(ctx)?, &node, &what, &patch).map_err(failed)?;
         }
     }
     Ok(Vec::new())

@@ -1,60 +1,8 @@
 //! A preflight check as a value: what it looks at, its `--ignore-preflight-errors` name and its severity.
 
 use crate::checks::{components, files, network, system};
-use crate::fix::Fix;
-use crate::host::Host;
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// Why a check did not pass, and what a person can do about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub severity: Severity,
-    pub message: String,
-    pub remedy: String,
-    pub fix: Option<Fix>,
-}
-
-impl Failure {
-    pub fn error(message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Failure {
-            severity: Severity::Error,
-            message: message.into(),
-            remedy: remedy.into(),
-            fix: None,
-        }
-    }
-    pub fn warning(message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Failure {
-            severity: Severity::Warning,
-            message: message.into(),
-            remedy: remedy.into(),
-            fix: None,
-        }
-    }
-    pub fn with_fix(mut self, fix: Fix) -> Self {
-        self.fix = Some(fix);
-        self
-    }
-    pub fn with_severity(mut self, severity: Severity) -> Self {
-        self.severity = severity;
-        self
-    }
-}
-
-/// The external etcd client files the ExternalEtcd checks look at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EtcdClientFiles {
-    pub ca_file: String,
-    pub cert_file: String,
-    pub key_file: String,
-}
+pub use crate::failure::{Failure, Severity};
+use crate::host::{EtcdClientFiles, Host};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::check::EtcdClientFiles;
-
 /// What the init system says about a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceState {
@@ -19,6 +17,14 @@ pub enum ServiceState {
     Enabled {
         active: bool,
     },
+}
+
+/// The external etcd client files the ExternalEtcd checks look at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdClientFiles {
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 pub trait Host: Sync {

@@ -3,14 +3,17 @@
 
 mod check;
 pub mod checks;
+mod failure;
 mod fix;
 pub mod host;
 mod plan;
 pub mod root_path;
 
-pub use check::{Check, EtcdClientFiles, Failure, Severity};
+pub use check::Check;
 pub use checks::network::dns1123_subdomain_problem;
+pub use failure::{Failure, Severity};
 pub use fix::Fix;
+pub use host::EtcdClientFiles;
 pub use host::{Host, RealHost, ServiceState};
 pub use plan::{init_checks, join_checks, EtcdFacts, JoinFacts, NodeFacts};
 

@@ -1,6 +1,7 @@
 //! Which checks `init` and `join` run, in kubeadm's order (InitNodeChecks / JoinNodeChecks).
 
-use crate::check::{Check, EtcdClientFiles};
+use crate::check::Check;
+use crate::host::EtcdClientFiles;
 use std::net::IpAddr;
 
 pub const MANIFESTS: [&str; 4] = [

@@ -10,6 +10,7 @@ pub mod render;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::api;
+use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
@@ -20,7 +21,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         );
         return Ok(Vec::new());
     }
-    if !ctx.dry_run && api::finish_ahead(ctx)? {
+    if !ctx.dry_run && cluster::finish_ahead(ctx)? {
         ctx.sink.line("[addons] Applied essential addon: CoreDNS");
         return Ok(Vec::new());
     }
@@ -28,7 +29,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
     // autoscaler); a dry run reads nothing and shows the default.
     if !ctx.dry_run {
-        let session = api::session(ctx)?;
+        let session = cluster::session(ctx)?;
         let deployed = session.block_on(deployed_replicas(&session.client(), session.call_limit()));
         if let Some(replicas) = deployed.map_err(failed)? {
             addon.set_replicas(replicas);
@@ -39,7 +40,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
             ctx.sink.line(&line);
         }
     }
-    api::apply(ctx, &addon.objects())?;
+    cluster::apply(ctx, &addon.objects())?;
     ctx.sink.line("[addons] Applied essential addon: CoreDNS");
     Ok(Vec::new())
 }
@@ -115,7 +116,7 @@ pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseEr
         );
         return Ok(Vec::new());
     };
-    api::apply(ctx, &objects)?;
+    cluster::apply(ctx, &objects)?;
     ctx.sink
         .line("[addons] Applied essential addon: kube-proxy");
     Ok(warnings)

@@ -3,13 +3,10 @@
 
 pub mod node;
 pub mod object;
-pub mod phase_client;
 pub mod rbac;
 mod retry;
 pub mod session;
-pub mod tls;
 pub mod tokens;
 
 pub use object::{ApiObject, Mode};
-pub use phase_client::{apply, call_limit, finish_ahead, run_work, session};
-pub use session::{apply_objects, call, ApiError, Session, Work};
+pub use session::{apply_objects, call, ApiError, Session, Work, DEFAULT_CALL_LIMIT};

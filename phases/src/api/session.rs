@@ -69,6 +69,9 @@ impl ApiError {
     }
 }
 
+/// kubeadm's default `timeouts.kubernetesAPICall`.
+pub const DEFAULT_CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Work that runs API calls reports their failures as text.
 impl From<ApiError> for String {
     fn from(error: ApiError) -> String {
@@ -159,7 +162,7 @@ impl Session {
         let client = {
             // kube's client starts its request buffer on the runtime it is made in.
             let _entered = runtime.enter();
-            super::tls::client(config).map_err(|e| format!("cannot use {source}: {e}"))?
+            crate::net::tls::client(config).map_err(|e| format!("cannot use {source}: {e}"))?
         };
         Ok(Session {
             runtime,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::ClusterInfo;
 use crate::kubeconfig::{unbase64, Kubeconfig};
+use crate::net::probe::{self, Target, Transport};
 use crate::pki::table::split_endpoint;
-use crate::wait::probe::{self, Target, Transport};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

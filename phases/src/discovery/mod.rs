@@ -3,6 +3,7 @@
 //! server and CA that the bootstrap kubeconfig is made of.
 
 pub mod file;
+pub mod joined;
 pub mod jws;
 pub mod token;
 

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{jws, ClusterInfo};
 use crate::kubeconfig::{unbase64, Kubeconfig};
+use crate::net::probe::{self, Failure, Target, Transport};
 use crate::pki::{cert, table};
-use crate::wait::probe::{self, Failure, Target, Transport};
 
 const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 /// kubeadm's discovery retry interval.

@@ -48,11 +48,11 @@ fn cluster_endpoints(
 ) -> Result<(Vec<String>, Vec<String>), PhaseError> {
     let mut warnings = Vec::new();
     let listed = if ctx.dry_run {
-        crate::api::phase_client::connect_with(ctx, &ctx.kubeconfig)
+        crate::workflow::cluster::connect_with(ctx, &ctx.kubeconfig)
             .map_err(|e| e.to_string())
             .and_then(|session| list_client_urls(&session))
     } else {
-        let session = crate::api::session(ctx)?;
+        let session = crate::workflow::cluster::session(ctx)?;
         list_client_urls(session)
     };
     let urls = match listed {

@@ -7,126 +7,23 @@ pub mod kubelet_start;
 pub mod kubelet_wait_bootstrap;
 pub mod tls_bootstrap;
 
+pub use crate::discovery::joined::{discover, JoinedCluster};
+
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
-use crate::api::{self, Session};
+use crate::api;
 use crate::config::decode;
 use crate::config::resolve::{self, InitConfig};
 use crate::config::types::{InitConfiguration, JoinConfiguration};
-use crate::discovery::{self, ClusterInfo};
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// Where kubeadm keeps the bootstrap kubeconfig until the kubelet has its own credentials.
 pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
 /// The kubelet's own kubeconfig, written by the kubelet after its TLS bootstrap.
 pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
-
-/// The cluster as discovery found it, and the token the kubelet bootstraps with.
-#[derive(Clone)]
-pub struct JoinedCluster {
-    pub info: ClusterInfo,
-    pub tls_bootstrap_token: String,
-    /// `timeouts.kubernetesAPICall` of the join, for every call of the bootstrap client.
-    pub call_limit: Duration,
-    /// The bootstrap token's client, made once for the whole join: a client costs tens of
-    /// milliseconds to make, more than a round trip.
-    bootstrap_session: Arc<OnceLock<Session>>,
-}
-
-impl std::fmt::Debug for JoinedCluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token stays out of debug output.
-        f.debug_struct("JoinedCluster")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JoinedCluster {
-    /// bootstrap-kubelet.conf's text.
-    pub fn bootstrap_kubeconfig(&self) -> Result<String, String> {
-        self.info
-            .bootstrap_kubeconfig(&self.tls_bootstrap_token)
-            .to_yaml()
-    }
-
-    /// bootstrap-kubelet.conf's text with `server` in place of the cluster's endpoint.
-    pub fn bootstrap_kubeconfig_at(&self, server: &str) -> Result<String, String> {
-        let mut config = self.info.bootstrap_kubeconfig(&self.tls_bootstrap_token);
-        for named in &mut config.clusters {
-            named.cluster.server = server.to_string();
-        }
-        config.to_yaml()
-    }
-
-    /// The client with the bootstrap token's rights (reference §7: it may read kubeadm-config,
-    /// kubelet-config, Nodes and kubeadm-certs, and post CSRs), made on first use.
-    pub fn session(&self) -> Result<&Session, String> {
-        if let Some(session) = self.bootstrap_session.get() {
-            return Ok(session);
-        }
-        let session = Session::connect(
-            &self.bootstrap_kubeconfig()?,
-            "the bootstrap token",
-            self.call_limit,
-        )?;
-        Ok(self.bootstrap_session.get_or_init(|| session))
-    }
-
-    fn new(info: ClusterInfo, join: &JoinConfiguration) -> JoinedCluster {
-        JoinedCluster {
-            info,
-            tls_bootstrap_token: join.discovery.tls_bootstrap_token.clone(),
-            call_limit: join
-                .timeouts
-                .as_ref()
-                .and_then(|t| t.kubernetes_api_call)
-                .map_or(api::phase_client::DEFAULT_CALL_LIMIT, |d| d.0),
-            bootstrap_session: Arc::default(),
-        }
-    }
-}
-
-/// Finds the cluster and comes to trust it, by token or by file.
-pub fn discover(
-    join: &JoinConfiguration,
-    progress: &mut dyn FnMut(&str),
-) -> Result<JoinedCluster, String> {
-    let timeout = join
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.discovery)
-        .map_or(Duration::from_secs(300), |d| d.0);
-    if let Some(file) = &join.discovery.file {
-        let text = discovery::file::read(&file.kube_config_path)?;
-        let (info, _) = discovery::file::cluster_info(&text, &file.kube_config_path)?;
-        progress(&format!(
-            "[discovery] Using the cluster in {}: API server {}",
-            file.kube_config_path, info.server
-        ));
-        return Ok(JoinedCluster::new(info, join));
-    }
-    let token = join.discovery.bootstrap_token.as_ref().ok_or(
-        "join needs --token (with --discovery-token-ca-cert-hash) or --discovery-file to find the cluster",
-    )?;
-    let info = discovery::token::discover(
-        &discovery::token::TokenDiscovery {
-            endpoint: &token.api_server_endpoint,
-            token: &token.token,
-            ca_cert_hashes: &token.ca_cert_hashes,
-            unsafe_skip_ca_verification: token.unsafe_skip_ca_verification,
-            timeout,
-            interval: discovery::token::RETRY_INTERVAL,
-        },
-        progress,
-    )?;
-    Ok(JoinedCluster::new(info, join))
-}
 
 /// The cluster's ClusterConfiguration (kubeadm-config) and KubeletConfiguration (kubelet-config)
 /// as the bootstrap token reads them.

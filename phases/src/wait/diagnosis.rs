@@ -2,7 +2,7 @@
 //! error, the likely cause where the error tells it, and the commands to look further. kubeadm only
 //! says "timed out waiting for the condition" and lists the same commands for every case.
 
-use super::probe::{Failure, Target};
+use crate::net::probe::{Failure, Target};
 use crate::workflow::ms;
 use std::time::Duration;
 

@@ -3,15 +3,14 @@
 //! 200 ms where kubeadm waits 500 ms to 1 s between tries, so a fast node is not kept waiting.
 
 pub mod diagnosis;
-pub mod probe;
 
 use crate::config::resolve::InitConfig;
 use crate::config::types::Arg;
 use crate::manifests::flags::{last_value, pki};
 use crate::manifests::probes::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
+use crate::net::probe::{self, Failure, Target, Transport};
 use crate::workflow::{failed, ms, PhaseContext, PhaseError, ProgressRow};
 use diagnosis::Report;
-use probe::{Failure, Target, Transport};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 

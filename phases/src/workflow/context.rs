@@ -4,74 +4,34 @@
 use crate::config::resolve::InitConfig;
 use crate::effects::Effects;
 use kinit_preflight::{Host, IgnoreList, JoinFacts};
-use serde::Serialize;
+use std::rc::Rc;
 
-use super::phase::{Ahead, KeyDemand};
-use super::runner::PhaseRecord;
+use super::error::{failed, PhaseError};
+use super::events::EventSink;
+use crate::api::{Session, Work};
 
-/// One component's state in a live wait (`wait-control-plane`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProgressRow {
-    /// The line prefix, `[kubelet-check]` or `[control-plane-check]`.
-    #[serde(skip)]
-    pub tag: &'static str,
-    pub component: String,
-    pub url: String,
-    /// `waiting` (no answer yet), `unhealthy`, `healthy` or `timed-out`.
-    pub state: &'static str,
-    #[serde(rename = "elapsedMs")]
-    pub elapsed_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// A phase's work; Ok carries the warnings it wants reported.
+pub type Step = Rc<dyn Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>>;
 
-impl ProgressRow {
-    pub fn text(&self) -> String {
-        let (tag, name) = (self.tag, &self.component);
-        let after = format!("{:.1}s", self.elapsed_ms / 1000.0);
-        let error = self.error.as_deref().unwrap_or("no answer yet");
-        match self.state {
-            "healthy" => format!("{tag} {name} is healthy after {after}"),
-            "timed-out" => format!("{tag} {name} is not healthy after {after}: {error}"),
-            "unhealthy" => format!("{tag} {name} is not healthy yet ({after}): {error}"),
-            _ => format!("{tag} {name}: waiting ({after})"),
-        }
-    }
-}
+/// Whether a phase has anything to do in this run (kubeadm's `RunIf`). A phase whose condition is
+/// false ends at once with outcome ok, so the events of a run keep one shape.
+pub type Condition = fn(&PhaseContext<'_>) -> bool;
 
-/// Where the runner's progress goes: kubeadm-style lines, or JSON events.
-pub trait EventSink {
-    fn phase_start(&mut self, phase: &str);
-    fn line(&mut self, text: &str);
-    fn phase_end(&mut self, record: &PhaseRecord);
-    /// An object a dry run would send to the API server, in the order it would be sent. By default,
-    /// kubeadm's kind of line: what would be applied, then the object as YAML with Secret values
-    /// withheld.
-    fn object(&mut self, object: &crate::api::ApiObject) {
-        self.line(&format!(
-            "[dryrun] Would {} {}:\n{}",
-            object.mode.verb(),
-            object.describe(),
-            object.display_yaml().trim_end()
-        ));
-    }
-    /// Called on every poll of a wait with all rows; `changed` marks the rows whose state changed
-    /// since the last call. By default, a line per change.
-    fn progress(&mut self, rows: &[ProgressRow], changed: &[bool]) {
-        for (row, changed) in rows.iter().zip(changed) {
-            if *changed {
-                self.line(&row.text());
-            }
-        }
-    }
-}
+/// API work a phase can start as soon as the run's API session opens, so that its round trips
+/// overlap with the phases before it; the phase collects the outcome when its turn comes. `None`
+/// when there is nothing to start ahead this time.
+pub type Ahead = fn(&mut PhaseContext<'_>, &Session) -> Result<Option<Work>, PhaseError>;
+
+/// The names of the keys a phase will make, so that every key of a run is made in one batch over
+/// all cores before the first of them is needed.
+pub type KeyDemand = Rc<dyn Fn(&PhaseContext<'_>) -> Result<Vec<String>, String>>;
 
 /// What the current node joins, for the join phases.
 #[derive(Debug, Clone)]
 pub struct JoinTarget {
     pub facts: JoinFacts,
     /// What discovery found; `None` when the phases run need nothing from the cluster.
-    pub cluster: Option<crate::join::JoinedCluster>,
+    pub cluster: Option<crate::discovery::joined::JoinedCluster>,
 }
 
 pub struct PhaseContext<'a> {
@@ -113,18 +73,18 @@ pub struct PhaseContext<'a> {
 impl PhaseContext<'_> {
     /// Makes, in one batch over all cores, every key the units of this run still need; the first
     /// call meets every demand, later calls find none left.
-    pub fn make_keys_ahead(&mut self) -> Result<(), super::PhaseError> {
+    pub fn make_keys_ahead(&mut self) -> Result<(), PhaseError> {
         let demands = std::mem::take(&mut self.key_demands);
         if demands.is_empty() {
             return Ok(());
         }
         let mut needed = Vec::new();
         for demand in demands {
-            needed.extend(demand(self).map_err(super::failed)?);
+            needed.extend(demand(self).map_err(failed)?);
         }
         let algorithm =
             crate::pki::keys::KeyAlgorithm::parse(&self.config.cluster.encryption_algorithm)
-                .map_err(super::failed)?;
-        self.keys.fill(needed, algorithm).map_err(super::failed)
+                .map_err(failed)?;
+        self.keys.fill(needed, algorithm).map_err(failed)
     }
 }

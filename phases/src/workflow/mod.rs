@@ -1,10 +1,15 @@
 //! The machinery of a command's phases: a phase as data, the context a phase sees, and the runner
 //! that walks a table.
 
+pub mod cluster;
 mod context;
+mod error;
+mod events;
 mod phase;
 mod runner;
 
-pub use context::{EventSink, JoinTarget, PhaseContext, ProgressRow};
-pub use phase::{all_paths, find, help_text, Ahead, Condition, KeyDemand, Phase, Step};
-pub use runner::{failed, ms, run, Outcome, PhaseError, PhaseRecord, RunSummary};
+pub use context::{Ahead, Condition, JoinTarget, KeyDemand, PhaseContext, Step};
+pub use error::{failed, PhaseError};
+pub use events::{EventSink, Outcome, PhaseRecord, ProgressRow};
+pub use phase::{all_paths, find, help_text, Phase};
+pub use runner::{ms, run, RunSummary};

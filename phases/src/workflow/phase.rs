@@ -3,25 +3,8 @@
 
 use std::rc::Rc;
 
-use super::context::PhaseContext;
-use super::runner::PhaseError;
-use crate::api::{Session, Work};
-
-/// A phase's work; Ok carries the warnings it wants reported.
-pub type Step = Rc<dyn Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>>;
-
-/// Whether a phase has anything to do in this run (kubeadm's `RunIf`). A phase whose condition is
-/// false ends at once with outcome ok, so the events of a run keep one shape.
-pub type Condition = fn(&PhaseContext<'_>) -> bool;
-
-/// API work a phase can start as soon as the run's API session opens, so that its round trips
-/// overlap with the phases before it; the phase collects the outcome when its turn comes. `None`
-/// when there is nothing to start ahead this time.
-pub type Ahead = fn(&mut PhaseContext<'_>, &Session) -> Result<Option<Work>, PhaseError>;
-
-/// The names of the keys a phase will make, so that every key of a run is made in one batch over
-/// all cores before the first of them is needed.
-pub type KeyDemand = Rc<dyn Fn(&PhaseContext<'_>) -> Result<Vec<String>, String>>;
+use super::context::{Ahead, Condition, KeyDemand, PhaseContext, Step};
+use super::error::PhaseError;
 
 #[derive(Clone)]
 pub struct Phase {

@@ -1,46 +1,11 @@
 //! Runs a phase table (or one phase of it), timing each phase and reporting to an event sink.
 
-use serde::Serialize;
 use std::time::{Duration, Instant};
 
-use super::context::PhaseContext;
-use super::phase::{find, Phase, Step};
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PhaseError {
-    #[error("{0}")]
-    Failed(String),
-    /// Preflight found errors that were not ignored; the text lists them as kubeadm does.
-    #[error("{0}")]
-    PreflightFailed(String),
-    /// A wait ran out of time; the text is the diagnosis.
-    #[error("{0}")]
-    TimedOut(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Ok,
-    Skipped,
-    Failed,
-    PreflightErrors,
-    TimedOut,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseRecord {
-    pub phase: String,
-    #[serde(rename = "durationMs")]
-    pub duration_ms: f64,
-    pub outcome: Outcome,
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Phase-specific detail; the preflight phase puts its whole report here.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<serde_json::Value>,
-}
+use super::context::{PhaseContext, Step};
+use super::error::PhaseError;
+use super::events::{Outcome, PhaseRecord};
+use super::phase::{find, Phase};
 
 #[derive(Debug, Default)]
 pub struct RunSummary {
@@ -192,11 +157,6 @@ pub fn run(
     }
     summary.would_stop = ctx.would_stop.take();
     summary
-}
-
-/// A phase failure from any error message.
-pub fn failed(e: impl ToString) -> PhaseError {
-    PhaseError::Failed(e.to_string())
 }
 
 pub fn ms(duration: Duration) -> f64 {

@@ -1,7 +1,8 @@
 //! Checks of the Kubernetes pieces kinit relies on: versions, the kubelet, the container runtime, etcd, images.
 
-use crate::check::{EtcdClientFiles, Failure};
 use crate::checks::network::NO_INIT_SYSTEM;
+use crate::failure::Failure;
+use crate::host::EtcdClientFiles;
 use crate::host::{Host, ServiceState};
 
 pub fn kubernetes_version(

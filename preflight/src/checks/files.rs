@@ -1,7 +1,8 @@
 //! Checks of files, folders and binaries on the host.
 
-use crate::check::{EtcdClientFiles, Failure};
+use crate::failure::Failure;
 use crate::fix::Fix;
+use crate::host::EtcdClientFiles;
 use crate::host::Host;
 
 pub fn file_available(host: &dyn Host, path: &str) -> Result<(), Failure> {

@@ -1,6 +1,6 @@
 //! Checks of ports, proxies, the firewall and the node's name.
 
-use crate::check::Failure;
+use crate::failure::Failure;
 use crate::host::{Host, ServiceState};
 use ipnet::IpNet;
 use std::net::IpAddr;

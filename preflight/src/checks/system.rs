@@ -1,6 +1,6 @@
 //! Checks of the machine itself: user, CPUs, memory, swap, kernel, cgroups, kernel modules.
 
-use crate::check::Failure;
+use crate::failure::Failure;
 use crate::fix::Fix;
 use crate::host::Host;
 

@@ -661,7 +661,7 @@ pub(crate) mod tests {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "api::tls::tests::system_store_child",
+                "net::tls::tests::system_store_child",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",

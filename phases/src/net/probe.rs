@@ -175,7 +175,7 @@ fn session(
     host: &str,
     seen: Arc<Mutex<Option<X509>>>,
 ) -> Result<Ssl, openssl::error::ErrorStack> {
-    let mut builder = crate::api::tls::client_context_builder()?;
+    let mut builder = crate::net::tls::client_context_builder()?;
     let verified = match transport {
         Transport::HttpsVerified(ca) => {
             let mut store = openssl::x509::store::X509StoreBuilder::new()?;
@@ -189,7 +189,7 @@ fn session(
             false
         }
     };
-    let mut ssl = crate::api::tls::session_to(&builder.build(), host, verified)?;
+    let mut ssl = crate::net::tls::session_to(&builder.build(), host, verified)?;
     if verified {
         ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, chain| {
             if chain.error_depth() == 0 {
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn https_probes_trust_the_cluster_ca_alone_and_check_the_address() {
-        use crate::api::tls::tests::{ca, certificate, serve};
+        use crate::net::tls::tests::{ca, certificate, serve};
         let cluster = ca("cluster");
         let server = serve(
             "127.0.0.1:0",

@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use super::object::ApiObject;
-use super::rbac;
-use super::session::{self, Session};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use super::{failed, PhaseContext, PhaseError};
+use crate::api::object::ApiObject;
+use crate::api::rbac;
+use crate::api::session::{self, Session, DEFAULT_CALL_LIMIT};
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
-
-/// kubeadm's default `timeouts.kubernetesAPICall`.
-pub const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
     ctx.config

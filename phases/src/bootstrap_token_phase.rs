@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::api::{rbac, ApiObject};
 use crate::config::resolve::InitConfig;
-use crate::join_command::WITHHELD;
 use crate::kubeconfig::{base64, Kubeconfig};
 use crate::pki::cert::now_unix;
 use crate::token::TokenSecret;
@@ -170,11 +169,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .filter_map(|t| t.token.clone())
         .collect();
     if !ctx.config.printing.skip_token_print {
-        // A dry run creates no token, so showing its secret could only leak it.
-        let shown: Vec<&str> = tokens
-            .iter()
-            .map(|t| if ctx.dry_run { WITHHELD } else { t.as_str() })
-            .collect();
+        let shown: Vec<&str> = tokens.iter().map(|t| ctx.shown_secret(t)).collect();
         match shown.as_slice() {
             [one] => ctx
                 .sink

@@ -34,9 +34,18 @@ pub fn run_enable_client_cert_rotation(
     ctx.sink.line(&format!(
         "[kubelet-finalize] Updating {KUBELET_CONF:?} to point to a rotatable kubelet client certificate and key"
     ));
-    if ctx.dry_run {
-        return Ok(Vec::new());
-    }
+    Ok(ctx
+        .live(|_| Vec::new(), |ctx| point_at_rotating_pem(ctx, pem))?
+        .unwrap_or_default())
+}
+
+/// Rewrites kubelet.conf to name the rotating certificate file instead of embedding its first
+/// certificate, and restarts the kubelet. Only the kubelet writes kubelet.conf, so a dry run has
+/// none to rewrite.
+fn point_at_rotating_pem(
+    ctx: &mut PhaseContext<'_>,
+    pem: String,
+) -> Result<Vec<String>, PhaseError> {
     let text = ctx
         .effects
         .read_file(KUBELET_CONF)

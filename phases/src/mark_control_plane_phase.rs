@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::api;
 use crate::config::types::Taint as ConfiguredTaint;
-use crate::workflow::cluster;
+use crate::workflow::cluster::{self, Shown};
 use crate::workflow::{PhaseContext, PhaseError};
 
 pub const LABELS: [&str; 2] = [
@@ -83,15 +83,16 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             shown.join(" ")
         ));
     }
-    if ctx.dry_run {
-        ctx.sink.line(&format!(
-            "[dryrun] Would patch Node {node_name}: labels {} set to \"\", taints {:?} added to those it has",
-            LABELS.join(", "),
-            wanted.iter().map(taint_text).collect::<Vec<_>>()
-        ));
-        return Ok(Vec::new());
-    }
-    cluster::run_work(ctx, |session| work(session, node_name, wanted))?;
+    let shown = format!(
+        "patch Node {node_name}: labels {} set to \"\", taints {:?} added to those it has",
+        LABELS.join(", "),
+        wanted.iter().map(taint_text).collect::<Vec<_>>()
+    );
+    cluster::run_work(
+        ctx,
+        |session| work(session, node_name, wanted),
+        || Ok(Shown::Line(shown)),
+    )?;
     Ok(Vec::new())
 }
 

@@ -40,17 +40,16 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .first()
         .and_then(|t| t.token.clone())
         .ok_or_else(|| failed("the configuration has no bootstrap token to join with"))?;
-    // A dry run creates no token and uploads nothing, so secrets in its output could only leak.
-    let shown_token = if printing.skip_token_print || ctx.dry_run {
+    let shown_token = if printing.skip_token_print {
         WITHHELD.to_string()
     } else {
-        token
+        ctx.shown_secret(&token).to_string()
     };
     let key = &ctx.config.init.certificate_key;
-    let shown_key = if printing.skip_certificate_key_print || ctx.dry_run {
+    let shown_key = if printing.skip_certificate_key_print {
         WITHHELD
     } else {
-        key.as_str()
+        ctx.shown_secret(key)
     };
     let uploaded = printing.upload_certs && !key.is_empty();
 

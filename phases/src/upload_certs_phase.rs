@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use crate::api::{self, rbac, ApiObject};
 use crate::cert_upload::{decode_key, decrypt, encrypt, shared_files, SECRET_NAME};
-use crate::join_command::WITHHELD;
 use crate::pki::cert::now_unix;
 use crate::token::{self, TokenSecret};
 use crate::upload_config_phase::KUBE_SYSTEM;
-use crate::workflow::cluster;
+use crate::workflow::cluster::{self, Shown};
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// kubeadm's DefaultCertTokenDuration: how long uploaded certificates live.
@@ -61,6 +60,7 @@ fn rbac_objects() -> [ApiObject; 2] {
 }
 
 /// What an upload needs from this machine: the key and the files, read before any API work.
+#[derive(Clone)]
 pub struct Upload {
     key: Vec<u8>,
     files: BTreeMap<String, Vec<u8>>,
@@ -203,27 +203,21 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[upload-certs] Storing the certificates in Secret {SECRET_NAME:?} in the {KUBE_SYSTEM:?} Namespace"
     ));
-    if ctx.dry_run {
-        let proxy = proxy_token().map_err(failed)?;
-        let sealed = upload.sealed().map_err(failed)?;
+    let shown = || {
+        let proxy = proxy_token()?;
         let mut objects = vec![
             ApiObject::new(&proxy.to_secret()),
             ApiObject::new(&certs_secret(
-                sealed,
+                upload.sealed()?,
                 owner(&proxy.id, "<uid of the token Secret>"),
             )),
         ];
         objects.extend(rbac_objects());
-        cluster::apply(ctx, &objects)?;
-    } else {
-        cluster::run_work(ctx, |session| work(session, upload))?;
-    }
+        Ok(Shown::Objects(objects))
+    };
+    cluster::run_work(ctx, |session| work(session, upload.clone()), shown)?;
     if !ctx.config.printing.skip_certificate_key_print {
-        let shown = if ctx.dry_run {
-            WITHHELD
-        } else {
-            ctx.config.init.certificate_key.as_str()
-        };
+        let shown = ctx.shown_secret(&ctx.config.init.certificate_key);
         ctx.sink
             .line(&format!("[upload-certs] Using certificate key:\n{shown}"));
     }

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use openssl::sha::Sha256;
 use serde_json::{json, Value};
 
-use crate::api::{self, rbac, ApiObject};
+use crate::api::{rbac, ApiObject};
 use crate::config::resolve::InitConfig;
 use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError};
@@ -165,14 +165,8 @@ pub fn run_kubelet(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         let node = ctx.config.init.node_registration.name.clone();
         let socket = ctx.config.init.node_registration.cri_socket.clone();
         let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: socket}}});
-        if ctx.dry_run {
-            ctx.sink.line(&format!(
-                "[dryrun] Would annotate Node {node} with {CRI_SOCKET_ANNOTATION}={socket}"
-            ));
-        } else {
-            let what = format!("annotate Node {node} with its CRI socket");
-            api::node::merge(cluster::session(ctx)?, &node, &what, &patch).map_err(failed)?;
-        }
+        let what = format!("annotate Node {node} with {CRI_SOCKET_ANNOTATION}={socket}");
+        cluster::patch_node(ctx, &node, &what, &patch)?;
     }
     Ok(Vec::new())
 }

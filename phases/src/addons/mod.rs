@@ -21,19 +21,18 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         );
         return Ok(Vec::new());
     }
-    if !ctx.dry_run && cluster::finish_ahead(ctx)? {
+    if cluster::finish_ahead(ctx)? {
         ctx.sink.line("[addons] Applied essential addon: CoreDNS");
         return Ok(Vec::new());
     }
     let mut addon = coredns::build(ctx.config).map_err(failed)?;
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
-    // autoscaler); a dry run reads nothing and shows the default.
-    if !ctx.dry_run {
-        let session = cluster::session(ctx)?;
-        let deployed = session.block_on(deployed_replicas(&session.client(), session.call_limit()));
-        if let Some(replicas) = deployed.map_err(failed)? {
-            addon.set_replicas(replicas);
-        }
+    // autoscaler).
+    let deployed = cluster::read(ctx, |session| {
+        deployed_replicas(session.client(), session.call_limit())
+    })?;
+    if let Some(replicas) = deployed {
+        addon.set_replicas(replicas);
     }
     if let Some(set) = crate::manifests_phase::patch_set(ctx)? {
         for line in addon.patch(&set).map_err(failed)? {
@@ -49,7 +48,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
 fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Work {
     let (client, limit) = (session.client(), session.call_limit());
     Box::pin(async move {
-        if let Some(replicas) = deployed_replicas(&client, limit).await? {
+        if let Some(replicas) = deployed_replicas(client.clone(), limit).await? {
             addon.set_replicas(replicas);
         }
         api::apply_objects(&client, limit, &addon.objects()).await
@@ -85,11 +84,10 @@ pub fn kube_proxy_ahead(
 
 /// The replica count of a CoreDNS already deployed, which kubeadm keeps.
 async fn deployed_replicas(
-    client: &kube::Client,
+    client: kube::Client,
     limit: std::time::Duration,
 ) -> Result<Option<i32>, api::ApiError> {
-    let deployments: kube::Api<Deployment> =
-        kube::Api::namespaced(client.clone(), coredns::NAMESPACE);
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client, coredns::NAMESPACE);
     let what = format!("get Deployment {}/{}", coredns::NAMESPACE, coredns::NAME);
     let existing = api::call(limit, &what, || deployments.get_opt(coredns::NAME)).await?;
     Ok(existing.and_then(|d| d.spec).and_then(|s| s.replicas))

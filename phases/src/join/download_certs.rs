@@ -23,13 +23,18 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         "[download-certs] Downloading the certificates in Secret {:?} in the \"kube-system\" Namespace",
         cert_upload::SECRET_NAME
     ));
-    if ctx.dry_run {
-        for (_, path) in cert_upload::shared_files(ctx.config) {
-            ctx.sink
-                .line(&format!("[dry-run] Would write {path} from the Secret"));
-        }
-        return Ok(Vec::new());
-    }
+    let would = |ctx: &PhaseContext<'_>| {
+        cert_upload::shared_files(ctx.config)
+            .into_iter()
+            .map(|(_, path)| format!("[dry-run] Would write {path} from the Secret"))
+            .collect()
+    };
+    ctx.live(would, |ctx| download(ctx, &key))?;
+    Ok(Vec::new())
+}
+
+/// Reads the Secret, opens every file with `key`, and writes them once all have opened.
+fn download(ctx: &mut PhaseContext<'_>, key: &[u8]) -> Result<(), PhaseError> {
     let cluster = joined(ctx)?.clone();
     let session = cluster.session().map_err(failed)?;
     let secrets: Api<Secret> = Api::namespaced(session.client(), "kube-system");
@@ -61,7 +66,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         if sealed.0.is_empty() {
             continue;
         }
-        let plain = cert_upload::decrypt(&key, &sealed.0).map_err(|_| {
+        let plain = cert_upload::decrypt(key, &sealed.0).map_err(|_| {
             failed(format!(
                 "the certificate key does not open {name} in the {} Secret: the certificates were uploaded with another key. Use the key printed by `kinit init --upload-certs` or `kinit init phase upload-certs --upload-certs`",
                 cert_upload::SECRET_NAME
@@ -75,5 +80,5 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .write_file(&path, &plain, mode)
             .map_err(failed)?;
     }
-    Ok(Vec::new())
+    Ok(())
 }

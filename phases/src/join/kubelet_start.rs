@@ -45,8 +45,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
             .write_file(&ca_path, &cluster.info.ca_pem, CA_MODE)
             .map_err(failed)?;
     }
-    if !ctx.dry_run && !bootstrapped {
-        refuse_ready_namesake(&cluster, &node)?;
+    if !bootstrapped {
+        ctx.live(|_| Vec::new(), |_| refuse_ready_namesake(&cluster, &node))?;
     }
     // The worker's own taints go with its registration; a control plane's come from
     // mark-control-plane.
@@ -88,16 +88,18 @@ pub fn wait_for_bootstrap(
     bootstrapped: bool,
 ) -> Result<(), PhaseError> {
     crate::wait::kubelet_for_join(ctx)?;
-    if ctx.dry_run {
-        ctx.sink.line(&format!(
-            "[dry-run] Would wait for the kubelet's TLS bootstrap, then remove {BOOTSTRAP_KUBECONFIG}"
-        ));
-        return Ok(());
-    }
-    if !bootstrapped {
-        tls_bootstrap::wait(ctx, cluster)?;
-    }
-    ctx.effects.remove(BOOTSTRAP_KUBECONFIG).map_err(failed)?;
+    let would = format!(
+        "[dry-run] Would wait for the kubelet's TLS bootstrap, then remove {BOOTSTRAP_KUBECONFIG}"
+    );
+    ctx.live(
+        |_| vec![would],
+        |ctx| {
+            if !bootstrapped {
+                tls_bootstrap::wait(ctx, cluster)?;
+            }
+            ctx.effects.remove(BOOTSTRAP_KUBECONFIG).map_err(failed)
+        },
+    )?;
     Ok(())
 }
 

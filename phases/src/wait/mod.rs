@@ -252,59 +252,62 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory {:?}",
         crate::manifests::MANIFESTS_DIR
     ));
-    if ctx.dry_run {
-        ctx.sink.line(&format!(
-            "[dry-run] Would wait up to {} for the kubelet at {}",
-            crate::config::duration::format(kubelet_limit),
-            kubelet.url()
-        ));
-        for (name, target) in &control_plane {
-            ctx.sink.line(&format!(
-                "[dry-run] Would wait up to {} for {name} at {}",
-                crate::config::duration::format(control_plane_limit),
-                target.url()
-            ));
-        }
-        return Ok(Vec::new());
-    }
-    // The API server is the one component whose certificate the cluster CA vouches for.
-    let ca = ctx
-        .effects
-        .read_file(&ca_file)
-        .map_err(failed)?
-        .ok_or_else(|| failed(format!("cannot check the API server's certificate: {ca_file} is missing; run `kinit init phase certs ca` first")))?;
-    let ca = openssl::x509::X509::from_pem(&ca)
-        .map_err(|_| failed(format!("{ca_file} is not a PEM certificate")))?;
-    control_plane[0].1 = apiserver_target(config, Some(ca))?;
-    wait_for_kubelet(ctx, kubelet, kubelet_limit)?;
-
-    ctx.sink.line(&format!(
-        "[control-plane-check] Waiting for healthy control plane components. This can take up to {}",
-        crate::config::duration::format(control_plane_limit)
-    ));
+    let mut would = vec![format!(
+        "[dry-run] Would wait up to {} for the kubelet at {}",
+        crate::config::duration::format(kubelet_limit),
+        kubelet.url()
+    )];
     for (name, target) in &control_plane {
-        ctx.sink.line(&format!(
-            "[control-plane-check] Checking {name} at {}",
+        would.push(format!(
+            "[dry-run] Would wait up to {} for {name} at {}",
+            crate::config::duration::format(control_plane_limit),
             target.url()
         ));
     }
-    let (healthy, reports) = wait_for(
-        ctx,
-        "[control-plane-check]",
-        &control_plane,
-        control_plane_limit,
-    );
-    if !healthy {
-        return Err(PhaseError::TimedOut(diagnosis::diagnose(
-            &reports,
-            &diagnosis_context(
-                config,
-                &ca_file,
-                "the control plane components",
-                control_plane_limit,
-            ),
-        )));
-    }
+    ctx.live(
+        |_| would,
+        |ctx| {
+        // The API server is the one component whose certificate the cluster CA vouches for.
+        let ca = ctx
+            .effects
+            .read_file(&ca_file)
+            .map_err(failed)?
+            .ok_or_else(|| failed(format!("cannot check the API server's certificate: {ca_file} is missing; run `kinit init phase certs ca` first")))?;
+        let ca = openssl::x509::X509::from_pem(&ca)
+            .map_err(|_| failed(format!("{ca_file} is not a PEM certificate")))?;
+        control_plane[0].1 = apiserver_target(config, Some(ca))?;
+        wait_for_kubelet(ctx, kubelet, kubelet_limit)?;
+
+        ctx.sink.line(&format!(
+            "[control-plane-check] Waiting for healthy control plane components. This can take up to {}",
+            crate::config::duration::format(control_plane_limit)
+        ));
+        for (name, target) in &control_plane {
+            ctx.sink.line(&format!(
+                "[control-plane-check] Checking {name} at {}",
+                target.url()
+            ));
+        }
+        let (healthy, reports) = wait_for(
+            ctx,
+            "[control-plane-check]",
+            &control_plane,
+            control_plane_limit,
+        );
+        if !healthy {
+            return Err(PhaseError::TimedOut(diagnosis::diagnose(
+                &reports,
+                &diagnosis_context(
+                    config,
+                    &ca_file,
+                    "the control plane components",
+                    control_plane_limit,
+                ),
+            )));
+        }
+            Ok(())
+        },
+    )?;
     Ok(Vec::new())
 }
 
@@ -364,13 +367,11 @@ pub fn kubelet_for_join(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
             .and_then(|t| t.kubelet_health_check),
     );
     let kubelet = kubelet_target(ctx)?;
-    if ctx.dry_run {
-        ctx.sink.line(&format!(
-            "[dry-run] Would wait up to {} for the kubelet at {}",
-            crate::config::duration::format(limit),
-            kubelet.url()
-        ));
-        return Ok(());
-    }
-    wait_for_kubelet(ctx, kubelet, limit)
+    let would = vec![format!(
+        "[dry-run] Would wait up to {} for the kubelet at {}",
+        crate::config::duration::format(limit),
+        kubelet.url()
+    )];
+    ctx.live(|_| would, |ctx| wait_for_kubelet(ctx, kubelet, limit))?;
+    Ok(())
 }

@@ -119,11 +119,30 @@ pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), Ph
         .map_err(|errors| failed(session::join(&errors)))
 }
 
-/// Runs a phase's API work, or collects it when it was started ahead.
+/// What a dry run shows in place of API work that reads before it writes.
+pub enum Shown {
+    /// `[dryrun] Would <text>`.
+    Line(String),
+    /// The objects the work would send, shown as `apply` shows them.
+    Objects(Vec<ApiObject>),
+}
+
+/// Runs a phase's API work, or collects it when it was started ahead. A dry run contacts nothing
+/// and shows what `shown` makes instead.
 pub fn run_work(
     ctx: &mut PhaseContext<'_>,
     work: impl FnOnce(&Session) -> session::Work,
+    shown: impl FnOnce() -> Result<Shown, String>,
 ) -> Result<(), PhaseError> {
+    if ctx.dry_run {
+        return match shown().map_err(failed)? {
+            Shown::Line(text) => {
+                ctx.sink.line(&format!("[dryrun] Would {text}"));
+                Ok(())
+            }
+            Shown::Objects(objects) => apply(ctx, &objects),
+        };
+    }
     let current = ctx.current.clone();
     let session = session(ctx)?;
     let outcome = match session.finish(&current) {
@@ -131,6 +150,37 @@ pub fn run_work(
         None => session.block_on(work(session)),
     };
     outcome.map_err(failed)
+}
+
+/// A merge patch of Node `node`; `what` says what it does ("annotate Node cp1 with ...") in errors
+/// and in the dry run's line.
+pub fn patch_node(
+    ctx: &mut PhaseContext<'_>,
+    node: &str,
+    what: &str,
+    patch: &serde_json::Value,
+) -> Result<(), PhaseError> {
+    if ctx.dry_run {
+        ctx.sink.line(&format!("[dryrun] Would {what}"));
+        return Ok(());
+    }
+    crate::api::node::merge(session(ctx)?, node, what, patch).map_err(failed)
+}
+
+/// A read of the cluster. A dry run contacts nothing and reads `None`: what it planned is not
+/// there, and what it reads is not changed by it.
+pub fn read<T, F>(
+    ctx: &mut PhaseContext<'_>,
+    read: impl FnOnce(&Session) -> F,
+) -> Result<Option<T>, PhaseError>
+where
+    F: std::future::Future<Output = Result<Option<T>, crate::api::ApiError>>,
+{
+    if ctx.dry_run {
+        return Ok(None);
+    }
+    let session = session(ctx)?;
+    session.block_on(read(session)).map_err(failed)
 }
 
 /// Collects the work started ahead for the running phase: `true` when there was some and it

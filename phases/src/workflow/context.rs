@@ -71,6 +71,33 @@ pub struct PhaseContext<'a> {
 }
 
 impl PhaseContext<'_> {
+    /// A step only the real machine or cluster can answer (a wait, a read through the bootstrap
+    /// token, a file only the kubelet writes): a dry run prints what it would do instead, and the
+    /// step's outcome is `None`.
+    pub fn live<T>(
+        &mut self,
+        would: impl FnOnce(&Self) -> Vec<String>,
+        step: impl FnOnce(&mut Self) -> Result<T, PhaseError>,
+    ) -> Result<Option<T>, PhaseError> {
+        if self.dry_run {
+            for line in would(self) {
+                self.sink.line(&line);
+            }
+            return Ok(None);
+        }
+        step(self).map(Some)
+    }
+
+    /// A secret (a token, the certificate key) as the run may print it: a dry run creates no token
+    /// and uploads nothing, so its secrets in the output could only leak.
+    pub fn shown_secret<'s>(&self, secret: &'s str) -> &'s str {
+        if self.dry_run {
+            crate::join_command::WITHHELD
+        } else {
+            secret
+        }
+    }
+
     /// Makes, in one batch over all cores, every key the units of this run still need; the first
     /// call meets every demand, later calls find none left.
     pub fn make_keys_ahead(&mut self) -> Result<(), PhaseError> {

@@ -261,6 +261,20 @@ fn dry_run_json_is_events_per_phase_and_per_object_then_a_result() {
             "{file} in {planned:?}"
         );
     }
+    // The plan lists what the API session and the waits would do too, not only the files.
+    for step in [
+        "apply ConfigMap kube-system/kubeadm-config",
+        "create or update Secret kube-system/bootstrap-token-",
+        "apply ClusterRoleBinding kubeadm:kubelet-bootstrap",
+        "patch Node ",
+        "wait up to 4m0s for the kubelet at http://127.0.0.1:10248/healthz",
+        "wait up to 4m0s for kube-apiserver at https://",
+    ] {
+        assert!(
+            planned.iter().any(|p| p.starts_with(step)),
+            "{step} in {planned:?}"
+        );
+    }
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
         0,

@@ -28,6 +28,20 @@ pub enum Change {
     Remove {
         path: String,
     },
+    /// An object sent to the API server: `apply ConfigMap kube-system/kubeadm-config`.
+    Api {
+        verb: &'static str,
+        object: String,
+    },
+    /// Any other change to the cluster (a Node patched, an etcd member added or removed), said
+    /// as a phrase: `annotate Node cp1 with ...`.
+    Cluster {
+        what: String,
+    },
+    /// A step only the real machine or cluster answers (a wait, a download), said as a phrase.
+    Live {
+        what: String,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -40,6 +54,8 @@ impl std::fmt::Display for Change {
             Change::MakeDir { path, mode } => write!(f, "make directory {path} (mode {mode:04o})"),
             Change::SetMode { path, mode } => write!(f, "set mode {mode:04o} on {path}"),
             Change::Remove { path } => write!(f, "remove {path}"),
+            Change::Api { verb, object } => write!(f, "{verb} {object}"),
+            Change::Cluster { what } | Change::Live { what } => f.write_str(what),
         }
     }
 }
@@ -66,6 +82,11 @@ pub trait Effects {
     /// there was nothing. Pending writes land first, so none of them brings the path back.
     fn remove(&mut self, path: &str) -> Result<bool, String>;
     fn changes(&self) -> &[Change];
+    /// Notes a change that the API session, etcd or a wait would make, so that a dry run's plan
+    /// lists everything a real run would do; a real run has made it instead, and notes nothing.
+    fn plan(&mut self, change: Change) {
+        let _ = change;
+    }
     /// Puts the files written since the last commit in place, durably. Writes are batched so that one
     /// flush of the filesystem covers them all; the runner commits at the end of every phase.
     fn commit(&mut self) -> Result<(), String> {
@@ -503,6 +524,10 @@ impl Effects for DryRunEffects {
             path: path.to_string(),
         });
         Ok(true)
+    }
+
+    fn plan(&mut self, change: Change) {
+        self.planned.push(change);
     }
 
     fn changes(&self) -> &[Change] {

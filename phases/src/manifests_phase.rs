@@ -113,10 +113,9 @@ fn write(
         .map_err(failed)?;
     if existed {
         let changed = ctx.effects.changes().len() > before;
-        ctx.sink.line(&if changed && ctx.dry_run {
-            format!("[{tag}] Would update the static Pod manifest for {name:?}: {path}")
-        } else if changed {
-            format!("[{tag}] Updated the static Pod manifest for {name:?}: {path}")
+        ctx.sink.line(&if changed {
+            let updated = ctx.wording("Updated", "Would update");
+            format!("[{tag}] {updated} the static Pod manifest for {name:?}: {path}")
         } else {
             format!("[{tag}] The static Pod manifest for {name:?} is up to date: {path}")
         });

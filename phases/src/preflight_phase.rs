@@ -70,11 +70,7 @@ fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<St
             ctx.sink.line("[preflight] --fix: nothing to fix");
         } else {
             fix_outcomes = fixes::apply(&fixes, ctx.host, ctx.effects);
-            let done_word = if ctx.dry_run {
-                "[dry-run] would fix"
-            } else {
-                "fixed"
-            };
+            let done_word = ctx.wording("fixed", "[dry-run] would fix");
             for outcome in &fix_outcomes {
                 for done in &outcome.done {
                     ctx.sink.line(&format!("[preflight] {done_word}: {done}"));
@@ -84,9 +80,15 @@ fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<St
                         .line(&format!("[preflight] could not fix: {not_done}"));
                 }
             }
-            if !ctx.dry_run {
-                ctx.sink.line("[preflight] Running pre-flight checks again");
-                report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
+            let again = ctx.live(
+                |_| Vec::new(),
+                |ctx| {
+                    ctx.sink.line("[preflight] Running pre-flight checks again");
+                    Ok(kinit_preflight::run(checks, ctx.host, &ctx.ignore))
+                },
+            )?;
+            if let Some(again) = again {
+                report = again;
             }
         }
     }
@@ -119,36 +121,40 @@ fn finish(
     if !report.has_fatal() {
         return Ok(warnings);
     }
-    let text = report.error_text();
-    if ctx.dry_run {
-        // A dry run shows everything a real run would do, so it reports the stop and goes on.
-        for line in text.lines() {
-            ctx.sink.line(line);
-        }
-        ctx.sink.line("[preflight] [dry-run] a real run would stop here; the dry run goes on to show the later phases");
-        ctx.would_stop = Some(text);
-        return Ok(warnings);
-    }
     ctx.warnings_before_failure = warnings;
-    Err(PhaseError::PreflightFailed(text))
+    Err(PhaseError::PreflightFailed(report.error_text()))
 }
 
 pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let facts = node_facts(ctx.config, ctx.dry_run);
     let checks = kinit_preflight::init_checks(&facts);
     let result = run_checks(ctx, &checks);
-    if result.is_ok() {
-        if ctx.dry_run {
-            ctx.sink.line(
-                "[preflight] Would pull the required images (like 'kinit config images pull'):",
+    // A dry run goes on past preflight errors (see the runner), so it shows the pulls too.
+    if matches!(result, Ok(_) | Err(PhaseError::PreflightFailed(_))) {
+        ctx.dry_run_note(|_| {
+            let mut lines = vec![
+                "[preflight] Would pull the required images (like 'kinit config images pull'):"
+                    .to_string(),
+            ];
+            lines.extend(
+                facts
+                    .images
+                    .iter()
+                    .map(|image| format!("[preflight] Would pull the image {image}")),
             );
-            for image in &facts.images {
-                ctx.sink
-                    .line(&format!("[preflight] Would pull the image {image}"));
-            }
-        } else if facts.pull_images {
-            ctx.sink.line("[preflight] The images required for setting up a Kubernetes cluster are present or were pulled");
-        }
+            Ok(lines)
+        })?;
+    }
+    if result.is_ok() {
+        ctx.live(
+            |_| Vec::new(),
+            |ctx| {
+                if facts.pull_images {
+                    ctx.sink.line("[preflight] The images required for setting up a Kubernetes cluster are present or were pulled");
+                }
+                Ok(())
+            },
+        )?;
     }
     result
 }

@@ -46,25 +46,10 @@ fn cluster_endpoints(
     ctx: &mut PhaseContext<'_>,
     api_server: &str,
 ) -> Result<(Vec<String>, Vec<String>), PhaseError> {
-    let mut warnings = Vec::new();
-    let listed = if ctx.dry_run {
-        crate::workflow::cluster::connect_with(ctx, &ctx.kubeconfig)
-            .map_err(|e| e.to_string())
-            .and_then(|session| list_client_urls(&session))
-    } else {
-        let session = crate::workflow::cluster::session(ctx)?;
-        list_client_urls(session)
-    };
-    let urls = match listed {
-        Ok(urls) => urls,
-        Err(e) if ctx.dry_run => {
-            let warning = format!("the etcd Pods could not be listed in the dry run ({e})");
-            ctx.sink.line(&format!("[dryrun] {warning}"));
-            warnings.push(warning);
-            Vec::new()
-        }
-        Err(e) => return Err(failed(e)),
-    };
+    let (urls, warnings) = crate::workflow::cluster::read_or_warn(ctx, list_client_urls, |e| {
+        format!("the etcd Pods could not be listed in the dry run ({e})")
+    })?;
+    let urls = urls.unwrap_or_default();
     if !urls.is_empty() {
         return Ok((urls, warnings));
     }
@@ -117,22 +102,13 @@ pub fn join_cluster(
     let config = ctx.config;
     let node = config.init.node_registration.name.clone();
     let peer_url = etcd_peer_url(config);
-    let limit = super::call_limit(config.init.timeouts.as_ref(), ctx.dry_run);
-    let mut warnings = Vec::new();
-    let listed = super::credentials(&*ctx.effects, &config.cluster.certificates_dir)
-        .and_then(|credentials| EtcdClient::new(endpoints.clone(), &credentials, limit))
-        .and_then(|client| Ok((client.member_list()?, client)));
-    let (members, client) = match listed {
-        Ok((members, client)) => (members, Some(client)),
-        // A dry run shows the rest of the join without the members.
-        Err(e) if ctx.dry_run => {
-            let warning = format!("the etcd members could not be read in the dry run: {e}");
-            ctx.sink.line(&format!("[dryrun] {warning}"));
-            warnings.push(warning);
-            (Vec::new(), None)
-        }
-        Err(e) => return Err(failed(e)),
-    };
+    let limit = super::members::call_limit(ctx, config.init.timeouts.as_ref());
+    // A dry run shows the rest of the join without the members when etcd does not answer.
+    let super::members::Listed {
+        members,
+        client,
+        mut warnings,
+    } = super::members::read(ctx, endpoints, &config.cluster.certificates_dir, limit)?;
     let ours = |m: &Member| m.peer_urls.contains(&peer_url);
     if let Some(other) = members.iter().find(|m| m.name == node && !ours(m)) {
         return Err(failed(format!(
@@ -157,89 +133,63 @@ pub fn join_cluster(
             ));
             members
         }
-        None if ctx.dry_run => {
-            ctx.sink
-                .line(&format!("[etcd] Would add etcd member: {peer_url}"));
-            let mut members = members;
-            members.push(Member {
-                id: 0,
-                name: String::new(),
-                peer_urls: vec![peer_url.clone()],
-                client_urls: Vec::new(),
-                is_learner: true,
-            });
-            members
-        }
-        None => {
-            let client = client.as_ref().ok_or_else(|| failed("no etcd client"))?;
-            let members = match client.member_add(&peer_url, true) {
-                Ok((_, members)) => members,
-                // Added by a run that stopped before it could say so.
-                Err(e) if e.is_peer_url_taken() => client.member_list().map_err(failed)?,
-                Err(e) => return Err(failed(e)),
-            };
-            ctx.sink
-                .line("[etcd] Announced new etcd member joining to the existing etcd cluster");
-            members
-        }
+        None => super::members::add_learner(ctx, client.as_ref(), members, &peer_url)?,
     };
     let peers = initial_cluster(&members, &node, &peer_url);
     tracing::debug!("etcd members after the join: {peers:?}");
     ctx.sink
         .line("[etcd] Creating static Pod manifest for \"etcd\"");
     warnings.extend(crate::manifests_phase::write_joining_etcd(ctx, peers)?);
-    if ctx.dry_run {
-        // The dry run's effects hold what would be written: the manifest to review.
+    // The dry run's effects hold what would be written: the manifest to review.
+    ctx.dry_run_note(|ctx| {
         let path = crate::manifests::Component::Etcd.manifest_path();
-        if let Some(text) = ctx.effects.read_file(&path).map_err(failed)? {
-            ctx.sink.line(&format!(
-                "[dryrun] The etcd manifest {path} would be:\n{}",
-                String::from_utf8_lossy(&text).trim_end()
-            ));
-        }
-    }
-    let client = match client {
-        Some(client) if !ctx.dry_run => client,
-        _ => {
-            ctx.sink
-                .line("[etcd] Would wait for the new etcd member to join the cluster");
-            return Ok(warnings);
-        }
-    };
-    // The kubelet must see the manifest to start the member waited for below; the runner would
-    // only put it in place at the end of the phase.
-    ctx.effects.commit().map_err(failed)?;
-    if let Some(learner) = members.iter().find(|m| ours(m) && m.is_learner) {
-        match client.member_promote(learner.id) {
-            Ok(_) => {}
-            // Promoted by an earlier run that stopped before it could say so.
-            Err(e) if e.is_not_a_learner() => {}
-            Err(e) => {
-                let text = format!(
-                    "the new etcd member {node} (learner {}) could not be given its vote: {e}\n{HINT}",
-                    learner.hex_id()
-                );
-                return Err(if e.is_retryable() {
-                    PhaseError::TimedOut(text)
-                } else {
-                    PhaseError::Failed(text)
-                });
+        let text = ctx.effects.read_file(&path).map_err(failed)?;
+        Ok(text
+            .map(|text| {
+                format!(
+                    "[dryrun] The etcd manifest {path} would be:\n{}",
+                    String::from_utf8_lossy(&text).trim_end()
+                )
+            })
+            .into_iter()
+            .collect())
+    })?;
+    super::members::join(ctx, client, |ctx, client| {
+        // The kubelet must see the manifest to start the member waited for below; the runner would
+        // only put it in place at the end of the phase.
+        ctx.effects.commit().map_err(failed)?;
+        if let Some(learner) = members.iter().find(|m| ours(m) && m.is_learner) {
+            match client.member_promote(learner.id) {
+                Ok(_) => {}
+                // Promoted by an earlier run that stopped before it could say so.
+                Err(e) if e.is_not_a_learner() => {}
+                Err(e) => {
+                    let text = format!(
+                            "the new etcd member {node} (learner {}) could not be given its vote: {e}\n{HINT}",
+                            learner.hex_id()
+                        );
+                    return Err(if e.is_retryable() {
+                        PhaseError::TimedOut(text)
+                    } else {
+                        PhaseError::Failed(text)
+                    });
+                }
             }
         }
-    }
-    // kubeadm's wording: it polls 8 times 5 s; kinit polls until `timeouts.etcdAPICall`.
-    ctx.sink.line(
-        "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s",
-    );
-    // Every member as etcd lists it (as kubeadm's client syncs its endpoints to the members), not
-    // the URLs it was found through: a stale annotation must not hold the join up.
-    let mut all: Vec<String> = members
-        .iter()
-        .filter(|m| !ours(m))
-        .filter_map(|m| m.client_urls.first().cloned())
-        .collect();
-    all.push(etcd_client_url(config));
-    wait_for_members(&client, &all, limit).map_err(PhaseError::TimedOut)?;
+        // kubeadm's wording: it polls 8 times 5 s; kinit polls until `timeouts.etcdAPICall`.
+        ctx.sink.line(
+            "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s",
+        );
+        // Every member as etcd lists it (as kubeadm's client syncs its endpoints to the members), not
+        // the URLs it was found through: a stale annotation must not hold the join up.
+        let mut all: Vec<String> = members
+            .iter()
+            .filter(|m| !ours(m))
+            .filter_map(|m| m.client_urls.first().cloned())
+            .collect();
+        all.push(etcd_client_url(config));
+        wait_for_members(&client, &all, limit).map_err(PhaseError::TimedOut)
+    })?;
     Ok(warnings)
 }
 

@@ -3,32 +3,11 @@
 
 pub mod client;
 pub mod join;
+pub mod members;
 pub mod remove;
 
-use std::time::Duration;
-
-use crate::config::types::Timeouts;
 use crate::effects::Effects;
 pub use client::{Credentials, EtcdClient, EtcdError, Member};
-
-/// kubeadm's default `timeouts.etcdAPICall`.
-pub const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(120);
-
-/// How long a dry run asks etcd before it goes on without the answer: it only reads, and kubeadm's
-/// dry run does not ask at all.
-pub const DRY_RUN_CALL_LIMIT: Duration = Duration::from_secs(5);
-
-/// The time every etcd call may take with its retries.
-pub fn call_limit(timeouts: Option<&Timeouts>, dry_run: bool) -> Duration {
-    let limit = timeouts
-        .and_then(|t| t.etcd_api_call)
-        .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
-    if dry_run {
-        limit.min(DRY_RUN_CALL_LIMIT)
-    } else {
-        limit
-    }
-}
 
 /// The files kubeadm talks to etcd with: the API server's etcd client certificate, trusting the
 /// etcd CA, all from the certificates folder. Read through the effects layer, so that a dry run

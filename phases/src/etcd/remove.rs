@@ -128,7 +128,7 @@ fn remove_member(ctx: &mut PhaseContext<'_>, local: &LocalMember) -> Result<(), 
             ctx.config.init.timeouts.as_ref(),
         ),
     };
-    let limit = super::call_limit(timeouts, ctx.dry_run);
+    let limit = super::members::call_limit(ctx, timeouts);
     let by_hand = |why: String, id: Option<&Member>| {
         let dir = cert_dir.trim_end_matches('/');
         let id = id.map_or_else(|| format!("<ID of {}>", local.name), Member::hex_id);
@@ -173,32 +173,14 @@ fn remove_member(ctx: &mut PhaseContext<'_>, local: &LocalMember) -> Result<(), 
         ));
         return Ok(());
     }
-    if ctx.dry_run {
-        ctx.sink.line(&format!(
-            "[dryrun] Would remove the etcd member {} (ID {}, {}) from the etcd cluster",
-            local.name,
-            this.hex_id(),
-            local.peer_url
-        ));
-        return Ok(());
-    }
-    match client.member_remove(this.id) {
-        Ok(_) => {}
-        // Removed by an earlier run, or by someone else meanwhile.
-        Err(e) if e.is_member_not_found() => {}
-        Err(e) => {
-            return Err(by_hand(
-                format!("failed to remove the etcd member: {e}"),
-                Some(this),
-            ))
-        }
-    }
-    ctx.sink.line(&format!(
+    let describe = format!("{} (ID {}, {})", local.name, this.hex_id(), local.peer_url);
+    let done = format!(
         "[reset] Removed the etcd member {} (ID {}) from the etcd cluster",
         local.name,
         this.hex_id()
-    ));
-    Ok(())
+    );
+    super::members::remove(ctx, &client, this, &describe, &done)
+        .map_err(|e| by_hand(format!("failed to remove the etcd member: {e}"), Some(this)))
 }
 
 /// Empties the data folder, keeping the folder itself, as kubeadm does.
@@ -218,11 +200,7 @@ fn clean_data_dir(ctx: &mut PhaseContext<'_>, data_dir: &str) -> Result<(), Phas
     };
     ctx.sink.line(&format!(
         "[reset] {} contents of the etcd data directory: {dir}",
-        if ctx.dry_run {
-            "Would delete the"
-        } else {
-            "Deleting the"
-        }
+        ctx.wording("Deleting the", "Would delete the")
     ));
     let mut names = entries;
     names.sort();

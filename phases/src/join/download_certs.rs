@@ -26,7 +26,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let would = |ctx: &PhaseContext<'_>| {
         cert_upload::shared_files(ctx.config)
             .into_iter()
-            .map(|(_, path)| format!("[dry-run] Would write {path} from the Secret"))
+            .map(|(_, path)| format!("write {path} from the Secret"))
             .collect()
     };
     ctx.live(would, |ctx| download(ctx, &key))?;

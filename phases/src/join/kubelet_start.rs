@@ -88,9 +88,7 @@ pub fn wait_for_bootstrap(
     bootstrapped: bool,
 ) -> Result<(), PhaseError> {
     crate::wait::kubelet_for_join(ctx)?;
-    let would = format!(
-        "[dry-run] Would wait for the kubelet's TLS bootstrap, then remove {BOOTSTRAP_KUBECONFIG}"
-    );
+    let would = format!("wait for the kubelet's TLS bootstrap, then remove {BOOTSTRAP_KUBECONFIG}");
     ctx.live(
         |_| vec![would],
         |ctx| {

@@ -183,11 +183,7 @@ fn write_if_missing(
         return Ok(false);
     }
     let text = file.render(kubelet).map_err(failed)?;
-    let doing = if ctx.dry_run {
-        "would write"
-    } else {
-        "writing"
-    };
+    let doing = ctx.wording("writing", "would write");
     ctx.sink.line(&format!(
         "[kubelet-start] {}; {doing} {}",
         file.missing, file.path

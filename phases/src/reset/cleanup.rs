@@ -48,10 +48,14 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     files::clean_dirs(ctx, &cni, &mut warnings);
     user_kubeconfig::remove(ctx, ca.as_deref(), &mut warnings);
 
-    if !ctx.dry_run {
-        let cleaned: Vec<String> = config_dirs.into_iter().chain(stateful).chain(cni).collect();
-        verify(ctx, &cleaned, &mut warnings);
-    }
+    let cleaned: Vec<String> = config_dirs.into_iter().chain(stateful).chain(cni).collect();
+    ctx.live(
+        |_| Vec::new(),
+        |ctx| {
+            verify(ctx, &cleaned, &mut warnings);
+            Ok(())
+        },
+    )?;
     Ok(warnings)
 }
 

@@ -20,6 +20,6 @@ pub(crate) fn warn(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>, text:
 
 /// kubeadm prints a dry run's steps with "Would"; the effects layer lists the details after.
 pub(crate) fn step(ctx: &mut PhaseContext<'_>, doing: &str, would: &str) {
-    let text = if ctx.dry_run { would } else { doing };
+    let text = ctx.wording(doing, would);
     ctx.sink.line(&format!("[reset] {text}"));
 }

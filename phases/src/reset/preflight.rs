@@ -8,13 +8,18 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let warnings = crate::preflight_phase::run_reset(ctx)?;
     // A dry run changes nothing, so there is nothing to confirm.
     let force = ctx.reset.is_some_and(|r| r.force);
-    if !force && !ctx.dry_run {
-        ctx.sink.line(
-            "[reset] WARNING: Changes made to this host by 'kinit init' or 'kinit join' will be reverted.",
-        );
-        let stdin = std::io::stdin();
-        let typed = stdin.is_terminal();
-        confirm::ask(&mut stdin.lock(), &mut std::io::stdout(), typed)?;
+    if !force {
+        ctx.live(
+            |_| Vec::new(),
+            |ctx| {
+                ctx.sink.line(
+                    "[reset] WARNING: Changes made to this host by 'kinit init' or 'kinit join' will be reverted.",
+                );
+                let stdin = std::io::stdin();
+                let typed = stdin.is_terminal();
+                confirm::ask(&mut stdin.lock(), &mut std::io::stdout(), typed)
+            },
+        )?;
     }
     Ok(warnings)
 }

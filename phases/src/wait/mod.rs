@@ -253,13 +253,13 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         crate::manifests::MANIFESTS_DIR
     ));
     let mut would = vec![format!(
-        "[dry-run] Would wait up to {} for the kubelet at {}",
+        "wait up to {} for the kubelet at {}",
         crate::config::duration::format(kubelet_limit),
         kubelet.url()
     )];
     for (name, target) in &control_plane {
         would.push(format!(
-            "[dry-run] Would wait up to {} for {name} at {}",
+            "wait up to {} for {name} at {}",
             crate::config::duration::format(control_plane_limit),
             target.url()
         ));
@@ -368,7 +368,7 @@ pub fn kubelet_for_join(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
     );
     let kubelet = kubelet_target(ctx)?;
     let would = vec![format!(
-        "[dry-run] Would wait up to {} for the kubelet at {}",
+        "wait up to {} for the kubelet at {}",
         crate::config::duration::format(limit),
         kubelet.url()
     )];

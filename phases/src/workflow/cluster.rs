@@ -7,6 +7,7 @@ use super::{failed, PhaseContext, PhaseError};
 use crate::api::object::ApiObject;
 use crate::api::rbac;
 use crate::api::session::{self, Session, DEFAULT_CALL_LIMIT};
+use crate::effects::Change;
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
@@ -105,6 +106,10 @@ pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), Ph
     if ctx.dry_run {
         for object in objects {
             ctx.sink.object(object);
+            ctx.effects.plan(Change::Api {
+                verb: object.mode.verb(),
+                object: object.describe(),
+            });
         }
         return Ok(());
     }
@@ -136,8 +141,9 @@ pub fn run_work(
 ) -> Result<(), PhaseError> {
     if ctx.dry_run {
         return match shown().map_err(failed)? {
-            Shown::Line(text) => {
-                ctx.sink.line(&format!("[dryrun] Would {text}"));
+            Shown::Line(what) => {
+                ctx.sink.line(&format!("[dryrun] Would {what}"));
+                ctx.effects.plan(Change::Cluster { what });
                 Ok(())
             }
             Shown::Objects(objects) => apply(ctx, &objects),
@@ -162,6 +168,9 @@ pub fn patch_node(
 ) -> Result<(), PhaseError> {
     if ctx.dry_run {
         ctx.sink.line(&format!("[dryrun] Would {what}"));
+        ctx.effects.plan(Change::Cluster {
+            what: what.to_string(),
+        });
         return Ok(());
     }
     crate::api::node::merge(session(ctx)?, node, what, patch).map_err(failed)
@@ -181,6 +190,31 @@ where
     }
     let session = session(ctx)?;
     session.block_on(read(session)).map_err(failed)
+}
+
+/// A read a dry run makes too, through a session of its own: the run's session would create the
+/// admin binding. A dry run that cannot read goes on without the answer: `warning` says why, and
+/// it is printed and returned.
+pub fn read_or_warn<T>(
+    ctx: &mut PhaseContext<'_>,
+    read: impl FnOnce(&Session) -> Result<T, String>,
+    warning: impl FnOnce(String) -> String,
+) -> Result<(Option<T>, Vec<String>), PhaseError> {
+    if !ctx.dry_run {
+        let session = session(ctx)?;
+        return read(session).map(|t| (Some(t), Vec::new())).map_err(failed);
+    }
+    match connect_with(ctx, &ctx.kubeconfig.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|session| read(&session))
+    {
+        Ok(t) => Ok((Some(t), Vec::new())),
+        Err(e) => {
+            let warning = warning(e);
+            ctx.sink.line(&format!("[dryrun] {warning}"));
+            Ok((None, vec![warning]))
+        }
+    }
 }
 
 /// Collects the work started ahead for the running phase: `true` when there was some and it

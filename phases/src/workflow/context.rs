@@ -72,20 +72,45 @@ pub struct PhaseContext<'a> {
 
 impl PhaseContext<'_> {
     /// A step only the real machine or cluster can answer (a wait, a read through the bootstrap
-    /// token, a file only the kubelet writes): a dry run prints what it would do instead, and the
-    /// step's outcome is `None`.
+    /// token, a file only the kubelet writes): a dry run says what it would do instead (each a
+    /// phrase: "wait up to 4m0s for the kubelet at ..."), plans it, and the outcome is `None`.
     pub fn live<T>(
         &mut self,
         would: impl FnOnce(&Self) -> Vec<String>,
         step: impl FnOnce(&mut Self) -> Result<T, PhaseError>,
     ) -> Result<Option<T>, PhaseError> {
         if self.dry_run {
-            for line in would(self) {
-                self.sink.line(&line);
+            for what in would(self) {
+                self.sink.line(&format!("[dry-run] Would {what}"));
+                self.effects.plan(crate::effects::Change::Live { what });
             }
             return Ok(None);
         }
         step(self).map(Some)
+    }
+
+    /// How the run words a change it makes: `doing` it, or in a dry run, what it `would` do
+    /// (kubeadm's "Would ..." lines).
+    pub fn wording<'w>(&self, doing: &'w str, would: &'w str) -> &'w str {
+        if self.dry_run {
+            would
+        } else {
+            doing
+        }
+    }
+
+    /// What only a dry run prints, to be reviewed in place of what it did not do (the etcd
+    /// manifest a joining member would start with).
+    pub fn dry_run_note(
+        &mut self,
+        note: impl FnOnce(&Self) -> Result<Vec<String>, PhaseError>,
+    ) -> Result<(), PhaseError> {
+        if self.dry_run {
+            for line in note(self)? {
+                self.sink.line(&line);
+            }
+        }
+        Ok(())
     }
 
     /// A secret (a token, the certificate key) as the run may print it: a dry run creates no token

@@ -122,6 +122,16 @@ pub fn run(
                 }
             }
         }
+        // A dry run shows everything a real run would do, so it reports where a real run would
+        // have stopped and goes on.
+        if let (true, Err(PhaseError::PreflightFailed(text))) = (ctx.dry_run, &result) {
+            for line in text.lines() {
+                ctx.sink.line(line);
+            }
+            ctx.sink.line("[preflight] [dry-run] a real run would stop here; the dry run goes on to show the later phases");
+            ctx.would_stop = Some(text.clone());
+            result = Ok(std::mem::take(&mut ctx.warnings_before_failure));
+        }
         if last_of_phase || result.is_err() {
             if let Err(e) = ctx.effects.commit() {
                 if result.is_ok() {

@@ -69,7 +69,7 @@ fn check_skip_phases(table: &[Phase], skip: &[String]) -> Result<(), Exit> {
 }
 
 fn admin_conf(kubeconfig_dir: &str) -> String {
-    format!("{}/admin.conf", kubeconfig_dir.trim_end_matches('/'))
+    kinit_phases::layout::file_in(kubeconfig_dir, kinit_phases::layout::ADMIN_CONF_FILE)
 }
 
 struct Plan<'a> {
@@ -520,7 +520,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         facts: JoinFacts {
             api_server_endpoint: endpoint,
             control_plane: join_config.control_plane.is_some(),
-            kubernetes_dir: "/etc/kubernetes".into(),
+            kubernetes_dir: kinit_phases::layout::KUBERNETES_DIR.into(),
             ca_cert_path: join_config.ca_cert_path.clone(),
         },
         cluster,

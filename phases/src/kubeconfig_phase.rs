@@ -4,6 +4,7 @@
 use crate::certs_phase::{self, cert_dir, path, read_pair};
 use crate::config::resolve::InitConfig;
 use crate::kubeconfig::{base64, unbase64, Cluster, Kubeconfig, User};
+use crate::layout;
 use crate::pki::cert::{self, CertProfile, Usage};
 use crate::pki::keys;
 use crate::pki::table::endpoint_host;
@@ -12,7 +13,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
 pub const KUBECONFIG_MODE: u32 = 0o600;
-pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
+pub use crate::layout::KUBERNETES_DIR as DEFAULT_KUBECONFIG_DIR;
 
 /// `https://host:port`, with IPv6 hosts in brackets.
 fn url(host: &str, port: &str) -> String {
@@ -83,35 +84,35 @@ pub fn specs(config: &InitConfig) -> Vec<KubeconfigSpec> {
     vec![
         spec(
             "admin",
-            "admin.conf",
+            layout::ADMIN_CONF_FILE,
             "kubernetes-admin".into(),
             &["kubeadm:cluster-admins"],
             &cluster_wide,
         ),
         spec(
             "super-admin",
-            "super-admin.conf",
+            layout::SUPER_ADMIN_CONF_FILE,
             "kubernetes-super-admin".into(),
             &["system:masters"],
             &cluster_wide,
         ),
         spec(
             "kubelet",
-            "kubelet.conf",
+            layout::KUBELET_CONF_FILE,
             format!("system:node:{}", config.init.node_registration.name),
             &["system:nodes"],
             if kubelet_local { &local } else { &cluster_wide },
         ),
         spec(
             "controller-manager",
-            "controller-manager.conf",
+            layout::CONTROLLER_MANAGER_CONF_FILE,
             "system:kube-controller-manager".into(),
             &[],
             &local,
         ),
         spec(
             "scheduler",
-            "scheduler.conf",
+            layout::SCHEDULER_CONF_FILE,
             "system:kube-scheduler".into(),
             &[],
             &local,

@@ -6,8 +6,8 @@ use crate::kubeconfig::Kubeconfig;
 use crate::kubelet::service::ServiceManager;
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
-const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-const DEFAULT_KUBELET_PKI: &str = "/var/lib/kubelet/pki";
+use crate::layout::KUBELET_CONF;
+use crate::layout::KUBELET_PKI_DIR as DEFAULT_KUBELET_PKI;
 const CLIENT_PEM: &str = "kubelet-client-current.pem";
 
 /// Where the kubelet keeps its certificates: its `cert-dir` extra arg (the last one), or the default.

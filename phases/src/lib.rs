@@ -21,6 +21,7 @@ pub mod kubeconfig_phase;
 pub mod kubeconfig_user;
 pub mod kubelet;
 pub mod kubelet_finalize_phase;
+pub mod layout;
 pub mod manifests;
 pub mod manifests_phase;
 pub mod mark_control_plane_phase;

@@ -46,7 +46,7 @@ pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {
         pod_cidrs: split(&cluster.networking.pod_subnet),
         cri_socket: config.init.node_registration.cri_socket.clone(),
         node_name: config.init.node_registration.name.clone(),
-        manifests_dir: "/etc/kubernetes/manifests".into(),
+        manifests_dir: crate::layout::MANIFESTS_DIR.into(),
         etcd,
         kube_proxy_ipvs: config.kube_proxy_mode() == "ipvs",
         images: images(cluster, &config.version),

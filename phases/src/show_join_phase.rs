@@ -9,7 +9,7 @@ use crate::workflow::{failed, PhaseContext, PhaseError};
 use serde_json::json;
 
 pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let admin_path = format!("{}/admin.conf", ctx.kubeconfig_dir.trim_end_matches('/'));
+    let admin_path = crate::layout::file_in(&ctx.kubeconfig_dir, crate::layout::ADMIN_CONF_FILE);
     let admin = Kubeconfig::read_admin(ctx.effects, &admin_path).map_err(failed)?;
     let server = admin
         .clusters

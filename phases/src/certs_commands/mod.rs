@@ -9,6 +9,7 @@ use crate::config::resolve::InitConfig;
 use crate::effects::Effects;
 use crate::kubeconfig::{unbase64, Kubeconfig};
 use crate::kubeconfig_phase;
+use crate::layout;
 use crate::pki::cert;
 use crate::pki::keys;
 use crate::pki::table;
@@ -59,17 +60,17 @@ pub struct Authority {
 /// Every name `kinit certs renew` takes, as kubeadm lists its sub-commands; with external etcd the etcd
 /// ones are not managed by kinit and are refused when asked for.
 pub const RENEWABLE: [&str; 11] = [
-    "admin.conf",
+    layout::ADMIN_CONF_FILE,
     "apiserver",
     "apiserver-etcd-client",
     "apiserver-kubelet-client",
-    "controller-manager.conf",
+    layout::CONTROLLER_MANAGER_CONF_FILE,
     "etcd-healthcheck-client",
     "etcd-peer",
     "etcd-server",
     "front-proxy-client",
-    "scheduler.conf",
-    "super-admin.conf",
+    layout::SCHEDULER_CONF_FILE,
+    layout::SUPER_ADMIN_CONF_FILE,
 ];
 
 /// kubeadm's long name of a certificate (certlist.go and the renewal manager), used in its renew lines.
@@ -82,14 +83,14 @@ pub fn long_name(name: &str) -> &'static str {
         "etcd-peer" => "certificate for etcd nodes to communicate with each other",
         "etcd-healthcheck-client" => "certificate for liveness probes to healthcheck etcd",
         "apiserver-etcd-client" => "certificate the apiserver uses to access etcd",
-        "admin.conf" => {
+        layout::ADMIN_CONF_FILE => {
             "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself"
         }
-        "super-admin.conf" => "certificate embedded in the kubeconfig file for the super-admin",
-        "controller-manager.conf" => {
+        layout::SUPER_ADMIN_CONF_FILE => "certificate embedded in the kubeconfig file for the super-admin",
+        layout::CONTROLLER_MANAGER_CONF_FILE => {
             "certificate embedded in the kubeconfig file for the controller manager to use"
         }
-        "scheduler.conf" => {
+        layout::SCHEDULER_CONF_FILE => {
             "certificate embedded in the kubeconfig file for the scheduler manager to use"
         }
         _ => "certificate",

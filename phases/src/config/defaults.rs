@@ -6,12 +6,12 @@ use std::path::Path;
 
 pub const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
 pub const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
-pub const DEFAULT_CERTIFICATES_DIR: &str = "/etc/kubernetes/pki";
+pub use crate::layout::PKI_DIR as DEFAULT_CERTIFICATES_DIR;
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 pub const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
-pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
+pub use crate::layout::ETCD_DATA_DIR as DEFAULT_ETCD_DATA_DIR;
 pub const DEFAULT_ENCRYPTION_ALGORITHM: &str = "RSA-2048";
-pub const DEFAULT_CA_CERT_PATH: &str = "/etc/kubernetes/pki/ca.crt";
+pub use crate::layout::CA_CERT as DEFAULT_CA_CERT_PATH;
 pub const DEFAULT_BIND_PORT: i32 = 6443;
 pub const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
 pub const DEFAULT_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";

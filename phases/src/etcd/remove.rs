@@ -21,7 +21,7 @@ pub struct LocalMember {
 }
 
 /// kubeadm's default data folder when the manifest names none.
-pub const DEFAULT_DATA_DIR: &str = "/var/lib/etcd";
+pub use crate::layout::ETCD_DATA_DIR as DEFAULT_DATA_DIR;
 
 pub fn manifest_path() -> String {
     format!("{MANIFESTS_DIR}/etcd.yaml")

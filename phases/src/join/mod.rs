@@ -21,9 +21,9 @@ use crate::config::types::{InitConfiguration, JoinConfiguration};
 use crate::workflow::{failed, PhaseContext, PhaseError};
 
 /// Where kubeadm keeps the bootstrap kubeconfig until the kubelet has its own credentials.
-pub const BOOTSTRAP_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+pub use crate::layout::BOOTSTRAP_KUBELET_CONF as BOOTSTRAP_KUBECONFIG;
 /// The kubelet's own kubeconfig, written by the kubelet after its TLS bootstrap.
-pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
+pub use crate::layout::KUBELET_CONF as KUBELET_KUBECONFIG;
 
 /// The cluster's ClusterConfiguration (kubeadm-config) and KubeletConfiguration (kubelet-config)
 /// as the bootstrap token reads them.

@@ -12,7 +12,7 @@ pub const KIND: &str = "KubeletConfiguration";
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 pub const DEFAULT_HEALTHZ_BIND_ADDRESS: &str = "127.0.0.1";
 pub const DEFAULT_HEALTHZ_PORT: i64 = 10248;
-const STATIC_POD_PATH: &str = "/etc/kubernetes/manifests";
+use crate::layout::MANIFESTS_DIR as STATIC_POD_PATH;
 const RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
 const FALLBACK_DNS_IP: &str = "10.96.0.10";
 

@@ -12,13 +12,13 @@ use kinit_preflight::ServiceState;
 use serde_json::Value;
 use service::ServiceManager;
 
-pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+pub use crate::layout::KUBELET_DIR;
 /// The kubelet keeps its client keys below here.
 pub const KUBELET_DIR_MODE: u32 = 0o700;
-pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
-pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+pub use crate::layout::KUBELET_CONFIG;
+pub use crate::layout::KUBELET_FLAGS_ENV;
 /// This node's own part of the kubelet's configuration (NodeLocalCRISocket): its CRI endpoint.
-pub const INSTANCE_CONFIG_PATH: &str = "/var/lib/kubelet/instance-config.yaml";
+pub use crate::layout::KUBELET_INSTANCE_CONFIG;
 pub const FILE_MODE: u32 = 0o644;
 const SERVICE: &str = "kubelet";
 const PATCH_TARGET: &str = "kubeletconfiguration";
@@ -74,7 +74,7 @@ fn hostname() -> String {
 /// What a person must run when kinit cannot start the kubelet itself.
 fn manual_start(args: &[String]) -> String {
     format!(
-        "kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config={CONFIG_PATH} {}",
+        "kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config={KUBELET_CONFIG} {}",
         args.join(" ")
     )
 }
@@ -118,28 +118,28 @@ pub fn write_and_start(
         .ensure_dir(KUBELET_DIR, KUBELET_DIR_MODE)
         .map_err(failed)?;
     ctx.sink.line(&format!(
-        "[kubelet-start] Writing kubelet environment file with flags to file {FLAGS_ENV_PATH:?}"
+        "[kubelet-start] Writing kubelet environment file with flags to file {KUBELET_FLAGS_ENV:?}"
     ));
     ctx.effects
-        .write_file(FLAGS_ENV_PATH, env_text.as_bytes(), FILE_MODE)
+        .write_file(KUBELET_FLAGS_ENV, env_text.as_bytes(), FILE_MODE)
         .map_err(failed)?;
     if let Some(endpoint) = &instance_endpoint {
         ctx.sink.line(&format!(
-            "[kubelet-start] Writing kubelet configuration to file {INSTANCE_CONFIG_PATH:?}"
+            "[kubelet-start] Writing kubelet configuration to file {KUBELET_INSTANCE_CONFIG:?}"
         ));
         let text = format!(
             "containerRuntimeEndpoint: {}\n",
             flags_env::go_quote(endpoint)
         );
         ctx.effects
-            .write_file(INSTANCE_CONFIG_PATH, text.as_bytes(), FILE_MODE)
+            .write_file(KUBELET_INSTANCE_CONFIG, text.as_bytes(), FILE_MODE)
             .map_err(failed)?;
     }
     ctx.sink.line(&format!(
-        "[kubelet-start] Writing kubelet configuration to file {CONFIG_PATH:?}"
+        "[kubelet-start] Writing kubelet configuration to file {KUBELET_CONFIG:?}"
     ));
     ctx.effects
-        .write_file(CONFIG_PATH, config_text.as_bytes(), FILE_MODE)
+        .write_file(KUBELET_CONFIG, config_text.as_bytes(), FILE_MODE)
         .map_err(failed)?;
 
     // Without a unit systemd cannot start the kubelet at all; one kinit writes is also enabled, as a

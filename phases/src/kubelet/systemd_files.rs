@@ -2,6 +2,7 @@
 //! `10-kubeadm.conf` drop-in. kubeadm leaves both to its packages; kinit writes each one that is not
 //! installed, so that a kubelet installed as a plain binary is started the same way.
 
+use crate::layout;
 use kinit_preflight::Host;
 
 pub struct SystemdFile {
@@ -20,24 +21,16 @@ pub const MODE: u32 = 0o644;
 
 pub const UNIT: SystemdFile = SystemdFile {
     name: "kubelet.service",
-    path: "/etc/systemd/system/kubelet.service",
-    installed_in: [
-        "/usr/lib/systemd/system",
-        "/lib/systemd/system",
-        "/etc/systemd/system",
-    ],
+    path: layout::KUBELET_SERVICE,
+    installed_in: layout::SYSTEMD_UNIT_DIRS,
     template: include_str!("../../../templates/kubelet.service.hbs"),
     missing: "No kubelet.service is installed",
 };
 
 pub const DROPIN: SystemdFile = SystemdFile {
     name: "10-kubeadm.conf",
-    path: "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
-    installed_in: [
-        "/usr/lib/systemd/system/kubelet.service.d",
-        "/lib/systemd/system/kubelet.service.d",
-        "/etc/systemd/system/kubelet.service.d",
-    ],
+    path: layout::KUBELET_DROP_IN,
+    installed_in: layout::KUBELET_DROP_IN_DIRS,
     template: include_str!("../../../templates/kubelet-dropin.conf.hbs"),
     missing: "No 10-kubeadm.conf is installed for the kubelet unit",
 };

@@ -3,10 +3,11 @@
 
 use crate::config::resolve::InitConfig;
 use crate::config::types::Arg;
+use crate::layout;
 use std::net::IpAddr;
 
 /// Where kubeadm keeps the component kubeconfigs, whatever `--kubeconfig-dir` says.
-pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+pub use crate::layout::KUBERNETES_DIR;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
 pub const ETCD_METRICS_PORT: u16 = 2381;
@@ -170,7 +171,7 @@ pub fn apiserver(config: &InitConfig) -> Vec<Arg> {
 /// `external_ca`: ca.crt is present without ca.key, so the controller manager must not sign anything.
 pub fn controller_manager(config: &InitConfig, external_ca: bool) -> Vec<Arg> {
     let cluster = &config.cluster;
-    let kubeconfig = kubeconfig_file("controller-manager.conf");
+    let kubeconfig = kubeconfig_file(layout::CONTROLLER_MANAGER_CONF_FILE);
     let ca = pki(config, "ca.crt");
     let mut args = vec![
         arg("bind-address", "127.0.0.1"),
@@ -214,7 +215,7 @@ pub fn controller_manager(config: &InitConfig, external_ca: bool) -> Vec<Arg> {
 }
 
 pub fn scheduler() -> Vec<Arg> {
-    let kubeconfig = kubeconfig_file("scheduler.conf");
+    let kubeconfig = kubeconfig_file(layout::SCHEDULER_CONF_FILE);
     vec![
         arg("bind-address", "127.0.0.1"),
         arg("leader-elect", "true"),

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use volumes::HostPath;
 
-pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+pub use crate::layout::MANIFESTS_DIR;
 pub const MANIFEST_MODE: u32 = 0o600;
 pub const MANIFESTS_DIR_MODE: u32 = 0o700;
 

@@ -3,6 +3,7 @@
 use super::flags::{kubeconfig_file, last_value};
 use crate::config::resolve::InitConfig;
 use crate::config::types::{ExternalEtcd, HostPathMount};
+use crate::layout;
 use std::collections::BTreeMap;
 
 const DIRECTORY_OR_CREATE: &str = "DirectoryOrCreate";
@@ -100,7 +101,7 @@ pub fn controller_manager(config: &InitConfig, existing_extra_dirs: &[String]) -
     volumes.ca_certs(config, existing_extra_dirs);
     volumes.add(host_path(
         "kubeconfig",
-        &kubeconfig_file("controller-manager.conf"),
+        &kubeconfig_file(layout::CONTROLLER_MANAGER_CONF_FILE),
         true,
         FILE_OR_CREATE,
     ));
@@ -121,7 +122,7 @@ pub fn scheduler(config: &InitConfig) -> Vec<HostPath> {
     let mut volumes = Volumes::default();
     volumes.add(host_path(
         "kubeconfig",
-        &kubeconfig_file("scheduler.conf"),
+        &kubeconfig_file(layout::SCHEDULER_CONF_FILE),
         true,
         FILE_OR_CREATE,
     ));

@@ -5,20 +5,10 @@ use crate::workflow::PhaseContext;
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::Path;
 
-pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
-pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-pub const TMP_DIR: &str = "/etc/kubernetes/tmp";
-pub const CNI_CONFIG_DIR: &str = "/etc/cni/net.d";
+pub use crate::layout::{CNI_CONFIG_DIR, KUBERNETES_DIR, MANIFESTS_DIR, TMP_DIR};
 
 /// The kubeconfig files of init and join in /etc/kubernetes, in kubeadm's order.
-pub const KUBECONFIG_FILES: [&str; 6] = [
-    "admin.conf",
-    "super-admin.conf",
-    "kubelet.conf",
-    "bootstrap-kubelet.conf",
-    "controller-manager.conf",
-    "scheduler.conf",
-];
+pub use crate::layout::KUBECONFIG_FILES;
 
 /// Go prints a list of strings as `[a b c]`; kubeadm's reset lines do, so kinit's do too.
 pub fn go_list(items: &[String]) -> String {

@@ -6,7 +6,7 @@ use crate::workflow::PhaseContext;
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::{Path, PathBuf};
 
-pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+pub use crate::layout::KUBELET_DIR;
 
 /// The mount points of a mountinfo text strictly under `dir`, deepest first (a mount inside another
 /// must go before it).

@@ -73,7 +73,7 @@ fn component_target(args: &[Arg], default_port: i32, path: &str) -> Result<Targe
 fn kubelet_target(ctx: &mut PhaseContext<'_>) -> Result<Target, PhaseError> {
     let written = ctx
         .effects
-        .read_file(crate::kubelet::CONFIG_PATH)
+        .read_file(crate::kubelet::KUBELET_CONFIG)
         .map_err(failed)?
         .and_then(|bytes| {
             crate::config::yaml::parse_documents(&String::from_utf8_lossy(&bytes))

@@ -45,10 +45,8 @@ fn cluster_admins_binding() -> ApiObject {
 /// super-admin.conf (in `system:masters`) creates it, and admin.conf is used from then on.
 pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseError> {
     if ctx.api.is_none() {
-        let super_admin = format!(
-            "{}/super-admin.conf",
-            ctx.kubeconfig_dir.trim_end_matches('/')
-        );
+        let super_admin =
+            crate::layout::file_in(&ctx.kubeconfig_dir, crate::layout::SUPER_ADMIN_CONF_FILE);
         // The fallback client is made while admin.conf's attempt is under way, off the critical
         // path (a client costs about 2 ms: its TLS trusts the kubeconfig's CA alone, see `tls`).
         let fallback = match ctx.effects.read_file(&super_admin).map_err(failed)? {

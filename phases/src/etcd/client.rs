@@ -1,16 +1,11 @@
 //! A small etcd v3 client: member list, add and remove, and one member's status, through etcd's own
-//! HTTP/JSON gateway (`POST /v3/...` on the client port) over mutual TLS. It rides on kube's HTTP
-//! client (OpenSSL), with a connector that trusts the etcd CA and nothing else, as etcdctl does.
+//! HTTP/JSON gateway (`POST /v3/...` on the client port) over mutual TLS. It rides on the API
+//! client's transport (`net::tls`), trusting the etcd CA and nothing else, as etcdctl does.
 
 use std::time::{Duration, Instant};
 
 use http::Request;
-use hyper_openssl::client::legacy::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use openssl::pkey::PKey;
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
-use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 use serde_json::{json, Value};
 
@@ -178,34 +173,20 @@ impl EtcdClient {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the etcd client: {e}"))?;
-        let ssl = ssl_connector(credentials)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(EXCHANGE_LIMIT.min(limit)));
-        let mut https = HttpsConnector::with_connector(http, ssl)
-            .map_err(|e| format!("cannot set up TLS for etcd: {e}"))?;
-        // An IPv6 endpoint's certificate holds the address, not the bracketed URI host that
-        // hyper-openssl would check: check the address (and send no SNI, as for any IP).
-        https.set_callback(|ssl, uri| {
-            if let Some(ip) = crate::api::session::ipv6_literal(uri) {
-                ssl.set_use_server_name_indication(false);
-                ssl.set_verify_hostname(false);
-                if let Ok(ip) = ip.parse::<std::net::IpAddr>() {
-                    ssl.param_mut().set_ip(ip)?;
-                }
-            }
-            Ok(())
-        });
-        let client = {
+        let http = {
             // kube's client starts its request buffer on the runtime it is made in.
             let _entered = runtime.enter();
-            let service = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-                .build::<_, kube::client::Body>(https);
-            kube::client::ClientBuilder::new(service, "default").build()
+            crate::net::tls::mutual_tls_client(
+                &credentials.ca_pem,
+                &credentials.identity_pem,
+                "the etcd client certificate",
+                EXCHANGE_LIMIT.min(limit),
+            )
+            .map_err(|e| format!("cannot set up TLS for etcd: {e}"))?
         };
         Ok(EtcdClient {
             runtime,
-            http: client,
+            http,
             endpoints,
             limit,
         })
@@ -361,35 +342,6 @@ impl EtcdClient {
         serde_json::from_str(&text)
             .map_err(|e| fail(Some(200), format!("the answer is not JSON ({e}): {text}")))
     }
-}
-
-/// An OpenSSL connector presenting the client certificate and trusting only the etcd CA: not the
-/// system's CAs, which OpenSSL's defaults (and kube's connector) would add.
-fn ssl_connector(credentials: &Credentials) -> Result<openssl::ssl::SslConnectorBuilder, String> {
-    let tls = |e: openssl::error::ErrorStack| format!("cannot set up TLS for etcd: {e}");
-    let mut builder = SslConnector::builder(SslMethod::tls()).map_err(tls)?;
-    let mut store = X509StoreBuilder::new().map_err(tls)?;
-    for ca in X509::stack_from_pem(&credentials.ca_pem).map_err(tls)? {
-        store.add_cert(ca).map_err(tls)?;
-    }
-    builder.set_cert_store(store.build());
-    builder.set_verify(SslVerifyMode::PEER);
-    let mut chain = X509::stack_from_pem(&credentials.identity_pem)
-        .map_err(tls)?
-        .into_iter();
-    let leaf = chain
-        .next()
-        .ok_or("cannot set up TLS for etcd: no client certificate")?;
-    builder.set_certificate(&leaf).map_err(tls)?;
-    for cert in chain {
-        builder.add_extra_chain_cert(cert).map_err(tls)?;
-    }
-    let key = PKey::private_key_from_pem(&credentials.identity_pem).map_err(tls)?;
-    builder.set_private_key(&key).map_err(tls)?;
-    builder.check_private_key().map_err(|e| {
-        format!("cannot set up TLS for etcd: the client key does not match its certificate: {e}")
-    })?;
-    Ok(builder)
 }
 
 /// The error with its causes: the outer layers ("client error (Connect)") say little, the inner

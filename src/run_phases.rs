@@ -122,28 +122,13 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
         .ignore_preflight_errors
         .clone();
     ignore_names.extend(global.ignore_preflight_errors.iter().cloned());
-    let mut ctx = PhaseContext {
-        dry_run: global.dry_run,
-        fix: plan.fix,
-        host: &host,
-        effects: effects.as_mut(),
-        ignore: IgnoreList::new(ignore_names),
-        config: plan.config,
-        join: plan.join.as_ref(),
-        reset: plan.reset,
-        sink,
-        would_stop: None,
-        report: None,
-        warnings_before_failure: Vec::new(),
-        current: String::new(),
-        ahead: Vec::new(),
-        key_demands: Vec::new(),
-        keys: Default::default(),
-        patches: None,
-        kubeconfig_dir: plan.kubeconfig_dir.clone(),
-        kubeconfig: plan.kubeconfig.clone(),
-        api: None,
-    };
+    let mut ctx = PhaseContext::new(plan.config, &host, effects.as_mut(), sink, global.dry_run);
+    ctx.fix = plan.fix;
+    ctx.ignore = IgnoreList::new(ignore_names);
+    ctx.join = plan.join.as_ref();
+    ctx.reset = plan.reset;
+    ctx.kubeconfig_dir = plan.kubeconfig_dir.clone();
+    ctx.kubeconfig = plan.kubeconfig.clone();
     let summary = workflow::run(&plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {
         let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();

@@ -20,7 +20,7 @@ use kinit_phases::config::{decode, resolve};
 use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::etcd;
 use kinit_phases::workflow::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
-use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
+use kinit_preflight::{JoinFacts, RealHost};
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -211,28 +211,9 @@ fn start(
             _ => None,
         };
         let result = {
-            let mut ctx = PhaseContext {
-                dry_run,
-                fix: false,
-                host: &host,
-                effects: effects.as_mut(),
-                ignore: IgnoreList::default(),
-                config: &config,
-                join: Some(&target),
-                reset: reset.as_ref(),
-                sink: &mut sink,
-                would_stop: None,
-                report: None,
-                warnings_before_failure: Vec::new(),
-                current: String::new(),
-                ahead: Vec::new(),
-                key_demands: Vec::new(),
-                keys: Default::default(),
-                patches: None,
-                kubeconfig_dir: "/etc/kubernetes".into(),
-                kubeconfig: "/etc/kubernetes/admin.conf".into(),
-                api: None,
-            };
+            let mut ctx = PhaseContext::new(&config, &host, effects.as_mut(), &mut sink, dry_run);
+            ctx.join = Some(&target);
+            ctx.reset = reset.as_ref();
             let result = match work {
                 Work::Join(endpoints) => etcd::join::join_cluster(&mut ctx, endpoints),
                 Work::Remove | Work::RemoveWithin(_) => etcd::remove::run(&mut ctx),

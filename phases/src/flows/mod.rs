@@ -5,3 +5,6 @@
 pub mod init;
 pub mod join;
 pub mod reset;
+
+#[cfg(test)]
+mod plan_tests;

@@ -70,7 +70,42 @@ pub struct PhaseContext<'a> {
     pub api: Option<crate::api::Session>,
 }
 
-impl PhaseContext<'_> {
+impl<'a> PhaseContext<'a> {
+    /// A context for a run of `config` on `host` through `effects` (a dry run when they are
+    /// [`crate::effects::DryRunEffects`] and `dry_run` is set), reporting to `sink`; the rest
+    /// at kubeadm's defaults: no join, no reset, nothing ignored, the Kubernetes folder's
+    /// kubeconfig files.
+    pub fn new(
+        config: &'a InitConfig,
+        host: &'a dyn Host,
+        effects: &'a mut dyn Effects,
+        sink: &'a mut dyn EventSink,
+        dry_run: bool,
+    ) -> PhaseContext<'a> {
+        PhaseContext {
+            dry_run,
+            fix: false,
+            host,
+            effects,
+            ignore: IgnoreList::new(Vec::<String>::new()),
+            config,
+            join: None,
+            reset: None,
+            sink,
+            would_stop: None,
+            report: None,
+            warnings_before_failure: Vec::new(),
+            current: String::new(),
+            ahead: Vec::new(),
+            key_demands: Vec::new(),
+            keys: Default::default(),
+            patches: None,
+            kubeconfig_dir: crate::layout::KUBERNETES_DIR.into(),
+            kubeconfig: crate::layout::ADMIN_CONF.into(),
+            api: None,
+        }
+    }
+
     /// A step only the real machine or cluster can answer (a wait, a read through the bootstrap
     /// token, a file only the kubelet writes): a dry run says what it would do instead (each a
     /// phrase: "wait up to 4m0s for the kubelet at ..."), plans it, and the outcome is `None`.

@@ -1,0 +1,144 @@
+//! Each phase tested by the plan it makes: run alone through the dry-run executors on an empty
+//! root, with no root rights, no cluster and no binary, its planned changes are what kubeadm's
+//! phase would change (reference §3–§8).
+
+use crate::effects::{Change, DryRunEffects, Effects};
+use crate::workflow::{self, EventSink, Phase, PhaseContext, PhaseRecord};
+use kinit_preflight::RealHost;
+
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl EventSink for Lines {
+    fn phase_start(&mut self, _phase: &str) {}
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
+    fn phase_end(&mut self, _record: &PhaseRecord) {}
+}
+
+/// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
+fn plan(table: &[Phase], only: &str) -> Vec<String> {
+    let root = tempfile::tempdir().unwrap();
+    let config = crate::addons::test_config(Default::default());
+    let host = RealHost::new(root.path());
+    let mut effects = DryRunEffects::new(root.path());
+    let mut lines = Lines::default();
+    let mut ctx = PhaseContext::new(&config, &host, &mut effects, &mut lines, true);
+    let summary = workflow::run(table, Some(only), &[], &mut ctx);
+    assert!(summary.error.is_none(), "{only}: {:?}", summary.error);
+    let planned = effects.changes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "a plan changes nothing"
+    );
+    planned
+}
+
+fn kinds(planned: &[String]) -> Vec<String> {
+    // "write /etc/kubernetes/pki/ca.key (mode 0600, 1679 bytes)" -> "... (mode 0600)": the
+    // byte count depends on the random key.
+    planned
+        .iter()
+        .map(|p| match p.split_once(", ") {
+            Some((kind, _)) => format!("{kind})"),
+            None => p.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn certs_plans_every_key_then_certificate_with_kubeadm_modes_and_nothing_else() {
+    let planned = kinds(&plan(&super::init::phases(), "certs"));
+    let mut expected = Vec::new();
+    for base in [
+        "ca",
+        "apiserver",
+        "apiserver-kubelet-client",
+        "front-proxy-ca",
+        "front-proxy-client",
+        "etcd/ca",
+        "etcd/server",
+        "etcd/peer",
+        "etcd/healthcheck-client",
+        "apiserver-etcd-client",
+    ] {
+        expected.push(format!("write /etc/kubernetes/pki/{base}.key (mode 0600)"));
+        expected.push(format!("write /etc/kubernetes/pki/{base}.crt (mode 0644)"));
+    }
+    expected.push("write /etc/kubernetes/pki/sa.key (mode 0600)".into());
+    expected.push("write /etc/kubernetes/pki/sa.pub (mode 0600)".into());
+    assert_eq!(planned, expected);
+}
+
+#[test]
+fn one_control_plane_manifest_is_one_folder_and_one_file() {
+    let planned = kinds(&plan(&super::init::phases(), "control-plane/scheduler"));
+    assert_eq!(
+        planned,
+        [
+            "make directory /etc/kubernetes/manifests (mode 0700)",
+            "write /etc/kubernetes/manifests/kube-scheduler.yaml (mode 0600)",
+        ]
+    );
+}
+
+#[test]
+fn upload_config_plans_its_config_maps_and_their_rbac() {
+    let planned = plan(&super::init::phases(), "upload-config/kubeadm");
+    assert_eq!(
+        planned,
+        [
+            "apply ConfigMap kube-system/kubeadm-config",
+            "apply Role kube-system/kubeadm:nodes-kubeadm-config",
+            "apply RoleBinding kube-system/kubeadm:nodes-kubeadm-config",
+        ]
+    );
+}
+
+#[test]
+fn mark_control_plane_plans_one_node_patch() {
+    let planned = plan(&super::init::phases(), "mark-control-plane");
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert!(
+        planned[0].starts_with("patch Node cp1: labels node-role.kubernetes.io/control-plane, node.kubernetes.io/exclude-from-external-load-balancers set to \"\""),
+        "{planned:?}"
+    );
+}
+
+#[test]
+fn wait_control_plane_plans_the_kubelet_then_each_component() {
+    // Its CA comes from the certs phase: the dry run sees what that phase would write.
+    let root = tempfile::tempdir().unwrap();
+    let config = crate::addons::test_config(Default::default());
+    let host = RealHost::new(root.path());
+    let mut effects = DryRunEffects::new(root.path());
+    let mut lines = Lines::default();
+    let mut ctx = PhaseContext::new(&config, &host, &mut effects, &mut lines, true);
+    let table = super::init::phases();
+    assert!(
+        workflow::run(&table, Some("wait-control-plane"), &[], &mut ctx)
+            .error
+            .is_none()
+    );
+    let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        planned,
+        [
+            "wait up to 4m0s for the kubelet at http://127.0.0.1:10248/healthz",
+            "wait up to 4m0s for kube-apiserver at https://198.51.100.10:6443/livez",
+            "wait up to 4m0s for kube-controller-manager at https://127.0.0.1:10257/healthz",
+            "wait up to 4m0s for kube-scheduler at https://127.0.0.1:10259/livez",
+        ]
+    );
+}
+
+#[test]
+fn reset_cleanup_plans_nothing_on_an_empty_node() {
+    let planned: Vec<String> = plan(&super::reset::phases(), "cleanup-node")
+        .into_iter()
+        .filter(|p| !p.starts_with("run "))
+        .collect();
+    assert!(planned.is_empty(), "{planned:?}");
+}

@@ -69,8 +69,8 @@ fn kinit(args: &[&str]) -> String {
 
 fn ca_hash(pki: &Path) -> String {
     let pem = std::fs::read(pki.join("ca.crt")).unwrap();
-    let ca = kinit_phases::pki::cert::parse_pem(&pem, "ca.crt").unwrap();
-    kinit_phases::pki::cert::ca_cert_hash(&ca).unwrap()
+    let ca = kinit_phases::domain::pki::cert::parse_pem(&pem, "ca.crt").unwrap();
+    kinit_phases::domain::pki::cert::ca_cert_hash(&ca).unwrap()
 }
 
 /// One join on a fresh node root against a fresh cluster: (time, requests).

@@ -22,7 +22,7 @@ use common::{median, ms};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use kinit_phases::config::duration::parse as parse_duration;
+use kinit_phases::domain::config::duration::parse as parse_duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 

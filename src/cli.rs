@@ -2,7 +2,7 @@
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kinit_phases::certs_commands::RENEWABLE;
+use kinit_phases::commands::certs_commands::RENEWABLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
@@ -233,7 +233,7 @@ pub struct PhaseArgs {
     #[arg(long)]
     pub fix: bool,
     /// (kubeconfig) where the kubeconfig files are written
-    #[arg(long, value_name = "DIR", default_value = kinit_phases::layout::KUBERNETES_DIR)]
+    #[arg(long, value_name = "DIR", default_value = kinit_phases::domain::layout::KUBERNETES_DIR)]
     pub kubeconfig_dir: String,
 }
 
@@ -364,7 +364,7 @@ pub struct PkiDirArgs {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<String>,
     /// Where the kubeconfig files are kept
-    #[arg(long, value_name = "DIR", default_value = kinit_phases::layout::KUBERNETES_DIR)]
+    #[arg(long, value_name = "DIR", default_value = kinit_phases::domain::layout::KUBERNETES_DIR)]
     pub kubeconfig_dir: String,
 }
 
@@ -410,7 +410,7 @@ pub struct TokenServerArgs {
     #[arg(
         long,
         value_name = "FILE",
-        default_value = kinit_phases::layout::ADMIN_CONF
+        default_value = kinit_phases::domain::layout::ADMIN_CONF
     )]
     pub kubeconfig: String,
 }

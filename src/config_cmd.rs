@@ -4,9 +4,9 @@ use crate::cli::{ConfigCommand, GlobalArgs, ImagesCommand, InitFlags, OutputForm
 use crate::exit::{self, Exit};
 use crate::output::emit;
 use crate::run_phases::load_lenient;
-use kinit_phases::config::{self, defaults, resolve, to_yaml};
-use kinit_phases::images::images;
-use kinit_phases::versions;
+use kinit_phases::domain::config::{self, defaults, resolve, to_yaml};
+use kinit_phases::domain::images::images;
+use kinit_phases::domain::versions;
 use serde::Serialize;
 use serde_json::json;
 
@@ -73,7 +73,7 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
                     (cluster, version)
                 }
                 None => {
-                    let mut cluster = kinit_phases::config::types::ClusterConfiguration {
+                    let mut cluster = kinit_phases::domain::config::types::ClusterConfiguration {
                         kubernetes_version: flags.kubernetes_version.clone().unwrap_or_default(),
                         image_repository: flags.image_repository.clone().unwrap_or_default(),
                         ..Default::default()
@@ -161,17 +161,17 @@ fn migrate(old: &str, new: Option<&str>) -> Result<i32, Exit> {
     match new {
         None => print!("{output}"),
         Some(path) => {
-            let mut effects = kinit_phases::effects::HostEffects::new("/");
+            let mut effects = kinit_phases::exec::effects::HostEffects::new("/");
             let absolute = std::path::absolute(path)
                 .map_err(|e| Exit::failure(format!("cannot resolve {path}: {e}")))?;
-            kinit_phases::effects::Effects::write_file(
+            kinit_phases::exec::effects::Effects::write_file(
                 &mut effects,
                 &absolute.to_string_lossy(),
                 output.as_bytes(),
                 0o644,
             )
             .map_err(Exit::failure)?;
-            kinit_phases::effects::Effects::commit(&mut effects).map_err(Exit::failure)?;
+            kinit_phases::exec::effects::Effects::commit(&mut effects).map_err(Exit::failure)?;
         }
     }
     Ok(exit::SUCCESS)

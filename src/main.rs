@@ -13,8 +13,8 @@ mod token_cmd;
 use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};
 use exit::Exit;
+use kinit_phases::domain::versions;
 use kinit_phases::flows;
-use kinit_phases::versions;
 use kinit_phases::workflow::help_text;
 use std::io::IsTerminal;
 
@@ -74,7 +74,7 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
         Command::Token(TokenCommand::Generate) => {
             println!(
                 "{}",
-                kinit_phases::token::generate().map_err(Exit::failure)?
+                kinit_phases::domain::token::generate().map_err(Exit::failure)?
             );
             Ok(exit::SUCCESS)
         }

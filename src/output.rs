@@ -1,7 +1,7 @@
 //! Printing a run: kubeadm-style lines for people, or JSON lines (one event per phase start and end,
 //! then one result object) for machines.
 
-use kinit_phases::api::ApiObject;
+use kinit_phases::exec::api::ApiObject;
 use kinit_phases::workflow::{EventSink, Outcome, PhaseRecord, ProgressRow, RunSummary};
 use serde_json::json;
 use std::io::{IsTerminal, Write};

@@ -3,13 +3,13 @@
 use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
-use kinit_phases::config::resolve::{self, InitConfig};
-use kinit_phases::config::types::{JoinConfiguration, ResetConfiguration};
-use kinit_phases::config::{self, ConfigFile};
-use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
+use kinit_phases::domain::config::resolve::{self, InitConfig};
+use kinit_phases::domain::config::types::{JoinConfiguration, ResetConfiguration};
+use kinit_phases::domain::config::{self, ConfigFile};
+use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::flows;
-use kinit_phases::join::{self, JoinedCluster};
-use kinit_phases::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
+use kinit_phases::steps::join::{self, JoinedCluster};
+use kinit_phases::steps::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
 use kinit_phases::workflow::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
 use kinit_phases::workflow::{all_paths, find, Phase};
 use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
@@ -69,7 +69,10 @@ fn check_skip_phases(table: &[Phase], skip: &[String]) -> Result<(), Exit> {
 }
 
 fn admin_conf(kubeconfig_dir: &str) -> String {
-    kinit_phases::layout::file_in(kubeconfig_dir, kinit_phases::layout::ADMIN_CONF_FILE)
+    kinit_phases::domain::layout::file_in(
+        kubeconfig_dir,
+        kinit_phases::domain::layout::ADMIN_CONF_FILE,
+    )
 }
 
 struct Plan<'a> {
@@ -341,12 +344,12 @@ pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig,
     // certificate key when none was given.
     for token in &mut config.init.bootstrap_tokens {
         if token.token.is_none() {
-            token.token = Some(kinit_phases::token::generate().map_err(Exit::failure)?);
+            token.token = Some(kinit_phases::domain::token::generate().map_err(Exit::failure)?);
         }
     }
     if flags.upload_certs && config.init.certificate_key.is_empty() {
         config.init.certificate_key =
-            kinit_phases::pki::keys::certificate_key().map_err(Exit::failure)?;
+            kinit_phases::domain::pki::keys::certificate_key().map_err(Exit::failure)?;
     }
     Ok(config)
 }
@@ -505,7 +508,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         facts: JoinFacts {
             api_server_endpoint: endpoint,
             control_plane: join_config.control_plane.is_some(),
-            kubernetes_dir: kinit_phases::layout::KUBERNETES_DIR.into(),
+            kubernetes_dir: kinit_phases::domain::layout::KUBERNETES_DIR.into(),
             ca_cert_path: join_config.ca_cert_path.clone(),
         },
         cluster,
@@ -616,9 +619,9 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             reset.ignore_preflight_errors.push(name.clone());
         }
     }
-    kinit_phases::config::defaults::reset(&mut reset);
+    kinit_phases::domain::config::defaults::reset(&mut reset);
     let mut findings = Vec::new();
-    kinit_phases::config::validate::reset(&reset, &mut findings);
+    kinit_phases::domain::config::validate::reset(&reset, &mut findings);
     if !findings.is_empty() {
         let lines = resolve::finding_messages(file.as_ref(), findings);
         return Err(Exit::failure(format!(

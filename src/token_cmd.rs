@@ -9,17 +9,17 @@ use crate::cli::{GlobalArgs, OutputFormat, TokenCreateArgs, TokenServerArgs};
 use crate::exit::{self, Exit};
 use crate::run_phases::{load_lenient, root};
 use crate::tabwriter;
-use kinit_phases::api::Session;
-use kinit_phases::api::DEFAULT_CALL_LIMIT;
-use kinit_phases::config::duration::{self, GoDuration};
-use kinit_phases::config::types::{BootstrapToken, InitConfiguration};
-use kinit_phases::config::{defaults, validate};
-use kinit_phases::effects::{Effects, HostEffects};
-use kinit_phases::join_command::JoinCommand;
-use kinit_phases::kubeconfig::{unbase64, Kubeconfig};
-use kinit_phases::pki::cert;
-use kinit_phases::time_text::{rfc3339, short_human_duration};
-use kinit_phases::token::{self, TokenSecret};
+use kinit_phases::domain::config::duration::{self, GoDuration};
+use kinit_phases::domain::config::types::{BootstrapToken, InitConfiguration};
+use kinit_phases::domain::config::{defaults, validate};
+use kinit_phases::domain::join_command::JoinCommand;
+use kinit_phases::domain::kubeconfig::{unbase64, Kubeconfig};
+use kinit_phases::domain::pki::cert;
+use kinit_phases::domain::time_text::{rfc3339, short_human_duration};
+use kinit_phases::domain::token::{self, TokenSecret};
+use kinit_phases::exec::api::Session;
+use kinit_phases::exec::api::DEFAULT_CALL_LIMIT;
+use kinit_phases::exec::effects::{Effects, HostEffects};
 use serde::Serialize;
 
 /// cluster-bootstrap's patterns, quoted in kubeadm's messages about a token argument.
@@ -336,7 +336,9 @@ pub fn list(global: &GlobalArgs, server: &TokenServerArgs) -> Result<i32, Exit> 
             .collect::<Result<String, Exit>>()?,
         OutputFormat::Yaml => tokens
             .iter()
-            .map(|t| kinit_phases::config::to_yaml(&OutputToken::new(t)).map_err(Exit::failure))
+            .map(|t| {
+                kinit_phases::domain::config::to_yaml(&OutputToken::new(t)).map_err(Exit::failure)
+            })
             .collect::<Result<Vec<String>, Exit>>()?
             .join("---\n"),
     };

@@ -9,7 +9,7 @@
 mod common;
 use common::{mode, text, venv_tool};
 
-use kinit_phases::config::yaml::parse_documents;
+use kinit_phases::domain::config::yaml::parse_documents;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 use serde_json::Value;

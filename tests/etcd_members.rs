@@ -14,11 +14,11 @@ mod support;
 use support::etcd::{etcdctl, etcdctl_ok, manifest_flag, Client, Etcd};
 use support::hosts::{Namespace, Network};
 
-use kinit_phases::config::duration::GoDuration;
-use kinit_phases::config::types::{ResetConfiguration, Timeouts};
-use kinit_phases::config::{decode, resolve};
-use kinit_phases::effects::{DryRunEffects, Effects, HostEffects};
-use kinit_phases::etcd;
+use kinit_phases::domain::config::duration::GoDuration;
+use kinit_phases::domain::config::types::{ResetConfiguration, Timeouts};
+use kinit_phases::domain::config::{decode, resolve};
+use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
+use kinit_phases::steps::etcd;
 use kinit_phases::workflow::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
 use kinit_preflight::{JoinFacts, RealHost};
 use std::path::PathBuf;

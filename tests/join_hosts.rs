@@ -17,7 +17,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kinit_phases::config::yaml::parse_documents;
+use kinit_phases::domain::config::yaml::parse_documents;
 use serde_json::{json, Value};
 use support::apiserver::{Options, TestApiServer};
 use support::etcd::{etcdctl_timeout, Client, Etcd};

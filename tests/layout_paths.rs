@@ -1,4 +1,4 @@
-//! Every path of the node's layout is written once, in `phases/src/layout.rs`: no other source
+//! Every path of the node's layout is written once, in `phases/src/domain/layout.rs`: no other source
 //! file of kinit's crates spells one out (test code, from `#[cfg(test)]` on, may).
 
 use std::path::Path;
@@ -33,7 +33,7 @@ fn the_layout_is_spelled_only_in_layout_rs() {
     assert!(files.len() > 100, "the sources were not found: {files:?}");
     let mut spelled = Vec::new();
     for file in files {
-        if file.ends_with("phases/src/layout.rs") {
+        if file.ends_with("phases/src/domain/layout.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -50,7 +50,7 @@ fn the_layout_is_spelled_only_in_layout_rs() {
     }
     assert!(
         spelled.is_empty(),
-        "paths of the node's layout outside phases/src/layout.rs:\n{}",
+        "paths of the node's layout outside phases/src/domain/layout.rs:\n{}",
         spelled.join("\n")
     );
 }

@@ -1085,7 +1085,7 @@ fn check_ca_hash(root: &Root) {
         .to_string();
     assert_eq!(shell.len(), 64);
     let x509 = openssl::x509::X509::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
-    let ours = kinit_phases::pki::cert::ca_cert_hash(&x509).unwrap();
+    let ours = kinit_phases::domain::pki::cert::ca_cert_hash(&x509).unwrap();
     assert_eq!(ours, format!("sha256:{shell}"));
 }
 

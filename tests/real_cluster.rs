@@ -682,7 +682,7 @@ fn worker_joins(
     let kubelet_config = admin
         .json(&["get", "configmap", "kubelet-config", "-n", "kube-system"])
         .unwrap();
-    let stored = kinit_phases::config::yaml::parse_documents(
+    let stored = kinit_phases::domain::config::yaml::parse_documents(
         kubelet_config["data"]["kubelet"].as_str().unwrap(),
     )
     .unwrap()

@@ -350,7 +350,7 @@ fn the_users_kubeconfig_goes_only_when_it_is_for_this_cluster() {
         .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
         .unwrap()
         .to_string();
-    let other = kinit_phases::kubeconfig::base64(
+    let other = kinit_phases::domain::kubeconfig::base64(
         &std::fs::read(node.host("/etc/kubernetes/pki/front-proxy-ca.crt")).unwrap(),
     );
     node.write(user_config, &admin.replace(&ours, &other));

@@ -4,7 +4,7 @@
 
 use super::hosts::Namespace;
 use super::venv::venv_tool;
-use kinit_phases::config::yaml::parse_documents;
+use kinit_phases::domain::config::yaml::parse_documents;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output};

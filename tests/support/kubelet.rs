@@ -5,7 +5,7 @@ use super::apiserver::TestApiServer;
 use super::hosts::Host;
 use super::standin::{serve_http, OK};
 use super::venv::venv_tool;
-use kinit_phases::config::yaml::parse_documents;
+use kinit_phases::domain::config::yaml::parse_documents;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;

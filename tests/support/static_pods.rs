@@ -19,7 +19,7 @@
 
 use super::hosts::Host;
 use super::real::real_tool;
-use kinit_phases::config::yaml::parse_documents;
+use kinit_phases::domain::config::yaml::parse_documents;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::ClusterInfo;
-use crate::kubeconfig::{unbase64, Kubeconfig};
-use crate::net::probe::{self, Target, Transport};
-use crate::pki::table::split_endpoint;
+use crate::domain::kubeconfig::{unbase64, Kubeconfig};
+use crate::domain::pki::table::split_endpoint;
+use crate::exec::net::probe::{self, Target, Transport};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::ClusterInfo;
-use crate::api::{self, Session};
-use crate::config::types::JoinConfiguration;
+use crate::domain::config::types::JoinConfiguration;
+use crate::exec::api::{self, Session};
 
 /// The cluster as discovery found it, and the token the kubelet bootstraps with.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ pub mod joined;
 pub mod jws;
 pub mod token;
 
-use crate::kubeconfig::{base64, Cluster, Kubeconfig, User};
+use crate::domain::kubeconfig::{base64, Cluster, Kubeconfig, User};
 
 /// The user name of the bootstrap kubeconfig, as kubeadm names it.
 pub const TOKEN_USER: &str = "tls-bootstrap-token-user";

@@ -8,9 +8,9 @@ use openssl::x509::X509;
 use serde_json::Value;
 
 use super::{jws, ClusterInfo};
-use crate::kubeconfig::{unbase64, Kubeconfig};
-use crate::net::probe::{self, Failure, Target, Transport};
-use crate::pki::{cert, table};
+use crate::domain::kubeconfig::{unbase64, Kubeconfig};
+use crate::domain::pki::{cert, table};
+use crate::exec::net::probe::{self, Failure, Target, Transport};
 
 const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 /// kubeadm's discovery retry interval.
@@ -307,11 +307,14 @@ mod tests {
 
     #[test]
     fn cluster_info_needs_exactly_one_cluster_with_its_ca() {
-        let ca = crate::kubeconfig::base64(&ca_pem());
+        let ca = crate::domain::kubeconfig::base64(&ca_pem());
         let one = format!("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://10.0.0.1:6443\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\npreferences: {{}}\nusers: null\n");
         let info = parse_cluster_info(&one).unwrap();
         assert_eq!(info.server, "https://10.0.0.1:6443");
-        assert_eq!(info.ca_pem, crate::kubeconfig::unbase64(&ca).unwrap());
+        assert_eq!(
+            info.ca_pem,
+            crate::domain::kubeconfig::unbase64(&ca).unwrap()
+        );
         let none = "apiVersion: v1\nkind: Config\nclusters: null\n";
         assert!(parse_cluster_info(none)
             .unwrap_err()

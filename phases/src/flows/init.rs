@@ -3,13 +3,14 @@
 //! cluster opens the API session, so their round trips overlap; each still reports in its turn. Every certificate and kubeconfig key of the run
 //! is made in one batch before the first certificate (`makes_keys`).
 
-use crate::manifests::Component;
-use crate::pki::table::CERT_PHASES;
+use crate::domain::manifests::Component;
+use crate::domain::pki::table::CERT_PHASES;
 use crate::workflow::Phase;
 use crate::{
-    addons, bootstrap_token_phase, certs_phase, kubeconfig_phase, kubelet, kubelet_finalize_phase,
-    manifests_phase, mark_control_plane_phase, preflight_phase, show_join_phase,
-    upload_certs_phase, upload_config_phase, wait,
+    steps::addons, steps::bootstrap_token_phase, steps::certs_phase, steps::kubeconfig_phase,
+    steps::kubelet, steps::kubelet_finalize_phase, steps::manifests_phase,
+    steps::mark_control_plane_phase, steps::preflight_phase, steps::show_join_phase,
+    steps::upload_certs_phase, steps::upload_config_phase, steps::wait,
 };
 
 pub fn phases() -> Vec<Phase> {
@@ -98,8 +99,8 @@ mod tests {
 
     #[test]
     fn certs_children_are_the_certificate_list_then_sa() {
-        let config = crate::addons::test_config(Default::default());
-        let (specs, _) = crate::pki::table::certificates(&config).unwrap();
+        let config = crate::steps::addons::test_config(Default::default());
+        let (specs, _) = crate::domain::pki::table::certificates(&config).unwrap();
         let mut expected: Vec<&str> = specs.iter().map(|s| s.phase).collect();
         expected.push("sa");
         assert_eq!(children("certs"), expected);
@@ -107,7 +108,7 @@ mod tests {
 
     #[test]
     fn kubeconfig_children_are_the_kubeconfig_files() {
-        let config = crate::addons::test_config(Default::default());
+        let config = crate::steps::addons::test_config(Default::default());
         let expected: Vec<&str> = kubeconfig_phase::specs(&config)
             .iter()
             .map(|s| s.phase)

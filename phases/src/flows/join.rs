@@ -2,9 +2,9 @@
 //! control-plane phases run only on a node joining with `--control-plane`; on a worker they end at
 //! once. Discovery and the read of the cluster's configuration come before the phases (see `join`).
 
-use crate::join::{self, control_plane, is_control_plane, kubelet_local_mode};
+use crate::steps::join::{self, control_plane, is_control_plane, kubelet_local_mode};
 use crate::workflow::Phase;
-use crate::{etcd, mark_control_plane_phase, preflight_phase, wait};
+use crate::{steps::etcd, steps::mark_control_plane_phase, steps::preflight_phase, steps::wait};
 
 pub fn phases() -> Vec<Phase> {
     vec![

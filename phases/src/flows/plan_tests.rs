@@ -2,7 +2,7 @@
 //! root, with no root rights, no cluster and no binary, its planned changes are what kubeadm's
 //! phase would change (reference §3–§8).
 
-use crate::effects::{Change, DryRunEffects, Effects};
+use crate::exec::effects::{Change, DryRunEffects, Effects};
 use crate::workflow::{self, EventSink, Phase, PhaseContext, PhaseRecord};
 use kinit_preflight::RealHost;
 
@@ -20,7 +20,7 @@ impl EventSink for Lines {
 /// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
 fn plan(table: &[Phase], only: &str) -> Vec<String> {
     let root = tempfile::tempdir().unwrap();
-    let config = crate::addons::test_config(Default::default());
+    let config = crate::steps::addons::test_config(Default::default());
     let host = RealHost::new(root.path());
     let mut effects = DryRunEffects::new(root.path());
     let mut lines = Lines::default();
@@ -111,7 +111,7 @@ fn mark_control_plane_plans_one_node_patch() {
 fn wait_control_plane_plans_the_kubelet_then_each_component() {
     // Its CA comes from the certs phase: the dry run sees what that phase would write.
     let root = tempfile::tempdir().unwrap();
-    let config = crate::addons::test_config(Default::default());
+    let config = crate::steps::addons::test_config(Default::default());
     let host = RealHost::new(root.path());
     let mut effects = DryRunEffects::new(root.path());
     let mut lines = Lines::default();

@@ -1,7 +1,7 @@
 //! `kinit reset`, top to bottom: kubeadm's reset phases in kubeadm's order, with their names.
 
 use crate::workflow::Phase;
-use crate::{etcd, reset};
+use crate::{steps::etcd, steps::reset};
 
 pub fn phases() -> Vec<Phase> {
     vec![

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::{failed, PhaseContext, PhaseError};
-use crate::api::object::ApiObject;
-use crate::api::rbac;
-use crate::api::session::{self, Session, DEFAULT_CALL_LIMIT};
-use crate::effects::Change;
+use crate::exec::api::object::ApiObject;
+use crate::exec::api::rbac;
+use crate::exec::api::session::{self, Session, DEFAULT_CALL_LIMIT};
+use crate::exec::effects::Change;
 
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
@@ -45,8 +45,10 @@ fn cluster_admins_binding() -> ApiObject {
 /// super-admin.conf (in `system:masters`) creates it, and admin.conf is used from then on.
 pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseError> {
     if ctx.api.is_none() {
-        let super_admin =
-            crate::layout::file_in(&ctx.kubeconfig_dir, crate::layout::SUPER_ADMIN_CONF_FILE);
+        let super_admin = crate::domain::layout::file_in(
+            &ctx.kubeconfig_dir,
+            crate::domain::layout::SUPER_ADMIN_CONF_FILE,
+        );
         // The fallback client is made while admin.conf's attempt is under way, off the critical
         // path (a client costs about 2 ms: its TLS trusts the kubeconfig's CA alone, see `tls`).
         let fallback = match ctx.effects.read_file(&super_admin).map_err(failed)? {
@@ -171,7 +173,7 @@ pub fn patch_node(
         });
         return Ok(());
     }
-    crate::api::node::merge(session(ctx)?, node, what, patch).map_err(failed)
+    crate::exec::api::node::merge(session(ctx)?, node, what, patch).map_err(failed)
 }
 
 /// A read of the cluster. A dry run contacts nothing and reads `None`: what it planned is not
@@ -181,7 +183,7 @@ pub fn read<T, F>(
     read: impl FnOnce(&Session) -> F,
 ) -> Result<Option<T>, PhaseError>
 where
-    F: std::future::Future<Output = Result<Option<T>, crate::api::ApiError>>,
+    F: std::future::Future<Output = Result<Option<T>, crate::exec::api::ApiError>>,
 {
     if ctx.dry_run {
         return Ok(None);

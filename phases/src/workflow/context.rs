@@ -1,14 +1,14 @@
 //! What a phase sees of its run: the configuration, the host, the effects layer, the event sink
 //! and what earlier phases left for later ones.
 
-use crate::config::resolve::InitConfig;
-use crate::effects::Effects;
+use crate::domain::config::resolve::InitConfig;
+use crate::exec::effects::Effects;
 use kinit_preflight::{Host, IgnoreList, JoinFacts};
 use std::rc::Rc;
 
 use super::error::{failed, PhaseError};
 use super::events::EventSink;
-use crate::api::{Session, Work};
+use crate::exec::api::{Session, Work};
 
 /// A phase's work; Ok carries the warnings it wants reported.
 pub type Step = Rc<dyn Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>>;
@@ -44,7 +44,7 @@ pub struct PhaseContext<'a> {
     pub config: &'a InitConfig,
     pub join: Option<&'a JoinTarget>,
     /// What `kinit reset` was asked to do (file and flags together).
-    pub reset: Option<&'a crate::config::types::ResetConfiguration>,
+    pub reset: Option<&'a crate::domain::config::types::ResetConfiguration>,
     pub sink: &'a mut dyn EventSink,
     /// Set by preflight in a dry run: why a real run would have stopped there.
     pub would_stop: Option<String>,
@@ -59,20 +59,20 @@ pub struct PhaseContext<'a> {
     /// The key demands of the units still to run, met in one batch by `make_keys_ahead`.
     pub key_demands: Vec<KeyDemand>,
     /// Keys made ahead of the phases that write them.
-    pub keys: crate::pki::KeyPool,
+    pub keys: crate::domain::pki::KeyPool,
     /// The configuration's patches folder, read by the first phase that patches.
-    pub patches: Option<crate::patches::PatchSet>,
+    pub patches: Option<crate::domain::patches::PatchSet>,
     /// Where `kinit init phase kubeconfig` writes (`--kubeconfig-dir`).
     pub kubeconfig_dir: String,
     /// The kubeconfig the API phases use (`--kubeconfig`, admin.conf by default).
     pub kubeconfig: String,
     /// The API session, opened by the first phase that needs it.
-    pub api: Option<crate::api::Session>,
+    pub api: Option<crate::exec::api::Session>,
 }
 
 impl<'a> PhaseContext<'a> {
     /// A context for a run of `config` on `host` through `effects` (a dry run when they are
-    /// [`crate::effects::DryRunEffects`] and `dry_run` is set), reporting to `sink`; the rest
+    /// [`crate::exec::effects::DryRunEffects`] and `dry_run` is set), reporting to `sink`; the rest
     /// at kubeadm's defaults: no join, no reset, nothing ignored, the Kubernetes folder's
     /// kubeconfig files.
     pub fn new(
@@ -100,8 +100,8 @@ impl<'a> PhaseContext<'a> {
             key_demands: Vec::new(),
             keys: Default::default(),
             patches: None,
-            kubeconfig_dir: crate::layout::KUBERNETES_DIR.into(),
-            kubeconfig: crate::layout::ADMIN_CONF.into(),
+            kubeconfig_dir: crate::domain::layout::KUBERNETES_DIR.into(),
+            kubeconfig: crate::domain::layout::ADMIN_CONF.into(),
             api: None,
         }
     }
@@ -117,7 +117,8 @@ impl<'a> PhaseContext<'a> {
         if self.dry_run {
             for what in would(self) {
                 self.sink.line(&format!("[dry-run] Would {what}"));
-                self.effects.plan(crate::effects::Change::Live { what });
+                self.effects
+                    .plan(crate::exec::effects::Change::Live { what });
             }
             return Ok(None);
         }
@@ -152,7 +153,7 @@ impl<'a> PhaseContext<'a> {
     /// and uploads nothing, so its secrets in the output could only leak.
     pub fn shown_secret<'s>(&self, secret: &'s str) -> &'s str {
         if self.dry_run {
-            crate::join_command::WITHHELD
+            crate::domain::join_command::WITHHELD
         } else {
             secret
         }
@@ -169,9 +170,10 @@ impl<'a> PhaseContext<'a> {
         for demand in demands {
             needed.extend(demand(self).map_err(failed)?);
         }
-        let algorithm =
-            crate::pki::keys::KeyAlgorithm::parse(&self.config.cluster.encryption_algorithm)
-                .map_err(failed)?;
+        let algorithm = crate::domain::pki::keys::KeyAlgorithm::parse(
+            &self.config.cluster.encryption_algorithm,
+        )
+        .map_err(failed)?;
         self.keys.fill(needed, algorithm).map_err(failed)
     }
 }

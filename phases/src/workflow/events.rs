@@ -65,7 +65,7 @@ pub trait EventSink {
     /// An object a dry run would send to the API server, in the order it would be sent. By default,
     /// kubeadm's kind of line: what would be applied, then the object as YAML with Secret values
     /// withheld.
-    fn object(&mut self, object: &crate::api::ApiObject) {
+    fn object(&mut self, object: &crate::exec::api::ApiObject) {
         self.line(&format!(
             "[dryrun] Would {} {}:\n{}",
             object.mode.verb(),

@@ -4,6 +4,7 @@
 pub mod cluster;
 mod context;
 mod error;
+pub mod etcd;
 mod events;
 mod phase;
 mod runner;

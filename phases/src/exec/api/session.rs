@@ -1,0 +1,355 @@
+//! A connection to the API server from a kubeconfig: kube's client on a one-thread runtime, every
+//! call retried within `timeouts.kubernetesAPICall`, independent objects applied concurrently.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::ApiResource;
+use kube::{Client, Config};
+
+use super::object::{ApiObject, Mode};
+use super::retry::retrying;
+
+/// kinit's field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "kinit";
+
+/// A failed call: what was attempted and the API's answer, or why no answer came.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub what: String,
+    /// The HTTP status the API server answered with; `None` when it could not be reached.
+    pub code: Option<u16>,
+    pub reason: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(what: &str, error: kube::Error) -> ApiError {
+        match error {
+            kube::Error::Api(status) => ApiError {
+                what: what.to_string(),
+                code: Some(status.code),
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => {
+                // kube's own message names only the outermost layer; the cause is further in.
+                let mut message = other.to_string();
+                let mut source = std::error::Error::source(&other);
+                while let Some(cause) = source {
+                    message = format!("{message}: {cause}");
+                    source = cause.source();
+                }
+                ApiError {
+                    what: what.to_string(),
+                    code: None,
+                    reason: String::new(),
+                    message,
+                }
+            }
+        }
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.code == Some(403)
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        self.code == Some(409) && self.reason == "AlreadyExists"
+    }
+}
+
+/// kubeadm's default `timeouts.kubernetesAPICall`.
+pub const DEFAULT_CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Work that runs API calls reports their failures as text.
+impl From<ApiError> for String {
+    fn from(error: ApiError) -> String {
+        error.to_string()
+    }
+}
+
+/// One API call with retries within `limit`; `what` names it for the error ("get Node cp1").
+pub async fn call<T, F, Fut>(limit: Duration, what: &str, call: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    retrying(limit, call)
+        .await
+        .map_err(|e| ApiError::new(what, e))
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(
+                f,
+                "could not {}: {} ({code} {})",
+                self.what, self.message, self.reason
+            ),
+            None => write!(
+                f,
+                "could not {}: the API server did not answer: {}",
+                self.what, self.message
+            ),
+        }
+    }
+}
+
+/// API work started ahead of the phase that reports it; its error is the phase's error text.
+pub type Work = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    call_limit: Duration,
+    /// Where the credentials came from, for messages.
+    pub source: String,
+    /// Work of later phases already under way, by phase unit (`bootstrap-token`).
+    ahead: Mutex<HashMap<String, tokio::task::JoinHandle<Result<(), String>>>>,
+}
+
+/// The address of a URI whose host is an IPv6 literal (`https://[fd00::1]:6443`), without brackets.
+pub fn ipv6_literal(uri: &http::Uri) -> Option<String> {
+    let host = uri.host()?.strip_prefix('[')?.strip_suffix(']')?;
+    host.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(host.to_string())
+}
+
+impl Session {
+    /// A client for the cluster and user of `kubeconfig` (its current context), read from `source`.
+    pub fn connect(
+        kubeconfig: &str,
+        source: &str,
+        call_limit: Duration,
+    ) -> Result<Session, String> {
+        // Worker threads carry work started ahead while the phases before it run.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the API client: {e}"))?;
+        let parsed = Kubeconfig::from_yaml(kubeconfig)
+            .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+        let mut config = runtime
+            .block_on(Config::from_custom_kubeconfig(
+                parsed,
+                &KubeConfigOptions::default(),
+            ))
+            .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+        // One slow answer must not outlast the budget of the whole call.
+        config.connect_timeout = Some(call_limit.min(Duration::from_secs(10)));
+        config.read_timeout = Some(call_limit);
+        config.write_timeout = Some(call_limit);
+        // hyper-openssl checks the certificate against the URI's host as written: an IPv6 literal
+        // keeps its brackets and never matches the certificate's IP address. Given here without
+        // them, kube checks the IP address instead.
+        if config.tls_server_name.is_none() {
+            config.tls_server_name = ipv6_literal(&config.cluster_url);
+        }
+        tracing::debug!("API server {} as the user of {source}", config.cluster_url);
+        let client = {
+            // kube's client starts its request buffer on the runtime it is made in.
+            let _entered = runtime.enter();
+            crate::exec::net::tls::client(config)
+                .map_err(|e| format!("cannot use {source}: {e}"))?
+        };
+        Ok(Session {
+            runtime,
+            client,
+            call_limit,
+            source: source.to_string(),
+            ahead: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts `work` now for the phase unit `unit`, which collects it with [`Session::finish`].
+    pub fn start(&self, unit: &str, work: Work) {
+        let handle = self.runtime.spawn(work);
+        self.ahead
+            .lock()
+            .expect("not poisoned")
+            .insert(unit.to_string(), handle);
+    }
+
+    /// The outcome of the work started ahead for `unit`, once it is done; `None` if none was started.
+    pub fn finish(&self, unit: &str) -> Option<Result<(), String>> {
+        let handle = self.ahead.lock().expect("not poisoned").remove(unit)?;
+        Some(
+            self.runtime
+                .block_on(handle)
+                .unwrap_or_else(|e| Err(format!("the API work of {unit} stopped: {e}"))),
+        )
+    }
+
+    /// Applying `objects` as work that owns what it needs, to run while other phases go on.
+    pub fn apply_work(&self, objects: Vec<ApiObject>) -> Work {
+        let (client, limit) = (self.client.clone(), self.call_limit);
+        Box::pin(async move { apply_objects(&client, limit, &objects).await })
+    }
+
+    pub fn call_limit(&self) -> Duration {
+        self.call_limit
+    }
+
+    /// Runs `future` (API work, one call) to its end on the session's runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Runs one API call with retries; `what` names it for the error ("get Node cp1").
+    pub fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        tracing::debug!("API: {what}");
+        self.runtime
+            .block_on(self::call(self.call_limit, what, call))
+    }
+
+    /// Applies every object at once; they must not depend on each other. Every failure is
+    /// reported, one per line.
+    pub fn apply_all(&self, objects: &[ApiObject]) -> Result<(), Vec<ApiError>> {
+        self.runtime
+            .block_on(apply_all(&self.client, self.call_limit, objects))
+    }
+}
+
+pub fn join(errors: &[ApiError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn dynamic(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// Applies `objects` concurrently inside other API work; the error lists every failure.
+pub async fn apply_objects(
+    client: &Client,
+    limit: Duration,
+    objects: &[ApiObject],
+) -> Result<(), String> {
+    apply_all(client, limit, objects)
+        .await
+        .map_err(|errors| join(&errors))
+}
+
+async fn apply_all(
+    client: &Client,
+    limit: Duration,
+    objects: &[ApiObject],
+) -> Result<(), Vec<ApiError>> {
+    let calls = objects
+        .iter()
+        .map(|object| apply_one(client, limit, object));
+    let failures: Vec<ApiError> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
+    }
+}
+
+async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Result<(), ApiError> {
+    let api = dynamic(client, &object.resource, object.namespace.as_deref());
+    tracing::debug!("API: {} {}", object.mode.verb(), object.describe());
+    match object.mode {
+        Mode::Apply => {
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let patch = Patch::Apply(&object.body);
+            let what = format!("apply {}", object.describe());
+            call(limit, &what, || api.patch(&object.name, &params, &patch))
+                .await
+                .map(drop)
+        }
+        Mode::KeepExisting => {
+            let dynamic = as_dynamic(object)?;
+            let params = PostParams::default();
+            let what = format!("create {}", object.describe());
+            match call(limit, &what, || api.create(&params, &dynamic)).await {
+                Err(e) if e.is_already_exists() => {
+                    tracing::info!("{} exists and is kept as it is", object.describe());
+                    Ok(())
+                }
+                other => other.map(drop),
+            }
+        }
+        Mode::CreateOrUpdate { keep } => {
+            let dynamic = as_dynamic(object)?;
+            let params = PostParams::default();
+            // A conflict on the update retries the whole exchange with a fresh copy.
+            let what = format!("create or update {}", object.describe());
+            call(limit, &what, || async {
+                match api.create(&params, &dynamic).await {
+                    Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                        let existing = api.get(&object.name).await?;
+                        let existing_value =
+                            serde_json::to_value(&existing).map_err(kube::Error::SerdeError)?;
+                        if keep(&existing_value, &object.body) {
+                            return Ok(());
+                        }
+                        let mut replacement = dynamic.clone();
+                        replacement.metadata.resource_version = existing.metadata.resource_version;
+                        api.replace(&object.name, &params, &replacement)
+                            .await
+                            .map(drop)
+                    }
+                    other => other.map(drop),
+                }
+            })
+            .await
+        }
+    }
+}
+
+fn as_dynamic(object: &ApiObject) -> Result<DynamicObject, ApiError> {
+    serde_json::from_value(object.body.clone()).map_err(|e| ApiError {
+        what: format!("send {}", object.describe()),
+        code: None,
+        reason: String::new(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipv6_literal;
+
+    #[test]
+    fn an_ipv6_literal_host_is_checked_without_its_brackets() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert_eq!(
+            ipv6_literal(&uri("https://[fd00::1]:6443")).as_deref(),
+            Some("fd00::1")
+        );
+        assert_eq!(ipv6_literal(&uri("https://198.51.100.1:6443")), None);
+        assert_eq!(ipv6_literal(&uri("https://cp.example:6443")), None);
+    }
+}

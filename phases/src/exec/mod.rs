@@ -1,0 +1,6 @@
+//! The executors: the only code that writes files, runs programs, talks to the API server or opens connections. The effects layer (the host, or a dry run that records), the API session, and the HTTPS transport.
+
+pub mod api;
+pub mod effects;
+pub mod etcd_client;
+pub mod net;

@@ -1,0 +1,452 @@
+//! One health check of one component: a GET over plain HTTP, or HTTPS verified against the cluster CA
+//! or not verified at all, with every way it can fail kept apart so the diagnosis can tell them.
+
+use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::X509;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to talk to a component.
+#[derive(Clone)]
+pub enum Transport {
+    Http,
+    /// Serving certificates the component made for itself: nothing to verify them against.
+    HttpsUnverified,
+    /// Verified against this CA alone, and for the address probed.
+    HttpsVerified(X509),
+    /// Verified against the host's trusted CAs, as a browser would (a discovery file's URL).
+    HttpsSystemRoots,
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listens there.
+    Refused(String),
+    /// No answer in time (connection or reply).
+    NoAnswer(String),
+    /// A TLS handshake failed before any HTTP. `wrong_name`: the certificate is sound but not for
+    /// the address probed; `names` are the addresses and names the certificate is valid for.
+    Tls {
+        reason: String,
+        wrong_name: bool,
+        names: Vec<String>,
+    },
+    /// The component answered, with something other than 200.
+    Status {
+        status: u16,
+        body: String,
+    },
+    Other(String),
+}
+
+impl Failure {
+    /// Something answered at all (a TLS handshake or an HTTP reply).
+    pub fn answered(&self) -> bool {
+        matches!(self, Failure::Tls { .. } | Failure::Status { .. })
+    }
+
+    /// A short class of the failure: a change of class is a change of state worth reporting.
+    pub fn class(&self) -> String {
+        match self {
+            Failure::Refused(_) => "connection refused".into(),
+            Failure::NoAnswer(_) => "no answer".into(),
+            Failure::Tls { .. } => "TLS error".into(),
+            Failure::Status { status, .. } => format!("HTTP {status}"),
+            Failure::Other(_) => "error".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(e) | Failure::NoAnswer(e) | Failure::Other(e) => f.write_str(e),
+            Failure::Tls { reason, .. } => write!(f, "TLS error: {reason}"),
+            Failure::Status { status, body } if body.is_empty() => {
+                write!(f, "HTTP status {status}")
+            }
+            Failure::Status { status, body } => {
+                // One line: a health body is a list of checks, one per line.
+                let lines: Vec<&str> = body
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                write!(f, "HTTP status {status}: {}", lines.join(" | "))
+            }
+        }
+    }
+}
+
+/// Where a component is checked.
+#[derive(Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub transport: Transport,
+}
+
+impl Target {
+    pub fn url(&self) -> String {
+        let scheme = match self.transport {
+            Transport::Http => "http",
+            _ => "https",
+        };
+        format!(
+            "{scheme}://{}{}",
+            crate::domain::manifests::flags::host_port(&self.host, self.port),
+            self.path
+        )
+    }
+}
+
+/// Longest body kept for the diagnosis; health bodies that matter (the failed checks) are short.
+const BODY_LIMIT: usize = 600;
+
+/// One GET; Ok when the component answered 200. `timeout` bounds the connection and each read.
+pub fn check(target: &Target, timeout: Duration) -> Result<(), Failure> {
+    match get(target, timeout)? {
+        (200, _) => Ok(()),
+        (status, body) => Err(Failure::Status {
+            status,
+            body: shorten(body),
+        }),
+    }
+}
+
+/// One GET: the status and the whole body, whatever the status.
+pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure> {
+    let address = resolve(target)?;
+    let stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            Failure::Refused(format!("connection refused ({address})"))
+        }
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            Failure::NoAnswer(format!("no answer from {address} within {timeout:?}"))
+        }
+        _ => Failure::Other(format!("cannot connect to {address}: {e}")),
+    })?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    match &target.transport {
+        Transport::Http => exchange(stream, target),
+        Transport::HttpsSystemRoots => {
+            let mut builder = SslConnector::builder(SslMethod::tls_client())
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            builder.set_verify(SslVerifyMode::PEER);
+            let tls = builder
+                .build()
+                .connect(&target.host, stream)
+                .map_err(|e| handshake_failure(e, None))?;
+            exchange(tls, target)
+        }
+        transport => {
+            let seen = Arc::new(Mutex::new(None));
+            let ssl = session(transport, &target.host, seen.clone())
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            let tls = ssl
+                .connect(stream)
+                .map_err(|e| handshake_failure(e, seen.lock().ok().and_then(|mut s| s.take())))?;
+            exchange(tls, target)
+        }
+    }
+}
+
+fn resolve(target: &Target) -> Result<SocketAddr, Failure> {
+    (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| Failure::Other(format!("cannot resolve {}: {e}", target.host)))?
+        .next()
+        .ok_or_else(|| Failure::Other(format!("{} has no address", target.host)))
+}
+
+/// One TLS session to `host`, trusting the cluster CA alone (or nothing, for a component's own
+/// certificate): the system's CA bundle is never loaded, since a probe runs every 200 ms while
+/// the control plane starts. The name or address is checked as the API client checks it, and the
+/// server's certificate is kept in `seen` for the diagnosis of a refusal.
+fn session(
+    transport: &Transport,
+    host: &str,
+    seen: Arc<Mutex<Option<X509>>>,
+) -> Result<Ssl, openssl::error::ErrorStack> {
+    let mut builder = crate::exec::net::tls::client_context_builder()?;
+    let verified = match transport {
+        Transport::HttpsVerified(ca) => {
+            let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+            store.add_cert(ca.clone())?;
+            builder.set_verify_cert_store(store.build())?;
+            builder.set_verify(SslVerifyMode::PEER);
+            true
+        }
+        _ => {
+            builder.set_verify(SslVerifyMode::NONE);
+            false
+        }
+    };
+    let mut ssl = crate::exec::net::tls::session_to(&builder.build(), host, verified)?;
+    if verified {
+        ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, chain| {
+            if chain.error_depth() == 0 {
+                if let (Some(cert), Ok(mut kept)) = (chain.current_cert(), seen.lock()) {
+                    *kept = Some(cert.to_owned());
+                }
+            }
+            ok
+        });
+    }
+    Ok(ssl)
+}
+
+/// What a failed handshake means. `seen` is the server's certificate as verification saw it:
+/// OpenSSL keeps no peer certificate once it has refused one.
+fn handshake_failure(error: HandshakeError<TcpStream>, seen: Option<X509>) -> Failure {
+    match error {
+        HandshakeError::SetupFailure(e) => Failure::Other(format!("TLS setup: {e}")),
+        HandshakeError::Failure(mid) | HandshakeError::WouldBlock(mid) => {
+            let ssl = mid.ssl();
+            let verify = ssl.verify_result();
+            let names = ssl
+                .peer_certificate()
+                .or(seen)
+                .map(|cert| certificate_names(&cert))
+                .unwrap_or_default();
+            if verify.as_raw() != 0 {
+                // 62: hostname mismatch, 64: IP address mismatch (X509_V_ERR_*).
+                let wrong_name = matches!(verify.as_raw(), 62 | 64);
+                Failure::Tls {
+                    reason: format!("certificate verify failed: {}", verify.error_string()),
+                    wrong_name,
+                    names,
+                }
+            } else {
+                let reason = match mid.error().io_error() {
+                    Some(io) => io.to_string(),
+                    None => mid
+                        .error()
+                        .ssl_error()
+                        .map(|stack| {
+                            stack
+                                .errors()
+                                .iter()
+                                .filter_map(|e| e.reason())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| mid.error().to_string()),
+                };
+                Failure::Tls {
+                    reason,
+                    wrong_name: false,
+                    names,
+                }
+            }
+        }
+    }
+}
+
+/// The DNS names and IP addresses a certificate is valid for.
+pub fn certificate_names(cert: &X509) -> Vec<String> {
+    let Some(sans) = cert.subject_alt_names() else {
+        return Vec::new();
+    };
+    sans.iter()
+        .filter_map(|name| {
+            name.dnsname().map(str::to_string).or_else(|| {
+                name.ipaddress().and_then(|bytes| match bytes.len() {
+                    4 => {
+                        Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string())
+                    }
+                    16 => Some(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string(),
+                    ),
+                    _ => None,
+                })
+            })
+        })
+        .collect()
+}
+
+fn exchange(mut stream: impl Read + Write, target: &Target) -> Result<(u16, String), Failure> {
+    let host = crate::domain::manifests::flags::host_port(&target.host, target.port);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kinit\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        target.path
+    );
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            Failure::NoAnswer(format!("no HTTP answer from {host} in time"))
+        }
+        _ => Failure::Other(format!("HTTP exchange with {host}: {e}")),
+    };
+    stream.write_all(request.as_bytes()).map_err(io)?;
+    let mut answer = Vec::new();
+    // A server may close without a TLS close_notify; what arrived before counts.
+    if let Err(e) = stream.read_to_end(&mut answer) {
+        if answer.is_empty() {
+            return Err(io(e));
+        }
+    }
+    parse_answer(&answer).ok_or_else(|| {
+        Failure::Other(format!(
+            "{host} answered, but not with HTTP ({} bytes)",
+            answer.len()
+        ))
+    })
+}
+
+fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .lines()
+        .next()?
+        .strip_prefix("HTTP/")?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body.trim().to_string()))
+}
+
+fn shorten(mut body: String) -> String {
+    if body.len() > BODY_LIMIT {
+        let mut end = BODY_LIMIT;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        body.truncate(end);
+        body.push_str(" …");
+    }
+    body
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            out.push_str(&after[..after.len().min(size)]);
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_with_their_status_and_body() {
+        assert_eq!(
+            parse_answer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 3\r\n\r\nbad"),
+            Some((500, "bad".into()))
+        );
+        assert_eq!(
+            parse_answer(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+            ),
+            Some((200, "ok".into()))
+        );
+        assert_eq!(parse_answer(b"\x15\x03\x01"), None);
+    }
+
+    #[test]
+    fn nothing_listening_is_refused() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+            path: "/healthz".into(),
+            transport: Transport::Http,
+        };
+        assert!(matches!(
+            check(&target, Duration::from_secs(1)),
+            Err(Failure::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn https_probes_trust_the_cluster_ca_alone_and_check_the_address() {
+        use crate::exec::net::tls::tests::{ca, certificate, serve};
+        let cluster = ca("cluster");
+        let server = serve(
+            "127.0.0.1:0",
+            certificate("apiserver", Some(&cluster), &["127.0.0.1"]),
+            None,
+        );
+        let target = |transport: Transport, host: &str| Target {
+            host: host.into(),
+            port: server.port(),
+            path: "/livez".into(),
+            transport,
+        };
+        let limit = Duration::from_secs(5);
+        let verified = Transport::HttpsVerified(cluster.cert.clone());
+        assert_eq!(check(&target(verified.clone(), "127.0.0.1"), limit), Ok(()));
+        // Signed by another CA: refused, whatever the system trusts.
+        let foreign = Transport::HttpsVerified(ca("other").cert);
+        match check(&target(foreign, "127.0.0.1"), limit) {
+            Err(Failure::Tls {
+                wrong_name: false,
+                reason,
+                ..
+            }) => assert!(reason.contains("certificate verify failed"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // The right CA, but the certificate is not for the address probed.
+        let anywhere = serve(
+            "0.0.0.0:0",
+            certificate("apiserver", Some(&cluster), &["127.0.0.1"]),
+            None,
+        );
+        let elsewhere = Target {
+            host: "127.0.0.2".into(),
+            port: anywhere.port(),
+            path: "/livez".into(),
+            transport: Transport::HttpsVerified(cluster.cert.clone()),
+        };
+        match check(&elsewhere, limit) {
+            Err(Failure::Tls {
+                wrong_name: true,
+                names,
+                ..
+            }) => assert_eq!(names, ["127.0.0.1"]),
+            other => panic!("{other:?}"),
+        }
+        match check(&target(verified, "localhost"), limit) {
+            Err(Failure::Tls {
+                wrong_name: true, ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A component's own certificate: not verified at all.
+        assert_eq!(
+            check(&target(Transport::HttpsUnverified, "localhost"), limit),
+            Ok(())
+        );
+    }
+}

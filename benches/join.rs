@@ -27,7 +27,7 @@ const KEY: &str = "8d7c0a9f3b1e2d4c5a6b7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7
 const FIRST_NODE_SKIPPED: &str = "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane,mark-control-plane,kubelet-finalize,addon,show-join-command";
 /// The join's waits (and its preflight, which reads the host, not the cluster).
 const JOIN_SKIPPED: &str =
-    "preflight,kubelet-start,etcd-join,control-plane-join,wait-control-plane";
+    "preflight,kubelet-start,etcd-join,kubelet-wait-bootstrap,control-plane-join,wait-control-plane";
 
 fn config(port: u16) -> String {
     format!(

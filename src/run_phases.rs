@@ -7,12 +7,13 @@ use kinit_phases::domain::config::resolve::{self, InitConfig};
 use kinit_phases::domain::config::types::{JoinConfiguration, ResetConfiguration};
 use kinit_phases::domain::config::{self, ConfigFile};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
+use kinit_phases::exec::node_host::NodeHost;
 use kinit_phases::flows;
 use kinit_phases::steps::join::{self, JoinedCluster};
 use kinit_phases::steps::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
 use kinit_phases::workflow::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
 use kinit_phases::workflow::{all_paths, find, Phase};
-use kinit_preflight::{IgnoreList, JoinFacts, RealHost};
+use kinit_preflight::{IgnoreList, JoinFacts};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -93,7 +94,7 @@ struct Plan<'a> {
 }
 
 fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
-    let host = RealHost::new(root(global));
+    let host = NodeHost::new(root(global));
     let mut effects: Box<dyn Effects> = if global.dry_run {
         Box::new(DryRunEffects::new(root(global)))
     } else {

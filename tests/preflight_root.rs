@@ -806,7 +806,8 @@ fn external_etcd_version_is_read_over_mutual_tls() {
         cert_file: path("client.crt"),
         key_file: path("client.key"),
     };
-    let host = RealHost::new("/");
+    // The engine's view of the node, whose HTTP requests go through kinit's one HTTP client.
+    let host = kinit_phases::exec::node_host::NodeHost::new("/");
     let check = |files: kinit_preflight::EtcdClientFiles| Check::ExternalEtcdVersion {
         endpoints: vec![etcd.url.clone()],
         files,
@@ -840,7 +841,7 @@ fn external_etcd_version_is_read_over_mutual_tls() {
 #[test]
 fn external_etcd_version_is_read_from_a_real_etcd() {
     let etcd = start_etcd();
-    let host = RealHost::new("/");
+    let host = kinit_phases::exec::node_host::NodeHost::new("/");
     let files = kinit_preflight::EtcdClientFiles::default();
     let version_url = format!("{}/version", etcd.url);
     for _ in 0..50 {

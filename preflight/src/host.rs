@@ -47,8 +47,14 @@ pub trait Host: Sync {
     /// Ok when something accepts connections on the unix socket at `path`.
     fn connect_unix(&self, path: &str) -> Result<(), String>;
     /// GET `url` (http or https; https verified against the CA file and presenting the client pair when given)
-    /// and return the body of a 200 answer.
-    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String>;
+    /// and return the body of a 200 answer. The engine's view of the node makes the request with
+    /// kinit's one HTTP client; a plain view of the machine makes none.
+    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
+        let _ = tls;
+        Err(format!(
+            "cannot GET {url}: this view of the host makes no HTTP requests"
+        ))
+    }
     /// Where a node path lies on this machine: under the root of a `--rootfs` run. Only for what must
     /// name the machine's own paths, such as the mount points of /proc/self/mountinfo.
     fn host_path(&self, path: &str) -> PathBuf {
@@ -221,94 +227,6 @@ impl Host for RealHost {
             .map(drop)
             .map_err(|e| e.to_string())
     }
-
-    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("{url:?} is not a URL"))?;
-        let (authority, path) = rest
-            .find('/')
-            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-        let default_port = if scheme == "https" { 443 } else { 80 };
-        let address = if authority
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:{default_port}")
-        };
-        let socket = address
-            .to_socket_addrs()
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or_else(|| format!("no address for {authority}"))?;
-        let stream = std::net::TcpStream::connect_timeout(&socket, HTTP_TIMEOUT)
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(HTTP_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        match scheme {
-            "http" => http_exchange(&mut { stream }, authority, path),
-            "https" => {
-                let host_name = address
-                    .rsplit_once(':')
-                    .map_or(authority, |(h, _)| h)
-                    .trim_matches(['[', ']']);
-                let connector = self.tls_connector(tls).map_err(|e| e.to_string())?;
-                let mut tls_stream = connector
-                    .connect(host_name, stream)
-                    .map_err(|e| e.to_string())?;
-                http_exchange(&mut tls_stream, authority, path)
-            }
-            other => Err(format!("unsupported scheme {other:?}")),
-        }
-    }
-}
-
-const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl RealHost {
-    fn tls_connector(
-        &self,
-        tls: &EtcdClientFiles,
-    ) -> Result<openssl::ssl::SslConnector, openssl::error::ErrorStack> {
-        use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
-        let mut builder = SslConnector::builder(SslMethod::tls_client())?;
-        if !tls.ca_file.is_empty() {
-            builder.set_ca_file(self.resolve_following(&tls.ca_file))?;
-        }
-        if !tls.cert_file.is_empty() && !tls.key_file.is_empty() {
-            builder.set_certificate_chain_file(self.resolve_following(&tls.cert_file))?;
-            builder
-                .set_private_key_file(self.resolve_following(&tls.key_file), SslFiletype::PEM)?;
-        }
-        Ok(builder.build())
-    }
-}
-
-fn http_exchange(
-    stream: &mut (impl std::io::Read + std::io::Write),
-    host: &str,
-    path: &str,
-) -> Result<String, String> {
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n")
-                .as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP answer")?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("answered {status:?}"));
-    }
-    Ok(body.to_string())
 }
 
 /// Counts the CPUs in a kernel CPU list such as `0-3,8,10-11`.

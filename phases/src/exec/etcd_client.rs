@@ -1,10 +1,12 @@
 //! A small etcd v3 client: member list, add and remove, and one member's status, through etcd's own
-//! HTTP/JSON gateway (`POST /v3/...` on the client port) over mutual TLS. It rides on the API
-//! client's transport (`net::tls`), trusting the etcd CA and nothing else, as etcdctl does.
+//! HTTP/JSON gateway (`POST /v3/...` on the client port) over mutual TLS. It rides on kinit's
+//! HTTP client (`net::probe`), trusting the etcd CA and nothing else, as etcdctl does.
 
 use std::time::{Duration, Instant};
 
-use http::Request;
+use std::sync::Arc;
+
+use crate::exec::net::probe::{self, ClientIdentity, Target, Transport};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use serde_json::{json, Value};
@@ -152,8 +154,7 @@ impl EtcdError {
 }
 
 pub struct EtcdClient {
-    runtime: tokio::runtime::Runtime,
-    http: kube::Client,
+    transport: Transport,
     endpoints: Vec<String>,
     limit: Duration,
 }
@@ -169,24 +170,20 @@ impl EtcdClient {
         if endpoints.is_empty() {
             return Err("no etcd endpoint to talk to".into());
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the etcd client: {e}"))?;
-        let http = {
-            // kube's client starts its request buffer on the runtime it is made in.
-            let _entered = runtime.enter();
-            crate::exec::net::tls::mutual_tls_client(
-                &credentials.ca_pem,
-                &credentials.identity_pem,
-                "the etcd client certificate",
-                EXCHANGE_LIMIT.min(limit),
-            )
-            .map_err(|e| format!("cannot set up TLS for etcd: {e}"))?
-        };
+        let tls = |e: openssl::error::ErrorStack| format!("cannot set up TLS for etcd: {e}");
+        let cas = X509::stack_from_pem(&credentials.ca_pem).map_err(tls)?;
+        let chain = X509::stack_from_pem(&credentials.identity_pem).map_err(tls)?;
+        let key = PKey::private_key_from_pem(&credentials.identity_pem).map_err(tls)?;
+        let leaf = chain
+            .first()
+            .ok_or("cannot set up TLS for etcd: no client certificate")?;
+        if !leaf.public_key().map_err(tls)?.public_eq(&key) {
+            return Err(
+                "cannot set up TLS for etcd: the client key does not match its certificate".into(),
+            );
+        }
         Ok(EtcdClient {
-            runtime,
-            http,
+            transport: Transport::HttpsMutual(Arc::new(ClientIdentity { cas, chain, key })),
             endpoints,
             limit,
         })
@@ -316,47 +313,53 @@ impl EtcdClient {
             message,
         };
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let request = Request::post(&url)
-            .header("content-type", "application/json")
-            .body(body.to_string().into_bytes())
-            .map_err(|e| fail(None, format!("{url} is not a usable URL: {e}")))?;
+        let target = target(endpoint, path, &self.transport)
+            .ok_or_else(|| fail(None, format!("{url} is not a usable URL")))?;
         tracing::debug!("etcd: POST {url}");
         let limit = EXCHANGE_LIMIT.min(self.limit);
-        let answer = self
-            .runtime
-            .block_on(async { tokio::time::timeout(limit, self.http.request_text(request)).await });
-        let text = match answer {
-            Err(_) => return Err(fail(None, format!("no answer within {limit:?}"))),
-            Ok(Ok(text)) => text,
-            Ok(Err(kube::Error::Api(status))) => {
-                // etcd's gateway answers errors as {"error", "code" (gRPC), "message"}.
-                let message = if status.message.is_empty() {
-                    status.reason.clone()
-                } else {
-                    status.message.clone()
-                };
-                return Err(fail(Some(status.code), message));
-            }
-            Ok(Err(other)) => return Err(fail(None, causes(&other))),
-        };
-        serde_json::from_str(&text)
-            .map_err(|e| fail(Some(200), format!("the answer is not JSON ({e}): {text}")))
+        let (status, text) = probe::post_json(&target, &body.to_string(), limit)
+            .map_err(|failure| fail(None, failure.to_string()))?;
+        let answer: Result<Value, _> = serde_json::from_str(&text);
+        if status != 200 {
+            // etcd's gateway answers errors as {"error", "code" (gRPC), "message"}.
+            return Err(match answer {
+                Ok(error) if error["code"].is_u64() => {
+                    let code = error["code"].as_u64().unwrap_or_default();
+                    let message = error["message"]
+                        .as_str()
+                        .or(error["error"].as_str())
+                        .unwrap_or_default();
+                    fail(
+                        Some(u16::try_from(code).unwrap_or(u16::MAX)),
+                        message.to_string(),
+                    )
+                }
+                _ => fail(Some(status), format!("HTTP status {status}: {text}")),
+            });
+        }
+        answer.map_err(|e| fail(Some(200), format!("the answer is not JSON ({e}): {text}")))
     }
 }
 
-/// The error with its causes: the outer layers ("client error (Connect)") say little, the inner
-/// ones say why (connection refused, certificate verify failed).
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
+/// Where `path` of the etcd at client URL `endpoint` (`https://10.0.0.1:2379`, `https://[fd00::1]:2379`) is.
+fn target(endpoint: &str, path: &str, transport: &Transport) -> Option<Target> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    let transport = match uri.scheme_str() {
+        Some("https") => transport.clone(),
+        Some("http") => Transport::Http,
+        _ => return None,
+    };
+    let host = uri.host()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some(Target {
+        host: host.to_string(),
+        port: uri.port_u16().unwrap_or(2379),
+        path: path.to_string(),
+        transport,
+    })
 }
 
 /// A uint64 of the gateway: a JSON string (or a number from other encoders).

@@ -4,3 +4,4 @@ pub mod api;
 pub mod effects;
 pub mod etcd_client;
 pub mod net;
+pub mod node_host;

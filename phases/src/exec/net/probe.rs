@@ -1,5 +1,7 @@
-//! One health check of one component: a GET over plain HTTP, or HTTPS verified against the cluster CA
-//! or not verified at all, with every way it can fail kept apart so the diagnosis can tell them.
+//! kinit's one HTTP client beside the API client: a health check of a component, discovery's
+//! reads of cluster-info, and etcd's gateway. One request per connection, over plain HTTP or
+//! HTTPS (verified against one CA, with a client certificate when the server asks for one, or not
+//! verified at all), with every way it can fail kept apart so a diagnosis can tell them.
 
 use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
@@ -18,6 +20,16 @@ pub enum Transport {
     HttpsVerified(X509),
     /// Verified against the host's trusted CAs, as a browser would (a discovery file's URL).
     HttpsSystemRoots,
+    /// Verified against these CAs alone, presenting a client certificate (etcd).
+    HttpsMutual(Arc<ClientIdentity>),
+}
+
+/// The CAs a server is checked against and the certificate chain and key a client presents. No
+/// `Debug`: it holds a private key.
+pub struct ClientIdentity {
+    pub cas: Vec<X509>,
+    pub chain: Vec<X509>,
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
 }
 
 /// Why a check did not pass.
@@ -120,6 +132,15 @@ pub fn check(target: &Target, timeout: Duration) -> Result<(), Failure> {
 
 /// One GET: the status and the whole body, whatever the status.
 pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure> {
+    send(target, None, timeout)
+}
+
+/// One POST of a JSON `body`: the status and the whole answer, whatever the status.
+pub fn post_json(target: &Target, body: &str, timeout: Duration) -> Result<(u16, String), Failure> {
+    send(target, Some(body), timeout)
+}
+
+fn send(target: &Target, json: Option<&str>, timeout: Duration) -> Result<(u16, String), Failure> {
     let address = resolve(target)?;
     let stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused => {
@@ -135,7 +156,7 @@ pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure>
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| Failure::Other(e.to_string()))?;
     match &target.transport {
-        Transport::Http => exchange(stream, target),
+        Transport::Http => exchange(stream, target, json),
         Transport::HttpsSystemRoots => {
             let mut builder = SslConnector::builder(SslMethod::tls_client())
                 .map_err(|e| Failure::Other(e.to_string()))?;
@@ -144,7 +165,7 @@ pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure>
                 .build()
                 .connect(&target.host, stream)
                 .map_err(|e| handshake_failure(e, None))?;
-            exchange(tls, target)
+            exchange(tls, target, json)
         }
         transport => {
             let seen = Arc::new(Mutex::new(None));
@@ -153,7 +174,7 @@ pub fn get(target: &Target, timeout: Duration) -> Result<(u16, String), Failure>
             let tls = ssl
                 .connect(stream)
                 .map_err(|e| handshake_failure(e, seen.lock().ok().and_then(|mut s| s.take())))?;
-            exchange(tls, target)
+            exchange(tls, target, json)
         }
     }
 }
@@ -182,6 +203,23 @@ fn session(
             store.add_cert(ca.clone())?;
             builder.set_verify_cert_store(store.build())?;
             builder.set_verify(SslVerifyMode::PEER);
+            true
+        }
+        Transport::HttpsMutual(identity) => {
+            let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+            for ca in &identity.cas {
+                store.add_cert(ca.clone())?;
+            }
+            builder.set_verify_cert_store(store.build())?;
+            builder.set_verify(SslVerifyMode::PEER);
+            let mut chain = identity.chain.iter();
+            if let Some(leaf) = chain.next() {
+                builder.set_certificate(leaf)?;
+            }
+            for cert in chain {
+                builder.add_extra_chain_cert(cert.clone())?;
+            }
+            builder.set_private_key(&identity.key)?;
             true
         }
         _ => {
@@ -273,12 +311,23 @@ pub fn certificate_names(cert: &X509) -> Vec<String> {
         .collect()
 }
 
-fn exchange(mut stream: impl Read + Write, target: &Target) -> Result<(u16, String), Failure> {
+fn exchange(
+    mut stream: impl Read + Write,
+    target: &Target,
+    json: Option<&str>,
+) -> Result<(u16, String), Failure> {
     let host = crate::domain::manifests::flags::host_port(&target.host, target.port);
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kinit\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        target.path
-    );
+    let request = match json {
+        None => format!(
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kinit\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            target.path
+        ),
+        Some(body) => format!(
+            "POST {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kinit\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            target.path,
+            body.len()
+        ),
+    };
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
             Failure::NoAnswer(format!("no HTTP answer from {host} in time"))

@@ -293,29 +293,6 @@ fn set_identity(builder: &mut SslContextBuilder, pem: &[u8], what: &str) -> Resu
         .map_err(|e| format!("the key of {what} does not match it: {e}"))
 }
 
-/// A kube client (used as a plain HTTPS client: `request_text`) to servers checked against
-/// `ca_pem` alone, presenting `identity_pem` (certificate chain and key) as `what`: etcd's
-/// gateway, over the same TLS as the API client. Must be called inside a tokio runtime.
-pub fn mutual_tls_client(
-    ca_pem: &[u8],
-    identity_pem: &[u8],
-    what: &str,
-    connect_timeout: std::time::Duration,
-) -> Result<Client, String> {
-    let cas = X509::stack_from_pem(ca_pem).map_err(|e| format!("cannot set up TLS: {e}"))?;
-    let tls = Tls::trusting(cas, Some((identity_pem.to_vec(), what)), false)?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
-    let connector = ApiConnector {
-        http,
-        tls: Arc::new(tls),
-    };
-    let service = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build::<_, kube::client::Body>(connector);
-    Ok(kube::client::ClientBuilder::new(service, "default").build())
-}
-
 /// TCP, then TLS with [`Tls`], for hyper's client.
 #[derive(Clone)]
 struct ApiConnector {

@@ -1,0 +1,132 @@
+//! The node as the preflight checks see it: the preflight crate's view of the machine, with HTTP
+//! requests made by kinit's one HTTP client (`net::probe`) instead of a client of its own.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinit_preflight::{EtcdClientFiles, Host, RealHost, ServiceState};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+
+use super::net::probe::{self, ClientIdentity, Target, Transport};
+
+/// How long the external etcd version check waits for one endpoint.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct NodeHost {
+    machine: RealHost,
+}
+
+impl NodeHost {
+    /// The node at `root` (`/`, or the `--rootfs` folder).
+    pub fn new(root: impl Into<PathBuf>) -> NodeHost {
+        NodeHost {
+            machine: RealHost::new(root),
+        }
+    }
+
+    /// How to reach `scheme`: plain HTTP, or HTTPS checked against the CA file and presenting the
+    /// client pair when the files name them (read from the node, under its root).
+    fn transport(&self, scheme: &str, tls: &EtcdClientFiles) -> Result<Transport, String> {
+        match scheme {
+            "http" => return Ok(Transport::Http),
+            "https" => {}
+            other => return Err(format!("unsupported scheme {other:?}")),
+        }
+        let read = |path: &str| {
+            self.machine
+                .read_file(path)
+                .map_err(|e| format!("{path}: {e}"))
+        };
+        let cas = if tls.ca_file.is_empty() {
+            return Ok(Transport::HttpsSystemRoots);
+        } else {
+            X509::stack_from_pem(read(&tls.ca_file)?.as_bytes())
+                .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.ca_file))?
+        };
+        if tls.cert_file.is_empty() || tls.key_file.is_empty() {
+            return match cas.into_iter().next() {
+                Some(ca) => Ok(Transport::HttpsVerified(ca)),
+                None => Err(format!("{} holds no certificate", tls.ca_file)),
+            };
+        }
+        let chain = X509::stack_from_pem(read(&tls.cert_file)?.as_bytes())
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.cert_file))?;
+        let key = PKey::private_key_from_pem(read(&tls.key_file)?.as_bytes())
+            .map_err(|e| format!("{}: not a PEM private key: {e}", tls.key_file))?;
+        Ok(Transport::HttpsMutual(Arc::new(ClientIdentity {
+            cas,
+            chain,
+            key,
+        })))
+    }
+}
+
+impl Host for NodeHost {
+    fn read_file(&self, path: &str) -> io::Result<String> {
+        self.machine.read_file(path)
+    }
+    fn exists(&self, path: &str) -> bool {
+        self.machine.exists(path)
+    }
+    fn dir_entries(&self, path: &str) -> io::Result<Vec<String>> {
+        self.machine.dir_entries(path)
+    }
+    fn find_in_path(&self, binary: &str) -> Option<PathBuf> {
+        self.machine.find_in_path(binary)
+    }
+    fn can_listen(&self, port: u16) -> Result<(), String> {
+        self.machine.can_listen(port)
+    }
+    fn effective_uid(&self) -> u32 {
+        self.machine.effective_uid()
+    }
+    fn cpu_count(&self) -> io::Result<usize> {
+        self.machine.cpu_count()
+    }
+    fn total_memory_mb(&self) -> io::Result<u64> {
+        self.machine.total_memory_mb()
+    }
+    fn service(&self, name: &str) -> ServiceState {
+        self.machine.service(name)
+    }
+    fn resolve(&self, name: &str) -> Result<(), String> {
+        self.machine.resolve(name)
+    }
+    fn env(&self, key: &str) -> Option<String> {
+        self.machine.env(key)
+    }
+    fn run(&self, program: &Path, args: &[&str]) -> io::Result<Output> {
+        self.machine.run(program, args)
+    }
+    fn connect_unix(&self, path: &str) -> Result<(), String> {
+        self.machine.connect_unix(path)
+    }
+    fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let host = uri.host().ok_or_else(|| format!("{url} names no host"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let target = Target {
+            host: host.to_string(),
+            port: uri
+                .port_u16()
+                .unwrap_or(if scheme == "http" { 80 } else { 443 }),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            transport: self.transport(scheme, tls)?,
+        };
+        match probe::get(&target, HTTP_TIMEOUT).map_err(|e| e.to_string())? {
+            (200, body) => Ok(body),
+            (status, _) => Err(format!("answered HTTP status {status}")),
+        }
+    }
+    fn host_path(&self, path: &str) -> PathBuf {
+        self.machine.host_path(path)
+    }
+}

@@ -2,7 +2,6 @@
 //! call retried within `timeouts.kubernetesAPICall`, independent objects applied concurrently.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -19,22 +18,30 @@ use super::retry::retrying;
 /// kinit's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "kinit";
 
-/// A failed call: what was attempted and the API's answer, or why no answer came.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub what: String,
-    /// The HTTP status the API server answered with; `None` when it could not be reached.
-    pub code: Option<u16>,
-    pub reason: String,
-    pub message: String,
+/// A failed call: what was attempted ("get Node cp1") and the API's answer, or why no answer
+/// came. Callers act on the kind (`is_forbidden`, `is_not_found`, `is_already_exists`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// The API server answered with an error status.
+    #[error("could not {what}: {message} ({code} {reason})")]
+    Status {
+        what: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    /// No answer came (connection refused, TLS refused, timeout), or the request could not be
+    /// made at all.
+    #[error("could not {what}: the API server did not answer: {message}")]
+    NoAnswer { what: String, message: String },
 }
 
 impl ApiError {
     pub fn new(what: &str, error: kube::Error) -> ApiError {
         match error {
-            kube::Error::Api(status) => ApiError {
+            kube::Error::Api(status) => ApiError::Status {
                 what: what.to_string(),
-                code: Some(status.code),
+                code: status.code,
                 reason: status.reason.clone(),
                 message: status.message.clone(),
             },
@@ -46,26 +53,31 @@ impl ApiError {
                     message = format!("{message}: {cause}");
                     source = cause.source();
                 }
-                ApiError {
+                ApiError::NoAnswer {
                     what: what.to_string(),
-                    code: None,
-                    reason: String::new(),
                     message,
                 }
             }
         }
     }
 
+    fn code(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { code, .. } => Some(*code),
+            ApiError::NoAnswer { .. } => None,
+        }
+    }
+
     pub fn is_forbidden(&self) -> bool {
-        self.code == Some(403)
+        self.code() == Some(403)
     }
 
     pub fn is_not_found(&self) -> bool {
-        self.code == Some(404)
+        self.code() == Some(404)
     }
 
     pub fn is_already_exists(&self) -> bool {
-        self.code == Some(409) && self.reason == "AlreadyExists"
+        matches!(self, ApiError::Status { code: 409, reason, .. } if reason == "AlreadyExists")
     }
 }
 
@@ -88,23 +100,6 @@ where
     retrying(limit, call)
         .await
         .map_err(|e| ApiError::new(what, e))
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.code {
-            Some(code) => write!(
-                f,
-                "could not {}: {} ({code} {})",
-                self.what, self.message, self.reason
-            ),
-            None => write!(
-                f,
-                "could not {}: the API server did not answer: {}",
-                self.what, self.message
-            ),
-        }
-    }
 }
 
 /// API work started ahead of the phase that reports it; its error is the phase's error text.
@@ -330,10 +325,8 @@ async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Resu
 }
 
 fn as_dynamic(object: &ApiObject) -> Result<DynamicObject, ApiError> {
-    serde_json::from_value(object.body.clone()).map_err(|e| ApiError {
+    serde_json::from_value(object.body.clone()).map_err(|e| ApiError::NoAnswer {
         what: format!("send {}", object.describe()),
-        code: None,
-        reason: String::new(),
         message: e.to_string(),
     })
 }

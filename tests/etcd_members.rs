@@ -19,7 +19,7 @@ use kinit_phases::domain::config::types::{ResetConfiguration, Timeouts};
 use kinit_phases::domain::config::{decode, resolve};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::steps::etcd;
-use kinit_phases::workflow::{EventSink, JoinTarget, PhaseContext, PhaseRecord};
+use kinit_phases::workflow::{JoinTarget, KeptLines, PhaseContext};
 use kinit_preflight::{JoinFacts, RealHost};
 use std::path::PathBuf;
 use std::process::Output;
@@ -128,16 +128,6 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-struct Lines(Vec<String>);
-
-impl EventSink for Lines {
-    fn phase_start(&mut self, _phase: &str) {}
-    fn line(&mut self, text: &str) {
-        self.0.push(text.to_string());
-    }
-    fn phase_end(&mut self, _record: &PhaseRecord) {}
-}
-
 enum Work {
     /// etcd-join with the cluster's client URLs already found.
     Join(Vec<String>),
@@ -189,7 +179,7 @@ fn start(
         } else {
             Box::new(HostEffects::new(&root))
         };
-        let mut sink = Lines(Vec::new());
+        let mut sink = KeptLines::default();
         let target = JoinTarget {
             facts: JoinFacts {
                 api_server_endpoint: format!("{CP1}:6443"),

@@ -3,19 +3,8 @@
 //! phase would change (reference §3–§8).
 
 use crate::exec::effects::{Change, DryRunEffects, Effects};
-use crate::workflow::{self, EventSink, Phase, PhaseContext, PhaseRecord};
+use crate::workflow::{self, KeptLines, Phase, PhaseContext};
 use kinit_preflight::RealHost;
-
-#[derive(Default)]
-struct Lines(Vec<String>);
-
-impl EventSink for Lines {
-    fn phase_start(&mut self, _phase: &str) {}
-    fn line(&mut self, text: &str) {
-        self.0.push(text.to_string());
-    }
-    fn phase_end(&mut self, _record: &PhaseRecord) {}
-}
 
 /// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
 fn plan(table: &[Phase], only: &str) -> Vec<String> {
@@ -23,7 +12,7 @@ fn plan(table: &[Phase], only: &str) -> Vec<String> {
     let config = crate::steps::addons::test_config(Default::default());
     let host = RealHost::new(root.path());
     let mut effects = DryRunEffects::new(root.path());
-    let mut lines = Lines::default();
+    let mut lines = KeptLines::default();
     let mut ctx = PhaseContext::new(&config, &host, &mut effects, &mut lines, true);
     let summary = workflow::run(table, Some(only), &[], &mut ctx);
     assert!(summary.error.is_none(), "{only}: {:?}", summary.error);
@@ -109,20 +98,7 @@ fn mark_control_plane_plans_one_node_patch() {
 
 #[test]
 fn wait_control_plane_plans_the_kubelet_then_each_component() {
-    // Its CA comes from the certs phase: the dry run sees what that phase would write.
-    let root = tempfile::tempdir().unwrap();
-    let config = crate::steps::addons::test_config(Default::default());
-    let host = RealHost::new(root.path());
-    let mut effects = DryRunEffects::new(root.path());
-    let mut lines = Lines::default();
-    let mut ctx = PhaseContext::new(&config, &host, &mut effects, &mut lines, true);
-    let table = super::init::phases();
-    assert!(
-        workflow::run(&table, Some("wait-control-plane"), &[], &mut ctx)
-            .error
-            .is_none()
-    );
-    let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
+    let planned = plan(&super::init::phases(), "wait-control-plane");
     assert_eq!(
         planned,
         [

@@ -83,3 +83,16 @@ pub trait EventSink {
         }
     }
 }
+
+/// A sink that keeps the lines of a run and nothing else: for tests, and for callers that print
+/// the lines their own way.
+#[derive(Debug, Default)]
+pub struct KeptLines(pub Vec<String>);
+
+impl EventSink for KeptLines {
+    fn phase_start(&mut self, _phase: &str) {}
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
+    fn phase_end(&mut self, _record: &PhaseRecord) {}
+}

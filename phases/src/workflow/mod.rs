@@ -11,6 +11,6 @@ mod runner;
 
 pub use context::{Ahead, Condition, JoinTarget, KeyDemand, PhaseContext, Step};
 pub use error::{failed, PhaseError};
-pub use events::{EventSink, Outcome, PhaseRecord, ProgressRow};
+pub use events::{EventSink, KeptLines, Outcome, PhaseRecord, ProgressRow};
 pub use phase::{all_paths, find, help_text, Phase};
 pub use runner::{ms, run, RunSummary};

@@ -9,12 +9,9 @@ use crate::cli::{GlobalArgs, OutputFormat, TokenCreateArgs, TokenServerArgs};
 use crate::exit::{self, Exit};
 use crate::run_phases::{load_lenient, root};
 use crate::tabwriter;
-use kinit_phases::domain::config::duration::{self, GoDuration};
-use kinit_phases::domain::config::types::{BootstrapToken, InitConfiguration};
-use kinit_phases::domain::config::{defaults, validate};
+use kinit_phases::commands::token::{join_target, requested_tokens, TokenError, TokenFlags};
+use kinit_phases::domain::config::validate;
 use kinit_phases::domain::join_command::JoinCommand;
-use kinit_phases::domain::kubeconfig::{unbase64, Kubeconfig};
-use kinit_phases::domain::pki::cert;
 use kinit_phases::domain::time_text::{rfc3339, short_human_duration};
 use kinit_phases::domain::token::{self, TokenSecret};
 use kinit_phases::exec::api::Session;
@@ -54,109 +51,6 @@ fn connect(text: &str, server: &TokenServerArgs, call_limit: Duration) -> Result
 // ---------------------------------------------------------------------------------------------
 // create
 
-/// The tokens to create: the --config file's bootstrapTokens, or one built from the flags, with
-/// kubeadm's defaults, a generated value where none is given, and kubeadm's validation.
-fn requested_tokens(
-    args: &TokenCreateArgs,
-    config: Option<&InitConfiguration>,
-) -> Result<Vec<BootstrapToken>, Exit> {
-    let mut init = match config {
-        Some(init) => {
-            // As kubeadm: the file owns the token's settings, so flags beside it would be ignored.
-            let mixed: Vec<&str> = [
-                (args.token.is_some(), "token"),
-                (args.ttl.is_some(), "ttl"),
-                (args.usages.is_some(), "usages"),
-                (args.groups.is_some(), "groups"),
-                (args.description.is_some(), "description"),
-            ]
-            .iter()
-            .filter(|(given, _)| *given)
-            .map(|(_, name)| *name)
-            .collect();
-            if !mixed.is_empty() {
-                return Err(Exit::usage(format!(
-                    "can not mix '--config' with arguments [{}]: set them in the file's bootstrapTokens instead",
-                    mixed.join(" ")
-                )));
-            }
-            init.clone()
-        }
-        None => {
-            if let Some(problem) = args.token.as_deref().and_then(validate::token_problem) {
-                return Err(Exit::usage(problem));
-            }
-            let ttl = match &args.ttl {
-                Some(text) => Some(GoDuration(duration::parse(text).map_err(|e| {
-                    Exit::usage(format!("invalid argument {text:?} for \"--ttl\" flag: {e}"))
-                })?)),
-                None => None,
-            };
-            InitConfiguration {
-                bootstrap_tokens: vec![BootstrapToken {
-                    token: args.token.clone(),
-                    description: args.description.clone().unwrap_or_default(),
-                    ttl,
-                    expires: None,
-                    usages: args.usages.clone().unwrap_or_default(),
-                    groups: args.groups.clone().unwrap_or_default(),
-                }],
-                ..Default::default()
-            }
-        }
-    };
-    defaults::bootstrap_tokens(&mut init.bootstrap_tokens);
-    let mut findings = Vec::new();
-    validate::init(&init, &mut findings);
-    let problems: Vec<String> = findings
-        .into_iter()
-        .filter(|(_, path, _)| path.starts_with("bootstrapTokens"))
-        .map(|(_, path, why)| format!("{path}: {why}"))
-        .collect();
-    if !problems.is_empty() {
-        return Err(Exit::usage(format!(
-            "invalid bootstrap token:\n  {}",
-            problems.join("\n  ")
-        )));
-    }
-    for token in &mut init.bootstrap_tokens {
-        if token.token.as_deref().is_none_or(str::is_empty) {
-            token.token = Some(token::generate().map_err(Exit::failure)?);
-        }
-    }
-    Ok(init.bootstrap_tokens)
-}
-
-/// `host:port` and the CA pin other nodes join with, from the kubeconfig's current cluster, as
-/// kubeadm takes them; worked out before any token is created, so a kubeconfig without a CA
-/// leaves no token behind.
-fn join_target(global: &GlobalArgs, text: &str, source: &str) -> Result<(String, String), Exit> {
-    let kubeconfig = Kubeconfig::parse(text, source).map_err(Exit::failure)?;
-    let cluster = kubeconfig
-        .current()
-        .map(|(cluster, _)| cluster)
-        .or_else(|| kubeconfig.clusters.first().map(|c| &c.cluster))
-        .ok_or_else(|| Exit::failure(format!("{source} names no cluster")))?;
-    let endpoint = cluster.server.replace("https://", "");
-    let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
-        (Some(data), _) => unbase64(data)
-            .map_err(|e| Exit::failure(format!("{source}: certificate-authority-data: {e}")))?,
-        (None, Some(path)) => HostEffects::new(root(global))
-            .read_file(path)
-            .map_err(Exit::failure)?
-            .ok_or_else(|| {
-                Exit::failure(format!("{path} (certificate-authority of {source}) does not exist"))
-            })?,
-        (None, None) => {
-            return Err(Exit::failure(format!(
-                "{source} has no certificate authority for its cluster, so the join command cannot pin it"
-            )))
-        }
-    };
-    let ca = cert::parse_pem(&ca_pem, source).map_err(Exit::failure)?;
-    Ok((endpoint, cert::ca_cert_hash(&ca).map_err(Exit::failure)?))
-}
-
 pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> {
     if args.certificate_key.is_some() && !args.print_join_command {
         return Err(Exit::usage(
@@ -172,7 +66,17 @@ pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> 
     }
     let file = global.config.as_deref().map(load_lenient).transpose()?;
     let config = file.as_ref().and_then(|f| f.init.as_ref());
-    let tokens = requested_tokens(args, config)?;
+    let flags = TokenFlags {
+        token: args.token.clone(),
+        ttl: args.ttl.clone(),
+        usages: args.usages.clone(),
+        groups: args.groups.clone(),
+        description: args.description.clone(),
+    };
+    let tokens = requested_tokens(&flags, config).map_err(|e| match e {
+        TokenError::Usage(why) => Exit::usage(why),
+        TokenError::Failed(why) => Exit::failure(why),
+    })?;
     let call_limit = config
         .and_then(|c| c.timeouts.as_ref())
         .and_then(|t| t.kubernetes_api_call)
@@ -180,7 +84,13 @@ pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> 
 
     let text = read_kubeconfig(global, &args.server)?;
     let target = if args.print_join_command {
-        Some(join_target(global, &text, &args.server.kubeconfig)?)
+        let effects = HostEffects::new(root(global));
+        Some(
+            join_target(&text, &args.server.kubeconfig, |path| {
+                effects.read_file(path)
+            })
+            .map_err(Exit::failure)?,
+        )
     } else {
         None
     };

@@ -82,31 +82,26 @@ pub struct EndpointStatus {
 }
 
 /// A failed etcd call: what was asked, of which endpoint, and etcd's answer or why none came.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdError {
-    pub what: String,
-    pub endpoint: String,
-    /// etcd's gRPC status code (or the HTTP status when the answer was not etcd's JSON); `None`
-    /// when no answer came (connection refused, TLS refused, timeout).
-    pub code: Option<u16>,
-    pub message: String,
-}
-
-impl std::fmt::Display for EtcdError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.code {
-            Some(_) => write!(
-                f,
-                "could not {} at {}: {}",
-                self.what, self.endpoint, self.message
-            ),
-            None => write!(
-                f,
-                "could not {}: etcd at {} did not answer: {}",
-                self.what, self.endpoint, self.message
-            ),
-        }
-    }
+/// Callers act on the kind (`is_retryable`, `is_peer_url_taken`, `is_not_a_learner`,
+/// `is_member_not_found`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EtcdError {
+    /// etcd answered with an error: its gRPC status code, or the HTTP status when the answer
+    /// was not etcd's JSON.
+    #[error("could not {what} at {endpoint}: {message}")]
+    Answered {
+        what: String,
+        endpoint: String,
+        code: u16,
+        message: String,
+    },
+    /// No answer came (connection refused, TLS refused, timeout).
+    #[error("could not {what}: etcd at {endpoint} did not answer: {message}")]
+    NoAnswer {
+        what: String,
+        endpoint: String,
+        message: String,
+    },
 }
 
 impl From<EtcdError> for String {
@@ -120,11 +115,42 @@ impl From<EtcdError> for String {
 const FINAL_GRPC_CODES: [u16; 6] = [3, 5, 6, 7, 12, 16];
 
 impl EtcdError {
+    /// An answer with `code`, or no answer (`None`).
+    pub fn new(what: &str, endpoint: &str, code: Option<u16>, message: String) -> EtcdError {
+        let (what, endpoint) = (what.to_string(), endpoint.to_string());
+        match code {
+            Some(code) => EtcdError::Answered {
+                what,
+                endpoint,
+                code,
+                message,
+            },
+            None => EtcdError::NoAnswer {
+                what,
+                endpoint,
+                message,
+            },
+        }
+    }
+
+    fn code(&self) -> Option<u16> {
+        match self {
+            EtcdError::Answered { code, .. } => Some(*code),
+            EtcdError::NoAnswer { .. } => None,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            EtcdError::Answered { message, .. } | EtcdError::NoAnswer { message, .. } => message,
+        }
+    }
+
     /// No answer, a busy or leaderless cluster ("etcdserver: unhealthy cluster", "request timed
     /// out"), a 5xx: worth another try within the time limit. kubeadm retries every failure of a
     /// member call; kinit stops early only on answers that cannot change.
     pub fn is_retryable(&self) -> bool {
-        match self.code {
+        match self.code() {
             None => true,
             // Below 100 it is a gRPC code; otherwise the HTTP status of an answer that was not etcd's JSON.
             Some(code) if code < 100 => {
@@ -138,18 +164,19 @@ impl EtcdError {
 
     /// etcd's "Peer URLs already exists": a member with this peer URL is in the cluster.
     pub fn is_peer_url_taken(&self) -> bool {
-        self.message.contains("Peer URLs already exists")
+        self.message().contains("Peer URLs already exists")
     }
 
     /// etcd's answer when the member to promote already votes ("can only promote a learner
     /// member"; not yet in sync is "... which is in sync with leader", worth waiting for).
     pub fn is_not_a_learner(&self) -> bool {
-        self.message.ends_with("can only promote a learner member")
+        self.message()
+            .ends_with("can only promote a learner member")
     }
 
     /// etcd's "member not found".
     pub fn is_member_not_found(&self) -> bool {
-        self.message.contains("member not found")
+        self.message().contains("member not found")
     }
 }
 
@@ -306,12 +333,7 @@ impl EtcdClient {
         path: &str,
         body: &Value,
     ) -> Result<Value, EtcdError> {
-        let fail = |code, message: String| EtcdError {
-            what: what.to_string(),
-            endpoint: endpoint.to_string(),
-            code,
-            message,
-        };
+        let fail = |code, message: String| EtcdError::new(what, endpoint, code, message);
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
         let target = target(endpoint, path, &self.transport)
             .ok_or_else(|| fail(None, format!("{url} is not a usable URL")))?;
@@ -424,12 +446,8 @@ mod tests {
 
     #[test]
     fn which_failures_are_tried_again() {
-        let error = |code, message: &str| EtcdError {
-            what: "x".into(),
-            endpoint: "https://e:2379".into(),
-            code,
-            message: message.into(),
-        };
+        let error =
+            |code, message: &str| EtcdError::new("x", "https://e:2379", code, message.into());
         assert!(error(None, "connection refused").is_retryable());
         assert!(error(Some(14), "etcdserver: unhealthy cluster").is_retryable());
         assert!(error(Some(503), "Service Unavailable").is_retryable());

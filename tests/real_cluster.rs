@@ -466,6 +466,17 @@ timeouts:
     path.to_str().unwrap().to_string()
 }
 
+/// `kinit join` on `host` with the config at `config`, past the checks these hosts cannot meet.
+fn kinit_join(host: &Host, config: &str) -> std::process::Output {
+    host.kinit(&[
+        "join",
+        "--config",
+        config,
+        "--ignore-preflight-errors",
+        UNMET_PREFLIGHT,
+    ])
+}
+
 /// `host`'s /join.yaml for a join with `token` pinned to `hash`, with the test's join timeouts.
 fn token_join_config(host: &Host, token: &str, hash: &str) -> String {
     join_config(
@@ -593,15 +604,7 @@ fn worker_joins(
     let config = token_join_config(w1, token, hash);
     let (out, kubelet) = beside_the_kubelet(
         |ended| bootstrap_kubelet(w1, ended, pods),
-        || {
-            w1.kinit(&[
-                "join",
-                "--config",
-                &config,
-                "--ignore-preflight-errors",
-                UNMET_PREFLIGHT,
-            ])
-        },
+        || kinit_join(w1, &config),
     );
     let stdout = text(&out.stdout);
     assert!(
@@ -1231,15 +1234,7 @@ fn needs_root_real_kubelet_bootstraps_and_registers_a_worker() {
             }
             Some(support::real_kubelet::RealKubelet::start(w1))
         },
-        || {
-            w1.kinit(&[
-                "join",
-                "--config",
-                &config,
-                "--ignore-preflight-errors",
-                UNMET_PREFLIGHT,
-            ])
-        },
+        || kinit_join(w1, &config),
     );
     let mut kubelet = kubelet.expect("the join wrote bootstrap-kubelet.conf and kubeadm-flags.env");
     eprintln!(

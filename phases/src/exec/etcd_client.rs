@@ -335,8 +335,8 @@ impl EtcdClient {
     ) -> Result<Value, EtcdError> {
         let fail = |code, message: String| EtcdError::new(what, endpoint, code, message);
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let target = target(endpoint, path, &self.transport)
-            .ok_or_else(|| fail(None, format!("{url} is not a usable URL")))?;
+        let target = Target::from_url(&url, 2379, || Ok(self.transport.clone()))
+            .map_err(|_| fail(None, format!("{url} is not a usable URL")))?;
         tracing::debug!("etcd: POST {url}");
         let limit = EXCHANGE_LIMIT.min(self.limit);
         let (status, text) = probe::post_json(&target, &body.to_string(), limit)
@@ -361,27 +361,6 @@ impl EtcdClient {
         }
         answer.map_err(|e| fail(Some(200), format!("the answer is not JSON ({e}): {text}")))
     }
-}
-
-/// Where `path` of the etcd at client URL `endpoint` (`https://10.0.0.1:2379`, `https://[fd00::1]:2379`) is.
-fn target(endpoint: &str, path: &str, transport: &Transport) -> Option<Target> {
-    let uri: http::Uri = endpoint.parse().ok()?;
-    let transport = match uri.scheme_str() {
-        Some("https") => transport.clone(),
-        Some("http") => Transport::Http,
-        _ => return None,
-    };
-    let host = uri.host()?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    Some(Target {
-        host: host.to_string(),
-        port: uri.port_u16().unwrap_or(2379),
-        path: path.to_string(),
-        transport,
-    })
 }
 
 /// A uint64 of the gateway: a JSON string (or a number from other encoders).

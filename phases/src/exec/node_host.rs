@@ -28,25 +28,19 @@ impl NodeHost {
         }
     }
 
-    /// How to reach `scheme`: plain HTTP, or HTTPS checked against the CA file and presenting the
-    /// client pair when the files name them (read from the node, under its root).
-    fn transport(&self, scheme: &str, tls: &EtcdClientFiles) -> Result<Transport, String> {
-        match scheme {
-            "http" => return Ok(Transport::Http),
-            "https" => {}
-            other => return Err(format!("unsupported scheme {other:?}")),
-        }
+    /// HTTPS checked against the CA file and presenting the client pair when the files name them
+    /// (read from the node, under its root); the host's trusted CAs without a CA file.
+    fn https(&self, tls: &EtcdClientFiles) -> Result<Transport, String> {
         let read = |path: &str| {
             self.machine
                 .read_file(path)
                 .map_err(|e| format!("{path}: {e}"))
         };
-        let cas = if tls.ca_file.is_empty() {
+        if tls.ca_file.is_empty() {
             return Ok(Transport::HttpsSystemRoots);
-        } else {
-            X509::stack_from_pem(read(&tls.ca_file)?.as_bytes())
-                .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.ca_file))?
-        };
+        }
+        let cas = X509::stack_from_pem(read(&tls.ca_file)?.as_bytes())
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.ca_file))?;
         if tls.cert_file.is_empty() || tls.key_file.is_empty() {
             return match cas.into_iter().next() {
                 Some(ca) => Ok(Transport::HttpsVerified(ca)),
@@ -106,21 +100,8 @@ impl Host for NodeHost {
         self.machine.connect_unix(path)
     }
     fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-        let host = uri.host().ok_or_else(|| format!("{url} names no host"))?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let scheme = uri.scheme_str().unwrap_or_default();
-        let target = Target {
-            host: host.to_string(),
-            port: uri
-                .port_u16()
-                .unwrap_or(if scheme == "http" { 80 } else { 443 }),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
-            transport: self.transport(scheme, tls)?,
-        };
+        let default_port = if url.starts_with("http://") { 80 } else { 443 };
+        let target = Target::from_url(url, default_port, || self.https(tls))?;
         match probe::get(&target, HTTP_TIMEOUT).map_err(|e| e.to_string())? {
             (200, body) => Ok(body),
             (status, _) => Err(format!("answered HTTP status {status}")),

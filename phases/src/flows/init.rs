@@ -64,7 +64,7 @@ fn certificates() -> Vec<Phase> {
             Phase::new(name, description, move |ctx| {
                 certs_phase::run_cert(ctx, name)
             })
-            .makes_keys(move |ctx| certs_phase::key_demand(ctx, name))
+            .makes_keys(move |ctx| certs_phase::key_demand(ctx, &[name]))
         })
         .collect()
 }
@@ -76,7 +76,7 @@ fn kubeconfig_files() -> Vec<Phase> {
             Phase::new(name, description, move |ctx| {
                 kubeconfig_phase::run_file(ctx, name)
             })
-            .makes_keys(move |ctx| kubeconfig_phase::key_demand(ctx, name))
+            .makes_keys(move |ctx| kubeconfig_phase::key_demand(ctx, &[name]))
         })
         .collect()
 }

@@ -114,27 +114,31 @@ pub fn before_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseErro
     Ok(Vec::new())
 }
 
-/// The key the certificate of child `phase` will make: one when its certificate or key is
-/// missing (for `sa`, when its key is).
-pub fn key_demand(ctx: &PhaseContext<'_>, phase: &str) -> Result<Vec<String>, String> {
+/// The keys the certificates of children `phases` will make: one for each whose certificate or
+/// key is missing (for `sa`, whose key is).
+pub fn key_demand(ctx: &PhaseContext<'_>, phases: &[&str]) -> Result<Vec<String>, String> {
     let dir = cert_dir(ctx.config);
-    let missing = |file: String| ctx.effects.read_file(&file).map(|f| f.is_none());
-    let needed = if phase == "sa" {
-        missing(path(dir, "sa", "key"))?
-    } else {
-        let (specs, _) = table::certificates(ctx.config)?;
-        match specs.iter().find(|s| s.phase == phase) {
-            Some(spec) => {
-                missing(path(dir, spec.base, "crt"))? || missing(path(dir, spec.base, "key"))?
-            }
-            None => false,
-        }
+    let missing = |base: &str, extension| {
+        ctx.effects
+            .read_file(&path(dir, base, extension))
+            .map(|f| f.is_none())
     };
-    Ok(if needed {
-        vec![key_name(phase)]
-    } else {
-        Vec::new()
-    })
+    let (specs, _) = table::certificates(ctx.config)?;
+    let mut needed = Vec::new();
+    for &phase in phases {
+        let wanted = if phase == "sa" {
+            missing("sa", "key")?
+        } else {
+            match specs.iter().find(|s| s.phase == phase) {
+                Some(spec) => missing(spec.base, "crt")? || missing(spec.base, "key")?,
+                None => false,
+            }
+        };
+        if wanted {
+            needed.push(key_name(phase));
+        }
+    }
+    Ok(needed)
 }
 
 fn names_line(profile: &CertProfile) -> String {

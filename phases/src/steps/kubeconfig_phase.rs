@@ -128,15 +128,18 @@ fn key_name(phase: &str) -> String {
     format!("kubeconfig/{phase}")
 }
 
-/// The client key the kubeconfig of child `phase` will make: one when its file does not exist.
-pub fn key_demand(ctx: &PhaseContext<'_>, phase: &str) -> Result<Vec<String>, String> {
-    let Some(spec) = specs(ctx.config).into_iter().find(|s| s.phase == phase) else {
-        return Ok(Vec::new());
-    };
-    Ok(match ctx.effects.read_file(&file_path(ctx, spec.file))? {
-        None => vec![key_name(spec.phase)],
-        Some(_) => Vec::new(),
-    })
+/// The client keys the kubeconfig files of children `phases` will make: one for each file that
+/// does not exist.
+pub fn key_demand(ctx: &PhaseContext<'_>, phases: &[&str]) -> Result<Vec<String>, String> {
+    let mut needed = Vec::new();
+    for spec in specs(ctx.config) {
+        if phases.contains(&spec.phase)
+            && ctx.effects.read_file(&file_path(ctx, spec.file))?.is_none()
+        {
+            needed.push(key_name(spec.phase));
+        }
+    }
+    Ok(needed)
 }
 
 /// A kubeconfig for `user`, embedding the CA and a fresh client certificate signed by it.

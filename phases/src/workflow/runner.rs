@@ -62,19 +62,22 @@ pub fn run(
 ) -> RunSummary {
     let mut summary = RunSummary::default();
     let units = units(table, only, skip);
-    let will_run = |unit: &Unit<'_>, ctx: &PhaseContext<'_>| {
-        !unit.skipped && unit.leaf.run_if.is_none_or(|condition| condition(ctx))
-    };
-    ctx.ahead = units
+    // Whether each unit has anything to do, decided once, before the first runs.
+    let active: Vec<bool> = units
         .iter()
-        .filter(|u| will_run(u, ctx))
+        .map(|u| u.leaf.run_if.is_none_or(|condition| condition(ctx)))
+        .collect();
+    let will_run = || {
+        units
+            .iter()
+            .zip(&active)
+            .filter(|(u, active)| !u.skipped && **active)
+            .map(|(u, _)| u)
+    };
+    ctx.ahead = will_run()
         .filter_map(|u| u.leaf.ahead.map(|ahead| (u.path.clone(), ahead)))
         .collect();
-    ctx.key_demands = units
-        .iter()
-        .filter(|u| will_run(u, ctx))
-        .filter_map(|u| u.leaf.keys.clone())
-        .collect();
+    ctx.key_demands = will_run().filter_map(|u| u.leaf.keys.clone()).collect();
     let mut introduced: Vec<&str> = Vec::new();
     for (i, unit) in units.iter().enumerate() {
         // Where each top-level phase ends: its files are committed there, in one flush.
@@ -100,28 +103,16 @@ pub fn run(
         let started = Instant::now();
         ctx.report = None;
         ctx.current = unit.path.clone();
-        let mut result = Ok(Vec::new());
-        if unit.leaf.run_if.is_none_or(|condition| condition(ctx)) {
-            let mut steps: Vec<&Step> = Vec::new();
+        let mut steps: Vec<&Step> = Vec::new();
+        if active[i] {
+            // A group's own step runs once, before the first of its children that runs.
             if !std::ptr::eq(unit.parent, unit.leaf) && !introduced.contains(&unit.parent.name) {
                 introduced.push(unit.parent.name);
                 steps.extend(&unit.parent.run);
             }
             steps.extend(&unit.leaf.run);
-            for step in steps {
-                match step(ctx) {
-                    Ok(warnings) => {
-                        if let Ok(all) = &mut result {
-                            all.extend(warnings);
-                        }
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
         }
+        let mut result = run_steps(ctx, &steps);
         // A dry run shows everything a real run would do, so it reports where a real run would
         // have stopped and goes on.
         if let (true, Err(PhaseError::PreflightFailed(text))) = (ctx.dry_run, &result) {
@@ -167,6 +158,15 @@ pub fn run(
     }
     summary.would_stop = ctx.would_stop.take();
     summary
+}
+
+/// Runs `steps` in turn, stopping at the first error; their warnings together.
+fn run_steps(ctx: &mut PhaseContext<'_>, steps: &[&Step]) -> Result<Vec<String>, PhaseError> {
+    let mut warnings = Vec::new();
+    for step in steps {
+        warnings.extend(step(ctx)?);
+    }
+    Ok(warnings)
 }
 
 pub fn ms(duration: Duration) -> f64 {

@@ -103,6 +103,37 @@ pub struct Target {
 }
 
 impl Target {
+    /// Where `url` points: plain HTTP for `http://`, `https` (made only then) for `https://`,
+    /// `default_port` when the URL names none; an IPv6 host without its brackets.
+    pub fn from_url(
+        url: &str,
+        default_port: u16,
+        https: impl FnOnce() -> Result<Transport, String>,
+    ) -> Result<Target, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let transport = match uri.scheme_str() {
+            Some("http") => Transport::Http,
+            Some("https") => https()?,
+            other => {
+                return Err(format!(
+                    "unsupported scheme {:?}",
+                    other.unwrap_or_default()
+                ))
+            }
+        };
+        let host = uri.host().ok_or_else(|| format!("{url} names no host"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        Ok(Target {
+            host: host.to_string(),
+            port: uri.port_u16().unwrap_or(default_port),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            transport,
+        })
+    }
+
     pub fn url(&self) -> String {
         let scheme = match self.transport {
             Transport::Http => "http",
@@ -199,19 +230,11 @@ fn session(
     let mut builder = crate::exec::net::tls::client_context_builder()?;
     let verified = match transport {
         Transport::HttpsVerified(ca) => {
-            let mut store = openssl::x509::store::X509StoreBuilder::new()?;
-            store.add_cert(ca.clone())?;
-            builder.set_verify_cert_store(store.build())?;
-            builder.set_verify(SslVerifyMode::PEER);
+            trust_only(&mut builder, std::slice::from_ref(ca))?;
             true
         }
         Transport::HttpsMutual(identity) => {
-            let mut store = openssl::x509::store::X509StoreBuilder::new()?;
-            for ca in &identity.cas {
-                store.add_cert(ca.clone())?;
-            }
-            builder.set_verify_cert_store(store.build())?;
-            builder.set_verify(SslVerifyMode::PEER);
+            trust_only(&mut builder, &identity.cas)?;
             let mut chain = identity.chain.iter();
             if let Some(leaf) = chain.next() {
                 builder.set_certificate(leaf)?;
@@ -239,6 +262,20 @@ fn session(
         });
     }
     Ok(ssl)
+}
+
+/// Servers are checked against `cas` and nothing else.
+fn trust_only(
+    builder: &mut openssl::ssl::SslContextBuilder,
+    cas: &[X509],
+) -> Result<(), openssl::error::ErrorStack> {
+    let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+    for ca in cas {
+        store.add_cert(ca.clone())?;
+    }
+    builder.set_verify_cert_store(store.build())?;
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(())
 }
 
 /// What a failed handshake means. `seen` is the server's certificate as verification saw it:

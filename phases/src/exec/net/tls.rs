@@ -142,44 +142,28 @@ struct Tls {
 
 impl Tls {
     fn new(config: &Config) -> Result<Tls, String> {
-        let mut cas = Vec::new();
-        for der in config.root_cert.iter().flatten() {
-            cas.push(X509::from_der(der).map_err(|e| {
-                format!("the kubeconfig's certificate-authority-data is not a certificate: {e}")
-            })?);
-        }
-        let identity = identity(config)?.map(|pem| (pem, "the kubeconfig's client certificate"));
-        let mut tls = Tls::trusting(cas, identity, config.accept_invalid_certs)?;
-        tls.server_name = config.tls_server_name.clone();
-        Ok(tls)
-    }
-
-    /// A context that trusts `cas` alone (or, with `skip_verify`, checks nothing) and presents
-    /// `identity` (key and certificate chain as one PEM, with what it is for errors) when given.
-    fn trusting(
-        cas: Vec<X509>,
-        identity: Option<(Vec<u8>, &str)>,
-        skip_verify: bool,
-    ) -> Result<Tls, String> {
         let tls = |e: openssl::error::ErrorStack| format!("cannot set up TLS: {e}");
         let mut builder = client_context_builder().map_err(tls)?;
         let mut store = X509StoreBuilder::new().map_err(tls)?;
-        for ca in cas {
+        for der in config.root_cert.iter().flatten() {
+            let ca = X509::from_der(der).map_err(|e| {
+                format!("the kubeconfig's certificate-authority-data is not a certificate: {e}")
+            })?;
             store.add_cert(ca).map_err(tls)?;
         }
         builder.set_cert_store(store.build());
-        builder.set_verify(if skip_verify {
+        builder.set_verify(if config.accept_invalid_certs {
             SslVerifyMode::NONE
         } else {
             SslVerifyMode::PEER
         });
-        if let Some((pem, what)) = identity {
-            set_identity(&mut builder, &pem, what)?;
+        if let Some(identity) = identity(config)? {
+            set_identity(&mut builder, &identity)?;
         }
         Ok(Tls {
             context: builder.build(),
-            server_name: None,
-            skip_verify,
+            server_name: config.tls_server_name.clone(),
+            skip_verify: config.accept_invalid_certs,
         })
     }
 
@@ -274,23 +258,24 @@ fn identity(config: &Config) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-/// `what` names the certificate in errors ("the kubeconfig's client certificate").
-fn set_identity(builder: &mut SslContextBuilder, pem: &[u8], what: &str) -> Result<(), String> {
-    let tls = |e: openssl::error::ErrorStack| format!("cannot use {what}: {e}");
+fn set_identity(builder: &mut SslContextBuilder, pem: &[u8]) -> Result<(), String> {
+    let tls = |e: openssl::error::ErrorStack| {
+        format!("cannot use the kubeconfig's client certificate: {e}")
+    };
     let mut chain = X509::stack_from_pem(pem).map_err(tls)?.into_iter();
     let leaf = chain
         .next()
-        .ok_or_else(|| format!("{what} holds no certificate"))?;
+        .ok_or("the kubeconfig's client-certificate-data holds no certificate")?;
     builder.set_certificate(&leaf).map_err(tls)?;
     for cert in chain {
         builder.add_extra_chain_cert(cert).map_err(tls)?;
     }
     let key = PKey::private_key_from_pem(pem)
-        .map_err(|e| format!("the key of {what} is not a PEM private key: {e}"))?;
+        .map_err(|e| format!("the kubeconfig's client-key-data is not a PEM private key: {e}"))?;
     builder.set_private_key(&key).map_err(tls)?;
-    builder
-        .check_private_key()
-        .map_err(|e| format!("the key of {what} does not match it: {e}"))
+    builder.check_private_key().map_err(|e| {
+        format!("the kubeconfig's client key does not match its client certificate: {e}")
+    })
 }
 
 /// TCP, then TLS with [`Tls`], for hyper's client.

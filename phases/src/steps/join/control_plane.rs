@@ -30,19 +30,11 @@ fn own_certificates(ctx: &PhaseContext<'_>) -> Result<Vec<&'static str>, String>
 
 /// The keys of this node's own certificates, made in one batch with its kubeconfig keys.
 pub fn certs_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
-    let mut needed = Vec::new();
-    for phase in own_certificates(ctx)? {
-        needed.extend(certs_phase::key_demand(ctx, phase)?);
-    }
-    Ok(needed)
+    certs_phase::key_demand(ctx, &own_certificates(ctx)?)
 }
 
 pub fn kubeconfig_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
-    let mut needed = Vec::new();
-    for phase in KUBECONFIG_FILES {
-        needed.extend(kubeconfig_phase::key_demand(ctx, phase)?);
-    }
-    Ok(needed)
+    kubeconfig_phase::key_demand(ctx, &KUBECONFIG_FILES)
 }
 
 pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {

@@ -3,17 +3,18 @@
 use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
-use kinit_phases::domain::config::resolve::{self, InitConfig};
-use kinit_phases::domain::config::types::{JoinConfiguration, ResetConfiguration};
+use kinit_phases::commands::join::JoinRequest;
+use kinit_phases::commands::reset::ResetFlags;
+use kinit_phases::commands::{self, PrepareError};
+use kinit_phases::domain::config::resolve::{self, InitConfig, InitPrinting};
 use kinit_phases::domain::config::{self, ConfigFile};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::exec::node_host::NodeHost;
 use kinit_phases::flows;
-use kinit_phases::steps::join::{self, JoinedCluster};
 use kinit_phases::steps::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
-use kinit_phases::workflow::{self, EventSink, JoinTarget, PhaseContext, RunSummary};
+use kinit_phases::workflow::{self, EventSink, InitData, PhaseContext, ResetData, RunSummary};
 use kinit_phases::workflow::{all_paths, find, Phase};
-use kinit_preflight::{IgnoreList, JoinFacts};
+use kinit_preflight::IgnoreList;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -42,7 +43,11 @@ pub fn load_lenient(path: &str) -> Result<ConfigFile, Exit> {
     Ok(file)
 }
 
-fn resolve_phase_path(table: &[Phase], args: &PhaseArgs, command: &str) -> Result<String, Exit> {
+fn resolve_phase_path<D>(
+    table: &[Phase<D>],
+    args: &PhaseArgs,
+    command: &str,
+) -> Result<String, Exit> {
     let path = match &args.child {
         Some(child) => format!("{}/{child}", args.phase),
         None => args.phase.clone(),
@@ -56,7 +61,7 @@ fn resolve_phase_path(table: &[Phase], args: &PhaseArgs, command: &str) -> Resul
     Ok(path)
 }
 
-fn check_skip_phases(table: &[Phase], skip: &[String]) -> Result<(), Exit> {
+fn check_skip_phases<D>(table: &[Phase<D>], skip: &[String]) -> Result<(), Exit> {
     let known = all_paths(table);
     for name in skip {
         if !known.contains(name) {
@@ -76,24 +81,25 @@ fn admin_conf(kubeconfig_dir: &str) -> String {
     )
 }
 
-struct Plan<'a> {
-    table: Vec<Phase>,
+/// A command's run as the binary hands it to the engine.
+struct Plan<'a, D> {
+    table: Vec<Phase<D>>,
     only: Option<String>,
     skip: Vec<String>,
-    fix: bool,
-    config: &'a InitConfig,
-    join: Option<JoinTarget>,
-    reset: Option<&'a ResetConfiguration>,
-    kubeconfig_dir: String,
-    /// The kubeconfig of the API phases (`--kubeconfig`).
-    kubeconfig: String,
+    data: &'a D,
+    /// What the configuration warned about, told before the phases.
+    warnings: &'a [String],
+    /// The preflight errors to ignore, besides the flag's.
+    ignore: &'a [String],
+    /// What a finished whole run tells the person at the terminal, after its phases.
+    closing: Option<String>,
     command: &'static str,
     /// How long a join's discovery (and its read of the cluster's configuration) took before the
     /// phases: kubeadm does it inside its preflight phase, so it counts in the total.
     discovery_ms: Option<f64>,
 }
 
-fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
+fn execute<D>(global: &GlobalArgs, plan: Plan<'_, D>) -> Result<i32, Exit> {
     let host = NodeHost::new(root(global));
     let mut effects: Box<dyn Effects> = if global.dry_run {
         Box::new(DryRunEffects::new(root(global)))
@@ -116,23 +122,13 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
             plan.command
         ));
     }
-    for warning in &plan.config.warnings {
+    for warning in plan.warnings {
         sink.line(&format!("W: {warning}"));
     }
-    let mut ignore_names = plan
-        .config
-        .init
-        .node_registration
-        .ignore_preflight_errors
-        .clone();
+    let mut ignore_names = plan.ignore.to_vec();
     ignore_names.extend(global.ignore_preflight_errors.iter().cloned());
-    let mut ctx = PhaseContext::new(plan.config, &host, effects.as_mut(), sink, global.dry_run);
-    ctx.fix = plan.fix;
+    let mut ctx = PhaseContext::new(plan.data, &host, effects.as_mut(), sink, global.dry_run);
     ctx.ignore = IgnoreList::new(ignore_names);
-    ctx.join = plan.join.as_ref();
-    ctx.reset = plan.reset;
-    ctx.kubeconfig_dir = plan.kubeconfig_dir.clone();
-    ctx.kubeconfig = plan.kubeconfig.clone();
     let summary = workflow::run(&plan.table, plan.only.as_deref(), &plan.skip, &mut ctx);
     if global.dry_run {
         let planned: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
@@ -166,7 +162,7 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
             result["totalMs"] = json!(result["totalMs"].as_f64().unwrap_or(0.0) + discovery);
         }
         // Configuration warnings and the dry run's plan go to people as lines; in JSON they ride on the result.
-        result["warnings"] = json!(plan.config.warnings);
+        result["warnings"] = json!(plan.warnings);
         // The join material, for scripts that hand it to other nodes (`kinit init -o json | jq .join`).
         if let Some(join) = summary
             .records
@@ -185,8 +181,8 @@ fn execute(global: &GlobalArgs, plan: Plan<'_>) -> Result<i32, Exit> {
     } else {
         print_text_end(plan.command, &summary, plan.only.is_none());
         let finished = plan.only.is_none() && summary.error.is_none() && !global.dry_run;
-        if let (true, Some(join)) = (finished, &plan.join) {
-            print!("{}", join_closing_text(join.facts.control_plane));
+        if let (true, Some(closing)) = (finished, &plan.closing) {
+            print!("{closing}");
         }
     }
     Ok(code)
@@ -326,33 +322,25 @@ fn load_unmixed(
     load_lenient(path).map(Some)
 }
 
+/// Why a command could not start its phases, as the binary reports it.
+fn not_prepared(error: PrepareError) -> Exit {
+    Exit::failure(error.to_string())
+}
+
 pub fn init_config(global: &GlobalArgs, flags: &InitFlags) -> Result<InitConfig, Exit> {
     let file = load_unmixed(global, &flags.config_owned())?;
-    let mut config = resolve::resolve_init(
-        file.as_ref(),
-        &to_resolve_flags(flags, global),
-        &root(global),
-    )
-    .map_err(|errors| {
-        Exit::failure(format!("invalid configuration:\n  {}", errors.join("\n  ")))
-    })?;
-    config.printing = resolve::InitPrinting {
+    let printing = InitPrinting {
         skip_token_print: flags.skip_token_print,
         skip_certificate_key_print: flags.skip_certificate_key_print,
         upload_certs: flags.upload_certs,
     };
-    // kubeadm's dynamic defaults for a run: a token when none was given, and with --upload-certs a
-    // certificate key when none was given.
-    for token in &mut config.init.bootstrap_tokens {
-        if token.token.is_none() {
-            token.token = Some(kinit_phases::domain::token::generate().map_err(Exit::failure)?);
-        }
-    }
-    if flags.upload_certs && config.init.certificate_key.is_empty() {
-        config.init.certificate_key =
-            kinit_phases::domain::pki::keys::certificate_key().map_err(Exit::failure)?;
-    }
-    Ok(config)
+    commands::init::configuration(
+        file.as_ref(),
+        &to_resolve_flags(flags, global),
+        printing,
+        &root(global),
+    )
+    .map_err(not_prepared)
 }
 
 pub fn init(
@@ -384,21 +372,25 @@ pub fn init(
         config.init.skip_phases.clone()
     };
     check_skip_phases(&flows::init::phases(), &skip)?;
+    let data = InitData {
+        kubeconfig: flags
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| admin_conf(&kubeconfig_dir)),
+        kubeconfig_dir,
+        fix,
+        config,
+    };
     execute(
         global,
         Plan {
             table: flows::init::phases(),
             only,
             skip,
-            fix,
-            config: &config,
-            join: None,
-            reset: None,
-            kubeconfig: flags
-                .kubeconfig
-                .clone()
-                .unwrap_or_else(|| admin_conf(&kubeconfig_dir)),
-            kubeconfig_dir,
+            data: &data,
+            warnings: &data.config.warnings,
+            ignore: &data.config.init.node_registration.ignore_preflight_errors,
+            closing: None,
             command: "init",
             discovery_ms: None,
         },
@@ -474,100 +466,6 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
         dry_run: global.dry_run || join_config.dry_run,
         ..global.clone()
     };
-    let endpoint = join_config
-        .discovery
-        .bootstrap_token
-        .as_ref()
-        .map(|t| t.api_server_endpoint.clone())
-        .or_else(|| command.api_server_endpoint.clone())
-        .unwrap_or_default();
-    // Every phase but preflight needs the cluster: its configuration decides what this node
-    // writes. Preflight alone checks the node as the flags describe it (a whole join has
-    // discovered the cluster before it, and then also checks its controlPlaneEndpoint).
-    let needs_cluster = only.as_deref() != Some("preflight");
-    let discovery_started = std::time::Instant::now();
-    let (mut config, cluster) = if needs_cluster {
-        let (config, cluster) = discover_cluster(global, &join_config)?;
-        (config, Some(cluster))
-    } else {
-        (local_node_config(global, &join_config)?, None)
-    };
-    let discovery_ms = needs_cluster.then(|| discovery_started.elapsed().as_secs_f64() * 1000.0);
-    config.init.node_registration.ignore_preflight_errors = join_config
-        .node_registration
-        .ignore_preflight_errors
-        .clone();
-    let skip = if only.is_some() {
-        Vec::new()
-    } else if global.skip_phases.is_empty() {
-        join_config.skip_phases.clone()
-    } else {
-        global.skip_phases.clone()
-    };
-    check_skip_phases(&flows::join::phases(), &skip)?;
-    let target = JoinTarget {
-        facts: JoinFacts {
-            api_server_endpoint: endpoint,
-            control_plane: join_config.control_plane.is_some(),
-            kubernetes_dir: kinit_phases::domain::layout::KUBERNETES_DIR.into(),
-            ca_cert_path: join_config.ca_cert_path.clone(),
-        },
-        cluster,
-    };
-    execute(
-        global,
-        Plan {
-            table: flows::join::phases(),
-            only,
-            skip,
-            fix,
-            config: &config,
-            join: Some(target),
-            reset: None,
-            kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
-            kubeconfig: admin_conf(DEFAULT_KUBECONFIG_DIR),
-            command: "join",
-            discovery_ms,
-        },
-    )
-}
-
-/// The node as the join's flags describe it, for a preflight run alone: the checks of the node
-/// itself use the same facts as init; a worker has no API server of its own.
-fn local_node_config(
-    global: &GlobalArgs,
-    join_config: &JoinConfiguration,
-) -> Result<InitConfig, Exit> {
-    let node = InitFlags {
-        node_name: Some(join_config.node_registration.name.clone()).filter(|n| !n.is_empty()),
-        cri_socket: Some(join_config.node_registration.cri_socket.clone())
-            .filter(|s| !s.is_empty()),
-        // A worker serves no API, so its checks never read an advertise address; one is set so that a
-        // host without a default route is not asked for a control-plane flag.
-        apiserver_advertise_address: match &join_config.control_plane {
-            Some(control_plane) => Some(control_plane.local_api_endpoint.advertise_address.clone())
-                .filter(|a| !a.is_empty()),
-            None => Some("0.0.0.0".to_string()),
-        },
-        apiserver_bind_port: join_config
-            .control_plane
-            .as_ref()
-            .and_then(|c| u16::try_from(c.local_api_endpoint.bind_port).ok()),
-        ..Default::default()
-    };
-    let no_config = GlobalArgs {
-        config: None,
-        skip_phases: Vec::new(),
-        ..global.clone()
-    };
-    init_config(&no_config, &node)
-}
-
-/// Discovery, then this node's configuration from the cluster's, with a line for each step.
-fn discover_cluster(
-    global: &GlobalArgs,
-    join_config: &JoinConfiguration,
-) -> Result<(InitConfig, JoinedCluster), Exit> {
     let json = global.output == OutputFormat::Json;
     let mut progress = |line: &str| {
         if json {
@@ -576,72 +474,57 @@ fn discover_cluster(
             println!("{line}");
         }
     };
-    let cluster = join::discover(join_config, &mut progress).map_err(Exit::failure)?;
-    progress("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
-    let (cluster_yaml, kubelet_yaml) =
-        join::cluster_configuration(&cluster).map_err(Exit::failure)?;
-    let config = join::node_config(
-        join_config,
-        &cluster_yaml,
-        kubelet_yaml.as_deref(),
-        &root(global),
-        global.dry_run,
+    let request = JoinRequest {
+        endpoint: command.api_server_endpoint.as_deref(),
+        needs_cluster: only.as_deref() != Some("preflight"),
+        host_root: &root(global),
+        dry_run: global.dry_run,
+        fix,
+    };
+    let discovery_started = std::time::Instant::now();
+    let data =
+        commands::join::prepare(&join_config, &request, &mut progress).map_err(not_prepared)?;
+    let discovery_ms = request
+        .needs_cluster
+        .then(|| discovery_started.elapsed().as_secs_f64() * 1000.0);
+    let skip = if only.is_some() {
+        Vec::new()
+    } else if global.skip_phases.is_empty() {
+        join_config.skip_phases.clone()
+    } else {
+        global.skip_phases.clone()
+    };
+    check_skip_phases(&flows::join::phases(), &skip)?;
+    execute(
+        global,
+        Plan {
+            table: flows::join::phases(),
+            only,
+            skip,
+            data: &data,
+            warnings: &data.config.warnings,
+            ignore: &data.config.init.node_registration.ignore_preflight_errors,
+            closing: Some(join_closing_text(data.target.facts.control_plane)),
+            command: "join",
+            discovery_ms,
+        },
     )
-    .map_err(|errors| {
-        Exit::failure(format!(
-            "cannot join with the cluster's configuration:\n  {}",
-            errors.join("\n  ")
-        ))
-    })?;
-    Ok((config, cluster))
 }
 
 pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     check_skip_phases(&flows::reset::phases(), &global.skip_phases)?;
     let file = load_unmixed(global, &flags.config_owned())?;
-    let mut reset = file
-        .as_ref()
-        .and_then(|f| f.reset.clone())
-        .unwrap_or_default();
-    if let Some(dir) = &flags.cert_dir {
-        reset.certificates_dir = dir.clone();
-    }
-    if let Some(socket) = &flags.cri_socket {
-        reset.cri_socket = socket.clone();
-    }
-    reset.force |= flags.force;
-    reset.cleanup_tmp_dir |= flags.cleanup_tmp_dir;
-    for name in &global.ignore_preflight_errors {
-        if !reset
-            .ignore_preflight_errors
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(name))
-        {
-            reset.ignore_preflight_errors.push(name.clone());
-        }
-    }
-    kinit_phases::domain::config::defaults::reset(&mut reset);
-    let mut findings = Vec::new();
-    kinit_phases::domain::config::validate::reset(&reset, &mut findings);
-    if !findings.is_empty() {
-        let lines = resolve::finding_messages(file.as_ref(), findings);
-        return Err(Exit::failure(format!(
-            "invalid reset configuration:\n  {}",
-            lines.join("\n  ")
-        )));
-    }
-    // The reset phases read no init settings; placeholders stand in where the host cannot tell.
-    let placeholder = GlobalArgs {
-        config: None,
-        skip_phases: Vec::new(),
-        dry_run: true,
-        ..global.clone()
-    };
-    let mut config = init_config(&placeholder, &InitFlags::default())?;
-    // Warnings about placeholders (no route for an advertise address) say nothing about a reset.
-    config.warnings.clear();
-    // The file's and the flag's names together, as kubeadm unions them.
-    config.init.node_registration.ignore_preflight_errors = reset.ignore_preflight_errors.clone();
+    let reset = commands::reset::configuration(
+        file.as_ref(),
+        &ResetFlags {
+            cert_dir: flags.cert_dir.clone(),
+            cri_socket: flags.cri_socket.clone(),
+            force: flags.force,
+            cleanup_tmp_dir: flags.cleanup_tmp_dir,
+            ignore_preflight_errors: global.ignore_preflight_errors.clone(),
+        },
+    )
+    .map_err(not_prepared)?;
     let global = &GlobalArgs {
         dry_run: global.dry_run || reset.dry_run,
         ..global.clone()
@@ -659,21 +542,18 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             "`kinit reset -o json` cannot ask for confirmation: give -f (--force), or --dry-run",
         ));
     }
+    let ignore = reset.ignore_preflight_errors.clone();
+    let data = ResetData { reset };
     execute(
         global,
         Plan {
             table: flows::reset::phases(),
             only: None,
             skip,
-            fix: false,
-            config: &config,
-            join: None,
-            reset: Some(&reset),
-            kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
-            kubeconfig: flags
-                .kubeconfig
-                .clone()
-                .unwrap_or_else(|| admin_conf(DEFAULT_KUBECONFIG_DIR)),
+            data: &data,
+            warnings: &[],
+            ignore: &ignore,
+            closing: None,
             command: "reset",
             discovery_ms: None,
         },

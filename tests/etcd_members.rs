@@ -19,7 +19,9 @@ use kinit_phases::domain::config::types::{ResetConfiguration, Timeouts};
 use kinit_phases::domain::config::{decode, resolve};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::steps::etcd;
-use kinit_phases::workflow::{JoinTarget, KeptLines, PhaseContext};
+use kinit_phases::workflow::{
+    JoinData, JoinTarget, KeptLines, PhaseContext, PhaseError, ResetData,
+};
 use kinit_preflight::{JoinFacts, RealHost};
 use std::path::PathBuf;
 use std::process::Output;
@@ -189,29 +191,40 @@ fn start(
             },
             cluster: None,
         };
-        let reset = match work {
-            Work::RemoveWithin(limit) => Some(ResetConfiguration {
-                certificates_dir: "/etc/kubernetes/pki".into(),
-                timeouts: Some(Timeouts {
-                    etcd_api_call: Some(GoDuration(limit)),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            _ => None,
-        };
-        let result = {
-            let mut ctx = PhaseContext::new(&config, &host, effects.as_mut(), &mut sink, dry_run);
-            ctx.join = Some(&target);
-            ctx.reset = reset.as_ref();
-            let result = match work {
-                Work::Join(endpoints) => etcd::join::join_cluster(&mut ctx, endpoints),
-                Work::Remove | Work::RemoveWithin(_) => etcd::remove::run(&mut ctx),
-                Work::JoinAsWorker => etcd::join::run(&mut ctx),
-            };
-            result
-                .map_err(|e| e.to_string())
-                .and_then(|w| ctx.effects.commit().map(|()| w))
+        let result = match work {
+            Work::Join(_) | Work::JoinAsWorker => {
+                let data = JoinData {
+                    config,
+                    target,
+                    fix: false,
+                };
+                let mut ctx = PhaseContext::new(&data, &host, effects.as_mut(), &mut sink, dry_run);
+                let result = match work {
+                    Work::Join(endpoints) => etcd::join::join_cluster(&mut ctx, endpoints),
+                    _ => etcd::join::run(&mut ctx),
+                };
+                committed(&mut ctx, result)
+            }
+            Work::Remove | Work::RemoveWithin(_) => {
+                // The node's own certificates folder and call limit, as `kinit reset` defaults them.
+                let timeouts = match work {
+                    Work::RemoveWithin(limit) => Some(Timeouts {
+                        etcd_api_call: Some(GoDuration(limit)),
+                        ..Default::default()
+                    }),
+                    _ => config.init.timeouts.clone(),
+                };
+                let data = ResetData {
+                    reset: ResetConfiguration {
+                        certificates_dir: config.cluster.certificates_dir.clone(),
+                        timeouts,
+                        ..Default::default()
+                    },
+                };
+                let mut ctx = PhaseContext::new(&data, &host, effects.as_mut(), &mut sink, dry_run);
+                let result = etcd::remove::run(&mut ctx);
+                committed(&mut ctx, result)
+            }
         };
         Ran {
             result,
@@ -219,6 +232,16 @@ fn start(
             changes: effects.changes().iter().map(ToString::to_string).collect(),
         }
     })
+}
+
+/// The phase's outcome once its files are committed, as the runner ends a phase.
+fn committed<D>(
+    ctx: &mut PhaseContext<'_, D>,
+    result: Result<Vec<String>, PhaseError>,
+) -> Result<Vec<String>, String> {
+    result
+        .map_err(|e| e.to_string())
+        .and_then(|w| ctx.effects.commit().map(|()| w))
 }
 
 /// `etcdctl member list` lines.

@@ -5,7 +5,7 @@
 
 use crate::domain::manifests::Component;
 use crate::domain::pki::table::CERT_PHASES;
-use crate::workflow::Phase;
+use crate::workflow::{InitData, Phase};
 use crate::{
     steps::addons, steps::bootstrap_token_phase, steps::certs_phase, steps::kubeconfig_phase,
     steps::kubelet, steps::kubelet_finalize_phase, steps::manifests_phase,
@@ -13,7 +13,7 @@ use crate::{
     steps::upload_certs_phase, steps::upload_config_phase, steps::wait,
 };
 
-pub fn phases() -> Vec<Phase> {
+pub fn phases() -> Vec<Phase<InitData>> {
     vec![
         Phase::new("preflight", "Run pre-flight checks", preflight_phase::run_init),
         Phase::group("certs", "Certificate generation", certificates())
@@ -57,7 +57,7 @@ pub fn phases() -> Vec<Phase> {
 }
 
 /// One child per certificate of kubeadm's list, as kubeadm's `newCertSubPhases` builds them.
-fn certificates() -> Vec<Phase> {
+fn certificates() -> Vec<Phase<InitData>> {
     CERT_PHASES
         .iter()
         .map(|&(name, description)| {
@@ -69,7 +69,7 @@ fn certificates() -> Vec<Phase> {
         .collect()
 }
 
-fn kubeconfig_files() -> Vec<Phase> {
+fn kubeconfig_files() -> Vec<Phase<InitData>> {
     kubeconfig_phase::KUBECONFIG_PHASES
         .iter()
         .map(|&(name, description)| {
@@ -81,7 +81,11 @@ fn kubeconfig_files() -> Vec<Phase> {
         .collect()
 }
 
-fn manifest(name: &'static str, description: &'static str, component: Component) -> Phase {
+fn manifest(
+    name: &'static str,
+    description: &'static str,
+    component: Component,
+) -> Phase<InitData> {
     Phase::new(name, description, move |ctx| {
         manifests_phase::run_control_plane(ctx, component)
     })

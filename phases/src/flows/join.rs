@@ -3,10 +3,10 @@
 //! once. Discovery and the read of the cluster's configuration come before the phases (see `join`).
 
 use crate::steps::join::{self, control_plane, is_control_plane, kubelet_local_mode};
-use crate::workflow::Phase;
+use crate::workflow::{JoinData, Phase};
 use crate::{steps::etcd, steps::mark_control_plane_phase, steps::preflight_phase, steps::wait};
 
-pub fn phases() -> Vec<Phase> {
+pub fn phases() -> Vec<Phase<JoinData>> {
     vec![
         Phase::new("preflight", "Run join pre-flight checks", preflight_phase::run_join),
         Phase::group("control-plane-prepare", "Prepare the machine for serving a control plane", vec![

@@ -2,18 +2,30 @@
 //! root, with no root rights, no cluster and no binary, its planned changes are what kubeadm's
 //! phase would change (reference §3–§8).
 
-use crate::exec::effects::{Change, DryRunEffects, Effects};
-use crate::workflow::{self, KeptLines, Phase, PhaseContext};
+use crate::exec::effects::{DryRunEffects, Effects};
+use crate::workflow::{self, InitData, KeptLines, Phase, PhaseContext, ResetData};
 use kinit_preflight::RealHost;
 
-/// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
-fn plan(table: &[Phase], only: &str) -> Vec<String> {
-    let root = tempfile::tempdir().unwrap();
+/// The plan of `only` (a phase or `phase/child`) of `kinit init` at its defaults.
+fn init_plan(only: &str) -> Vec<String> {
     let config = crate::steps::addons::test_config(Default::default());
+    plan(&super::init::phases(), &InitData::new(config), only)
+}
+
+/// The plan of `only` of `kinit reset` at its defaults.
+fn reset_plan(only: &str) -> Vec<String> {
+    let mut reset = Default::default();
+    crate::domain::config::defaults::reset(&mut reset);
+    plan(&super::reset::phases(), &ResetData { reset }, only)
+}
+
+/// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
+fn plan<D>(table: &[Phase<D>], data: &D, only: &str) -> Vec<String> {
+    let root = tempfile::tempdir().unwrap();
     let host = RealHost::new(root.path());
     let mut effects = DryRunEffects::new(root.path());
     let mut lines = KeptLines::default();
-    let mut ctx = PhaseContext::new(&config, &host, &mut effects, &mut lines, true);
+    let mut ctx = PhaseContext::new(data, &host, &mut effects, &mut lines, true);
     let summary = workflow::run(table, Some(only), &[], &mut ctx);
     assert!(summary.error.is_none(), "{only}: {:?}", summary.error);
     let planned = effects.changes().iter().map(ToString::to_string).collect();
@@ -39,7 +51,7 @@ fn kinds(planned: &[String]) -> Vec<String> {
 
 #[test]
 fn certs_plans_every_key_then_certificate_with_kubeadm_modes_and_nothing_else() {
-    let planned = kinds(&plan(&super::init::phases(), "certs"));
+    let planned = kinds(&init_plan("certs"));
     let mut expected = Vec::new();
     for base in [
         "ca",
@@ -63,7 +75,7 @@ fn certs_plans_every_key_then_certificate_with_kubeadm_modes_and_nothing_else() 
 
 #[test]
 fn one_control_plane_manifest_is_one_folder_and_one_file() {
-    let planned = kinds(&plan(&super::init::phases(), "control-plane/scheduler"));
+    let planned = kinds(&init_plan("control-plane/scheduler"));
     assert_eq!(
         planned,
         [
@@ -75,7 +87,7 @@ fn one_control_plane_manifest_is_one_folder_and_one_file() {
 
 #[test]
 fn upload_config_plans_its_config_maps_and_their_rbac() {
-    let planned = plan(&super::init::phases(), "upload-config/kubeadm");
+    let planned = init_plan("upload-config/kubeadm");
     assert_eq!(
         planned,
         [
@@ -88,7 +100,7 @@ fn upload_config_plans_its_config_maps_and_their_rbac() {
 
 #[test]
 fn mark_control_plane_plans_one_node_patch() {
-    let planned = plan(&super::init::phases(), "mark-control-plane");
+    let planned = init_plan("mark-control-plane");
     assert_eq!(planned.len(), 1, "{planned:?}");
     assert!(
         planned[0].starts_with("patch Node cp1: labels node-role.kubernetes.io/control-plane, node.kubernetes.io/exclude-from-external-load-balancers set to \"\""),
@@ -98,7 +110,7 @@ fn mark_control_plane_plans_one_node_patch() {
 
 #[test]
 fn wait_control_plane_plans_the_kubelet_then_each_component() {
-    let planned = plan(&super::init::phases(), "wait-control-plane");
+    let planned = init_plan("wait-control-plane");
     assert_eq!(
         planned,
         [
@@ -112,7 +124,7 @@ fn wait_control_plane_plans_the_kubelet_then_each_component() {
 
 #[test]
 fn reset_cleanup_plans_nothing_on_an_empty_node() {
-    let planned: Vec<String> = plan(&super::reset::phases(), "cleanup-node")
+    let planned: Vec<String> = reset_plan("cleanup-node")
         .into_iter()
         .filter(|p| !p.starts_with("run "))
         .collect();

@@ -1,9 +1,9 @@
 //! `kinit reset`, top to bottom: kubeadm's reset phases in kubeadm's order, with their names.
 
-use crate::workflow::Phase;
+use crate::workflow::{Phase, ResetData};
 use crate::{steps::etcd, steps::reset};
 
-pub fn phases() -> Vec<Phase> {
+pub fn phases() -> Vec<Phase<ResetData>> {
     vec![
         Phase::new(
             "preflight",

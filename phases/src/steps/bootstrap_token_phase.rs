@@ -14,7 +14,7 @@ use crate::domain::token::TokenSecret;
 use crate::exec::api::{rbac, ApiObject};
 use crate::steps::upload_config_phase::config_map;
 use crate::workflow::cluster;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 
 pub const KUBE_PUBLIC: &str = "kube-public";
 pub const CLUSTER_INFO: &str = "cluster-info";
@@ -105,8 +105,8 @@ pub fn cluster_info_kubeconfig(server: &str, ca_data_base64: &str) -> String {
     )
 }
 
-fn cluster_info_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
-    let path = &ctx.kubeconfig;
+fn cluster_info_objects(ctx: &PhaseContext<'_, InitData>) -> Result<Vec<ApiObject>, PhaseError> {
+    let path = &ctx.data.kubeconfig;
     let admin = Kubeconfig::read_admin(|p| ctx.effects.read_file(p), path).map_err(failed)?;
     let (cluster, _) = admin
         .current()
@@ -141,10 +141,10 @@ fn cluster_info_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseE
 }
 
 /// Every object of the phase: the tokens, their RBAC, cluster-info and its RBAC.
-pub fn objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
-    let mut objects = token_objects(ctx.config, now_unix()).map_err(failed)?;
+pub fn objects(ctx: &PhaseContext<'_, InitData>) -> Result<Vec<ApiObject>, PhaseError> {
+    let mut objects = token_objects(ctx.data.config(), now_unix()).map_err(failed)?;
     objects.extend(
-        rbac_objects(ctx.config)
+        rbac_objects(ctx.data.config())
             .into_iter()
             .map(|(_, object)| object),
     );
@@ -154,21 +154,22 @@ pub fn objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
 
 /// The tokens, their RBAC and cluster-info, applied when the API session opens.
 pub fn ahead(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, InitData>,
     session: &crate::exec::api::Session,
 ) -> Result<Option<crate::exec::api::Work>, PhaseError> {
     Ok(Some(session.apply_work(objects(ctx)?)))
 }
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
     let tokens: Vec<String> = ctx
-        .config
+        .data
+        .config()
         .init
         .bootstrap_tokens
         .iter()
         .filter_map(|t| t.token.clone())
         .collect();
-    if !ctx.config.printing.skip_token_print {
+    if !ctx.data.config().printing.skip_token_print {
         let shown: Vec<&str> = tokens.iter().map(|t| ctx.shown_secret(t)).collect();
         match shown.as_slice() {
             [one] => ctx
@@ -182,7 +183,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     }
     ctx.sink
         .line("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles");
-    for line in rbac_objects(ctx.config)
+    for line in rbac_objects(ctx.data.config())
         .iter()
         .filter_map(|(line, _)| *line)
     {

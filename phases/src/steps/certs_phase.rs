@@ -5,7 +5,7 @@ use crate::domain::config::resolve::InitConfig;
 use crate::domain::pki::cert::{self, CertProfile, Usage, Validity};
 use crate::domain::pki::keys::{self, KeyAlgorithm};
 use crate::domain::pki::table::{self, CertSpec};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::time::Duration;
@@ -35,21 +35,29 @@ fn period(
     value.map_or(Duration::from_secs(default_hours * 3600), |d| d.0)
 }
 
-pub fn leaf_validity(ctx: &PhaseContext<'_>) -> Validity {
+pub fn leaf_validity<D: NodeData>(ctx: &PhaseContext<'_, D>) -> Validity {
     Validity {
         start: ctx.keys.start,
         period: period(
-            ctx.config.cluster.certificate_validity_period.as_ref(),
+            ctx.data
+                .config()
+                .cluster
+                .certificate_validity_period
+                .as_ref(),
             8760,
         ),
     }
 }
 
-fn ca_validity(ctx: &PhaseContext<'_>) -> Validity {
+fn ca_validity<D: NodeData>(ctx: &PhaseContext<'_, D>) -> Validity {
     Validity {
         start: ctx.keys.start,
         period: period(
-            ctx.config.cluster.ca_certificate_validity_period.as_ref(),
+            ctx.data
+                .config()
+                .cluster
+                .ca_certificate_validity_period
+                .as_ref(),
             87600,
         ),
     }
@@ -61,7 +69,11 @@ pub struct Pair {
     pub key: Option<PKey<Private>>,
 }
 
-pub fn read_pair(ctx: &PhaseContext<'_>, dir: &str, base: &str) -> Result<Pair, PhaseError> {
+pub fn read_pair<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
+    dir: &str,
+    base: &str,
+) -> Result<Pair, PhaseError> {
     let cert_path = path(dir, base, "crt");
     let key_path = path(dir, base, "key");
     let cert = ctx
@@ -81,8 +93,8 @@ pub fn read_pair(ctx: &PhaseContext<'_>, dir: &str, base: &str) -> Result<Pair, 
     Ok(Pair { cert, key })
 }
 
-pub fn write_pair(
-    ctx: &mut PhaseContext<'_>,
+pub fn write_pair<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     dir: &str,
     base: &str,
     cert: &X509,
@@ -106,8 +118,8 @@ fn key_name(phase: &str) -> String {
 
 /// What runs before the first certificate of a run: say where they go, and make every key the
 /// run will need at once, over all cores.
-pub fn before_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let dir = cert_dir(ctx.config).to_string();
+pub fn before_certs<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
+    let dir = cert_dir(ctx.data.config()).to_string();
     ctx.sink
         .line(&format!("[certs] Using certificateDir folder {dir:?}"));
     ctx.make_keys_ahead()?;
@@ -116,14 +128,17 @@ pub fn before_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseErro
 
 /// The keys the certificates of children `phases` will make: one for each whose certificate or
 /// key is missing (for `sa`, whose key is).
-pub fn key_demand(ctx: &PhaseContext<'_>, phases: &[&str]) -> Result<Vec<String>, String> {
-    let dir = cert_dir(ctx.config);
+pub fn key_demand<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
+    phases: &[&str],
+) -> Result<Vec<String>, String> {
+    let dir = cert_dir(ctx.data.config());
     let missing = |base: &str, extension| {
         ctx.effects
             .read_file(&path(dir, base, extension))
             .map(|f| f.is_none())
     };
-    let (specs, _) = table::certificates(ctx.config)?;
+    let (specs, _) = table::certificates(ctx.data.config())?;
     let mut needed = Vec::new();
     for &phase in phases {
         let wanted = if phase == "sa" {
@@ -150,8 +165,8 @@ fn names_line(profile: &CertProfile) -> String {
     )
 }
 
-fn run_ca(ctx: &mut PhaseContext<'_>, spec: &CertSpec) -> Result<(), PhaseError> {
-    let dir = cert_dir(ctx.config).to_string();
+fn run_ca<D: NodeData>(ctx: &mut PhaseContext<'_, D>, spec: &CertSpec) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.data.config()).to_string();
     let existing = read_pair(ctx, &dir, spec.base)?;
     let crt = path(&dir, spec.base, "crt");
     match (&existing.cert, &existing.key) {
@@ -192,14 +207,18 @@ fn run_ca(ctx: &mut PhaseContext<'_>, spec: &CertSpec) -> Result<(), PhaseError>
     ));
     let key = ctx
         .keys
-        .take(&key_name(spec.phase), algorithm(ctx.config)?)
+        .take(&key_name(spec.phase), algorithm(ctx.data.config())?)
         .map_err(failed)?;
     let ca = cert::build(&spec.profile, &key, None, ca_validity(ctx)).map_err(failed)?;
     write_pair(ctx, &dir, spec.base, &ca, &key)
 }
 
-fn run_leaf(ctx: &mut PhaseContext<'_>, spec: &CertSpec, ca_base: &str) -> Result<(), PhaseError> {
-    let dir = cert_dir(ctx.config).to_string();
+fn run_leaf<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+    spec: &CertSpec,
+    ca_base: &str,
+) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.data.config()).to_string();
     let signer = read_pair(ctx, &dir, ca_base)?;
     let ca_crt = path(&dir, ca_base, "crt");
     let Some(ca) = signer.cert else {
@@ -243,7 +262,7 @@ fn run_leaf(ctx: &mut PhaseContext<'_>, spec: &CertSpec, ca_base: &str) -> Resul
     }
     let key = ctx
         .keys
-        .take(&key_name(spec.phase), algorithm(ctx.config)?)
+        .take(&key_name(spec.phase), algorithm(ctx.data.config())?)
         .map_err(failed)?;
     let made = cert::build(
         &spec.profile,
@@ -255,8 +274,8 @@ fn run_leaf(ctx: &mut PhaseContext<'_>, spec: &CertSpec, ca_base: &str) -> Resul
     write_pair(ctx, &dir, spec.base, &made, &key)
 }
 
-fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
-    let dir = cert_dir(ctx.config).to_string();
+fn run_service_account_key<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<(), PhaseError> {
+    let dir = cert_dir(ctx.data.config()).to_string();
     let key_path = path(&dir, "sa", "key");
     let pub_path = path(&dir, "sa", "pub");
     if let Some(pem) = ctx.effects.read_file(&key_path).map_err(failed)? {
@@ -282,7 +301,7 @@ fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError>
         .line("[certs] Generating \"sa\" key and public key");
     let key = ctx
         .keys
-        .take(&key_name("sa"), algorithm(ctx.config)?)
+        .take(&key_name("sa"), algorithm(ctx.data.config())?)
         .map_err(failed)?;
     let private = keys::private_key_pem(&key).map_err(failed)?;
     ctx.effects
@@ -296,12 +315,15 @@ fn run_service_account_key(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError>
 
 /// Child `phase` of `kinit init phase certs`: its certificate (or for `sa`, the service account
 /// key pair) kept, refused or made.
-pub fn run_cert(ctx: &mut PhaseContext<'_>, phase: &str) -> Result<Vec<String>, PhaseError> {
+pub fn run_cert<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+    phase: &str,
+) -> Result<Vec<String>, PhaseError> {
     if phase == "sa" {
         run_service_account_key(ctx)?;
         return Ok(Vec::new());
     }
-    let (specs, warnings) = table::certificates(ctx.config).map_err(failed)?;
+    let (specs, warnings) = table::certificates(ctx.data.config()).map_err(failed)?;
     let Some(spec) = specs.iter().find(|s| s.phase == phase) else {
         // With external etcd the etcd certificates are not kubeadm's to make.
         ctx.sink.line(&format!(

@@ -8,7 +8,7 @@ use crate::domain::pki::cert::{self, CertProfile, Usage};
 use crate::domain::pki::keys;
 use crate::domain::pki::table::endpoint_host;
 use crate::steps::certs_phase::{self, cert_dir, path, read_pair};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
@@ -120,8 +120,8 @@ pub fn specs(config: &InitConfig) -> Vec<KubeconfigSpec> {
     ]
 }
 
-fn file_path(ctx: &PhaseContext<'_>, file: &str) -> String {
-    format!("{}/{file}", ctx.kubeconfig_dir.trim_end_matches('/'))
+fn file_path<D: NodeData>(ctx: &PhaseContext<'_, D>, file: &str) -> String {
+    format!("{}/{file}", ctx.data.kubeconfig_dir().trim_end_matches('/'))
 }
 
 fn key_name(phase: &str) -> String {
@@ -130,9 +130,12 @@ fn key_name(phase: &str) -> String {
 
 /// The client keys the kubeconfig files of children `phases` will make: one for each file that
 /// does not exist.
-pub fn key_demand(ctx: &PhaseContext<'_>, phases: &[&str]) -> Result<Vec<String>, String> {
+pub fn key_demand<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
+    phases: &[&str],
+) -> Result<Vec<String>, String> {
     let mut needed = Vec::new();
-    for spec in specs(ctx.config) {
+    for spec in specs(ctx.data.config()) {
         if phases.contains(&spec.phase)
             && ctx.effects.read_file(&file_path(ctx, spec.file))?.is_none()
         {
@@ -265,23 +268,28 @@ fn check_existing(
 
 /// What runs before the first kubeconfig file of a run: say where they go, and make the keys of
 /// the run that are not made yet.
-pub fn before_kubeconfigs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn before_kubeconfigs<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[kubeconfig] Using kubeconfig folder {:?}",
-        ctx.kubeconfig_dir
+        ctx.data.kubeconfig_dir()
     ));
     ctx.make_keys_ahead()?;
     Ok(Vec::new())
 }
 
 /// Child `phase` of `kinit init phase kubeconfig`: its file kept, refused or made.
-pub fn run_file(ctx: &mut PhaseContext<'_>, phase: &str) -> Result<Vec<String>, PhaseError> {
-    let all = specs(ctx.config);
+pub fn run_file<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+    phase: &str,
+) -> Result<Vec<String>, PhaseError> {
+    let all = specs(ctx.data.config());
     let spec = all
         .iter()
         .find(|s| s.phase == phase)
         .ok_or_else(|| failed(format!("unknown kubeconfig {phase}")))?;
-    let dir = cert_dir(ctx.config).to_string();
+    let dir = cert_dir(ctx.data.config()).to_string();
     let ca_pair = read_pair(ctx, &dir, "ca")?;
     let ca_crt = path(&dir, "ca", "crt");
     let Some(ca) = ca_pair.cert else {
@@ -312,13 +320,14 @@ pub fn run_file(ctx: &mut PhaseContext<'_>, phase: &str) -> Result<Vec<String>, 
         "[kubeconfig] Writing {:?} kubeconfig file",
         spec.file
     ));
-    let algorithm = certs_phase::algorithm(ctx.config)?;
+    let algorithm = certs_phase::algorithm(ctx.data.config())?;
     let key = ctx
         .keys
         .take(&key_name(spec.phase), algorithm)
         .map_err(failed)?;
     let validity = certs_phase::leaf_validity(ctx);
-    let kubeconfig = build(ctx.config, spec, &ca, &ca_key, &key, validity).map_err(failed)?;
+    let kubeconfig =
+        build(ctx.data.config(), spec, &ca, &ca_key, &key, validity).map_err(failed)?;
     let text = kubeconfig.to_yaml().map_err(failed)?;
     ctx.effects
         .write_file(&file, text.as_bytes(), KUBECONFIG_MODE)

@@ -4,15 +4,16 @@
 
 use crate::domain::kubeconfig::Kubeconfig;
 use crate::steps::kubelet::service::ServiceManager;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 
 use crate::domain::layout::KUBELET_CONF;
 use crate::domain::layout::KUBELET_PKI_DIR as DEFAULT_KUBELET_PKI;
 const CLIENT_PEM: &str = "kubelet-client-current.pem";
 
 /// Where the kubelet keeps its certificates: its `cert-dir` extra arg (the last one), or the default.
-fn kubelet_pki(ctx: &PhaseContext<'_>) -> String {
-    ctx.config
+fn kubelet_pki<D: NodeData>(ctx: &PhaseContext<'_, D>) -> String {
+    ctx.data
+        .config()
         .init
         .node_registration
         .kubelet_extra_args
@@ -22,8 +23,8 @@ fn kubelet_pki(ctx: &PhaseContext<'_>) -> String {
         .map_or_else(|| DEFAULT_KUBELET_PKI.to_string(), |a| a.value.clone())
 }
 
-pub fn run_enable_client_cert_rotation(
-    ctx: &mut PhaseContext<'_>,
+pub fn run_enable_client_cert_rotation<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
 ) -> Result<Vec<String>, PhaseError> {
     let pem = format!("{}/{CLIENT_PEM}", kubelet_pki(ctx).trim_end_matches('/'));
     if ctx.effects.read_file(&pem).map_err(failed)?.is_none() {
@@ -42,8 +43,8 @@ pub fn run_enable_client_cert_rotation(
 /// Rewrites kubelet.conf to name the rotating certificate file instead of embedding its first
 /// certificate, and restarts the kubelet. Only the kubelet writes kubelet.conf, so a dry run has
 /// none to rewrite.
-fn point_at_rotating_pem(
-    ctx: &mut PhaseContext<'_>,
+fn point_at_rotating_pem<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     pem: String,
 ) -> Result<Vec<String>, PhaseError> {
     let text = ctx

@@ -7,10 +7,10 @@ use crate::domain::manifests::{
     MANIFEST_MODE,
 };
 use crate::domain::patches::PatchSet;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 
-fn host_facts(
-    ctx: &PhaseContext<'_>,
+fn host_facts<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
     etcd_join: Option<Vec<EtcdPeer>>,
 ) -> Result<HostFacts, PhaseError> {
     let ca_cert_dirs = CA_CERTS_EXTRA_DIRS
@@ -19,7 +19,7 @@ fn host_facts(
         .map(|dir| dir.to_string())
         .collect();
     // Through the effects layer, so a dry run sees the CA an earlier phase would have written.
-    let ca = |ext| manifests::flags::pki(ctx.config, &format!("ca.{ext}"));
+    let ca = |ext| manifests::flags::pki(ctx.data.config(), &format!("ca.{ext}"));
     let has = |path: String| {
         ctx.effects
             .read_file(&path)
@@ -36,9 +36,12 @@ fn host_facts(
 }
 
 /// The patches folder of the configuration, read now; its summary is printed once per run.
-pub(crate) fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, PhaseError> {
+pub(crate) fn patch_set<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+) -> Result<Option<PatchSet>, PhaseError> {
     let Some(dir) = ctx
-        .config
+        .data
+        .config()
         .init
         .patches
         .as_ref()
@@ -59,8 +62,8 @@ pub(crate) fn patch_set(ctx: &mut PhaseContext<'_>) -> Result<Option<PatchSet>, 
 }
 
 /// `etcd_join`: the members of the cluster a joining node's etcd starts into.
-fn write(
-    ctx: &mut PhaseContext<'_>,
+fn write<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     component: Component,
     etcd_join: Option<Vec<EtcdPeer>>,
 ) -> Result<Vec<String>, PhaseError> {
@@ -82,11 +85,11 @@ fn write(
         });
     }
     let facts = host_facts(ctx, etcd_join)?;
-    let mut pod = manifests::build(component, ctx.config, &facts).map_err(failed)?;
+    let mut pod = manifests::build(component, ctx.data.config(), &facts).map_err(failed)?;
     if let Some(set) = patch_set(ctx)? {
         if set.files_for(name).next().is_some() {
             let value =
-                manifests::manifest_value(&pod, ctx.config.version.minor).map_err(failed)?;
+                manifests::manifest_value(&pod, ctx.data.config().version.minor).map_err(failed)?;
             let (patched, lines) = set.apply(name, value).map_err(failed)?;
             for line in lines {
                 ctx.sink.line(&line);
@@ -103,7 +106,7 @@ fn write(
             .map_err(failed)?;
         }
     }
-    let text = manifests::to_yaml(&pod, ctx.config.version.minor).map_err(failed)?;
+    let text = manifests::to_yaml(&pod, ctx.data.config().version.minor).map_err(failed)?;
     ctx.effects
         .ensure_dir(MANIFESTS_DIR, MANIFESTS_DIR_MODE)
         .map_err(failed)?;
@@ -122,7 +125,8 @@ fn write(
     }
     let mut warnings = Vec::new();
     if ctx
-        .config
+        .data
+        .config()
         .cluster
         .feature_gates
         .get("RootlessControlPlane")
@@ -137,8 +141,8 @@ fn write(
 }
 
 /// `etcd/local`: nothing to write when the cluster uses external etcd.
-pub fn run_etcd(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    if manifests::local_etcd(ctx.config).is_none() {
+pub fn run_etcd<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
+    if manifests::local_etcd(ctx.data.config()).is_none() {
         ctx.sink
             .line("[etcd] External etcd mode: Skipping the creation of a manifest for local etcd");
         return Ok(Vec::new());
@@ -147,15 +151,17 @@ pub fn run_etcd(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 }
 
 /// The etcd manifest of a control-plane node joining the cluster of `members`.
-pub(crate) fn write_joining_etcd(
-    ctx: &mut PhaseContext<'_>,
+pub(crate) fn write_joining_etcd<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     members: Vec<EtcdPeer>,
 ) -> Result<Vec<String>, PhaseError> {
     write(ctx, Component::Etcd, Some(members))
 }
 
 /// What runs before the first control-plane manifest of a run: say where they go.
-pub fn before_manifests(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn before_manifests<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[control-plane] Using manifest folder {MANIFESTS_DIR:?}"
     ));
@@ -163,8 +169,8 @@ pub fn before_manifests(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, Phase
 }
 
 /// A child of `kinit init phase control-plane`: the manifest of `component`.
-pub fn run_control_plane(
-    ctx: &mut PhaseContext<'_>,
+pub fn run_control_plane<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     component: Component,
 ) -> Result<Vec<String>, PhaseError> {
     write(ctx, component, None)

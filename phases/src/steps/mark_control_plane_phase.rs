@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::domain::config::types::Taint as ConfiguredTaint;
 use crate::exec::api;
 use crate::workflow::cluster::{self, Shown};
-use crate::workflow::{PhaseContext, PhaseError};
+use crate::workflow::{NodeData, PhaseContext, PhaseError};
 
 pub const LABELS: [&str; 2] = [
     "node-role.kubernetes.io/control-plane",
@@ -54,23 +54,23 @@ pub fn merged_taints(wanted: &[Taint], existing: &[Taint]) -> Vec<Taint> {
 }
 
 /// The node to mark and the taints it must carry.
-pub fn target(ctx: &PhaseContext<'_>) -> (String, Vec<Taint>) {
+pub fn target<D: NodeData>(ctx: &PhaseContext<'_, D>) -> (String, Vec<Taint>) {
     (
-        ctx.config.init.node_registration.name.clone(),
-        taints(ctx.config.init.node_registration.taints.as_deref()),
+        ctx.data.config().init.node_registration.name.clone(),
+        taints(ctx.data.config().init.node_registration.taints.as_deref()),
     )
 }
 
 /// The label and taints, applied when the API session opens.
-pub fn ahead(
-    ctx: &mut PhaseContext<'_>,
+pub fn ahead<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     session: &api::Session,
 ) -> Result<Option<api::Work>, PhaseError> {
     let (node, taints) = target(ctx);
     Ok(Some(work(session, node, taints)))
 }
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     let (node_name, wanted) = target(ctx);
     ctx.sink.line(&format!(
         "[mark-control-plane] Marking the node {node_name} as control-plane by adding the labels: [{}]",

@@ -5,7 +5,7 @@ use crate::domain::config::resolve::InitConfig;
 use crate::domain::images::images;
 use crate::domain::versions;
 use crate::steps::fixes;
-use crate::workflow::{PhaseContext, PhaseError};
+use crate::workflow::{InitData, JoinData, NodeData, PhaseContext, PhaseError, ResetData};
 use kinit_preflight::{Check, EtcdClientFiles, EtcdFacts, NodeFacts, Report};
 
 pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {
@@ -54,7 +54,12 @@ pub fn node_facts(config: &InitConfig, dry_run: bool) -> NodeFacts {
     }
 }
 
-fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<String>, PhaseError> {
+/// `fix`: `preflight --fix`, apply the safe remedies and check again.
+fn run_checks<D>(
+    ctx: &mut PhaseContext<'_, D>,
+    all_checks: &[Check],
+    fix: bool,
+) -> Result<Vec<String>, PhaseError> {
     // Images are pulled only once every other check passed, as kubeadm does: a failing node downloads nothing.
     let (pulls, checks): (Vec<Check>, Vec<Check>) = all_checks
         .iter()
@@ -64,7 +69,7 @@ fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<St
     ctx.sink.line("[preflight] Running pre-flight checks");
     let mut report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
     let mut fix_outcomes = Vec::new();
-    if ctx.fix {
+    if fix {
         let fixes = report.fixes();
         if fixes.is_empty() {
             ctx.sink.line("[preflight] --fix: nothing to fix");
@@ -102,7 +107,7 @@ fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<St
         ctx.sink.line(&line);
     }
     let mut detail = serde_json::to_value(&report).unwrap_or_default();
-    if ctx.fix {
+    if fix {
         detail["fixes"] = serde_json::to_value(&fix_outcomes).unwrap_or_default();
     }
     ctx.report = Some(detail);
@@ -113,8 +118,8 @@ fn run_checks(ctx: &mut PhaseContext<'_>, all_checks: &[Check]) -> Result<Vec<St
     finish(ctx, &report, warnings)
 }
 
-fn finish(
-    ctx: &mut PhaseContext<'_>,
+fn finish<D>(
+    ctx: &mut PhaseContext<'_, D>,
     report: &Report,
     warnings: Vec<String>,
 ) -> Result<Vec<String>, PhaseError> {
@@ -125,10 +130,11 @@ fn finish(
     Err(PhaseError::PreflightFailed(report.error_text()))
 }
 
-pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let facts = node_facts(ctx.config, ctx.dry_run);
+pub fn run_init(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+    let facts = node_facts(ctx.data.config(), ctx.dry_run);
     let checks = kinit_preflight::init_checks(&facts);
-    let result = run_checks(ctx, &checks);
+    let fix = ctx.data.fix();
+    let result = run_checks(ctx, &checks, fix);
     // A dry run goes on past preflight errors (see the runner), so it shows the pulls too.
     if matches!(result, Ok(_) | Err(PhaseError::PreflightFailed(_))) {
         ctx.dry_run_note(|_| {
@@ -159,30 +165,27 @@ pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     result
 }
 
-pub fn run_join(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let Some(join) = ctx.join else {
-        return Err(PhaseError::Failed(
-            "join preflight needs the API server endpoint to join".into(),
-        ));
-    };
+pub fn run_join(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
+    let join = &ctx.data.target;
     // A second API server is only reachable through an address that is not the first one's own.
     if join.facts.control_plane
         && join.cluster.is_some()
-        && ctx.config.cluster.control_plane_endpoint.is_empty()
+        && ctx.data.config().cluster.control_plane_endpoint.is_empty()
     {
         return Err(PhaseError::Failed(
             "unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address: set controlPlaneEndpoint (`kinit init --control-plane-endpoint`) when the cluster is made".into(),
         ));
     }
-    let facts = node_facts(ctx.config, ctx.dry_run);
+    let facts = node_facts(ctx.data.config(), ctx.dry_run);
     let checks = kinit_preflight::join_checks(&facts, &join.facts);
-    run_checks(ctx, &checks)
+    let fix = ctx.data.fix();
+    run_checks(ctx, &checks, fix)
 }
 
 /// The one check of `kinit reset`, as kubeadm's reset runs only its root check.
-pub fn run_reset(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_reset(ctx: &mut PhaseContext<'_, ResetData>) -> Result<Vec<String>, PhaseError> {
     let checks = [Check::IsPrivilegedUser {
         dry_run: ctx.dry_run,
     }];
-    run_checks(ctx, &checks)
+    run_checks(ctx, &checks, false)
 }

@@ -5,12 +5,14 @@ use crate::domain::join_command::{InitDone, JoinCommand, WITHHELD};
 use crate::domain::kubeconfig::Kubeconfig;
 use crate::domain::pki::cert;
 use crate::steps::certs_phase::{cert_dir, path};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 use serde_json::json;
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let admin_path =
-        crate::domain::layout::file_in(&ctx.kubeconfig_dir, crate::domain::layout::ADMIN_CONF_FILE);
+pub fn run(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+    let admin_path = crate::domain::layout::file_in(
+        &ctx.data.kubeconfig_dir,
+        crate::domain::layout::ADMIN_CONF_FILE,
+    );
     let admin =
         Kubeconfig::read_admin(|p| ctx.effects.read_file(p), &admin_path).map_err(failed)?;
     let server = admin
@@ -20,7 +22,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         .ok_or_else(|| failed(format!("{admin_path} names no cluster")))?;
     let endpoint = server.trim_start_matches("https://").to_string();
 
-    let ca_path = path(cert_dir(ctx.config), "ca", "crt");
+    let ca_path = path(cert_dir(ctx.data.config()), "ca", "crt");
     let ca_pem = ctx
         .effects
         .read_file(&ca_path)
@@ -34,9 +36,10 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         cert::ca_cert_hash(&cert::parse_pem(&ca_pem, &ca_path).map_err(failed)?).map_err(failed)?,
     ];
 
-    let printing = &ctx.config.printing;
+    let printing = &ctx.data.config().printing;
     let token = ctx
-        .config
+        .data
+        .config()
         .init
         .bootstrap_tokens
         .first()
@@ -47,7 +50,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     } else {
         ctx.shown_secret(&token).to_string()
     };
-    let key = &ctx.config.init.certificate_key;
+    let key = &ctx.data.config().init.certificate_key;
     let shown_key = if printing.skip_certificate_key_print {
         WITHHELD
     } else {
@@ -66,7 +69,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         ..worker
     };
     // A control plane joins at the shared endpoint; without one there is nothing to offer it.
-    let has_endpoint = !ctx.config.cluster.control_plane_endpoint.is_empty();
+    let has_endpoint = !ctx.data.config().cluster.control_plane_endpoint.is_empty();
     let done = InitDone {
         admin_kubeconfig: &admin_path,
         worker: &worker,

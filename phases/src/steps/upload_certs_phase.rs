@@ -16,7 +16,7 @@ use crate::domain::token::{self, TokenSecret};
 use crate::exec::api::{self, rbac, ApiObject};
 use crate::steps::upload_config_phase::KUBE_SYSTEM;
 use crate::workflow::cluster::{self, Shown};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 
 /// kubeadm's DefaultCertTokenDuration: how long uploaded certificates live.
 const CERT_TOKEN_SECONDS: i64 = 2 * 3600;
@@ -67,13 +67,13 @@ pub struct Upload {
 }
 
 /// The upload `--upload-certs` asks for; `None` without it.
-pub fn prepare(ctx: &PhaseContext<'_>) -> Result<Option<Upload>, PhaseError> {
-    if !ctx.config.printing.upload_certs {
+pub fn prepare<D: NodeData>(ctx: &PhaseContext<'_, D>) -> Result<Option<Upload>, PhaseError> {
+    if !ctx.data.config().printing.upload_certs {
         return Ok(None);
     }
-    let key = decode_key(&ctx.config.init.certificate_key).map_err(failed)?;
+    let key = decode_key(&ctx.data.config().init.certificate_key).map_err(failed)?;
     let mut files = BTreeMap::new();
-    for (name, path) in shared_files(ctx.config) {
+    for (name, path) in shared_files(ctx.data.config()) {
         // kubeadm stores a file that is not there as an empty value, and joins fail on it later.
         let content = ctx
             .effects
@@ -187,14 +187,14 @@ pub fn work(session: &api::Session, upload: Upload) -> api::Work {
 }
 
 /// The sealed certificates, uploaded when the API session opens.
-pub fn ahead(
-    ctx: &mut PhaseContext<'_>,
+pub fn ahead<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     session: &api::Session,
 ) -> Result<Option<api::Work>, PhaseError> {
     Ok(prepare(ctx)?.map(|upload| work(session, upload)))
 }
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     let Some(upload) = prepare(ctx)? else {
         ctx.sink
             .line("[upload-certs] Skipping phase. Please see --upload-certs");
@@ -216,8 +216,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         Ok(Shown::Objects(objects))
     };
     cluster::run_work(ctx, |session| work(session, upload.clone()), shown)?;
-    if !ctx.config.printing.skip_certificate_key_print {
-        let shown = ctx.shown_secret(&ctx.config.init.certificate_key);
+    if !ctx.data.config().printing.skip_certificate_key_print {
+        let shown = ctx.shown_secret(&ctx.data.config().init.certificate_key);
         ctx.sink
             .line(&format!("[upload-certs] Using certificate key:\n{shown}"));
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::domain::config::resolve::InitConfig;
 use crate::exec::api::{rbac, ApiObject};
 use crate::workflow::cluster;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 
 pub const KUBE_SYSTEM: &str = "kube-system";
 pub const KUBEADM_CONFIG: &str = "kubeadm-config";
@@ -124,51 +124,51 @@ pub fn kubelet_config_objects(
 }
 
 /// The kubelet-config objects for this node's view of the kubelet configuration.
-pub fn kubelet_objects(ctx: &PhaseContext<'_>) -> Result<Vec<ApiObject>, PhaseError> {
+pub fn kubelet_objects(ctx: &PhaseContext<'_, InitData>) -> Result<Vec<ApiObject>, PhaseError> {
     let host = crate::steps::kubelet::host_facts(ctx.host);
-    let (kubelet, _) = crate::steps::kubelet::config::build(ctx.config, host);
-    kubelet_config_objects(ctx.config, &kubelet).map_err(failed)
+    let (kubelet, _) = crate::steps::kubelet::config::build(ctx.data.config(), host);
+    kubelet_config_objects(ctx.data.config(), &kubelet).map_err(failed)
 }
 
 /// The kubeadm-config ConfigMap and its RBAC, applied when the API session opens.
 pub fn kubeadm_ahead(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, InitData>,
     session: &crate::exec::api::Session,
 ) -> Result<Option<crate::exec::api::Work>, PhaseError> {
-    let objects = kubeadm_config_objects(ctx.config).map_err(failed)?;
+    let objects = kubeadm_config_objects(ctx.data.config()).map_err(failed)?;
     Ok(Some(session.apply_work(objects)))
 }
 
 /// The kubelet-config ConfigMap and its RBAC, applied when the API session opens.
 pub fn kubelet_ahead(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, InitData>,
     session: &crate::exec::api::Session,
 ) -> Result<Option<crate::exec::api::Work>, PhaseError> {
     Ok(Some(session.apply_work(kubelet_objects(ctx)?)))
 }
 
-pub fn run_kubeadm(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kubeadm(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[upload-config] Storing the configuration used in ConfigMap {KUBEADM_CONFIG:?} in the {KUBE_SYSTEM:?} Namespace"
     ));
-    let objects = kubeadm_config_objects(ctx.config).map_err(failed)?;
+    let objects = kubeadm_config_objects(ctx.data.config()).map_err(failed)?;
     cluster::apply(ctx, &objects)?;
     Ok(Vec::new())
 }
 
-pub fn run_kubelet(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kubelet(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[kubelet] Creating a ConfigMap {KUBELET_CONFIG:?} in namespace {KUBE_SYSTEM} with the configuration for the kubelets in the cluster"
     ));
     let (kubelet, _) = crate::steps::kubelet::config::build(
-        ctx.config,
+        ctx.data.config(),
         crate::steps::kubelet::host_facts(ctx.host),
     );
-    let objects = kubelet_config_objects(ctx.config, &kubelet).map_err(failed)?;
+    let objects = kubelet_config_objects(ctx.data.config(), &kubelet).map_err(failed)?;
     cluster::apply(ctx, &objects)?;
-    if annotates_cri_socket(ctx.config) {
-        let node = ctx.config.init.node_registration.name.clone();
-        let socket = ctx.config.init.node_registration.cri_socket.clone();
+    if annotates_cri_socket(ctx.data.config()) {
+        let node = ctx.data.config().init.node_registration.name.clone();
+        let socket = ctx.data.config().init.node_registration.cri_socket.clone();
         let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: socket}}});
         let what = format!("annotate Node {node} with {CRI_SOCKET_ANNOTATION}={socket}");
         cluster::patch_node(ctx, &node, &what, &patch)?;

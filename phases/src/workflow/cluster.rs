@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{failed, PhaseContext, PhaseError};
+use super::{failed, NodeData, PhaseContext, PhaseError};
 use crate::exec::api::object::ApiObject;
 use crate::exec::api::rbac;
 use crate::exec::api::session::{self, Session, DEFAULT_CALL_LIMIT};
@@ -12,8 +12,9 @@ use crate::exec::effects::Change;
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 
-pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
-    ctx.config
+pub fn call_limit<D: NodeData>(ctx: &PhaseContext<'_, D>) -> Duration {
+    ctx.data
+        .config()
         .init
         .timeouts
         .as_ref()
@@ -22,7 +23,10 @@ pub fn call_limit(ctx: &PhaseContext<'_>) -> Duration {
 }
 
 /// A client for the kubeconfig at `path`, read through the run's effects; no binding is made.
-pub fn connect_with(ctx: &PhaseContext<'_>, path: &str) -> Result<Session, PhaseError> {
+pub fn connect_with<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
+    path: &str,
+) -> Result<Session, PhaseError> {
     let text = ctx.effects.read_file(path).map_err(failed)?.ok_or_else(|| {
         failed(format!(
             "{path} does not exist: run `kinit init phase kubeconfig` first, or point --kubeconfig at a kubeconfig for this cluster"
@@ -43,10 +47,12 @@ fn cluster_admins_binding() -> ApiObject {
 /// The run's session, opened on first use. admin.conf's identity is only an admin once the
 /// `kubeadm:cluster-admins` binding exists; when the API server refuses admin.conf to create it,
 /// super-admin.conf (in `system:masters`) creates it, and admin.conf is used from then on.
-pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseError> {
+pub fn session<'c, D: NodeData>(
+    ctx: &'c mut PhaseContext<'_, D>,
+) -> Result<&'c Session, PhaseError> {
     if ctx.api.is_none() {
         let super_admin = crate::domain::layout::file_in(
-            &ctx.kubeconfig_dir,
+            ctx.data.kubeconfig_dir(),
             crate::domain::layout::SUPER_ADMIN_CONF_FILE,
         );
         // The fallback client is made while admin.conf's attempt is under way, off the critical
@@ -60,7 +66,7 @@ pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseEr
             }
             None => None,
         };
-        let admin = connect_with(ctx, &ctx.kubeconfig.clone())?;
+        let admin = connect_with(ctx, ctx.data.kubeconfig())?;
         let binding = [cluster_admins_binding()];
         match admin.apply_all(&binding) {
             Ok(()) => {}
@@ -102,7 +108,10 @@ pub fn session<'c>(ctx: &'c mut PhaseContext<'_>) -> Result<&'c Session, PhaseEr
 /// Applies objects that do not depend on each other, all at once, or collects the outcome of the
 /// same objects started ahead (`Phase::ahead`). A dry run prints each instead, in order, and
 /// contacts nothing.
-pub fn apply(ctx: &mut PhaseContext<'_>, objects: &[ApiObject]) -> Result<(), PhaseError> {
+pub fn apply<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+    objects: &[ApiObject],
+) -> Result<(), PhaseError> {
     if ctx.dry_run {
         for object in objects {
             ctx.sink.object(object);
@@ -134,8 +143,8 @@ pub enum Shown {
 
 /// Runs a phase's API work, or collects it when it was started ahead. A dry run contacts nothing
 /// and shows what `shown` makes instead.
-pub fn run_work(
-    ctx: &mut PhaseContext<'_>,
+pub fn run_work<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     work: impl FnOnce(&Session) -> session::Work,
     shown: impl FnOnce() -> Result<Shown, String>,
 ) -> Result<(), PhaseError> {
@@ -160,8 +169,8 @@ pub fn run_work(
 
 /// A merge patch of Node `node`; `what` says what it does ("annotate Node cp1 with ...") in errors
 /// and in the dry run's line.
-pub fn patch_node(
-    ctx: &mut PhaseContext<'_>,
+pub fn patch_node<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     node: &str,
     what: &str,
     patch: &serde_json::Value,
@@ -178,8 +187,8 @@ pub fn patch_node(
 
 /// A read of the cluster. A dry run contacts nothing and reads `None`: what it planned is not
 /// there, and what it reads is not changed by it.
-pub fn read<T, F>(
-    ctx: &mut PhaseContext<'_>,
+pub fn read<T, F, D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     read: impl FnOnce(&Session) -> F,
 ) -> Result<Option<T>, PhaseError>
 where
@@ -195,8 +204,8 @@ where
 /// A read a dry run makes too, through a session of its own: the run's session would create the
 /// admin binding. A dry run that cannot read goes on without the answer: `warning` says why, and
 /// it is printed and returned.
-pub fn read_or_warn<T>(
-    ctx: &mut PhaseContext<'_>,
+pub fn read_or_warn<T, D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     read: impl FnOnce(&Session) -> Result<T, String>,
     warning: impl FnOnce(String) -> String,
 ) -> Result<(Option<T>, Vec<String>), PhaseError> {
@@ -204,7 +213,7 @@ pub fn read_or_warn<T>(
         let session = session(ctx)?;
         return read(session).map(|t| (Some(t), Vec::new())).map_err(failed);
     }
-    match connect_with(ctx, &ctx.kubeconfig.clone())
+    match connect_with(ctx, ctx.data.kubeconfig())
         .map_err(|e| e.to_string())
         .and_then(|session| read(&session))
     {
@@ -219,7 +228,7 @@ pub fn read_or_warn<T>(
 
 /// Collects the work started ahead for the running phase: `true` when there was some and it
 /// succeeded, `false` when the phase must do its work itself.
-pub fn finish_ahead(ctx: &mut PhaseContext<'_>) -> Result<bool, PhaseError> {
+pub fn finish_ahead<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<bool, PhaseError> {
     let Some(session) = ctx.api.as_ref() else {
         return Ok(false);
     };

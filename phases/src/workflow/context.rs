@@ -1,50 +1,39 @@
-//! What a phase sees of its run: the configuration, the host, the effects layer, the event sink
+//! What a phase sees of its run: its command's data, the host, the effects layer, the event sink
 //! and what earlier phases left for later ones.
 
-use crate::domain::config::resolve::InitConfig;
 use crate::exec::effects::Effects;
-use kinit_preflight::{Host, IgnoreList, JoinFacts};
+use kinit_preflight::{Host, IgnoreList};
 use std::rc::Rc;
+
+use super::data::NodeData;
 
 use super::error::{failed, PhaseError};
 use super::events::EventSink;
 use crate::exec::api::{Session, Work};
 
 /// A phase's work; Ok carries the warnings it wants reported.
-pub type Step = Rc<dyn Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError>>;
+pub type Step<D> = Rc<dyn Fn(&mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError>>;
 
 /// Whether a phase has anything to do in this run (kubeadm's `RunIf`). A phase whose condition is
 /// false ends at once with outcome ok, so the events of a run keep one shape.
-pub type Condition = fn(&PhaseContext<'_>) -> bool;
+pub type Condition<D> = fn(&PhaseContext<'_, D>) -> bool;
 
 /// API work a phase can start as soon as the run's API session opens, so that its round trips
 /// overlap with the phases before it; the phase collects the outcome when its turn comes. `None`
 /// when there is nothing to start ahead this time.
-pub type Ahead = fn(&mut PhaseContext<'_>, &Session) -> Result<Option<Work>, PhaseError>;
+pub type Ahead<D> = fn(&mut PhaseContext<'_, D>, &Session) -> Result<Option<Work>, PhaseError>;
 
 /// The names of the keys a phase will make, so that every key of a run is made in one batch over
 /// all cores before the first of them is needed.
-pub type KeyDemand = Rc<dyn Fn(&PhaseContext<'_>) -> Result<Vec<String>, String>>;
+pub type KeyDemand<D> = Rc<dyn Fn(&PhaseContext<'_, D>) -> Result<Vec<String>, String>>;
 
-/// What the current node joins, for the join phases.
-#[derive(Debug, Clone)]
-pub struct JoinTarget {
-    pub facts: JoinFacts,
-    /// What discovery found; `None` when the phases run need nothing from the cluster.
-    pub cluster: Option<crate::discovery::joined::JoinedCluster>,
-}
-
-pub struct PhaseContext<'a> {
+pub struct PhaseContext<'a, D> {
+    /// The command's own data: [`super::InitData`], [`super::JoinData`] or [`super::ResetData`].
+    pub data: &'a D,
     pub dry_run: bool,
-    /// `preflight --fix`: apply the safe remedies, then check again.
-    pub fix: bool,
     pub host: &'a dyn Host,
     pub effects: &'a mut dyn Effects,
     pub ignore: IgnoreList,
-    pub config: &'a InitConfig,
-    pub join: Option<&'a JoinTarget>,
-    /// What `kinit reset` was asked to do (file and flags together).
-    pub reset: Option<&'a crate::domain::config::types::ResetConfiguration>,
     pub sink: &'a mut dyn EventSink,
     /// Set by preflight in a dry run: why a real run would have stopped there.
     pub would_stop: Option<String>,
@@ -55,42 +44,34 @@ pub struct PhaseContext<'a> {
     /// started ahead for it.
     pub current: String,
     /// The API work of the units still to run, started when the API session opens.
-    pub ahead: Vec<(String, Ahead)>,
+    pub ahead: Vec<(String, Ahead<D>)>,
     /// The key demands of the units still to run, met in one batch by `make_keys_ahead`.
-    pub key_demands: Vec<KeyDemand>,
+    pub key_demands: Vec<KeyDemand<D>>,
     /// Keys made ahead of the phases that write them.
     pub keys: crate::domain::pki::KeyPool,
     /// The configuration's patches folder, read by the first phase that patches.
     pub patches: Option<crate::domain::patches::PatchSet>,
-    /// Where `kinit init phase kubeconfig` writes (`--kubeconfig-dir`).
-    pub kubeconfig_dir: String,
-    /// The kubeconfig the API phases use (`--kubeconfig`, admin.conf by default).
-    pub kubeconfig: String,
     /// The API session, opened by the first phase that needs it.
     pub api: Option<crate::exec::api::Session>,
 }
 
-impl<'a> PhaseContext<'a> {
-    /// A context for a run of `config` on `host` through `effects` (a dry run when they are
-    /// [`crate::exec::effects::DryRunEffects`] and `dry_run` is set), reporting to `sink`; the rest
-    /// at kubeadm's defaults: no join, no reset, nothing ignored, the Kubernetes folder's
-    /// kubeconfig files.
+impl<'a, D> PhaseContext<'a, D> {
+    /// A context for a run of a command with `data` on `host` through `effects` (a dry run when
+    /// they are [`crate::exec::effects::DryRunEffects`] and `dry_run` is set), reporting to
+    /// `sink`, with nothing ignored.
     pub fn new(
-        config: &'a InitConfig,
+        data: &'a D,
         host: &'a dyn Host,
         effects: &'a mut dyn Effects,
         sink: &'a mut dyn EventSink,
         dry_run: bool,
-    ) -> PhaseContext<'a> {
+    ) -> PhaseContext<'a, D> {
         PhaseContext {
+            data,
             dry_run,
-            fix: false,
             host,
             effects,
             ignore: IgnoreList::new(Vec::<String>::new()),
-            config,
-            join: None,
-            reset: None,
             sink,
             would_stop: None,
             report: None,
@@ -100,8 +81,6 @@ impl<'a> PhaseContext<'a> {
             key_demands: Vec::new(),
             keys: Default::default(),
             patches: None,
-            kubeconfig_dir: crate::domain::layout::KUBERNETES_DIR.into(),
-            kubeconfig: crate::domain::layout::ADMIN_CONF.into(),
             api: None,
         }
     }
@@ -158,7 +137,9 @@ impl<'a> PhaseContext<'a> {
             secret
         }
     }
+}
 
+impl<D: NodeData> PhaseContext<'_, D> {
     /// Makes, in one batch over all cores, every key the units of this run still need; the first
     /// call meets every demand, later calls find none left.
     pub fn make_keys_ahead(&mut self) -> Result<(), PhaseError> {
@@ -171,7 +152,7 @@ impl<'a> PhaseContext<'a> {
             needed.extend(demand(self).map_err(failed)?);
         }
         let algorithm = crate::domain::pki::keys::KeyAlgorithm::parse(
-            &self.config.cluster.encryption_algorithm,
+            &self.data.config().cluster.encryption_algorithm,
         )
         .map_err(failed)?;
         self.keys.fill(needed, algorithm).map_err(failed)

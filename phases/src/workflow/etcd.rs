@@ -18,7 +18,7 @@ pub const DEFAULT_CALL_LIMIT: Duration = Duration::from_secs(120);
 pub const DRY_RUN_CALL_LIMIT: Duration = Duration::from_secs(5);
 
 /// The time every etcd call of this run may take with its retries.
-pub fn call_limit(ctx: &PhaseContext<'_>, timeouts: Option<&Timeouts>) -> Duration {
+pub fn call_limit<D>(ctx: &PhaseContext<'_, D>, timeouts: Option<&Timeouts>) -> Duration {
     let limit = timeouts
         .and_then(|t| t.etcd_api_call)
         .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
@@ -65,8 +65,8 @@ pub struct Listed {
 
 /// The members as etcd lists them through `endpoints`. A dry run that cannot read them goes on
 /// with none: the failure is printed and returned as a warning.
-pub fn read(
-    ctx: &mut PhaseContext<'_>,
+pub fn read<D>(
+    ctx: &mut PhaseContext<'_, D>,
     endpoints: Vec<String>,
     cert_dir: &str,
     limit: Duration,
@@ -95,8 +95,8 @@ pub fn read(
 
 /// Adds `peer_url` as a learner and returns the members after it. A dry run says so and returns
 /// the members with a learner in its place, as etcd would list them.
-pub fn add_learner(
-    ctx: &mut PhaseContext<'_>,
+pub fn add_learner<D>(
+    ctx: &mut PhaseContext<'_, D>,
     client: Option<&EtcdClient>,
     members: Vec<Member>,
     peer_url: &str,
@@ -131,10 +131,10 @@ pub fn add_learner(
 
 /// Runs `join` (promoting the new member and waiting for the cluster) with the client; a dry run
 /// says it would wait and plans that.
-pub fn join(
-    ctx: &mut PhaseContext<'_>,
+pub fn join<D>(
+    ctx: &mut PhaseContext<'_, D>,
     client: Option<EtcdClient>,
-    promote_and_wait: impl FnOnce(&mut PhaseContext<'_>, EtcdClient) -> Result<(), PhaseError>,
+    promote_and_wait: impl FnOnce(&mut PhaseContext<'_, D>, EtcdClient) -> Result<(), PhaseError>,
 ) -> Result<(), PhaseError> {
     if ctx.dry_run {
         ctx.sink
@@ -150,8 +150,8 @@ pub fn join(
 
 /// Takes `member` (`describe`d as "cp2 (ID 1234, https://...:2380)") out of the cluster and says
 /// `done`; one already gone counts as removed. A dry run says and plans it instead.
-pub fn remove(
-    ctx: &mut PhaseContext<'_>,
+pub fn remove<D>(
+    ctx: &mut PhaseContext<'_, D>,
     client: &EtcdClient,
     member: &Member,
     describe: &str,

@@ -3,13 +3,15 @@
 
 pub mod cluster;
 mod context;
+mod data;
 mod error;
 pub mod etcd;
 mod events;
 mod phase;
 mod runner;
 
-pub use context::{Ahead, Condition, JoinTarget, KeyDemand, PhaseContext, Step};
+pub use context::{Ahead, Condition, KeyDemand, PhaseContext, Step};
+pub use data::{InitData, JoinData, JoinTarget, NodeData, ResetData};
 pub use error::{failed, PhaseError};
 pub use events::{EventSink, KeptLines, Outcome, PhaseRecord, ProgressRow};
 pub use phase::{all_paths, find, help_text, Phase};

@@ -6,26 +6,41 @@ use std::rc::Rc;
 use super::context::{Ahead, Condition, KeyDemand, PhaseContext, Step};
 use super::error::PhaseError;
 
-#[derive(Clone)]
-pub struct Phase {
+/// A phase of a command whose steps read `D`, the command's data.
+pub struct Phase<D> {
     pub name: &'static str,
     pub description: &'static str,
-    pub children: Vec<Phase>,
+    pub children: Vec<Phase<D>>,
     /// A leaf's work; for a parent, what runs once before the first of its children that runs
     /// (kubeadm's parent phases print their folder there).
-    pub(crate) run: Option<Step>,
-    pub(crate) run_if: Option<Condition>,
-    pub(crate) ahead: Option<Ahead>,
-    pub(crate) keys: Option<KeyDemand>,
+    pub(crate) run: Option<Step<D>>,
+    pub(crate) run_if: Option<Condition<D>>,
+    pub(crate) ahead: Option<Ahead<D>>,
+    pub(crate) keys: Option<KeyDemand<D>>,
 }
 
-impl Phase {
+// Not derived: a derive would ask `D: Clone` of the command's data, which is never cloned.
+impl<D> Clone for Phase<D> {
+    fn clone(&self) -> Self {
+        Phase {
+            name: self.name,
+            description: self.description,
+            children: self.children.clone(),
+            run: self.run.clone(),
+            run_if: self.run_if,
+            ahead: self.ahead,
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+impl<D> Phase<D> {
     /// A phase that does `run`.
     pub fn new(
         name: &'static str,
         description: &'static str,
-        run: impl Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> + 'static,
-    ) -> Phase {
+        run: impl Fn(&mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> + 'static,
+    ) -> Phase<D> {
         Phase {
             name,
             description,
@@ -38,7 +53,11 @@ impl Phase {
     }
 
     /// A phase made of `children`, run one by one.
-    pub fn group(name: &'static str, description: &'static str, children: Vec<Phase>) -> Phase {
+    pub fn group(
+        name: &'static str,
+        description: &'static str,
+        children: Vec<Phase<D>>,
+    ) -> Phase<D> {
         Phase {
             name,
             description,
@@ -53,37 +72,40 @@ impl Phase {
     /// For a group: what runs once, before the first of its children that runs.
     pub fn before_children(
         mut self,
-        run: impl Fn(&mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> + 'static,
-    ) -> Phase {
+        run: impl Fn(&mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> + 'static,
+    ) -> Phase<D> {
         self.run = Some(Rc::new(run));
         self
     }
 
-    pub fn run_if(mut self, condition: Condition) -> Phase {
+    pub fn run_if(mut self, condition: Condition<D>) -> Phase<D> {
         self.run_if = Some(condition);
         self
     }
 
-    pub fn ahead(mut self, ahead: Ahead) -> Phase {
+    pub fn ahead(mut self, ahead: Ahead<D>) -> Phase<D> {
         self.ahead = Some(ahead);
         self
     }
 
     pub fn makes_keys(
         mut self,
-        demand: impl Fn(&PhaseContext<'_>) -> Result<Vec<String>, String> + 'static,
-    ) -> Phase {
+        demand: impl Fn(&PhaseContext<'_, D>) -> Result<Vec<String>, String> + 'static,
+    ) -> Phase<D> {
         self.keys = Some(Rc::new(demand));
         self
     }
 
-    pub fn child(&self, name: &str) -> Option<&Phase> {
+    pub fn child(&self, name: &str) -> Option<&Phase<D>> {
         self.children.iter().find(|c| c.name == name)
     }
 }
 
 /// Finds `name` or `name/child` in a table.
-pub fn find<'t>(table: &'t [Phase], path: &str) -> Option<(&'t Phase, Option<&'t Phase>)> {
+pub fn find<'t, D>(
+    table: &'t [Phase<D>],
+    path: &str,
+) -> Option<(&'t Phase<D>, Option<&'t Phase<D>>)> {
     let (name, child) = match path.split_once('/') {
         Some((name, child)) => (name, Some(child)),
         None => (path, None),
@@ -97,7 +119,7 @@ pub fn find<'t>(table: &'t [Phase], path: &str) -> Option<(&'t Phase, Option<&'t
 }
 
 /// Every `name` and `name/child` of a table, for help text and for checking `--skip-phases`.
-pub fn all_paths(table: &[Phase]) -> Vec<String> {
+pub fn all_paths<D>(table: &[Phase<D>]) -> Vec<String> {
     let mut paths = Vec::new();
     for phase in table {
         paths.push(phase.name.to_string());
@@ -109,7 +131,7 @@ pub fn all_paths(table: &[Phase]) -> Vec<String> {
 }
 
 /// The phase list as `kinit init --help` shows it.
-pub fn help_text(table: &[Phase]) -> String {
+pub fn help_text<D>(table: &[Phase<D>]) -> String {
     let mut text = String::from("The phases, in the order they run:\n");
     for phase in table {
         text.push_str(&format!("  {:<28}{}\n", phase.name, phase.description));

@@ -15,22 +15,22 @@ pub struct RunSummary {
 }
 
 /// One runnable leaf of a table, with the parent it belongs to.
-struct Unit<'t> {
-    parent: &'t Phase,
-    leaf: &'t Phase,
+struct Unit<'t, D> {
+    parent: &'t Phase<D>,
+    leaf: &'t Phase<D>,
     path: String,
     skipped: bool,
 }
 
 /// What runs, in order: a chosen child alone, or every leaf of the chosen phases.
-fn units<'t>(table: &'t [Phase], only: Option<&str>, skip: &[String]) -> Vec<Unit<'t>> {
+fn units<'t, D>(table: &'t [Phase<D>], only: Option<&str>, skip: &[String]) -> Vec<Unit<'t, D>> {
     let selected = only.and_then(|path| find(table, path));
     let mut units = Vec::new();
     for phase in table {
         if selected.is_some_and(|(chosen, _)| chosen.name != phase.name) {
             continue;
         }
-        let leaves: Vec<&Phase> = match selected.and_then(|(_, child)| child) {
+        let leaves: Vec<&Phase<D>> = match selected.and_then(|(_, child)| child) {
             Some(child) => vec![child],
             None if phase.children.is_empty() => vec![phase],
             None => phase.children.iter().collect(),
@@ -54,11 +54,11 @@ fn units<'t>(table: &'t [Phase], only: Option<&str>, skip: &[String]) -> Vec<Uni
 }
 
 /// `skip` holds `name` or `name/child` entries; `only` limits the run to one phase (`name`, `name/child`, `name/all`).
-pub fn run(
-    table: &[Phase],
+pub fn run<D>(
+    table: &[Phase<D>],
     only: Option<&str>,
     skip: &[String],
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, D>,
 ) -> RunSummary {
     let mut summary = RunSummary::default();
     let units = units(table, only, skip);
@@ -103,7 +103,7 @@ pub fn run(
         let started = Instant::now();
         ctx.report = None;
         ctx.current = unit.path.clone();
-        let mut steps: Vec<&Step> = Vec::new();
+        let mut steps: Vec<&Step<D>> = Vec::new();
         if active[i] {
             // A group's own step runs once, before the first of its children that runs.
             if !std::ptr::eq(unit.parent, unit.leaf) && !introduced.contains(&unit.parent.name) {
@@ -161,7 +161,10 @@ pub fn run(
 }
 
 /// Runs `steps` in turn, stopping at the first error; their warnings together.
-fn run_steps(ctx: &mut PhaseContext<'_>, steps: &[&Step]) -> Result<Vec<String>, PhaseError> {
+fn run_steps<D>(
+    ctx: &mut PhaseContext<'_, D>,
+    steps: &[&Step<D>],
+) -> Result<Vec<String>, PhaseError> {
     let mut warnings = Vec::new();
     for step in steps {
         warnings.extend(step(ctx)?);

@@ -11,11 +11,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::exec::api;
 use crate::workflow::cluster;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 
-pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_coredns(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
     // `dns.disabled` is kubeadm's v1beta4 replacement for skipping this phase by name.
-    if ctx.config.cluster.dns.disabled {
+    if ctx.data.config().cluster.dns.disabled {
         ctx.sink.line(
             "[addons] Not installing CoreDNS: dns.disabled is set in the ClusterConfiguration",
         );
@@ -25,7 +25,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError
         ctx.sink.line("[addons] Applied essential addon: CoreDNS");
         return Ok(Vec::new());
     }
-    let mut addon = coredns::build(ctx.config).map_err(failed)?;
+    let mut addon = coredns::build(ctx.data.config()).map_err(failed)?;
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
     // autoscaler).
     let deployed = cluster::read(ctx, |session| {
@@ -58,25 +58,26 @@ fn coredns_work(session: &api::Session, mut addon: coredns::CoreDns) -> api::Wor
 /// CoreDNS's work, started when the API session opens; not with `--patches`, whose lines print in
 /// the phase.
 pub fn coredns_ahead(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, InitData>,
     session: &api::Session,
 ) -> Result<Option<api::Work>, PhaseError> {
     let patched = ctx
-        .config
+        .data
+        .config()
         .init
         .patches
         .as_ref()
         .is_some_and(|p| !p.directory.is_empty());
-    if ctx.config.cluster.dns.disabled || patched {
+    if ctx.data.config().cluster.dns.disabled || patched {
         return Ok(None);
     }
-    let addon = coredns::build(ctx.config).map_err(failed)?;
+    let addon = coredns::build(ctx.data.config()).map_err(failed)?;
     Ok(Some(coredns_work(session, addon)))
 }
 
 /// kube-proxy's objects, applied when the API session opens.
 pub fn kube_proxy_ahead(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, InitData>,
     session: &api::Session,
 ) -> Result<Option<api::Work>, PhaseError> {
     Ok(kube_proxy_objects(ctx)?.map(|(objects, _)| session.apply_work(objects)))
@@ -97,17 +98,19 @@ async fn deployed_replicas(
 pub type AddonObjects = (Vec<api::ApiObject>, Vec<String>);
 
 /// kube-proxy's objects and warnings; `None` when disabled.
-pub fn kube_proxy_objects(ctx: &PhaseContext<'_>) -> Result<Option<AddonObjects>, PhaseError> {
-    if ctx.config.cluster.proxy.disabled {
+pub fn kube_proxy_objects(
+    ctx: &PhaseContext<'_, InitData>,
+) -> Result<Option<AddonObjects>, PhaseError> {
+    if ctx.data.config().cluster.proxy.disabled {
         return Ok(None);
     }
     let proxy_env = crate::domain::manifests::proxy_env(std::env::vars());
-    kube_proxy::build(ctx.config, &proxy_env)
+    kube_proxy::build(ctx.data.config(), &proxy_env)
         .map(Some)
         .map_err(failed)
 }
 
-pub fn run_kube_proxy(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kube_proxy(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
     let Some((objects, warnings)) = kube_proxy_objects(ctx)? else {
         ctx.sink.line(
             "[addons] Not installing kube-proxy: proxy.disabled is set in the ClusterConfiguration",

@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams};
 use crate::domain::manifests::flags::{etcd_client_url, etcd_peer_url, EtcdPeer};
 use crate::exec::api::Session;
 use crate::exec::etcd_client::{EtcdClient, Member, RETRY_INTERVAL};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
 
 /// Where each etcd static Pod publishes its client URL, as kubeadm writes it.
 pub const CLIENT_URLS_ANNOTATION: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
@@ -17,18 +17,14 @@ pub const CLIENT_URLS_ANNOTATION: &str = "kubeadm.kubernetes.io/etcd.advertise-c
 pub const ETCD_POD_LABELS: &str = "component=etcd,tier=control-plane";
 
 /// The phase: a no-op for a worker and with external etcd.
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let Some(join) = ctx.join else {
-        return Err(failed(
-            "etcd-join belongs to `kinit join`: there is no cluster to join",
-        ));
-    };
+pub fn run(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
+    let join = &ctx.data.target;
     if !join.facts.control_plane {
         ctx.sink
             .line("[etcd] Skipping etcd-join: this node joins as a worker and runs no etcd");
         return Ok(Vec::new());
     }
-    if crate::domain::manifests::local_etcd(ctx.config).is_none() {
+    if crate::domain::manifests::local_etcd(ctx.data.config()).is_none() {
         ctx.sink
             .line("[etcd] External etcd mode: Skipping the addition of a local etcd member");
         return Ok(Vec::new());
@@ -43,7 +39,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 /// etcd Pod in kube-system; without any, the etcd on the API server's host. A dry run reads them
 /// without the run's API session, which would write the admin binding.
 fn cluster_endpoints(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, JoinData>,
     api_server: &str,
 ) -> Result<(Vec<String>, Vec<String>), PhaseError> {
     let (urls, warnings) = crate::workflow::cluster::read_or_warn(ctx, list_client_urls, |e| {
@@ -96,10 +92,10 @@ pub fn client_urls(pods: &[Pod]) -> Vec<String> {
 /// EtcdLearnerMode gate (a gate no more in 1.34): a voting member that never starts would cost a
 /// two-member cluster its quorum, and a learner costs none.
 pub fn join_cluster(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, JoinData>,
     endpoints: Vec<String>,
 ) -> Result<Vec<String>, PhaseError> {
-    let config = ctx.config;
+    let config = ctx.data.config();
     let node = config.init.node_registration.name.clone();
     let peer_url = etcd_peer_url(config);
     let limit = crate::workflow::etcd::call_limit(ctx, config.init.timeouts.as_ref());

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::domain::manifests::flags::{host_port, ETCD_CLIENT_PORT};
 use crate::domain::manifests::MANIFESTS_DIR;
 use crate::exec::etcd_client::{EtcdClient, Member};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, PhaseContext, PhaseError, ResetData};
 
 /// What the local etcd manifest says about this node's member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ fn client_url_of_peer(peer: &str) -> Option<String> {
 }
 
 /// The phase.
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, ResetData>) -> Result<Vec<String>, PhaseError> {
     let path = manifest_path();
     let Some(text) = ctx.effects.read_file(&path).map_err(failed)? else {
         ctx.sink
@@ -118,16 +118,9 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 
 /// Takes this member out of the cluster; the error is the warning to give, with the way to do it
 /// by hand.
-fn remove_member(ctx: &mut PhaseContext<'_>, local: &LocalMember) -> Result<(), String> {
-    let (cert_dir, timeouts) = match ctx.reset {
-        Some(reset) if !reset.certificates_dir.is_empty() => {
-            (reset.certificates_dir.clone(), reset.timeouts.as_ref())
-        }
-        _ => (
-            ctx.config.cluster.certificates_dir.clone(),
-            ctx.config.init.timeouts.as_ref(),
-        ),
-    };
+fn remove_member(ctx: &mut PhaseContext<'_, ResetData>, local: &LocalMember) -> Result<(), String> {
+    let reset = &ctx.data.reset;
+    let (cert_dir, timeouts) = (reset.certificates_dir.clone(), reset.timeouts.as_ref());
     let limit = crate::workflow::etcd::call_limit(ctx, timeouts);
     let by_hand = |why: String, id: Option<&Member>| {
         let dir = cert_dir.trim_end_matches('/');
@@ -184,7 +177,7 @@ fn remove_member(ctx: &mut PhaseContext<'_>, local: &LocalMember) -> Result<(), 
 }
 
 /// Empties the data folder, keeping the folder itself, as kubeadm does.
-fn clean_data_dir(ctx: &mut PhaseContext<'_>, data_dir: &str) -> Result<(), PhaseError> {
+fn clean_data_dir(ctx: &mut PhaseContext<'_, ResetData>, data_dir: &str) -> Result<(), PhaseError> {
     let dir = data_dir.trim_end_matches('/');
     // A data folder read from a hand-edited manifest must not turn into `rm -rf /`.
     if !dir.starts_with('/') {

@@ -5,7 +5,7 @@
 use crate::domain::manifests::Component;
 use crate::domain::pki::table;
 use crate::steps::certs_phase::{self, cert_dir, path};
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
 use crate::{steps::kubeconfig_phase, steps::manifests_phase};
 
 /// What a joining control plane writes of its own; super-admin.conf belongs to the first node
@@ -19,8 +19,8 @@ const MANIFESTS: [Component; 3] = [
 
 /// The certificates this node makes itself: every one its CAs sign (the CAs and the service
 /// account key are the cluster's, shared).
-fn own_certificates(ctx: &PhaseContext<'_>) -> Result<Vec<&'static str>, String> {
-    let (specs, _) = table::certificates(ctx.config)?;
+fn own_certificates(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<&'static str>, String> {
+    let (specs, _) = table::certificates(ctx.data.config())?;
     Ok(specs
         .iter()
         .filter(|s| s.ca.is_some())
@@ -29,17 +29,17 @@ fn own_certificates(ctx: &PhaseContext<'_>) -> Result<Vec<&'static str>, String>
 }
 
 /// The keys of this node's own certificates, made in one batch with its kubeconfig keys.
-pub fn certs_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
+pub fn certs_key_demand(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<String>, String> {
     certs_phase::key_demand(ctx, &own_certificates(ctx)?)
 }
 
-pub fn kubeconfig_key_demand(ctx: &PhaseContext<'_>) -> Result<Vec<String>, String> {
+pub fn kubeconfig_key_demand(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<String>, String> {
     kubeconfig_phase::key_demand(ctx, &KUBECONFIG_FILES)
 }
 
-pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let (specs, _) = table::certificates(ctx.config).map_err(failed)?;
-    let dir = cert_dir(ctx.config).to_string();
+pub fn run_certs(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
+    let (specs, _) = table::certificates(ctx.data.config()).map_err(failed)?;
+    let dir = cert_dir(ctx.data.config()).to_string();
     // A joining node must sign with the cluster's CAs: making new ones would split the cluster.
     let mut shared: Vec<String> = specs
         .iter()
@@ -67,7 +67,7 @@ pub fn run_certs(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> 
     Ok(warnings)
 }
 
-pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kubeconfig(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
     let mut warnings = kubeconfig_phase::before_kubeconfigs(ctx)?;
     for phase in KUBECONFIG_FILES {
         warnings.extend(kubeconfig_phase::run_file(ctx, phase)?);
@@ -75,7 +75,7 @@ pub fn run_kubeconfig(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseEr
     Ok(warnings)
 }
 
-pub fn run_control_plane(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_control_plane(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
     let mut warnings = manifests_phase::before_manifests(ctx)?;
     for component in MANIFESTS {
         warnings.extend(manifests_phase::run_control_plane(ctx, component)?);

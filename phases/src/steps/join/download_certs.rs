@@ -7,13 +7,13 @@ use kube::api::Api;
 
 use super::joined;
 use crate::domain::cert_upload;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
 
 const KEY_MODE: u32 = 0o600;
 const CERT_MODE: u32 = 0o644;
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let key_hex = ctx.config.init.certificate_key.clone();
+pub fn run(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
+    let key_hex = ctx.data.config().init.certificate_key.clone();
     if key_hex.is_empty() {
         ctx.sink.line("[download-certs] Skipping: no --certificate-key was given, so the shared certificates must already be on this node");
         return Ok(Vec::new());
@@ -23,8 +23,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
         "[download-certs] Downloading the certificates in Secret {:?} in the \"kube-system\" Namespace",
         cert_upload::SECRET_NAME
     ));
-    let would = |ctx: &PhaseContext<'_>| {
-        cert_upload::shared_files(ctx.config)
+    let would = |ctx: &PhaseContext<'_, JoinData>| {
+        cert_upload::shared_files(ctx.data.config())
             .into_iter()
             .map(|(_, path)| format!("write {path} from the Secret"))
             .collect()
@@ -34,7 +34,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 }
 
 /// Reads the Secret, opens every file with `key`, and writes them once all have opened.
-fn download(ctx: &mut PhaseContext<'_>, key: &[u8]) -> Result<(), PhaseError> {
+fn download(ctx: &mut PhaseContext<'_, JoinData>, key: &[u8]) -> Result<(), PhaseError> {
     let cluster = joined(ctx)?.clone();
     let session = cluster.session().map_err(failed)?;
     let secrets: Api<Secret> = Api::namespaced(session.client(), "kube-system");
@@ -58,7 +58,7 @@ fn download(ctx: &mut PhaseContext<'_>, key: &[u8]) -> Result<(), PhaseError> {
         })?;
     let data = secret.data.unwrap_or_default();
     let mut files = Vec::new();
-    for (name, path) in cert_upload::shared_files(ctx.config) {
+    for (name, path) in cert_upload::shared_files(ctx.data.config()) {
         let Some(sealed) = data.get(&name) else {
             continue;
         };

@@ -10,18 +10,15 @@ use kube::api::Api;
 use super::{joined, tls_bootstrap, BOOTSTRAP_KUBECONFIG};
 use crate::domain::pki::cert;
 use crate::steps::kubelet;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
 
 const KUBECONFIG_MODE: u32 = 0o600;
 const CA_MODE: u32 = 0o644;
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
     let cluster = joined(ctx)?.clone();
-    let ca_path = ctx
-        .join
-        .map(|j| j.facts.ca_cert_path.clone())
-        .unwrap_or_default();
-    let node = ctx.config.init.node_registration.name.clone();
+    let ca_path = ctx.data.target.facts.ca_cert_path.clone();
+    let node = ctx.data.config().init.node_registration.name.clone();
     // A re-run after a finished bootstrap keeps the kubelet's own credentials.
     let bootstrapped = bootstrapped(ctx, &cluster)?;
     if bootstrapped {
@@ -32,7 +29,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     } else {
         let text = match super::kubelet_local_mode(ctx) {
             true => cluster.bootstrap_kubeconfig_at(
-                &crate::steps::kubeconfig_phase::local_endpoint(ctx.config),
+                &crate::steps::kubeconfig_phase::local_endpoint(ctx.data.config()),
             ),
             false => cluster.bootstrap_kubeconfig(),
         }
@@ -54,7 +51,8 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
     let taints = match super::is_control_plane(ctx) {
         true => Vec::new(),
         false => ctx
-            .config
+            .data
+            .config()
             .init
             .node_registration
             .taints
@@ -73,10 +71,10 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 
 /// Whether kubelet.conf already holds working credentials of this node, signed by the cluster CA.
 pub fn bootstrapped(
-    ctx: &PhaseContext<'_>,
+    ctx: &PhaseContext<'_, JoinData>,
     cluster: &super::JoinedCluster,
 ) -> Result<bool, PhaseError> {
-    let node = &ctx.config.init.node_registration.name;
+    let node = &ctx.data.config().init.node_registration.name;
     let ca = cert::parse_pem(&cluster.info.ca_pem, "the cluster CA").map_err(failed)?;
     Ok(tls_bootstrap::problem(ctx.effects, &ca, node).is_none())
 }
@@ -84,7 +82,7 @@ pub fn bootstrapped(
 /// Waits for a healthy kubelet and its TLS bootstrap, then removes the bootstrap kubeconfig, whose
 /// token has done its work.
 pub fn wait_for_bootstrap(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, JoinData>,
     cluster: &super::JoinedCluster,
     bootstrapped: bool,
 ) -> Result<(), PhaseError> {

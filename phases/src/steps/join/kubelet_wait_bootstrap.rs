@@ -4,9 +4,9 @@
 //! does for everything else. Nothing to do for a worker or with the gate off.
 
 use super::joined;
-use crate::workflow::{PhaseContext, PhaseError};
+use crate::workflow::{JoinData, PhaseContext, PhaseError};
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
     let cluster = joined(ctx)?.clone();
     let bootstrapped = super::kubelet_start::bootstrapped(ctx, &cluster)?;
     super::kubelet_start::wait_for_bootstrap(ctx, &cluster, bootstrapped)?;

@@ -14,7 +14,7 @@ use crate::domain::kubeconfig::{unbase64, Kubeconfig};
 use crate::domain::pki::{cert, keys};
 use crate::exec::api;
 use crate::exec::effects::Effects;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
 
 /// kubeadm looks every second; reading one small file is cheap enough to look five times as
 /// often, so a node is not kept waiting for up to a second after its kubelet is done.
@@ -79,15 +79,19 @@ pub fn problem(effects: &dyn Effects, ca: &X509, node: &str) -> Option<String> {
 }
 
 /// Waits within `timeouts.tlsBootstrap` for working kubelet credentials.
-pub fn wait(ctx: &mut PhaseContext<'_>, cluster: &JoinedCluster) -> Result<(), PhaseError> {
+pub fn wait(
+    ctx: &mut PhaseContext<'_, JoinData>,
+    cluster: &JoinedCluster,
+) -> Result<(), PhaseError> {
     let limit = ctx
-        .config
+        .data
+        .config()
         .init
         .timeouts
         .as_ref()
         .and_then(|t| t.tls_bootstrap)
         .map_or(DEFAULT_TIMEOUT, |d| d.0);
-    let node = ctx.config.init.node_registration.name.clone();
+    let node = ctx.data.config().init.node_registration.name.clone();
     let ca = cert::parse_pem(&cluster.info.ca_pem, "the cluster CA").map_err(failed)?;
     ctx.sink.line(&format!(
         "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap. This can take up to {}",

@@ -7,7 +7,7 @@ pub mod service;
 pub mod systemd_files;
 
 use crate::steps::manifests_phase::patch_set;
-use crate::workflow::{failed, PhaseContext, PhaseError};
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 use kinit_preflight::ServiceState;
 use serde_json::Value;
 use service::ServiceManager;
@@ -44,10 +44,10 @@ pub fn host_facts(host: &dyn kinit_preflight::Host) -> config::HostFacts {
     }
 }
 
-pub fn kubelet_configuration(
-    ctx: &mut PhaseContext<'_>,
+pub fn kubelet_configuration<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
 ) -> Result<(Value, Vec<String>), PhaseError> {
-    let (mut value, warnings) = config::build(ctx.config, host_facts(ctx.host));
+    let (mut value, warnings) = config::build(ctx.data.config(), host_facts(ctx.host));
     if let Some(set) = patch_set(ctx)? {
         if set.files_for(PATCH_TARGET).next().is_some() {
             let (patched, lines) = set.apply(PATCH_TARGET, value).map_err(failed)?;
@@ -79,14 +79,14 @@ fn manual_start(args: &[String]) -> String {
     )
 }
 
-pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run_init<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     write_and_start(ctx, &[])
 }
 
 /// Stops the kubelet, writes its config.yaml and flags (with `register_with_taints`, a joining
 /// worker's own taints) and starts it again.
-pub fn write_and_start(
-    ctx: &mut PhaseContext<'_>,
+pub fn write_and_start<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     register_with_taints: &[crate::domain::config::types::Taint],
 ) -> Result<Vec<String>, PhaseError> {
     let (mut value, mut warnings) = kubelet_configuration(ctx)?;
@@ -96,13 +96,13 @@ pub fn write_and_start(
     }
     // The node's CRI endpoint overrides whatever the cluster-wide configuration says, as kubeadm's
     // patch of config.yaml with instance-config.yaml does.
-    let instance_endpoint = node_local_cri_socket(ctx.config)
-        .then(|| flags_env::runtime_endpoint(&ctx.config.init.node_registration.cri_socket));
+    let instance_endpoint = node_local_cri_socket(ctx.data.config())
+        .then(|| flags_env::runtime_endpoint(&ctx.data.config().init.node_registration.cri_socket));
     if let (Some(endpoint), Some(object)) = (&instance_endpoint, value.as_object_mut()) {
         object.insert("containerRuntimeEndpoint".into(), endpoint.clone().into());
     }
     let config_text = crate::domain::config::to_yaml(&value).map_err(failed)?;
-    let args = flags_env::args(ctx.config, &hostname(), register_with_taints);
+    let args = flags_env::args(ctx.data.config(), &hostname(), register_with_taints);
     let env_text = flags_env::render(&args);
 
     let manager = ServiceManager::detect(ctx.host);
@@ -173,8 +173,8 @@ pub fn write_and_start(
 }
 
 /// Writes `file` when none is installed; whether it did.
-fn write_if_missing(
-    ctx: &mut PhaseContext<'_>,
+fn write_if_missing<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     file: &systemd_files::SystemdFile,
     kubelet: &str,
 ) -> Result<bool, PhaseError> {

@@ -5,11 +5,11 @@ use super::files::{self, CNI_CONFIG_DIR, MANIFESTS_DIR, TMP_DIR};
 use super::{containers, mounts, network, step, user_kubeconfig, warn};
 use crate::domain::config::defaults::DEFAULT_CERTIFICATES_DIR;
 use crate::steps::kubelet::service::ServiceManager;
-use crate::workflow::{PhaseContext, PhaseError};
+use crate::workflow::{PhaseContext, PhaseError, ResetData};
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, ResetData>) -> Result<Vec<String>, PhaseError> {
     let mut warnings = Vec::new();
-    let reset = ctx.reset.cloned().unwrap_or_default();
+    let reset = ctx.data.reset.clone();
     let cert_dir = if reset.certificates_dir.is_empty() {
         DEFAULT_CERTIFICATES_DIR.to_string()
     } else {
@@ -61,7 +61,7 @@ pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
 
 /// Looks again after a real run and names whatever is still there, so that a reset that says nothing
 /// more left the node clean (a step may have failed with only a warning).
-fn verify(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Vec<String>) {
+fn verify(ctx: &mut PhaseContext<'_, ResetData>, dirs: &[String], warnings: &mut Vec<String>) {
     let mut left: Vec<String> = Vec::new();
     for dir in dirs {
         let names = ctx
@@ -90,7 +90,7 @@ fn verify(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Vec<String
     }
 }
 
-fn stop_kubelet(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
+fn stop_kubelet(ctx: &mut PhaseContext<'_, ResetData>, warnings: &mut Vec<String>) {
     match ServiceManager::detect(ctx.host) {
         ServiceManager::Unmanaged(why) => warn(
             ctx,

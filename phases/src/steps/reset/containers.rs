@@ -1,18 +1,18 @@
 //! Removing the Kubernetes pods through the container runtime's CRI, with crictl as kubeadm's users do.
 
 use super::{step, warn};
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 
 /// The socket to clean through: the reset configuration's, else the one found on the node (several
 /// found is kubeadm's error: which runtime holds the pods cannot be guessed).
-fn socket(ctx: &PhaseContext<'_>) -> Result<String, String> {
-    match ctx.reset.map(|r| r.cri_socket.clone()) {
-        Some(socket) if !socket.is_empty() => Ok(socket),
+fn socket(ctx: &PhaseContext<'_, ResetData>) -> Result<String, String> {
+    match &ctx.data.reset.cri_socket {
+        socket if !socket.is_empty() => Ok(socket.clone()),
         _ => crate::domain::config::defaults::cri_socket(&ctx.host.host_path("/")),
     }
 }
 
-pub fn remove(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
+pub fn remove(ctx: &mut PhaseContext<'_, ResetData>, warnings: &mut Vec<String>) {
     let socket = match socket(ctx) {
         Ok(socket) => socket,
         Err(e) => {

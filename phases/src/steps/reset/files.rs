@@ -1,7 +1,7 @@
 //! The files and folder contents kubeadm's reset removes, plus the CNI configuration.
 
 use super::{step, warn};
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::Path;
 
@@ -17,7 +17,11 @@ pub fn go_list(items: &[String]) -> String {
 
 /// Removes what is inside each folder and keeps the folders: their owners and modes were set by
 /// whoever installed the node, and a package may own them.
-pub fn clean_dirs(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Vec<String>) {
+pub fn clean_dirs(
+    ctx: &mut PhaseContext<'_, ResetData>,
+    dirs: &[String],
+    warnings: &mut Vec<String>,
+) {
     step(
         ctx,
         &format!("Deleting contents of directories: {}", go_list(dirs)),
@@ -59,7 +63,11 @@ pub fn clean_dirs(ctx: &mut PhaseContext<'_>, dirs: &[String], warnings: &mut Ve
     }
 }
 
-pub fn remove_files(ctx: &mut PhaseContext<'_>, files: &[String], warnings: &mut Vec<String>) {
+pub fn remove_files(
+    ctx: &mut PhaseContext<'_, ResetData>,
+    files: &[String],
+    warnings: &mut Vec<String>,
+) {
     step(
         ctx,
         &format!("Deleting files: {}", go_list(files)),
@@ -90,12 +98,12 @@ fn too_broad(dir: &str) -> bool {
 
 /// A folder with its links followed inside the root: under `--rootfs`, a link to an absolute path must
 /// not lead out of the root to the machine's own files.
-pub fn in_root(ctx: &PhaseContext<'_>, dir: &str) -> String {
+pub fn in_root(ctx: &PhaseContext<'_, ResetData>, dir: &str) -> String {
     resolve_in_root(&ctx.host.host_path("/"), dir).unwrap_or_else(|_| dir.to_string())
 }
 
 /// A file in a folder resolved by [`in_root`]; the file itself, if a link, is removed as a link.
-pub fn file_in_root(ctx: &PhaseContext<'_>, file: &str) -> String {
+pub fn file_in_root(ctx: &PhaseContext<'_, ResetData>, file: &str) -> String {
     let path = Path::new(file);
     match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => format!(

@@ -10,16 +10,20 @@ pub mod network;
 pub mod preflight;
 pub mod user_kubeconfig;
 
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 
 /// Prints a warning the kubeadm way and keeps it for the phase's record.
-pub(crate) fn warn(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>, text: String) {
+pub(crate) fn warn(
+    ctx: &mut PhaseContext<'_, ResetData>,
+    warnings: &mut Vec<String>,
+    text: String,
+) {
     ctx.sink.line(&format!("[reset] WARNING: {text}"));
     warnings.push(text);
 }
 
 /// kubeadm prints a dry run's steps with "Would"; the effects layer lists the details after.
-pub(crate) fn step(ctx: &mut PhaseContext<'_>, doing: &str, would: &str) {
+pub(crate) fn step(ctx: &mut PhaseContext<'_, ResetData>, doing: &str, would: &str) {
     let text = ctx.wording(doing, would);
     ctx.sink.line(&format!("[reset] {text}"));
 }

@@ -2,7 +2,7 @@
 //! into a volume.
 
 use super::{step, warn};
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 use kinit_preflight::root_path::resolve_in_root;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,7 @@ fn umount_options(flags: &[String]) -> (Vec<&'static str>, Vec<String>) {
 /// Unmounts everything under the kubelet's folder. Returns the folder (symlink resolved) when its
 /// contents may be removed: nothing is mounted under it any more (or, in a dry run, will not be).
 pub fn unmount_kubelet_dir(
-    ctx: &mut PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_, ResetData>,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     ctx.sink.line(&format!(
@@ -98,7 +98,7 @@ pub fn unmount_kubelet_dir(
             return None;
         }
     };
-    let reset = ctx.reset.cloned().unwrap_or_default();
+    let reset = ctx.data.reset.clone();
     let (options, unused) = umount_options(&reset.unmount_flags);
     if !unused.is_empty() {
         warn(

@@ -3,7 +3,7 @@
 //! tables and IPVS services, and the CNI interfaces. Only their own things go; every other rule stays.
 
 use super::{step, warn};
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 
 /// Interfaces the common CNI plugins and kube-proxy create: flannel, Calico, Cilium, Weave,
 /// kube-router, kube-proxy's IPVS mode and NodeLocal DNSCache.
@@ -116,7 +116,11 @@ pub fn plan_iptables(save: &str) -> Vec<TablePlan> {
 }
 
 /// Runs a program that only reads, also in a dry run: what it prints decides what is planned.
-fn read_output(ctx: &PhaseContext<'_>, program: &str, args: &[&str]) -> Result<String, String> {
+fn read_output(
+    ctx: &PhaseContext<'_, ResetData>,
+    program: &str,
+    args: &[&str],
+) -> Result<String, String> {
     let binary = ctx
         .host
         .find_in_path(program)
@@ -146,7 +150,7 @@ pub struct Backend {
 /// The iptables backends of this node, each once, and the families with no tools at all. The kubelet
 /// or kube-proxy may have written their chains with the backend that is not the default (the
 /// legacy/nft mix-up), so both are cleaned where both tools are present.
-pub fn iptables_backends(ctx: &PhaseContext<'_>) -> (Vec<Backend>, Vec<&'static str>) {
+pub fn iptables_backends(ctx: &PhaseContext<'_, ResetData>) -> (Vec<Backend>, Vec<&'static str>) {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for family in ["iptables", "ip6tables"] {
@@ -180,7 +184,7 @@ pub fn iptables_backends(ctx: &PhaseContext<'_>) -> (Vec<Backend>, Vec<&'static 
     (found, missing)
 }
 
-pub fn remove_iptables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
+pub fn remove_iptables(ctx: &mut PhaseContext<'_, ResetData>, warnings: &mut Vec<String>) {
     let (found, missing) = iptables_backends(ctx);
     for family in missing {
         warn(
@@ -243,7 +247,7 @@ pub fn remove_iptables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
 }
 
 /// kube-proxy's nftables mode keeps everything in one table per family.
-pub fn remove_nftables(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
+pub fn remove_nftables(ctx: &mut PhaseContext<'_, ResetData>, warnings: &mut Vec<String>) {
     if ctx.host.find_in_path("nft").is_none() {
         warn(
             ctx,
@@ -291,7 +295,7 @@ pub fn link_names(text: &str) -> Vec<String> {
 }
 
 /// IPVS virtual services of kube-proxy go with `ipvsadm --clear`, then the CNI interfaces.
-pub fn remove_interfaces(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>) {
+pub fn remove_interfaces(ctx: &mut PhaseContext<'_, ResetData>, warnings: &mut Vec<String>) {
     let links = match read_output(ctx, "ip", &["-o", "link", "show"]) {
         Ok(text) => link_names(&text),
         Err(e) => {
@@ -358,7 +362,7 @@ pub fn remove_interfaces(ctx: &mut PhaseContext<'_>, warnings: &mut Vec<String>)
 /// What is still there of the above, for the check after a run: KUBE-* chains, kube-proxy's
 /// tables and the CNI interfaces (tunl0 aside, which the kernel keeps). Tools that are missing were
 /// warned about already.
-pub fn leftovers(ctx: &PhaseContext<'_>) -> Vec<String> {
+pub fn leftovers(ctx: &PhaseContext<'_, ResetData>) -> Vec<String> {
     let mut left = Vec::new();
     for Backend {
         name: family, save, ..

@@ -1,13 +1,13 @@
 //! The preflight phase of `kinit reset`: the root check, then the question before anything is undone.
 
 use super::confirm;
-use crate::workflow::{PhaseContext, PhaseError};
+use crate::workflow::{PhaseContext, PhaseError, ResetData};
 use std::io::IsTerminal;
 
-pub fn run(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
+pub fn run(ctx: &mut PhaseContext<'_, ResetData>) -> Result<Vec<String>, PhaseError> {
     let warnings = crate::steps::preflight_phase::run_reset(ctx)?;
     // A dry run changes nothing, so there is nothing to confirm.
-    let force = ctx.reset.is_some_and(|r| r.force);
+    let force = ctx.data.reset.force;
     if !force {
         ctx.live(
             |_| Vec::new(),

@@ -3,7 +3,7 @@
 
 use super::{step, warn};
 use crate::domain::kubeconfig::{unbase64, Kubeconfig};
-use crate::workflow::PhaseContext;
+use crate::workflow::{PhaseContext, ResetData};
 use kinit_preflight::Host;
 
 /// The home of the person who ran kinit: under sudo, the invoking user's (from /etc/passwd), since
@@ -64,12 +64,16 @@ pub fn reason_to_keep(text: &str, ca: Option<&[u8]>) -> Option<String> {
 }
 
 /// Read before the PKI goes: the CA the kubeconfig is compared with.
-pub fn node_ca(ctx: &PhaseContext<'_>, cert_dir: &str) -> Option<Vec<u8>> {
+pub fn node_ca(ctx: &PhaseContext<'_, ResetData>, cert_dir: &str) -> Option<Vec<u8>> {
     let path = format!("{}/ca.crt", cert_dir.trim_end_matches('/'));
     ctx.effects.read_file(&path).ok().flatten()
 }
 
-pub fn remove(ctx: &mut PhaseContext<'_>, ca: Option<&[u8]>, warnings: &mut Vec<String>) {
+pub fn remove(
+    ctx: &mut PhaseContext<'_, ResetData>,
+    ca: Option<&[u8]>,
+    warnings: &mut Vec<String>,
+) {
     let Some(path) = path(ctx.host) else {
         return;
     };

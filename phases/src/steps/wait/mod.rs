@@ -9,7 +9,7 @@ use crate::domain::config::types::Arg;
 use crate::domain::manifests::flags::{last_value, pki};
 use crate::domain::manifests::probes::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
 use crate::exec::net::probe::{self, Failure, Target, Transport};
-use crate::workflow::{failed, ms, PhaseContext, PhaseError, ProgressRow};
+use crate::workflow::{failed, ms, NodeData, PhaseContext, PhaseError, ProgressRow};
 use diagnosis::Report;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ fn component_target(args: &[Arg], default_port: i32, path: &str) -> Result<Targe
 
 /// Where the kubelet answers: from the config.yaml the kubelet-start phase wrote (in a dry run, the
 /// one it would write), else from the configuration.
-fn kubelet_target(ctx: &mut PhaseContext<'_>) -> Result<Target, PhaseError> {
+fn kubelet_target<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Target, PhaseError> {
     let written = ctx
         .effects
         .read_file(crate::steps::kubelet::KUBELET_CONFIG)
@@ -140,8 +140,8 @@ fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender
 
 /// Checks the components side by side until all are healthy or `limit` has passed, showing their
 /// states through the sink as they change. Ok when all became healthy; the reports either way.
-fn wait_for(
-    ctx: &mut PhaseContext<'_>,
+fn wait_for<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     tag: &'static str,
     components: &[(&'static str, Target)],
     limit: Duration,
@@ -225,8 +225,8 @@ fn wait_for(
     (all, reports)
 }
 
-pub fn run_init(ctx: &mut PhaseContext<'_>) -> Result<Vec<String>, PhaseError> {
-    let config = ctx.config;
+pub fn run_init<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
+    let config = ctx.data.config();
     let timeouts = config.init.timeouts.clone().unwrap_or_default();
     let kubelet_limit = timeout(timeouts.kubelet_health_check);
     let control_plane_limit = timeout(timeouts.control_plane_component_health_check);
@@ -328,12 +328,12 @@ fn diagnosis_context<'a>(
 }
 
 /// Waits until the kubelet answers its health check, or explains why it did not.
-fn wait_for_kubelet(
-    ctx: &mut PhaseContext<'_>,
+fn wait_for_kubelet<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
     kubelet: Target,
     kubelet_limit: Duration,
 ) -> Result<(), PhaseError> {
-    let config = ctx.config;
+    let config = ctx.data.config();
     ctx.sink.line(&format!(
         "[kubelet-check] Waiting for a healthy kubelet at {}. This can take up to {}",
         kubelet.url(),
@@ -357,8 +357,8 @@ fn wait_for_kubelet(
 
 /// The kubelet health wait of `kinit join`'s kubelet-start, before the TLS bootstrap wait; a dry
 /// run says what it would wait for.
-pub fn kubelet_for_join(ctx: &mut PhaseContext<'_>) -> Result<(), PhaseError> {
-    let config = ctx.config;
+pub fn kubelet_for_join<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<(), PhaseError> {
+    let config = ctx.data.config();
     let limit = timeout(
         config
             .init

@@ -1,0 +1,95 @@
+//! What each command hands its phases, typed per command: a step's signature says whether it
+//! reads an init's, a join's or a reset's data, and no command carries fields it has no use for.
+
+use crate::discovery::joined::JoinedCluster;
+use crate::domain::config::resolve::InitConfig;
+use crate::domain::config::types::ResetConfiguration;
+use kinit_preflight::JoinFacts;
+
+/// `kinit init` and its phases.
+pub struct InitData {
+    pub config: InitConfig,
+    /// Where `kinit init phase kubeconfig` writes (`--kubeconfig-dir`).
+    pub kubeconfig_dir: String,
+    /// The kubeconfig the API phases use (`--kubeconfig`, admin.conf by default).
+    pub kubeconfig: String,
+    /// `preflight --fix`: apply the safe remedies, then check again.
+    pub fix: bool,
+}
+
+/// `kinit join` and its phases.
+pub struct JoinData {
+    /// This node's configuration, made from the cluster's (or from the flags alone for a
+    /// preflight run, which needs nothing from the cluster).
+    pub config: InitConfig,
+    pub target: JoinTarget,
+    pub fix: bool,
+}
+
+/// What the current node joins.
+#[derive(Debug, Clone)]
+pub struct JoinTarget {
+    pub facts: JoinFacts,
+    /// What discovery found; `None` when the phases run need nothing from the cluster.
+    pub cluster: Option<JoinedCluster>,
+}
+
+/// `kinit reset` and its phases: what it was asked to do, file and flags together.
+pub struct ResetData {
+    pub reset: ResetConfiguration,
+}
+
+/// What the commands that make a node (init, and join, whose control-plane phases are init's)
+/// give the steps they share.
+pub trait NodeData {
+    /// This node's configuration.
+    fn config(&self) -> &InitConfig;
+    /// Where the kubeconfig files are written.
+    fn kubeconfig_dir(&self) -> &str;
+    /// The kubeconfig the API phases connect with.
+    fn kubeconfig(&self) -> &str;
+    /// `preflight --fix`.
+    fn fix(&self) -> bool;
+}
+
+impl NodeData for InitData {
+    fn config(&self) -> &InitConfig {
+        &self.config
+    }
+    fn kubeconfig_dir(&self) -> &str {
+        &self.kubeconfig_dir
+    }
+    fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+    fn fix(&self) -> bool {
+        self.fix
+    }
+}
+
+impl NodeData for JoinData {
+    fn config(&self) -> &InitConfig {
+        &self.config
+    }
+    fn kubeconfig_dir(&self) -> &str {
+        crate::domain::layout::KUBERNETES_DIR
+    }
+    fn kubeconfig(&self) -> &str {
+        crate::domain::layout::ADMIN_CONF
+    }
+    fn fix(&self) -> bool {
+        self.fix
+    }
+}
+
+impl InitData {
+    /// `config`'s run at kubeadm's defaults: the Kubernetes folder's kubeconfig files, no fixes.
+    pub fn new(config: InitConfig) -> InitData {
+        InitData {
+            config,
+            kubeconfig_dir: crate::domain::layout::KUBERNETES_DIR.into(),
+            kubeconfig: crate::domain::layout::ADMIN_CONF.into(),
+            fix: false,
+        }
+    }
+}

@@ -3,25 +3,19 @@
 //! API; one line per deleted token). The token secret is a credential: it goes to standard output
 //! when the user asked for it, and never into a log line or an error message.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cli::{GlobalArgs, OutputFormat, TokenCreateArgs, TokenServerArgs};
 use crate::exit::{self, Exit};
 use crate::run_phases::{load_lenient, root};
 use crate::tabwriter;
-use kinit_phases::commands::token::{join_target, requested_tokens, TokenError, TokenFlags};
+use kinit_phases::commands::token::{self, requested_tokens, TokenCluster, TokenError, TokenFlags};
 use kinit_phases::domain::config::validate;
 use kinit_phases::domain::join_command::JoinCommand;
 use kinit_phases::domain::time_text::{rfc3339, short_human_duration};
-use kinit_phases::domain::token::{self, TokenSecret};
-use kinit_phases::exec::api::Session;
+use kinit_phases::domain::token::TokenSecret;
 use kinit_phases::exec::api::DEFAULT_CALL_LIMIT;
-use kinit_phases::exec::effects::{Effects, HostEffects};
 use serde::Serialize;
-
-/// cluster-bootstrap's patterns, quoted in kubeadm's messages about a token argument.
-const TOKEN_PATTERN: &str = r"\A([a-z0-9]{6})\.([a-z0-9]{16})\z";
-const TOKEN_ID_PATTERN: &str = r"\A([a-z0-9]{6})\z";
 
 fn now() -> i64 {
     SystemTime::now()
@@ -29,23 +23,16 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The kubeconfig text (read under --rootfs) and the path it was read from, for messages.
-fn read_kubeconfig(global: &GlobalArgs, server: &TokenServerArgs) -> Result<String, Exit> {
-    let effects = HostEffects::new(root(global));
-    let bytes = effects
-        .read_file(&server.kubeconfig)
-        .map_err(Exit::failure)?
-        .ok_or_else(|| {
-            Exit::failure(format!(
-                "{} does not exist: point --kubeconfig at a kubeconfig for this cluster (kinit init writes /etc/kubernetes/admin.conf)",
-                server.kubeconfig
-            ))
-        })?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+/// A usage error is the caller's mistake; anything else failed.
+fn exit_of(error: TokenError) -> Exit {
+    match error {
+        TokenError::Usage(why) => Exit::usage(why),
+        TokenError::Failed(why) => Exit::failure(why),
+    }
 }
 
-fn connect(text: &str, server: &TokenServerArgs, call_limit: Duration) -> Result<Session, Exit> {
-    Session::connect(text, &server.kubeconfig, call_limit).map_err(Exit::failure)
+fn cluster(global: &GlobalArgs, server: &TokenServerArgs) -> Result<TokenCluster, Exit> {
+    TokenCluster::read(&root(global), &server.kubeconfig).map_err(exit_of)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -73,50 +60,27 @@ pub fn create(global: &GlobalArgs, args: &TokenCreateArgs) -> Result<i32, Exit> 
         groups: args.groups.clone(),
         description: args.description.clone(),
     };
-    let tokens = requested_tokens(&flags, config).map_err(|e| match e {
-        TokenError::Usage(why) => Exit::usage(why),
-        TokenError::Failed(why) => Exit::failure(why),
-    })?;
+    let tokens = requested_tokens(&flags, config).map_err(exit_of)?;
     let call_limit = config
         .and_then(|c| c.timeouts.as_ref())
         .and_then(|t| t.kubernetes_api_call)
         .map_or(DEFAULT_CALL_LIMIT, |d| d.0);
 
-    let text = read_kubeconfig(global, &args.server)?;
+    let cluster = cluster(global, &args.server)?;
     let target = if args.print_join_command {
-        let effects = HostEffects::new(root(global));
-        Some(
-            join_target(&text, &args.server.kubeconfig, |path| {
-                effects.read_file(path)
-            })
-            .map_err(Exit::failure)?,
-        )
+        Some(cluster.join_target().map_err(exit_of)?)
     } else {
         None
     };
-    // A dry run contacts nothing, as kubeadm's dry-run client, and says what it would create.
     let session = if global.dry_run {
         None
     } else {
-        Some(connect(&text, &args.server, call_limit)?)
+        Some(cluster.connect(call_limit).map_err(exit_of)?)
     };
-    let now = now();
-    let mut first = None;
-    for token in &tokens {
-        let secret = TokenSecret::from_config(token, now).map_err(Exit::failure)?;
-        match &session {
-            Some(session) => {
-                tracing::info!("creating bootstrap token {:?}", secret.id);
-                session.create_token(&secret).map_err(Exit::failure)?;
-            }
-            None => println!(
-                "[dryrun] Would create Secret kube-system/{}",
-                token::secret_name(&secret.id)
-            ),
-        }
-        first.get_or_insert_with(|| format!("{}.{}", secret.id, secret.secret));
-    }
-    let token = first.ok_or_else(|| Exit::failure("no bootstrap token to create"))?;
+    let token = token::create(session.as_ref(), &tokens, now(), &mut |line| {
+        println!("{line}")
+    })
+    .map_err(exit_of)?;
     match target {
         Some((endpoint, hash)) => {
             let hashes = [hash];
@@ -222,21 +186,14 @@ fn json_document(token: &OutputToken) -> Result<String, Exit> {
 }
 
 pub fn list(global: &GlobalArgs, server: &TokenServerArgs) -> Result<i32, Exit> {
-    let text = read_kubeconfig(global, server)?;
-    let session = connect(&text, server, DEFAULT_CALL_LIMIT)?;
-    let mut tokens = Vec::new();
-    for entry in session
-        .list_tokens()
-        .map_err(|e| Exit::failure(e.to_string()))?
-    {
-        match entry {
-            Ok(token) => tokens.push(token),
-            // As kubeadm: one unreadable Secret must not hide the other tokens.
-            Err(bad) => eprintln!(
-                "W: Secret kube-system/{} has the bootstrap token type but does not describe a token; skipped",
-                bad.name
-            ),
-        }
+    let session = cluster(global, server)?
+        .connect(DEFAULT_CALL_LIMIT)
+        .map_err(exit_of)?;
+    let (tokens, unreadable) = token::list(&session).map_err(exit_of)?;
+    for name in unreadable {
+        eprintln!(
+            "W: Secret kube-system/{name} has the bootstrap token type but does not describe a token; skipped"
+        );
     }
     let out = match global.output {
         OutputFormat::Text => table(&tokens, now()),
@@ -259,54 +216,13 @@ pub fn list(global: &GlobalArgs, server: &TokenServerArgs) -> Result<i32, Exit> 
 // ---------------------------------------------------------------------------------------------
 // delete
 
-/// The id of an argument that is an id or a whole token; the message never repeats the argument,
-/// which may hold a secret.
-fn token_id(arg: &str) -> Result<&str, Exit> {
-    let id_ok = |id: &str| {
-        id.len() == 6
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    if id_ok(arg) {
-        return Ok(arg);
-    }
-    match arg.split_once('.') {
-        Some((id, _)) if validate::token_problem(arg).is_none() => Ok(id),
-        _ => Err(Exit::usage(format!(
-            "given token didn't match pattern {TOKEN_PATTERN:?} or {TOKEN_ID_PATTERN:?}"
-        ))),
-    }
-}
-
 pub fn delete(global: &GlobalArgs, args: &[String], server: &TokenServerArgs) -> Result<i32, Exit> {
-    if args.is_empty() {
-        return Err(Exit::usage(format!(
-            "missing argument; 'token delete' is missing token of form {TOKEN_PATTERN:?} or {TOKEN_ID_PATTERN:?}"
-        )));
-    }
-    // Every argument is checked before the first deletion, so a typo deletes nothing.
-    let ids = args
-        .iter()
-        .map(|arg| token_id(arg))
-        .collect::<Result<Vec<&str>, Exit>>()?;
-    if global.dry_run {
-        for id in ids {
-            println!(
-                "[dryrun] Would delete Secret kube-system/{}",
-                token::secret_name(id)
-            );
-        }
-        return Ok(exit::SUCCESS);
-    }
-    let text = read_kubeconfig(global, server)?;
-    let session = connect(&text, server, DEFAULT_CALL_LIMIT)?;
-    for id in ids {
-        session
-            .delete_token(id)
-            .map_err(|e| Exit::failure(format!("failed to delete bootstrap token {id:?}: {e}")))?;
-        println!("bootstrap token {id:?} deleted");
-    }
+    let session =
+        || TokenCluster::read(&root(global), &server.kubeconfig)?.connect(DEFAULT_CALL_LIMIT);
+    token::delete(args, global.dry_run, session, &mut |line| {
+        println!("{line}")
+    })
+    .map_err(exit_of)?;
     Ok(exit::SUCCESS)
 }
 
@@ -344,18 +260,5 @@ mod tests {
             "abcdef.0123456789abcdef   <forever>   <never>   authentication,signing   mine                                                       system:bootstrappers:kubeadm:default-node-token"
         );
         assert_eq!(table(&[], now), "");
-    }
-
-    #[test]
-    fn delete_takes_an_id_or_a_whole_token_and_never_echoes_a_bad_one() {
-        assert_eq!(token_id("abcdef").unwrap(), "abcdef");
-        assert_eq!(token_id("abcdef.0123456789abcdef").unwrap(), "abcdef");
-        let err = token_id("abcdef.0123456789ABCDEF").unwrap_err();
-        assert_eq!(err.code, exit::USAGE);
-        assert!(!err.message.contains("0123456789"), "{}", err.message);
-        assert_eq!(
-            err.message,
-            r#"given token didn't match pattern "\\A([a-z0-9]{6})\\.([a-z0-9]{16})\\z" or "\\A([a-z0-9]{6})\\z""#
-        );
     }
 }

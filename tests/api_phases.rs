@@ -1101,3 +1101,32 @@ fn before_1_34_the_cri_socket_is_recorded_on_the_node() {
         "a re-run changed objects"
     );
 }
+
+#[test]
+fn the_coredns_addon_keeps_the_replicas_of_a_running_coredns_with_and_without_patches() {
+    let cluster = Cluster::start(&[]);
+    cluster.ok(&["init", "phase", "addon", "coredns"]);
+    assert_eq!(
+        cluster.object("Deployment", "kube-system", "coredns")["spec"]["replicas"],
+        serde_json::json!(2),
+        "kubeadm's default"
+    );
+    // Scaled by its user (or an autoscaler) since.
+    let mut scaled = cluster.object("Deployment", "kube-system", "coredns");
+    scaled["spec"]["replicas"] = serde_json::json!(3);
+    cluster.server.put(scaled);
+    // Started ahead when the session opens, and read in the phase with --patches (whose lines
+    // print in the phase): both read the running Deployment first.
+    std::fs::create_dir_all(cluster.path("/patches")).unwrap();
+    for extra in [vec![], vec!["--patches", "/patches"]] {
+        let mut args = vec!["init", "phase", "addon", "coredns"];
+        args.extend(extra.iter().copied());
+        cluster.ok(&args);
+        let deployment = cluster.object("Deployment", "kube-system", "coredns");
+        assert_eq!(
+            deployment["spec"]["replicas"],
+            serde_json::json!(3),
+            "{args:?}"
+        );
+    }
+}

@@ -130,3 +130,52 @@ fn reset_cleanup_plans_nothing_on_an_empty_node() {
         .collect();
     assert!(planned.is_empty(), "{planned:?}");
 }
+
+#[test]
+fn a_dry_run_reads_back_what_it_planned_and_nothing_else() {
+    use crate::workflow::cluster;
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let root = tempfile::tempdir().unwrap();
+    let data = InitData::new(crate::steps::addons::test_config(Default::default()));
+    let host = RealHost::new(root.path());
+    let mut effects = DryRunEffects::new(root.path());
+    let mut lines = KeptLines::default();
+    let mut ctx = PhaseContext::new(&data, &host, &mut effects, &mut lines, true);
+    // CoreDNS as a user scaled it, planned by an earlier step of the same dry run.
+    let scaled = Deployment {
+        metadata: kube::api::ObjectMeta {
+            name: Some("coredns".into()),
+            namespace: Some("kube-system".into()),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(5),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    cluster::apply(&mut ctx, &[crate::exec::api::ApiObject::new(&scaled)]).unwrap();
+
+    let read: Option<Deployment> = cluster::get(&mut ctx, "kube-system", "coredns").unwrap();
+    assert_eq!(read.and_then(|d| d.spec).and_then(|s| s.replicas), Some(5));
+    let elsewhere: Option<Deployment> = cluster::get(&mut ctx, "default", "coredns").unwrap();
+    assert!(elsewhere.is_none());
+    let other_kind: Option<ConfigMap> = cluster::get(&mut ctx, "kube-system", "coredns").unwrap();
+    assert!(other_kind.is_none());
+
+    // The addon keeps the replica count it reads, as kubeadm keeps a running CoreDNS's.
+    let summary = workflow::run(&super::init::phases(), Some("addon/coredns"), &[], &mut ctx);
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let shown = lines.0.join("\n");
+    // The second Deployment shown is the addon's own (the first is the scaled one above).
+    let deployments: Vec<&str> = shown
+        .split("[dryrun] Would ")
+        .filter(|object| object.contains("kind: Deployment"))
+        .collect();
+    assert_eq!(deployments.len(), 2, "{shown}");
+    let deployment = deployments[1];
+    assert!(deployment.contains("image: "), "{deployment}");
+    assert!(deployment.contains("replicas: 5"), "{deployment}");
+}

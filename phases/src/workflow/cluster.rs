@@ -119,6 +119,7 @@ pub fn apply<D: NodeData>(
                 verb: object.mode.verb(),
                 object: object.describe(),
             });
+            ctx.planned_objects.push(object.clone());
         }
         return Ok(());
     }
@@ -185,20 +186,42 @@ pub fn patch_node<D: NodeData>(
     crate::exec::api::node::merge(session(ctx)?, node, what, patch).map_err(failed)
 }
 
-/// A read of the cluster. A dry run contacts nothing and reads `None`: what it planned is not
-/// there, and what it reads is not changed by it.
-pub fn read<T, F, D: NodeData>(
+/// Reads the object `namespace/name` of kind `K`. A real run asks the API server. A dry run
+/// contacts nothing and answers from its own plan: an object an earlier step of the run would have
+/// applied reads as it would have been sent; anything else is not there.
+pub fn get<K, D: NodeData>(
     ctx: &mut PhaseContext<'_, D>,
-    read: impl FnOnce(&Session) -> F,
-) -> Result<Option<T>, PhaseError>
+    namespace: &str,
+    name: &str,
+) -> Result<Option<K>, PhaseError>
 where
-    F: std::future::Future<Output = Result<Option<T>, crate::exec::api::ApiError>>,
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
 {
+    let what = format!("get {} {namespace}/{name}", K::kind(&()));
     if ctx.dry_run {
-        return Ok(None);
+        let kind = kube::core::ApiResource::erase::<K>(&());
+        return ctx
+            .planned_objects
+            .iter()
+            .rev()
+            .find(|o| {
+                o.resource.group == kind.group
+                    && o.resource.kind == kind.kind
+                    && o.namespace.as_deref() == Some(namespace)
+                    && o.name == name
+            })
+            .map(|o| {
+                serde_json::from_value(o.body.clone())
+                    .map_err(|e| failed(format!("{what} from the dry run's plan: {e}")))
+            })
+            .transpose();
     }
     let session = session(ctx)?;
-    session.block_on(read(session)).map_err(failed)
+    let api: kube::Api<K> = kube::Api::namespaced(session.client(), namespace);
+    session.call(&what, || api.get_opt(name)).map_err(failed)
 }
 
 /// A read a dry run makes too, through a session of its own: the run's session would create the

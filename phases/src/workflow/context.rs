@@ -51,6 +51,9 @@ pub struct PhaseContext<'a, D> {
     pub keys: crate::domain::pki::KeyPool,
     /// The configuration's patches folder, read by the first phase that patches.
     pub patches: Option<crate::domain::patches::PatchSet>,
+    /// The API objects a dry run would have applied, in order: its later reads are answered
+    /// from them.
+    pub planned_objects: Vec<crate::exec::api::object::ApiObject>,
     /// The API session, opened by the first phase that needs it.
     pub api: Option<crate::exec::api::Session>,
 }
@@ -81,6 +84,7 @@ impl<'a, D> PhaseContext<'a, D> {
             key_demands: Vec::new(),
             keys: Default::default(),
             patches: None,
+            planned_objects: Vec::new(),
             api: None,
         }
     }

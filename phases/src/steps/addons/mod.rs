@@ -28,10 +28,8 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, 
     let mut addon = coredns::build(ctx.data.config()).map_err(failed)?;
     // kubeadm keeps the replica count of a CoreDNS already running (scaled by the user or an
     // autoscaler).
-    let deployed = cluster::read(ctx, |session| {
-        deployed_replicas(session.client(), session.call_limit())
-    })?;
-    if let Some(replicas) = deployed {
+    let deployed = cluster::get::<Deployment, _>(ctx, coredns::NAMESPACE, coredns::NAME)?;
+    if let Some(replicas) = deployed.and_then(|d| d.spec).and_then(|s| s.replicas) {
         addon.set_replicas(replicas);
     }
     if let Some(set) = crate::steps::manifests_phase::patch_set(ctx)? {

@@ -13,8 +13,7 @@ mod common;
 
 use common::median;
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use kinit_test_support as support;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -8,8 +8,7 @@
 //! Discovery is sequential by nature (each step trusts what the one before proved), so the ratio
 //! shows what kinit adds on top of the round trips it cannot avoid.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use kinit_test_support as support;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -19,8 +19,7 @@ mod common;
 
 use common::{median, ms};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use kinit_test_support as support;
 
 use kinit_phases::domain::config::duration::parse as parse_duration;
 use std::sync::atomic::{AtomicBool, Ordering};

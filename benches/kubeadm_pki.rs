@@ -14,8 +14,7 @@ mod common;
 
 use common::{median, ms, run};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use kinit_test_support as support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 mod common;
 use common::text;
 
-mod support;
+use kinit_test_support as support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,16 @@ struct Cluster {
 
 impl Cluster {
     fn start(extra: &[&str]) -> Cluster {
+        Cluster::start_with(
+            extra,
+            Options {
+                node: Some(NODE.into()),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn start_with(extra: &[&str], options: Options) -> Cluster {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port().to_string();
         let root = tempfile::tempdir().unwrap();
@@ -62,14 +72,8 @@ impl Cluster {
         };
         run(&["init", "phase", "certs", "all"]);
         run(&["init", "phase", "kubeconfig", "all"]);
-        let server = TestApiServer::start_on(
-            listener,
-            &root.path().join("etc/kubernetes/pki"),
-            Options {
-                node: Some(NODE.into()),
-                ..Default::default()
-            },
-        );
+        let server =
+            TestApiServer::start_on(listener, &root.path().join("etc/kubernetes/pki"), options);
         Cluster {
             root,
             server,
@@ -1129,4 +1133,36 @@ fn the_coredns_addon_keeps_the_replicas_of_a_running_coredns_with_and_without_pa
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn admin_conf_waits_for_its_new_binding_to_reach_the_authorizer() {
+    // As the real API server: the binding super-admin.conf creates for admin.conf's group takes a
+    // moment to reach the authorizer, which refuses admin.conf until then.
+    let cluster = Cluster::start_with(
+        &[],
+        Options {
+            node: Some(NODE.into()),
+            authorizer_lag: std::time::Duration::from_millis(400),
+            ..Default::default()
+        },
+    );
+    cluster.ok(&["init", "phase", "upload-config", "all"]);
+    cluster.object("ClusterRoleBinding", "", "kubeadm:cluster-admins");
+    cluster.object("ConfigMap", "kube-system", "kubeadm-config");
+    cluster.object("ConfigMap", "kube-system", "kubelet-config");
+    // admin.conf was refused at first, and then let through by the same binding.
+    let admin_posts: Vec<u16> = cluster
+        .server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.uri.contains("/clusterrolebindings")
+                && r.user == "kubernetes-admin"
+        })
+        .map(|r| r.code)
+        .collect();
+    assert_eq!(admin_posts.first(), Some(&403), "{admin_posts:?}");
+    assert_eq!(admin_posts.last(), Some(&409), "{admin_posts:?}");
 }

@@ -9,7 +9,7 @@
 mod common;
 use common::{text, venv_tool};
 
-mod support;
+use kinit_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -10,7 +10,7 @@
 mod common;
 use common::{have_root, init_phase, SHARED_PKI};
 
-mod support;
+use kinit_test_support as support;
 use support::etcd::{etcdctl, etcdctl_ok, manifest_flag, Client, Etcd};
 use support::hosts::{Namespace, Network};
 

@@ -10,7 +10,7 @@
 mod common;
 use common::{have_root, init_phase, text, venv_tool};
 
-mod support;
+use kinit_test_support as support;
 use support::etcd::{
     etcdctl, etcdctl_ok, etcdctl_timeout, manifest_flag, static_pod_argv, Client, Etcd,
 };

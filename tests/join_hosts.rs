@@ -10,7 +10,7 @@
 mod common;
 use common::{have_root, text, SHARED_PKI};
 
-mod support;
+use kinit_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

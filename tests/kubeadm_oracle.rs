@@ -6,7 +6,7 @@
 
 mod common;
 mod oracle;
-mod support;
+use kinit_test_support as support;
 
 use oracle::facts::tree_facts;
 use oracle::inputs::{compat_inputs, generated_inputs, oracle_namespace, Input};

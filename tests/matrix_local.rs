@@ -18,7 +18,7 @@
 mod common;
 use common::{have_root, kinit_result, text};
 
-mod support;
+use kinit_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -38,7 +38,7 @@ mod control_plane_join;
 mod oracle;
 #[path = "real_cluster/stored_objects.rs"]
 mod stored_objects;
-mod support;
+use kinit_test_support as support;
 
 use oracle::facts::tree_facts;
 use oracle::{compare, listed_differences, report};

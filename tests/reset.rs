@@ -7,7 +7,7 @@
 mod common;
 use common::{have_root, init_phase, text};
 
-mod support;
+use kinit_test_support as support;
 use support::hosts::Namespace;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 mod common;
 use common::text;
 
-mod support;
+use kinit_test_support as support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

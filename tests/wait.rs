@@ -7,7 +7,7 @@
 mod common;
 use common::{kinit, text};
 
-mod support;
+use kinit_test_support as support;
 use support::standin::{listen, serve_http, serve_tls, Reply, OK};
 
 use serde_json::Value;

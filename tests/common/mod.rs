@@ -56,14 +56,9 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-// One copy with tests/support, whose etcd helpers need it too and which the benches include
-// without this module: a test with both compiles the file twice, on purpose.
-#[allow(clippy::duplicate_mod)]
-#[path = "../support/venv.rs"]
-mod venv;
 // Each test binary compiles this module and uses part of it.
 #[allow(unused_imports)]
-pub use venv::venv_tool;
+pub use kinit_test_support::venv::venv_tool;
 
 /// True when a test that needs root may go on. Without root: skipped (with a line saying so) when
 /// `KINIT_SKIP_ROOT_TESTS=1`, else a failure that says what is missing and how to skip.

@@ -146,7 +146,7 @@ impl Host {
 
     /// The kinit under test, inside this host, with `--rootfs` at its root.
     pub fn kinit(&self, args: &[&str]) -> Output {
-        self.command(env!("CARGO_BIN_EXE_kinit"))
+        self.command(crate::kinit_binary())
             .args(args)
             .arg("--rootfs")
             .arg(self.root())

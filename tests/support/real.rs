@@ -13,7 +13,7 @@ fn real_bin() -> &'static Path {
         if let Some(dir) = std::env::var_os("KINIT_REAL_BIN") {
             return PathBuf::from(dir);
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-tools.sh");
+        let script = crate::repo_root().join("scripts/test-tools.sh");
         let out = Command::new("bash")
             .arg(&script)
             .output()

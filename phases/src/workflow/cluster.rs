@@ -87,6 +87,7 @@ pub fn session<'c, D: NodeData>(
                     .map_err(failed)?
                     .apply_all(&binding)
                     .map_err(|errors| failed(session::join(&errors)))?;
+                await_admin(&admin, &binding)?;
             }
             Err(errors) => return Err(failed(session::join(&errors))),
         }
@@ -103,6 +104,26 @@ pub fn session<'c, D: NodeData>(
         ctx.api = Some(admin);
     }
     Ok(ctx.api.as_ref().expect("opened above"))
+}
+
+/// Waits until the API server lets admin.conf act as an admin. Its authorizer learns of a new
+/// binding from a cache a moment after the binding is stored, and until then still refuses
+/// admin.conf (kubeadm's later calls ride this out by retrying every error). admin.conf asking to
+/// create the binding again is the check: refused until then, told it exists after.
+fn await_admin(admin: &Session, binding: &[ApiObject]) -> Result<(), PhaseError> {
+    let deadline = std::time::Instant::now() + admin.call_limit();
+    loop {
+        match admin.apply_all(binding) {
+            Ok(()) => return Ok(()),
+            Err(errors)
+                if errors.iter().all(|e| e.is_forbidden())
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(errors) => return Err(failed(session::join(&errors))),
+        }
+    }
 }
 
 /// Applies objects that do not depend on each other, all at once, or collects the outcome of the

@@ -169,6 +169,10 @@ pub struct Options {
     /// off: the checker is one Python process that takes the writes one at a time, which would
     /// measure it instead of the client.
     pub check_schemas: bool,
+    /// How long a written binding takes to reach the authorizer. The real API server authorizes
+    /// from an informer cache that learns of a new (Cluster)RoleBinding a moment after it is
+    /// stored; until then it still refuses what the binding allows. Zero by default.
+    pub authorizer_lag: Duration,
 }
 
 impl Default for Options {
@@ -180,6 +184,7 @@ impl Default for Options {
             delay: Duration::ZERO,
             service_cidr: "10.96.0.0/12".into(),
             check_schemas: true,
+            authorizer_lag: Duration::ZERO,
         }
     }
 }
@@ -279,6 +284,7 @@ impl TestApiServer {
         let ca = openssl::x509::X509::from_pem(&read("ca.crt")).expect("ca.crt");
         let tls = http::tls_acceptor(&read("apiserver.crt"), &read("apiserver.key"), &ca);
         let mut store = store::Store::default();
+        store.authorizer_lag = options.authorizer_lag;
         store.seed(options.node.as_deref(), &options.service_cidr);
         let state = Arc::new(State {
             store: Mutex::new(store),

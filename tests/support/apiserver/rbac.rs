@@ -102,14 +102,14 @@ fn role_rules(store: &Store, role_ref: &Value, ns: &str) -> Vec<Value> {
 pub fn rules_for(store: &Store, user: &UserInfo, namespace: &str) -> Vec<Value> {
     let mut rules = Vec::new();
     let crb = kind_by_name("ClusterRoleBinding").unwrap();
-    for b in store.list(crb, None) {
+    for b in store.authorizer_list(crb, None) {
         if b["roleRef"]["kind"] == "ClusterRole" && binds(b, user, "") {
             rules.extend(role_rules(store, &b["roleRef"], ""));
         }
     }
     if !namespace.is_empty() {
         let rb = kind_by_name("RoleBinding").unwrap();
-        for b in store.list(rb, Some(namespace)) {
+        for b in store.authorizer_list(rb, Some(namespace)) {
             if binds(b, user, namespace) {
                 rules.extend(role_rules(store, &b["roleRef"], namespace));
             }

@@ -1,8 +1,9 @@
 //! The object store, the kinds it serves, and field ownership (managedFields) for server-side
 //! apply.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
@@ -222,6 +223,10 @@ pub struct Store {
     uids: u64,
     /// The service CIDR ClusterIPs come from.
     pub service_cidr: ServiceCidr,
+    /// How long a written object takes to reach the authorizer (see `Options::authorizer_lag`).
+    pub authorizer_lag: Duration,
+    /// When each object was last written, for the authorizer's lag.
+    written_at: HashMap<(&'static str, String, String), Instant>,
 }
 
 /// A service CIDR of either family: its network address as a number, its prefix length, and the
@@ -324,6 +329,21 @@ impl Store {
             .collect()
     }
 
+    /// The objects of `kind` the authorizer already knows of: those written longer ago than its
+    /// lag.
+    pub fn authorizer_list(&self, kind: &Kind, ns: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|((k, n, _), _)| *k == kind.kind && ns.is_none_or(|ns| ns == n))
+            .filter(|(key, _)| {
+                self.written_at
+                    .get(*key)
+                    .is_none_or(|at| at.elapsed() >= self.authorizer_lag)
+            })
+            .map(|(_, o)| o)
+            .collect()
+    }
+
     pub fn list(&self, kind: &Kind, ns: Option<&str>) -> Vec<&Value> {
         self.objects
             .iter()
@@ -357,6 +377,10 @@ impl Store {
         let name = obj["metadata"]["name"].as_str().unwrap().to_string();
         let stored = strip_type(&obj);
         let full = with_type(kind, &obj);
+        if !self.authorizer_lag.is_zero() {
+            self.written_at
+                .insert((kind.kind, ns.clone(), name.clone()), Instant::now());
+        }
         let existed = self
             .objects
             .insert((kind.kind, ns.clone(), name), stored)

@@ -2,7 +2,6 @@
 //! and the name and key rules of the real server's ObjectMeta validation.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
@@ -59,7 +58,7 @@ impl Validator {
     }
 
     fn spawn(&self) -> Helper {
-        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+        let python = crate::repo_root().join(".venv/bin/python");
         assert!(
             python.exists(),
             "{} is missing: run scripts/test.sh, which installs kubernetes-validate into .venv",

@@ -87,7 +87,19 @@ pub fn session<'c, D: NodeData>(
                     .map_err(failed)?
                     .apply_all(&binding)
                     .map_err(|errors| failed(session::join(&errors)))?;
-                await_admin(&admin, &binding)?;
+                // Only an identity the binding names can wait for it: any other (a kubeconfig
+                // of a user granted nothing) goes on, and its first call says it is refused.
+                let text = ctx.effects.read_file(ctx.data.kubeconfig()).map_err(failed)?;
+                let in_group = text.is_some_and(|text| {
+                    certificate_in_group(
+                        &String::from_utf8_lossy(&text),
+                        &admin.source,
+                        CLUSTER_ADMINS_GROUP,
+                    )
+                });
+                if in_group {
+                    await_admin(&admin, &binding)?;
+                }
             }
             Err(errors) => return Err(failed(session::join(&errors))),
         }
@@ -104,6 +116,24 @@ pub fn session<'c, D: NodeData>(
         ctx.api = Some(admin);
     }
     Ok(ctx.api.as_ref().expect("opened above"))
+}
+
+/// Whether the kubeconfig's own client certificate puts its user in `group` (admin.conf's is in
+/// kubeadm:cluster-admins); false where it cannot tell (a token, a certificate in a file).
+fn certificate_in_group(text: &str, source: &str, group: &str) -> bool {
+    let Ok(kubeconfig) = crate::domain::kubeconfig::Kubeconfig::parse(text, source) else {
+        return false;
+    };
+    kubeconfig
+        .current()
+        .and_then(|(_, user)| user.client_certificate_data.as_deref())
+        .and_then(|data| crate::domain::kubeconfig::unbase64(data).ok())
+        .and_then(|pem| crate::domain::pki::cert::parse_pem(&pem, source).ok())
+        .is_some_and(|cert| {
+            crate::domain::pki::cert::organizations(&cert)
+                .iter()
+                .any(|o| o == group)
+        })
 }
 
 /// Waits until the API server lets admin.conf act as an admin. Its authorizer learns of a new

@@ -97,7 +97,7 @@ pub fn discover(
         "[discovery] The cluster CA matches the pin {found}; fetching cluster-info again over TLS verified against it"
     ));
     let (verified_text, _) = fetch_until(
-        &target(Transport::HttpsVerified(ca)),
+        &target(Transport::HttpsVerified(vec![ca])),
         id,
         deadline,
         request,

@@ -41,11 +41,11 @@ impl NodeHost {
         }
         let cas = X509::stack_from_pem(read(&tls.ca_file)?.as_bytes())
             .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.ca_file))?;
+        if cas.is_empty() {
+            return Err(format!("{} holds no certificate", tls.ca_file));
+        }
         if tls.cert_file.is_empty() || tls.key_file.is_empty() {
-            return match cas.into_iter().next() {
-                Some(ca) => Ok(Transport::HttpsVerified(ca)),
-                None => Err(format!("{} holds no certificate", tls.ca_file)),
-            };
+            return Ok(Transport::HttpsVerified(cas));
         }
         let chain = X509::stack_from_pem(read(&tls.cert_file)?.as_bytes())
             .map_err(|e| format!("{}: not a PEM certificate: {e}", tls.cert_file))?;
@@ -109,5 +109,40 @@ impl Host for NodeHost {
     }
     fn host_path(&self, path: &str) -> PathBuf {
         self.machine.host_path(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::net::tls::tests::ca;
+
+    #[test]
+    fn a_ca_file_with_a_bundle_trusts_every_ca_in_it() {
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (ca("one").cert, ca("two").cert);
+        let mut bundle = first.to_pem().unwrap();
+        bundle.extend(second.to_pem().unwrap());
+        std::fs::write(root.path().join("bundle.crt"), bundle).unwrap();
+        std::fs::write(root.path().join("empty.crt"), "").unwrap();
+        let host = NodeHost::new(root.path());
+        let files = |ca_file: &str| EtcdClientFiles {
+            ca_file: ca_file.into(),
+            cert_file: String::new(),
+            key_file: String::new(),
+        };
+        match host.https(&files("/bundle.crt")) {
+            Ok(Transport::HttpsVerified(cas)) => {
+                let names: Vec<Vec<u8>> = cas.iter().map(|c| c.to_der().unwrap()).collect();
+                assert_eq!(names, [first.to_der().unwrap(), second.to_der().unwrap()]);
+            }
+            Ok(_) => panic!("not a verified transport"),
+            Err(e) => panic!("{e}"),
+        }
+        assert!(host.https(&files("/empty.crt")).is_err());
+        assert!(matches!(
+            host.https(&files("")),
+            Ok(Transport::HttpsSystemRoots)
+        ));
     }
 }

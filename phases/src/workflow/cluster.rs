@@ -89,7 +89,10 @@ pub fn session<'c, D: NodeData>(
                     .map_err(|errors| failed(session::join(&errors)))?;
                 // Only an identity the binding names can wait for it: any other (a kubeconfig
                 // of a user granted nothing) goes on, and its first call says it is refused.
-                let text = ctx.effects.read_file(ctx.data.kubeconfig()).map_err(failed)?;
+                let text = ctx
+                    .effects
+                    .read_file(ctx.data.kubeconfig())
+                    .map_err(failed)?;
                 let in_group = text.is_some_and(|text| {
                     certificate_in_group(
                         &String::from_utf8_lossy(&text),

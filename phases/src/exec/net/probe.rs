@@ -16,8 +16,8 @@ pub enum Transport {
     Http,
     /// Serving certificates the component made for itself: nothing to verify them against.
     HttpsUnverified,
-    /// Verified against this CA alone, and for the address probed.
-    HttpsVerified(X509),
+    /// Verified against these CAs alone (a CA file may hold a bundle), and for the address probed.
+    HttpsVerified(Vec<X509>),
     /// Verified against the host's trusted CAs, as a browser would (a discovery file's URL).
     HttpsSystemRoots,
     /// Verified against these CAs alone, presenting a client certificate (etcd).
@@ -229,8 +229,8 @@ fn session(
 ) -> Result<Ssl, openssl::error::ErrorStack> {
     let mut builder = crate::exec::net::tls::client_context_builder()?;
     let verified = match transport {
-        Transport::HttpsVerified(ca) => {
-            trust_only(&mut builder, std::slice::from_ref(ca))?;
+        Transport::HttpsVerified(cas) => {
+            trust_only(&mut builder, cas)?;
             true
         }
         Transport::HttpsMutual(identity) => {
@@ -491,10 +491,11 @@ mod tests {
             transport,
         };
         let limit = Duration::from_secs(5);
-        let verified = Transport::HttpsVerified(cluster.cert.clone());
+        let verified = Transport::HttpsVerified(vec![cluster.cert.clone()]);
         assert_eq!(check(&target(verified.clone(), "127.0.0.1"), limit), Ok(()));
         // Signed by another CA: refused, whatever the system trusts.
-        let foreign = Transport::HttpsVerified(ca("other").cert);
+        let other = ca("other").cert;
+        let foreign = Transport::HttpsVerified(vec![other.clone()]);
         match check(&target(foreign, "127.0.0.1"), limit) {
             Err(Failure::Tls {
                 wrong_name: false,
@@ -503,6 +504,9 @@ mod tests {
             }) => assert!(reason.contains("certificate verify failed"), "{reason}"),
             other => panic!("{other:?}"),
         }
+        // A bundle trusts every CA in it, the signing one second.
+        let bundle = Transport::HttpsVerified(vec![other, cluster.cert.clone()]);
+        assert_eq!(check(&target(bundle, "127.0.0.1"), limit), Ok(()));
         // The right CA, but the certificate is not for the address probed.
         let anywhere = serve(
             "0.0.0.0:0",
@@ -513,7 +517,7 @@ mod tests {
             host: "127.0.0.2".into(),
             port: anywhere.port(),
             path: "/livez".into(),
-            transport: Transport::HttpsVerified(cluster.cert.clone()),
+            transport: Transport::HttpsVerified(vec![cluster.cert.clone()]),
         };
         match check(&elsewhere, limit) {
             Err(Failure::Tls {

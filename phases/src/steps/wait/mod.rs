@@ -54,7 +54,9 @@ fn apiserver_target(
         ),
         port: port(args, bind_port)?,
         path: "/livez".into(),
-        transport: ca.map_or(Transport::HttpsUnverified, Transport::HttpsVerified),
+        transport: ca.map_or(Transport::HttpsUnverified, |ca| {
+            Transport::HttpsVerified(vec![ca])
+        }),
     })
 }
 

@@ -9,7 +9,7 @@ mod common;
 use common::median;
 
 use kinit_phases::domain::config::resolve::{resolve_init, InitFlags};
-use kinit_phases::steps::preflight_phase::node_facts;
+use kinit_phases::steps::preflight::node_facts;
 use kinit_preflight::{init_checks, run, Check, Host, IgnoreList, RealHost};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

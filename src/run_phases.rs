@@ -11,7 +11,7 @@ use kinit_phases::domain::config::{self, ConfigFile};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::exec::node_host::NodeHost;
 use kinit_phases::flows;
-use kinit_phases::steps::kubeconfig_phase::DEFAULT_KUBECONFIG_DIR;
+use kinit_phases::steps::kubeconfig::DEFAULT_KUBECONFIG_DIR;
 use kinit_phases::workflow::{self, EventSink, InitData, PhaseContext, ResetData, RunSummary};
 use kinit_phases::workflow::{all_paths, find, Phase};
 use kinit_preflight::IgnoreList;

@@ -7,8 +7,8 @@ use crate::domain::kubeconfig::Kubeconfig;
 use crate::domain::pki::cert::Validity;
 use crate::domain::pki::keys::KeyAlgorithm;
 use crate::exec::effects::Effects;
-use crate::steps::certs_phase::path;
-use crate::steps::kubeconfig_phase::{client_kubeconfig, control_plane_endpoint};
+use crate::steps::certs::path;
+use crate::steps::kubeconfig::{client_kubeconfig, control_plane_endpoint};
 use std::time::Duration;
 
 /// Who the kubeconfig is for, and for how long its certificate holds.

@@ -7,44 +7,43 @@ use crate::domain::manifests::Component;
 use crate::domain::pki::table::CERT_PHASES;
 use crate::workflow::{InitData, Phase};
 use crate::{
-    steps::addons, steps::bootstrap_token_phase, steps::certs_phase, steps::kubeconfig_phase,
-    steps::kubelet, steps::kubelet_finalize_phase, steps::manifests_phase,
-    steps::mark_control_plane_phase, steps::preflight_phase, steps::show_join_phase,
-    steps::upload_certs_phase, steps::upload_config_phase, steps::wait,
+    steps::addons, steps::bootstrap_token, steps::certs, steps::kubeconfig, steps::kubelet,
+    steps::kubelet_finalize, steps::manifests, steps::mark_control_plane, steps::preflight,
+    steps::show_join, steps::upload_certs, steps::upload_config, steps::wait,
 };
 
 pub fn phases() -> Vec<Phase<InitData>> {
     vec![
-        Phase::new("preflight", "Run pre-flight checks", preflight_phase::run_init),
+        Phase::new("preflight", "Run pre-flight checks", preflight::run_init),
         Phase::group("certs", "Certificate generation", certificates())
-            .before_children(certs_phase::before_certs),
+            .before_children(certs::before_certs),
         Phase::group("kubeconfig", "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file", kubeconfig_files())
-            .before_children(kubeconfig_phase::before_kubeconfigs),
+            .before_children(kubeconfig::before_kubeconfigs),
         Phase::group("etcd", "Generate static Pod manifest file for local etcd", vec![
-            Phase::new("local", "Generate the static Pod manifest file for a local, single-node local etcd instance", manifests_phase::run_etcd),
+            Phase::new("local", "Generate the static Pod manifest file for a local, single-node local etcd instance", manifests::run_etcd),
         ]),
         Phase::group("control-plane", "Generate all static Pod manifest files necessary to establish the control plane", vec![
             manifest("apiserver", "Generates the kube-apiserver static Pod manifest", Component::ApiServer),
             manifest("controller-manager", "Generates the kube-controller-manager static Pod manifest", Component::ControllerManager),
             manifest("scheduler", "Generates the kube-scheduler static Pod manifest", Component::Scheduler),
         ])
-        .before_children(manifests_phase::before_manifests),
+        .before_children(manifests::before_manifests),
         Phase::new("kubelet-start", "Write kubelet settings and (re)start the kubelet", kubelet::run_init),
         Phase::new("wait-control-plane", "Wait for the control plane to start", wait::run_init),
         Phase::group("upload-config", "Upload the kubeadm and kubelet configuration to a ConfigMap", vec![
-            Phase::new("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap", upload_config_phase::run_kubeadm)
-                .ahead(upload_config_phase::kubeadm_ahead),
-            Phase::new("kubelet", "Upload the kubelet component config to a ConfigMap", upload_config_phase::run_kubelet)
-                .ahead(upload_config_phase::kubelet_ahead),
+            Phase::new("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap", upload_config::run_kubeadm)
+                .ahead(upload_config::kubeadm_ahead),
+            Phase::new("kubelet", "Upload the kubelet component config to a ConfigMap", upload_config::run_kubelet)
+                .ahead(upload_config::kubelet_ahead),
         ]),
-        Phase::new("upload-certs", "Upload certificates to kubeadm-certs", upload_certs_phase::run)
-            .ahead(upload_certs_phase::ahead),
-        Phase::new("mark-control-plane", "Mark a node as a control-plane", mark_control_plane_phase::run)
-            .ahead(mark_control_plane_phase::ahead),
-        Phase::new("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster", bootstrap_token_phase::run)
-            .ahead(bootstrap_token_phase::ahead),
+        Phase::new("upload-certs", "Upload certificates to kubeadm-certs", upload_certs::run)
+            .ahead(upload_certs::ahead),
+        Phase::new("mark-control-plane", "Mark a node as a control-plane", mark_control_plane::run)
+            .ahead(mark_control_plane::ahead),
+        Phase::new("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster", bootstrap_token::run)
+            .ahead(bootstrap_token::ahead),
         Phase::group("kubelet-finalize", "Updates settings relevant to the kubelet after TLS bootstrap", vec![
-            Phase::new("enable-client-cert-rotation", "Enable kubelet client certificate rotation", kubelet_finalize_phase::run_enable_client_cert_rotation),
+            Phase::new("enable-client-cert-rotation", "Enable kubelet client certificate rotation", kubelet_finalize::run_enable_client_cert_rotation),
         ]),
         Phase::group("addon", "Install required addons for passing conformance tests", vec![
             Phase::new("coredns", "Install the CoreDNS addon to a Kubernetes cluster", addons::run_coredns)
@@ -52,7 +51,7 @@ pub fn phases() -> Vec<Phase<InitData>> {
             Phase::new("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster", addons::run_kube_proxy)
                 .ahead(addons::kube_proxy_ahead),
         ]),
-        Phase::new("show-join-command", "Show the join command for control-plane and worker node", show_join_phase::run),
+        Phase::new("show-join-command", "Show the join command for control-plane and worker node", show_join::run),
     ]
 }
 
@@ -61,22 +60,20 @@ fn certificates() -> Vec<Phase<InitData>> {
     CERT_PHASES
         .iter()
         .map(|&(name, description)| {
-            Phase::new(name, description, move |ctx| {
-                certs_phase::run_cert(ctx, name)
-            })
-            .makes_keys(move |ctx| certs_phase::key_demand(ctx, &[name]))
+            Phase::new(name, description, move |ctx| certs::run_cert(ctx, name))
+                .makes_keys(move |ctx| certs::key_demand(ctx, &[name]))
         })
         .collect()
 }
 
 fn kubeconfig_files() -> Vec<Phase<InitData>> {
-    kubeconfig_phase::KUBECONFIG_PHASES
+    kubeconfig::KUBECONFIG_PHASES
         .iter()
         .map(|&(name, description)| {
             Phase::new(name, description, move |ctx| {
-                kubeconfig_phase::run_file(ctx, name)
+                kubeconfig::run_file(ctx, name)
             })
-            .makes_keys(move |ctx| kubeconfig_phase::key_demand(ctx, &[name]))
+            .makes_keys(move |ctx| kubeconfig::key_demand(ctx, &[name]))
         })
         .collect()
 }
@@ -87,7 +84,7 @@ fn manifest(
     component: Component,
 ) -> Phase<InitData> {
     Phase::new(name, description, move |ctx| {
-        manifests_phase::run_control_plane(ctx, component)
+        manifests::run_control_plane(ctx, component)
     })
 }
 
@@ -113,10 +110,7 @@ mod tests {
     #[test]
     fn kubeconfig_children_are_the_kubeconfig_files() {
         let config = crate::steps::addons::test_config(Default::default());
-        let expected: Vec<&str> = kubeconfig_phase::specs(&config)
-            .iter()
-            .map(|s| s.phase)
-            .collect();
+        let expected: Vec<&str> = kubeconfig::specs(&config).iter().map(|s| s.phase).collect();
         assert_eq!(children("kubeconfig"), expected);
     }
 }

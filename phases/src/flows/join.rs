@@ -4,11 +4,11 @@
 
 use crate::steps::join::{self, control_plane, is_control_plane, kubelet_local_mode};
 use crate::workflow::{JoinData, Phase};
-use crate::{steps::etcd, steps::mark_control_plane_phase, steps::preflight_phase, steps::wait};
+use crate::{steps::etcd, steps::mark_control_plane, steps::preflight, steps::wait};
 
 pub fn phases() -> Vec<Phase<JoinData>> {
     vec![
-        Phase::new("preflight", "Run join pre-flight checks", preflight_phase::run_join),
+        Phase::new("preflight", "Run join pre-flight checks", preflight::run_join),
         Phase::group("control-plane-prepare", "Prepare the machine for serving a control plane", vec![
             Phase::new("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret", join::download_certs::run)
                 .run_if(is_control_plane),
@@ -26,7 +26,7 @@ pub fn phases() -> Vec<Phase<JoinData>> {
         Phase::new("kubelet-wait-bootstrap", "[EXPERIMENTAL] Wait for the kubelet to bootstrap itself (only used when feature gate ControlPlaneKubeletLocalMode is enabled)", join::kubelet_wait_bootstrap::run)
             .run_if(kubelet_local_mode),
         Phase::group("control-plane-join", "Join a machine as a control plane instance", vec![
-            Phase::new("mark-control-plane", "Mark a node as a control-plane", mark_control_plane_phase::run)
+            Phase::new("mark-control-plane", "Mark a node as a control-plane", mark_control_plane::run)
                 .run_if(is_control_plane),
         ]),
         Phase::new("wait-control-plane", "Wait for the control plane to start", wait::run_init)

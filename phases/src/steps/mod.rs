@@ -1,19 +1,19 @@
 //! The work of each phase: what it reads, decides and hands to the executors. Flows name these; none of them touches the machine or the cluster except through the run's executors.
 
 pub mod addons;
-pub mod bootstrap_token_phase;
-pub mod certs_phase;
+pub mod bootstrap_token;
+pub mod certs;
 pub mod etcd;
 pub mod fixes;
 pub mod join;
-pub mod kubeconfig_phase;
+pub mod kubeconfig;
 pub mod kubelet;
-pub mod kubelet_finalize_phase;
-pub mod manifests_phase;
-pub mod mark_control_plane_phase;
-pub mod preflight_phase;
+pub mod kubelet_finalize;
+pub mod manifests;
+pub mod mark_control_plane;
+pub mod preflight;
 pub mod reset;
-pub mod show_join_phase;
-pub mod upload_certs_phase;
-pub mod upload_config_phase;
+pub mod show_join;
+pub mod upload_certs;
+pub mod upload_config;
 pub mod wait;

@@ -5,7 +5,7 @@ use super::{authorities, embedded_client, file_of, managed, read_cert, Dirs, Sou
 use crate::domain::config::resolve::InitConfig;
 use crate::domain::pki::cert;
 use crate::exec::effects::Effects;
-use crate::steps::certs_phase::path;
+use crate::steps::certs::path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

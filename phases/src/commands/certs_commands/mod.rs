@@ -11,8 +11,8 @@ use crate::domain::pki::cert;
 use crate::domain::pki::keys;
 use crate::domain::pki::table;
 use crate::exec::effects::Effects;
-use crate::steps::certs_phase::path;
-use crate::steps::kubeconfig_phase;
+use crate::steps::certs::path;
+use crate::steps::kubeconfig;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
@@ -135,7 +135,7 @@ pub fn managed(config: &InitConfig) -> Result<Vec<Managed>, String> {
         })
         .collect();
     list.extend(
-        kubeconfig_phase::specs(config)
+        kubeconfig::specs(config)
             .into_iter()
             .filter(|k| k.phase != "kubelet")
             .map(|k| Managed {

@@ -11,8 +11,8 @@ use crate::domain::kubeconfig::base64;
 use crate::domain::pki::cert::{self, CertProfile, Usage, Validity};
 use crate::domain::pki::keys::{self, KeyAlgorithm};
 use crate::exec::effects::Effects;
-use crate::steps::certs_phase::{path, CERT_MODE};
-use crate::steps::kubeconfig_phase::KUBECONFIG_MODE;
+use crate::steps::certs::{path, CERT_MODE};
+use crate::steps::kubeconfig::KUBECONFIG_MODE;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509ExtendedKeyUsage, X509};
 use serde_json::Value;
@@ -250,7 +250,7 @@ pub fn apply(effects: &mut dyn Effects, renewals: &[Renewal]) -> Result<(), Stri
     for renewal in renewals {
         // The key first, as the certs phase writes a pair: a renewal cut short is finished by the next.
         if let Some((key_file, pem)) = &renewal.key_file {
-            effects.write_file(key_file, pem, crate::steps::certs_phase::KEY_MODE)?;
+            effects.write_file(key_file, pem, crate::steps::certs::KEY_MODE)?;
         }
         effects.write_file(&renewal.file, &renewal.content, renewal.mode)?;
     }

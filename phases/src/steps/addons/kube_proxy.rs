@@ -15,7 +15,7 @@ use crate::domain::component_config::default_field;
 use crate::domain::config::resolve::InitConfig;
 use crate::domain::config::types::EnvVar;
 use crate::exec::api::{rbac, ApiObject};
-use crate::steps::upload_config_phase::{sign, KUBE_SYSTEM};
+use crate::steps::upload_config::{sign, KUBE_SYSTEM};
 
 pub const KIND: &str = "KubeProxyConfiguration";
 pub const API_VERSION: &str = "kubeproxy.config.k8s.io/v1alpha1";
@@ -87,7 +87,7 @@ pub fn build(
     let config_conf = crate::domain::config::to_yaml(&configuration)?;
     let data = TemplateData {
         image: crate::domain::images::kubernetes_image(&config.cluster, &config.version, NAME),
-        server: crate::steps::kubeconfig_phase::control_plane_endpoint(config),
+        server: crate::steps::kubeconfig::control_plane_endpoint(config),
         // kubeadm inserts the document under a `|-` block, which drops the final line break.
         config_conf: config_conf.trim_end_matches('\n').to_string(),
         proxy_env,
@@ -133,7 +133,7 @@ mod tests {
     use super::*;
     use crate::domain::config::resolve::InitFlags;
     use crate::steps::addons::test_config;
-    use crate::steps::upload_config_phase::HASH_ANNOTATION;
+    use crate::steps::upload_config::HASH_ANNOTATION;
 
     fn objects(config: &InitConfig) -> Vec<ApiObject> {
         build(config, &[]).unwrap().0

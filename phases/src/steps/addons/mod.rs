@@ -32,7 +32,7 @@ pub fn run_coredns(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, 
     if let Some(replicas) = deployed.and_then(|d| d.spec).and_then(|s| s.replicas) {
         addon.set_replicas(replicas);
     }
-    if let Some(set) = crate::steps::manifests_phase::patch_set(ctx)? {
+    if let Some(set) = crate::steps::manifests::patch_set(ctx)? {
         for line in addon.patch(&set).map_err(failed)? {
             ctx.sink.line(&line);
         }

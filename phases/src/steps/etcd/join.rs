@@ -135,9 +135,7 @@ pub fn join_cluster(
     tracing::debug!("etcd members after the join: {peers:?}");
     ctx.sink
         .line("[etcd] Creating static Pod manifest for \"etcd\"");
-    warnings.extend(crate::steps::manifests_phase::write_joining_etcd(
-        ctx, peers,
-    )?);
+    warnings.extend(crate::steps::manifests::write_joining_etcd(ctx, peers)?);
     // The dry run's effects hold what would be written: the manifest to review.
     ctx.dry_run_note(|ctx| {
         let path = crate::domain::manifests::Component::Etcd.manifest_path();

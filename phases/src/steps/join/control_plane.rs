@@ -4,9 +4,9 @@
 
 use crate::domain::manifests::Component;
 use crate::domain::pki::table;
-use crate::steps::certs_phase::{self, cert_dir, path};
+use crate::steps::certs::{self, cert_dir, path};
 use crate::workflow::{failed, JoinData, NodeData, PhaseContext, PhaseError};
-use crate::{steps::kubeconfig_phase, steps::manifests_phase};
+use crate::{steps::kubeconfig, steps::manifests};
 
 /// What a joining control plane writes of its own; super-admin.conf belongs to the first node
 /// only, and kubelet.conf comes from the TLS bootstrap.
@@ -30,11 +30,11 @@ fn own_certificates(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<&'static str
 
 /// The keys of this node's own certificates, made in one batch with its kubeconfig keys.
 pub fn certs_key_demand(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<String>, String> {
-    certs_phase::key_demand(ctx, &own_certificates(ctx)?)
+    certs::key_demand(ctx, &own_certificates(ctx)?)
 }
 
 pub fn kubeconfig_key_demand(ctx: &PhaseContext<'_, JoinData>) -> Result<Vec<String>, String> {
-    kubeconfig_phase::key_demand(ctx, &KUBECONFIG_FILES)
+    kubeconfig::key_demand(ctx, &KUBECONFIG_FILES)
 }
 
 pub fn run_certs(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
@@ -60,25 +60,25 @@ pub fn run_certs(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, Ph
             missing.join(", ")
         )));
     }
-    let mut warnings = certs_phase::before_certs(ctx)?;
+    let mut warnings = certs::before_certs(ctx)?;
     for phase in own_certificates(ctx).map_err(failed)? {
-        warnings.extend(certs_phase::run_cert(ctx, phase)?);
+        warnings.extend(certs::run_cert(ctx, phase)?);
     }
     Ok(warnings)
 }
 
 pub fn run_kubeconfig(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
-    let mut warnings = kubeconfig_phase::before_kubeconfigs(ctx)?;
+    let mut warnings = kubeconfig::before_kubeconfigs(ctx)?;
     for phase in KUBECONFIG_FILES {
-        warnings.extend(kubeconfig_phase::run_file(ctx, phase)?);
+        warnings.extend(kubeconfig::run_file(ctx, phase)?);
     }
     Ok(warnings)
 }
 
 pub fn run_control_plane(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseError> {
-    let mut warnings = manifests_phase::before_manifests(ctx)?;
+    let mut warnings = manifests::before_manifests(ctx)?;
     for component in MANIFESTS {
-        warnings.extend(manifests_phase::run_control_plane(ctx, component)?);
+        warnings.extend(manifests::run_control_plane(ctx, component)?);
     }
     Ok(warnings)
 }

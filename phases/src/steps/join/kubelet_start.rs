@@ -28,9 +28,9 @@ pub fn run(ctx: &mut PhaseContext<'_, JoinData>) -> Result<Vec<String>, PhaseErr
         ));
     } else {
         let text = match super::kubelet_local_mode(ctx) {
-            true => cluster.bootstrap_kubeconfig_at(
-                &crate::steps::kubeconfig_phase::local_endpoint(ctx.data.config()),
-            ),
+            true => cluster.bootstrap_kubeconfig_at(&crate::steps::kubeconfig::local_endpoint(
+                ctx.data.config(),
+            )),
             false => cluster.bootstrap_kubeconfig(),
         }
         .map_err(failed)?;

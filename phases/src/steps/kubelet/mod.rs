@@ -6,7 +6,7 @@ pub mod flags_env;
 pub mod service;
 pub mod systemd_files;
 
-use crate::steps::manifests_phase::patch_set;
+use crate::steps::manifests::patch_set;
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 use kinit_preflight::ServiceState;
 use serde_json::Value;

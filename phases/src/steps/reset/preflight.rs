@@ -5,7 +5,7 @@ use crate::workflow::{PhaseContext, PhaseError, ResetData};
 use std::io::IsTerminal;
 
 pub fn run(ctx: &mut PhaseContext<'_, ResetData>) -> Result<Vec<String>, PhaseError> {
-    let warnings = crate::steps::preflight_phase::run_reset(ctx)?;
+    let warnings = crate::steps::preflight::run_reset(ctx)?;
     // A dry run changes nothing, so there is nothing to confirm.
     let force = ctx.data.reset.force;
     if !force {

@@ -12,7 +12,7 @@ use crate::domain::kubeconfig::{base64, Kubeconfig};
 use crate::domain::pki::cert::now_unix;
 use crate::domain::token::TokenSecret;
 use crate::exec::api::{rbac, ApiObject};
-use crate::steps::upload_config_phase::config_map;
+use crate::steps::upload_config::config_map;
 use crate::workflow::cluster;
 use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 

@@ -4,7 +4,7 @@
 use crate::domain::join_command::{InitDone, JoinCommand, WITHHELD};
 use crate::domain::kubeconfig::Kubeconfig;
 use crate::domain::pki::cert;
-use crate::steps::certs_phase::{cert_dir, path};
+use crate::steps::certs::{cert_dir, path};
 use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 use serde_json::json;
 

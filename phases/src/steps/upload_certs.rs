@@ -14,7 +14,7 @@ use crate::domain::cert_upload::{decode_key, decrypt, encrypt, shared_files, SEC
 use crate::domain::pki::cert::now_unix;
 use crate::domain::token::{self, TokenSecret};
 use crate::exec::api::{self, rbac, ApiObject};
-use crate::steps::upload_config_phase::KUBE_SYSTEM;
+use crate::steps::upload_config::KUBE_SYSTEM;
 use crate::workflow::cluster::{self, Shown};
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 

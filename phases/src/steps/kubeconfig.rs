@@ -7,7 +7,7 @@ use crate::domain::layout;
 use crate::domain::pki::cert::{self, CertProfile, Usage};
 use crate::domain::pki::keys;
 use crate::domain::pki::table::endpoint_host;
-use crate::steps::certs_phase::{self, cert_dir, path, read_pair};
+use crate::steps::certs::{self, cert_dir, path, read_pair};
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -320,12 +320,12 @@ pub fn run_file<D: NodeData>(
         "[kubeconfig] Writing {:?} kubeconfig file",
         spec.file
     ));
-    let algorithm = certs_phase::algorithm(ctx.data.config())?;
+    let algorithm = certs::algorithm(ctx.data.config())?;
     let key = ctx
         .keys
         .take(&key_name(spec.phase), algorithm)
         .map_err(failed)?;
-    let validity = certs_phase::leaf_validity(ctx);
+    let validity = certs::leaf_validity(ctx);
     let kubeconfig =
         build(ctx.data.config(), spec, &ca, &ca_key, &key, validity).map_err(failed)?;
     let text = kubeconfig.to_yaml().map_err(failed)?;

@@ -2,10 +2,10 @@
 //! pins (`token`), or from a kubeconfig file or URL (`file`); either way the outcome is the API
 //! server and CA that the bootstrap kubeconfig is made of.
 
-pub mod file;
-pub mod joined;
+pub(crate) mod file;
+pub(crate) mod joined;
 pub mod jws;
-pub mod token;
+pub(crate) mod token;
 
 use crate::domain::kubeconfig::{base64, Cluster, Kubeconfig, User};
 

@@ -52,6 +52,11 @@ pub fn discover(
         .token
         .split_once('.')
         .ok_or_else(|| "the discovery token must look like abcdef.0123456789abcdef".to_string())?;
+    // Validation asks for a pin or the explicit opt-out; discovery does not rely on it to decide
+    // whether a CA may go unpinned.
+    if request.ca_cert_hashes.is_empty() && !request.unsafe_skip_ca_verification {
+        return Err("the cluster CA would not be pinned: give --discovery-token-ca-cert-hash, or --discovery-token-unsafe-skip-ca-verification to join without pinning it".into());
+    }
     let (host, port) = split_endpoint(request.endpoint)?;
     let deadline = Instant::now() + request.timeout;
     let target = |transport| Target {
@@ -247,6 +252,23 @@ fn single_certificate(pem: &[u8]) -> Result<X509, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn without_a_pin_nothing_is_fetched_unless_skipping_verification_was_asked_for() {
+        let request = TokenDiscovery {
+            // Nothing listens there: an attempt to fetch would fail differently.
+            endpoint: "127.0.0.1:1",
+            token: "abcdef.0123456789abcdef",
+            ca_cert_hashes: &[],
+            unsafe_skip_ca_verification: false,
+            timeout: Duration::from_millis(10),
+            interval: Duration::from_millis(5),
+        };
+        let mut lines = Vec::new();
+        let error = super::discover(&request, &mut |l| lines.push(l.to_string())).unwrap_err();
+        assert!(error.contains("would not be pinned"), "{error}");
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
     use super::*;
 
     #[test]

@@ -2,6 +2,6 @@
 
 pub mod api;
 pub mod effects;
-pub mod etcd_client;
-pub mod net;
+pub(crate) mod etcd_client;
+pub(crate) mod net;
 pub mod node_host;

@@ -1,19 +1,19 @@
 //! The work of each phase: what it reads, decides and hands to the executors. Flows name these; none of them touches the machine or the cluster except through the run's executors.
 
-pub mod addons;
-pub mod bootstrap_token;
-pub mod certs;
+pub(crate) mod addons;
+pub(crate) mod bootstrap_token;
+pub(crate) mod certs;
 pub mod etcd;
-pub mod fixes;
-pub mod join;
+pub(crate) mod fixes;
+pub(crate) mod join;
 pub mod kubeconfig;
-pub mod kubelet;
-pub mod kubelet_finalize;
-pub mod manifests;
-pub mod mark_control_plane;
+pub(crate) mod kubelet;
+pub(crate) mod kubelet_finalize;
+pub(crate) mod manifests;
+pub(crate) mod mark_control_plane;
 pub mod preflight;
-pub mod reset;
-pub mod show_join;
-pub mod upload_certs;
-pub mod upload_config;
-pub mod wait;
+pub(crate) mod reset;
+pub(crate) mod show_join;
+pub(crate) mod upload_certs;
+pub(crate) mod upload_config;
+pub(crate) mod wait;

@@ -1,11 +1,11 @@
 //! The machinery of a command's phases: a phase as data, the context a phase sees, and the runner
 //! that walks a table.
 
-pub mod cluster;
+pub(crate) mod cluster;
 mod context;
 mod data;
 mod error;
-pub mod etcd;
+pub(crate) mod etcd;
 mod events;
 mod phase;
 mod runner;

@@ -1,13 +1,13 @@
 //! kubeadm-compatible configuration: reading files (v1beta4, and v1beta3 migrated in memory), defaults,
 //! validation, and the resolved configuration each command runs with.
 
-pub mod components;
+pub(crate) mod components;
 pub mod decode;
 pub mod defaults;
-pub mod diagnostics;
+pub(crate) mod diagnostics;
 pub mod duration;
 mod emit;
-pub mod migrate;
+pub(crate) mod migrate;
 pub mod resolve;
 pub mod types;
 pub mod validate;

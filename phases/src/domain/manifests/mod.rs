@@ -1,9 +1,9 @@
 //! The static pods of a control-plane node: what goes into each (flags, volumes, probes), rendered from
 //! `templates/static-pod.yaml.hbs`, parsed into a typed Pod, and written as kubeadm writes it.
 
-pub mod flags;
-pub mod probes;
-pub mod volumes;
+pub(crate) mod flags;
+pub(crate) mod probes;
+pub(crate) mod volumes;
 
 use crate::domain::config::resolve::InitConfig;
 use crate::domain::config::types::{EnvVar, LocalEtcd};

@@ -2,7 +2,7 @@
 //! kinit writes for a target, applied in file-name order. Types: `strategic` (the default), `merge`
 //! (RFC 7386) and `json` (RFC 6902). A file may hold several patches as YAML documents.
 
-pub mod strategic;
+pub(crate) mod strategic;
 
 use crate::domain::config::yaml::parse_documents;
 use kinit_preflight::Host;
@@ -245,13 +245,6 @@ fn apply_one(
     }
 }
 
-/// Applies the patches of `dir` for `target` to `value` (read through `host`, so under `--rootfs`).
-pub fn apply(host: &dyn Host, dir: &str, target: &str, value: Value) -> Result<Value, String> {
-    PatchSet::load(host, dir)?
-        .apply(target, value)
-        .map(|(value, _)| value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +313,10 @@ mod tests {
             r#"[{"op": "replace", "path": "/missing", "value": 1}]"#,
         )
         .unwrap();
-        let err = apply(&host, "/patches", "etcd", json!({})).unwrap_err();
+        let err = PatchSet::load(&host, "/patches")
+            .unwrap()
+            .apply("etcd", json!({}))
+            .unwrap_err();
         assert!(err.contains("/patches/etcd3+json.json"), "{err}");
         assert!(PatchSet::load(&host, "/nowhere").is_err());
     }

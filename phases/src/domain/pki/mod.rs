@@ -3,7 +3,7 @@
 
 pub mod cert;
 pub mod keys;
-pub mod table;
+pub(crate) mod table;
 
 use keys::KeyAlgorithm;
 use openssl::pkey::{PKey, Private};

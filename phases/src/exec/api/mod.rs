@@ -1,12 +1,12 @@
 //! Everything kinit says to the API server: the objects it applies, the session that applies them
 //! (with kubeadm's retries and the `kubeadm:cluster-admins` bootstrap), and the dry-run rendering.
 
-pub mod node;
-pub mod object;
-pub mod rbac;
+pub(crate) mod node;
+pub(crate) mod object;
+pub(crate) mod rbac;
 mod retry;
-pub mod session;
-pub mod tokens;
+pub(crate) mod session;
+pub(crate) mod tokens;
 
 pub use object::{ApiObject, Mode};
 pub use session::{apply_objects, call, ApiError, Session, Work, DEFAULT_CALL_LIMIT};

@@ -3,9 +3,9 @@
 //! ([`render`]), and applied through the API session; `coredns.rs` and `kube_proxy.rs` say what goes
 //! into each, this file wires them to the phase table.
 
-pub mod coredns;
-pub mod kube_proxy;
-pub mod render;
+pub(crate) mod coredns;
+pub(crate) mod kube_proxy;
+pub(crate) mod render;
 
 use k8s_openapi::api::apps::v1::Deployment;
 

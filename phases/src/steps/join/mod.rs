@@ -1,10 +1,10 @@
 //! The join phases that differ from init's, and what they share.
 
-pub mod control_plane;
-pub mod download_certs;
-pub mod kubelet_start;
-pub mod kubelet_wait_bootstrap;
-pub mod tls_bootstrap;
+pub(crate) mod control_plane;
+pub(crate) mod download_certs;
+pub(crate) mod kubelet_start;
+pub(crate) mod kubelet_wait_bootstrap;
+pub(crate) mod tls_bootstrap;
 
 pub use crate::discovery::joined::JoinedCluster;
 

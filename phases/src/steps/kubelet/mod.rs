@@ -1,10 +1,10 @@
 //! `kinit init phase kubelet-start`: the kubelet's files (config.yaml, kubeadm-flags.env and, when
 //! no package installed one, its systemd drop-in), written between stopping and starting it.
 
-pub mod config;
-pub mod flags_env;
-pub mod service;
-pub mod systemd_files;
+pub(crate) mod config;
+pub(crate) mod flags_env;
+pub(crate) mod service;
+pub(crate) mod systemd_files;
 
 use crate::steps::manifests::patch_set;
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError};

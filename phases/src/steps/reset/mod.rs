@@ -1,14 +1,14 @@
 //! `kinit reset`: undo what init or join did on this node. kubeadm's steps, then what kubeadm leaves
 //! behind and its users clean by hand (kube-proxy's rules, CNI, the user's kubeconfig).
 
-pub mod cleanup;
-pub mod confirm;
-pub mod containers;
-pub mod files;
-pub mod mounts;
-pub mod network;
-pub mod preflight;
-pub mod user_kubeconfig;
+pub(crate) mod cleanup;
+pub(crate) mod confirm;
+pub(crate) mod containers;
+pub(crate) mod files;
+pub(crate) mod mounts;
+pub(crate) mod network;
+pub(crate) mod preflight;
+pub(crate) mod user_kubeconfig;
 
 use crate::workflow::{PhaseContext, ResetData};
 

@@ -2,7 +2,7 @@
 //! manager and scheduler checked side by side until each answers 200 or its time is up. Polls every
 //! 200 ms where kubeadm waits 500 ms to 1 s between tries, so a fast node is not kept waiting.
 
-pub mod diagnosis;
+pub(crate) mod diagnosis;
 
 use crate::domain::config::resolve::InitConfig;
 use crate::domain::config::types::Arg;

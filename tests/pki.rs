@@ -1737,7 +1737,6 @@ fn a_dry_run_writes_nothing_and_lists_what_it_would_write() {
     }
     expected.push(("/etc/kubernetes/pki/sa.key".into(), "0600"));
     expected.push(("/etc/kubernetes/pki/sa.pub".into(), "0600"));
-    let certs_only = expected.len();
     for row in kubeconfig_table(&want) {
         expected.push((format!("/etc/kubernetes/{}", row.file), "0600"));
     }
@@ -1765,11 +1764,7 @@ fn a_dry_run_writes_nothing_and_lists_what_it_would_write() {
     lists(&out, &expected);
     assert!(empty(&root), "a dry run wrote {:?}", root.snapshot().keys());
 
-    // The certs phase alone.
-    let out = root.kinit(&["init", "phase", "certs", "all", "--dry-run"]);
-    assert_ok(&out, "init phase certs all --dry-run");
-    lists(&out, &expected[..certs_only]);
-    assert!(empty(&root), "a dry run wrote {:?}", root.snapshot().keys());
+    // The certs phase alone is a plan test (phases/src/flows/plan_tests.rs), without the binary.
 
     // Over a whole PKI: nothing to write, nothing touched.
     root.generate();

@@ -8,27 +8,42 @@ use kinit_preflight::RealHost;
 
 /// The plan of `only` (a phase or `phase/child`) of `kinit init` at its defaults.
 fn init_plan(only: &str) -> Vec<String> {
+    init_plan_after(&[], only)
+}
+
+/// The plan of `only` of `kinit init` once the units of `before` have run in the same dry run
+/// (whose later reads see what they planned); their own plan is left out.
+fn init_plan_after(before: &[&str], only: &str) -> Vec<String> {
     let config = crate::steps::addons::test_config(Default::default());
-    plan(&super::init::phases(), &InitData::new(config), only)
+    plan(&super::init::phases(), &InitData::new(config), before, only)
 }
 
 /// The plan of `only` of `kinit reset` at its defaults.
 fn reset_plan(only: &str) -> Vec<String> {
     let mut reset = Default::default();
     crate::domain::config::defaults::reset(&mut reset);
-    plan(&super::reset::phases(), &ResetData { reset }, only)
+    plan(&super::reset::phases(), &ResetData { reset }, &[], only)
 }
 
-/// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases.
-fn plan<D>(table: &[Phase<D>], data: &D, only: &str) -> Vec<String> {
+/// The plan of `only` (a phase or `phase/child`) of `table` on an empty node root, as phrases,
+/// after the units of `before` in the same dry run.
+fn plan<D>(table: &[Phase<D>], data: &D, before: &[&str], only: &str) -> Vec<String> {
     let root = tempfile::tempdir().unwrap();
     let host = RealHost::new(root.path());
     let mut effects = DryRunEffects::new(root.path());
     let mut lines = KeptLines::default();
     let mut ctx = PhaseContext::new(data, &host, &mut effects, &mut lines, true);
+    for unit in before {
+        let summary = workflow::run(table, Some(unit), &[], &mut ctx);
+        assert!(summary.error.is_none(), "{unit}: {:?}", summary.error);
+    }
+    let earlier = ctx.effects.changes().len();
     let summary = workflow::run(table, Some(only), &[], &mut ctx);
     assert!(summary.error.is_none(), "{only}: {:?}", summary.error);
-    let planned = effects.changes().iter().map(ToString::to_string).collect();
+    let planned = effects.changes()[earlier..]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
         0,
@@ -71,6 +86,35 @@ fn certs_plans_every_key_then_certificate_with_kubeadm_modes_and_nothing_else() 
     expected.push("write /etc/kubernetes/pki/sa.key (mode 0600)".into());
     expected.push("write /etc/kubernetes/pki/sa.pub (mode 0600)".into());
     assert_eq!(planned, expected);
+}
+
+#[test]
+fn kubeconfig_plans_kubeadms_five_files_private_to_root() {
+    // Each file embeds the CA and is signed by its key: the CA is planned first.
+    let planned = kinds(&init_plan_after(&["certs/ca"], "kubeconfig"));
+    assert_eq!(
+        planned,
+        [
+            "write /etc/kubernetes/admin.conf (mode 0600)",
+            "write /etc/kubernetes/super-admin.conf (mode 0600)",
+            "write /etc/kubernetes/kubelet.conf (mode 0600)",
+            "write /etc/kubernetes/controller-manager.conf (mode 0600)",
+            "write /etc/kubernetes/scheduler.conf (mode 0600)",
+        ]
+    );
+}
+
+#[test]
+fn etcd_local_plans_its_manifest_only() {
+    // The data folder is the etcd Pod's to make (kubeadm's phase writes the manifest alone).
+    let planned = kinds(&init_plan("etcd/local"));
+    assert_eq!(
+        planned,
+        [
+            "make directory /etc/kubernetes/manifests (mode 0700)",
+            "write /etc/kubernetes/manifests/etcd.yaml (mode 0600)",
+        ]
+    );
 }
 
 #[test]

@@ -69,11 +69,7 @@ pub struct Pair {
     pub key: Option<PKey<Private>>,
 }
 
-pub fn read_pair<D: NodeData>(
-    ctx: &PhaseContext<'_, D>,
-    dir: &str,
-    base: &str,
-) -> Result<Pair, PhaseError> {
+pub fn read_pair<D>(ctx: &PhaseContext<'_, D>, dir: &str, base: &str) -> Result<Pair, PhaseError> {
     let cert_path = path(dir, base, "crt");
     let key_path = path(dir, base, "key");
     let cert = ctx
@@ -93,7 +89,7 @@ pub fn read_pair<D: NodeData>(
     Ok(Pair { cert, key })
 }
 
-pub fn write_pair<D: NodeData>(
+pub fn write_pair<D>(
     ctx: &mut PhaseContext<'_, D>,
     dir: &str,
     base: &str,

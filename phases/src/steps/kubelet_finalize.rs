@@ -43,7 +43,7 @@ pub fn run_enable_client_cert_rotation<D: NodeData>(
 /// Rewrites kubelet.conf to name the rotating certificate file instead of embedding its first
 /// certificate, and restarts the kubelet. Only the kubelet writes kubelet.conf, so a dry run has
 /// none to rewrite.
-fn point_at_rotating_pem<D: NodeData>(
+fn point_at_rotating_pem<D>(
     ctx: &mut PhaseContext<'_, D>,
     pem: String,
 ) -> Result<Vec<String>, PhaseError> {

@@ -159,9 +159,7 @@ pub(crate) fn write_joining_etcd<D: NodeData>(
 }
 
 /// What runs before the first control-plane manifest of a run: say where they go.
-pub fn before_manifests<D: NodeData>(
-    ctx: &mut PhaseContext<'_, D>,
-) -> Result<Vec<String>, PhaseError> {
+pub fn before_manifests<D>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[control-plane] Using manifest folder {MANIFESTS_DIR:?}"
     ));

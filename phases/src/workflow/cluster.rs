@@ -305,7 +305,7 @@ pub fn read_or_warn<T, D: NodeData>(
 
 /// Collects the work started ahead for the running phase: `true` when there was some and it
 /// succeeded, `false` when the phase must do its work itself.
-pub fn finish_ahead<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<bool, PhaseError> {
+pub fn finish_ahead<D>(ctx: &mut PhaseContext<'_, D>) -> Result<bool, PhaseError> {
     let Some(session) = ctx.api.as_ref() else {
         return Ok(false);
     };

@@ -173,7 +173,7 @@ pub fn write_and_start<D: NodeData>(
 }
 
 /// Writes `file` when none is installed; whether it did.
-fn write_if_missing<D: NodeData>(
+fn write_if_missing<D>(
     ctx: &mut PhaseContext<'_, D>,
     file: &systemd_files::SystemdFile,
     kubelet: &str,

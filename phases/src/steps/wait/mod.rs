@@ -142,7 +142,7 @@ fn checker(index: usize, target: Target, deadline: Instant, sender: mpsc::Sender
 
 /// Checks the components side by side until all are healthy or `limit` has passed, showing their
 /// states through the sink as they change. Ok when all became healthy; the reports either way.
-fn wait_for<D: NodeData>(
+fn wait_for<D>(
     ctx: &mut PhaseContext<'_, D>,
     tag: &'static str,
     components: &[(&'static str, Target)],

@@ -1151,18 +1151,17 @@ fn admin_conf_waits_for_its_new_binding_to_reach_the_authorizer() {
     cluster.object("ClusterRoleBinding", "", "kubeadm:cluster-admins");
     cluster.object("ConfigMap", "kube-system", "kubeadm-config");
     cluster.object("ConfigMap", "kube-system", "kubelet-config");
-    // admin.conf was refused at first, and then let through by the same binding.
-    let admin_posts: Vec<u16> = cluster
-        .server
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.method == "POST"
-                && r.uri.contains("/clusterrolebindings")
-                && r.user == "kubernetes-admin"
-        })
-        .map(|r| r.code)
-        .collect();
-    assert_eq!(admin_posts.first(), Some(&403), "{admin_posts:?}");
-    assert_eq!(admin_posts.last(), Some(&409), "{admin_posts:?}");
+    // admin.conf was refused after its binding was stored, and let through by it later: its
+    // calls tried the refusal again while the authorizer caught up.
+    let requests = cluster.server.requests();
+    let admin = |code: u16| {
+        requests
+            .iter()
+            .filter(|r| {
+                r.user == "kubernetes-admin" && r.uri.contains("kubeadm-config") && r.code == code
+            })
+            .count()
+    };
+    assert!(admin(403) > 0, "{requests:?}");
+    assert!(admin(200) + admin(201) > 0, "{requests:?}");
 }

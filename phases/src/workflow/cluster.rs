@@ -9,6 +9,9 @@ use crate::exec::api::rbac;
 use crate::exec::api::session::{self, Session, DEFAULT_CALL_LIMIT};
 use crate::exec::effects::Change;
 
+/// How long a refusal of admin.conf may still be the authorizer catching up with its new binding.
+const AUTHORIZER_CATCH_UP: Duration = Duration::from_secs(10);
+
 /// The group admin.conf's certificate carries, bound to cluster-admin by `kubeadm:cluster-admins`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 
@@ -87,8 +90,10 @@ pub fn session<'c, D: NodeData>(
                     .map_err(failed)?
                     .apply_all(&binding)
                     .map_err(|errors| failed(session::join(&errors)))?;
-                // Only an identity the binding names can wait for it: any other (a kubeconfig
-                // of a user granted nothing) goes on, and its first call says it is refused.
+                // The API server's authorizer learns of the binding a moment after it is stored
+                // and refuses admin.conf until then: its calls try a refusal again for a few
+                // seconds (kubeadm retries its calls on any error). Only an identity the binding
+                // names is given that time: a kubeconfig of a user granted nothing fails at once.
                 let text = ctx
                     .effects
                     .read_file(ctx.data.kubeconfig())
@@ -101,7 +106,7 @@ pub fn session<'c, D: NodeData>(
                     )
                 });
                 if in_group {
-                    await_admin(&admin, &binding)?;
+                    crate::exec::api::retry::authorizer_catching_up(AUTHORIZER_CATCH_UP);
                 }
             }
             Err(errors) => return Err(failed(session::join(&errors))),
@@ -137,26 +142,6 @@ fn certificate_in_group(text: &str, source: &str, group: &str) -> bool {
                 .iter()
                 .any(|o| o == group)
         })
-}
-
-/// Waits until the API server lets admin.conf act as an admin. Its authorizer learns of a new
-/// binding from a cache a moment after the binding is stored, and until then still refuses
-/// admin.conf (kubeadm's later calls ride this out by retrying every error). admin.conf asking to
-/// create the binding again is the check: refused until then, told it exists after.
-fn await_admin(admin: &Session, binding: &[ApiObject]) -> Result<(), PhaseError> {
-    let deadline = std::time::Instant::now() + admin.call_limit();
-    loop {
-        match admin.apply_all(binding) {
-            Ok(()) => return Ok(()),
-            Err(errors)
-                if errors.iter().all(|e| e.is_forbidden())
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(errors) => return Err(failed(session::join(&errors))),
-        }
-    }
 }
 
 /// Applies objects that do not depend on each other, all at once, or collects the outcome of the

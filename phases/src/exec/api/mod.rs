@@ -4,7 +4,7 @@
 pub(crate) mod node;
 pub(crate) mod object;
 pub(crate) mod rbac;
-mod retry;
+pub(crate) mod retry;
 pub(crate) mod session;
 pub(crate) mod tokens;
 

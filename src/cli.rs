@@ -322,20 +322,34 @@ pub enum JoinSub {
 #[derive(Debug, Args)]
 pub struct ResetArgs {
     /// Reset without asking for confirmation
-    #[arg(short = 'f', long)]
+    #[arg(short = 'f', long, global = true)]
     pub force: bool,
     /// Also clean /etc/kubernetes/tmp
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub cleanup_tmp_dir: bool,
     /// Where certificates are kept [default: /etc/kubernetes/pki]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub cert_dir: Option<String>,
     /// The CRI socket to clean containers through [default: the one found]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub cri_socket: Option<String>,
     /// The kubeconfig used to talk to the cluster [default: /etc/kubernetes/admin.conf]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub kubeconfig: Option<String>,
+    #[command(subcommand)]
+    pub phase: Option<ResetSub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResetSub {
+    /// Run one phase of reset (see `kinit reset --help` for the list)
+    Phase(ResetPhaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetPhaseArgs {
+    /// Phase name: preflight, remove-etcd-member or cleanup-node
+    pub phase: String,
 }
 
 impl ResetArgs {

@@ -30,6 +30,9 @@ fn command_tree() -> clap::Command {
         })
         .mut_subcommand("reset", |c| {
             c.after_help(help_text(&flows::reset::phases()))
+                .mut_subcommand("phase", |p| {
+                    p.after_help(help_text(&flows::reset::phases()))
+                })
         })
 }
 

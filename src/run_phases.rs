@@ -513,6 +513,21 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
 
 pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
     check_skip_phases(&flows::reset::phases(), &global.skip_phases)?;
+    // `kinit reset phase <name>`: the phase alone, as kubeadm's `reset phase` (no children).
+    let only = flags
+        .phase
+        .as_ref()
+        .map(|crate::cli::ResetSub::Phase(p)| {
+            let args = PhaseArgs {
+                phase: p.phase.clone(),
+                child: None,
+                endpoint: None,
+                fix: false,
+                kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
+            };
+            resolve_phase_path(&flows::reset::phases(), &args, "reset")
+        })
+        .transpose()?;
     let file = load_unmixed(global, &flags.config_owned())?;
     let reset = commands::reset::configuration(
         file.as_ref(),
@@ -529,14 +544,19 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
         dry_run: global.dry_run || reset.dry_run,
         ..global.clone()
     };
-    let skip = if global.skip_phases.is_empty() {
+    let skip = if only.is_some() {
+        Vec::new()
+    } else if global.skip_phases.is_empty() {
         reset.skip_phases.clone()
     } else {
         global.skip_phases.clone()
     };
     check_skip_phases(&flows::reset::phases(), &skip)?;
-    // The question would land in the JSON stream and its answer has nowhere to come from in a script.
-    let asks = !reset.force && !global.dry_run && !skip.iter().any(|s| s == "preflight");
+    // The question is the preflight phase's; it would land in the JSON stream and its answer has
+    // nowhere to come from in a script.
+    let runs_preflight =
+        only.as_deref().is_none_or(|p| p == "preflight") && !skip.iter().any(|s| s == "preflight");
+    let asks = !reset.force && !global.dry_run && runs_preflight;
     if asks && global.output == OutputFormat::Json {
         return Err(Exit::usage(
             "`kinit reset -o json` cannot ask for confirmation: give -f (--force), or --dry-run",
@@ -548,7 +568,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
         global,
         Plan {
             table: flows::reset::phases(),
-            only: None,
+            only,
             skip,
             data: &data,
             warnings: &[],

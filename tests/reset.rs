@@ -789,3 +789,53 @@ fn needs_root_reset_refuses_a_user_who_is_not_root_unless_told_to_ignore_it() {
         "{stdout}"
     );
 }
+
+#[test]
+fn reset_phase_runs_one_phase_of_the_reset_table() {
+    let node = Node::full();
+    let before = node.snapshot();
+    let out = node.reset(&["phase", "nope"], &[], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("choose one of preflight, remove-etcd-member, cleanup-node"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(node.snapshot(), before);
+
+    // The question is the preflight phase's, as in kubeadm's `reset phase preflight`.
+    let out = node.reset(&["phase", "preflight"], &[], Some("n\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("[reset] Are you sure you want to proceed? [y/N]: "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(node.snapshot(), before);
+
+    // cleanup-node alone asks nothing and runs nothing else.
+    let stdout = ok(
+        &node.reset(&["phase", "cleanup-node", "-o", "json"], &[], None),
+        "reset phase cleanup-node",
+    );
+    let result: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["event"] == "result")
+        .unwrap_or_else(|| panic!("no result in\n{stdout}"));
+    let phases: Vec<&str> = result["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["cleanup-node"], "{result}");
+    for file in KUBECONFIGS {
+        assert!(
+            !node.host(&format!("/etc/kubernetes/{file}")).exists(),
+            "{file}"
+        );
+    }
+    assert!(node.files_under("/etc/kubernetes/pki").is_empty());
+    assert!(node.host("/etc/kubernetes/keep-me").exists());
+}

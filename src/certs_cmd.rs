@@ -7,7 +7,7 @@ use crate::output::emit;
 use crate::run_phases::{load_lenient, root};
 use crate::tabwriter;
 use kinit_phases::commands::certs_commands::expiration::{self, Expiry, Report};
-use kinit_phases::commands::certs_commands::{renew, Dirs};
+use kinit_phases::commands::certs_commands::{generate_csr, renew, Dirs};
 use kinit_phases::commands::kubeconfig_user::{user_kubeconfig, UserRequest};
 use kinit_phases::domain::config::duration;
 use kinit_phases::domain::config::resolve::{self, InitConfig};
@@ -26,6 +26,7 @@ pub fn certs(global: &GlobalArgs, command: &CertsCommand) -> Result<i32, Exit> {
     match command {
         CertsCommand::CheckExpiration(dirs) => check_expiration(global, dirs),
         CertsCommand::Renew { name, dirs } => renew(global, name, dirs),
+        CertsCommand::GenerateCsr(dirs) => generate_csr(global, dirs),
         CertsCommand::CertificateKey => {
             let key = keys::certificate_key().map_err(Exit::failure)?;
             match global.output {
@@ -146,6 +147,36 @@ fn check_expiration(global: &GlobalArgs, args: &PkiDirArgs) -> Result<i32, Exit>
             "certificateAuthorities": report.authorities.iter().map(expiry_json).collect::<Vec<_>>(),
         })),
         OutputFormat::Text => print!("{}", tables(&report)),
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn generate_csr(global: &GlobalArgs, args: &PkiDirArgs) -> Result<i32, Exit> {
+    let (config, dirs) = pki_setup(global, args)?;
+    let mut effects: Box<dyn Effects> = if global.dry_run {
+        Box::new(DryRunEffects::new(root(global)))
+    } else {
+        Box::new(HostEffects::new(root(global)))
+    };
+    let mut lines = Vec::new();
+    generate_csr::generate(&config, &dirs, effects.as_mut(), &mut |line| {
+        lines.push(line.to_string())
+    })
+    .map_err(Exit::failure)?;
+    let changes: Vec<String> = effects.changes().iter().map(ToString::to_string).collect();
+    match global.output {
+        OutputFormat::Json | OutputFormat::Yaml => emit(&json!({
+            "dryRun": global.dry_run,
+            "planned": if global.dry_run { changes } else { Vec::new() },
+        })),
+        OutputFormat::Text => {
+            for line in &lines {
+                println!("{line}");
+            }
+            for change in changes.iter().filter(|_| global.dry_run) {
+                println!("[dry-run] would {change}");
+            }
+        }
     }
     Ok(exit::SUCCESS)
 }

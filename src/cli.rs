@@ -396,6 +396,9 @@ pub enum CertsCommand {
     },
     /// Print a new random key for --certificate-key (64 hex characters)
     CertificateKey,
+    /// Make keys and certificate signing requests for an external CA: every leaf certificate, and
+    /// every kubeconfig file with its client key and a .csr beside it
+    GenerateCsr(PkiDirArgs),
 }
 
 #[derive(Debug, Subcommand)]

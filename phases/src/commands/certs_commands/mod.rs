@@ -2,6 +2,7 @@
 //! knows on a control-plane node, where each one lives and which CA signs it.
 
 pub mod expiration;
+pub mod generate_csr;
 pub mod renew;
 
 use crate::domain::config::resolve::InitConfig;

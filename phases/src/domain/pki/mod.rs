@@ -2,6 +2,7 @@
 //! made ahead of time on every core.
 
 pub mod cert;
+pub mod csr;
 pub mod keys;
 pub(crate) mod table;
 

@@ -13,4 +13,5 @@ pub mod pki;
 pub(crate) mod templates;
 pub mod time_text;
 pub mod token;
+pub mod upgrade;
 pub mod versions;

@@ -32,14 +32,15 @@ pub const VERSION_TABLE: [VersionRow; 4] = [
         pause: "3.10",
         min_external_etcd: "3.5.11-0",
     },
-    // kubeadm v1.33.0
+    // kubeadm v1.33.13, the previous minor of the real tier (its upgrade tests); kubeadm v1.34.4
+    // pins the same etcd for v1.33 (SupportedEtcdVersion)
     VersionRow {
         minor: 33,
-        kubeadm_release: "v1.33.0",
-        etcd: "3.5.21-0",
+        kubeadm_release: "v1.33.13",
+        etcd: "3.5.24-0",
         coredns: "v1.12.0",
         pause: "3.10",
-        min_external_etcd: "3.5.11-0",
+        min_external_etcd: "3.5.24-0",
     },
     // kubeadm v1.34.4, the oracle of the real tier (scripts/test-tools.sh)
     VersionRow {
@@ -119,6 +120,62 @@ pub fn parse_kubernetes_version(text: &str) -> Result<KubernetesVersion, String>
     }
 }
 
+impl KubernetesVersion {
+    /// The pre-release part (`rc.1` of `v1.35.0-rc.1`), empty for a release.
+    pub fn pre_release(&self) -> &str {
+        let bare = self.text.split('+').next().unwrap_or_default();
+        bare.split_once('-').map_or("", |(_, pre)| pre)
+    }
+
+    /// `1.34` of `v1.34.2`, as kubeadm names a release branch.
+    pub fn branch(&self) -> String {
+        format!("{}.{}", self.major, self.minor)
+    }
+}
+
+impl PartialOrd for KubernetesVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Semantic version order: a release after its pre-releases, pre-release identifiers compared
+/// numerically when both are numbers (`rc.2` < `rc.10`); build metadata only breaks ties, so that
+/// the order agrees with equality.
+impl Ord for KubernetesVersion {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let numbers =
+            (self.major, self.minor, self.patch).cmp(&(other.major, other.minor, other.patch));
+        if numbers != Ordering::Equal {
+            return numbers;
+        }
+        match (self.pre_release(), other.pre_release()) {
+            ("", "") => self.text.cmp(&other.text),
+            ("", _) => Ordering::Greater,
+            (_, "") => Ordering::Less,
+            (a, b) => {
+                let (a, b): (Vec<&str>, Vec<&str>) =
+                    (a.split('.').collect(), b.split('.').collect());
+                for (x, y) in a.iter().zip(&b) {
+                    let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                        (Ok(x), Ok(y)) => x.cmp(&y),
+                        (Ok(_), Err(_)) => Ordering::Less,
+                        (Err(_), Ok(_)) => Ordering::Greater,
+                        _ => x.cmp(y),
+                    };
+                    if order != Ordering::Equal {
+                        return order;
+                    }
+                }
+                a.len()
+                    .cmp(&b.len())
+                    .then_with(|| self.text.cmp(&other.text))
+            }
+        }
+    }
+}
+
 /// Image tags carry the version with `+` replaced by `_`, as kubeadm writes them.
 pub fn image_tag(version: &str) -> String {
     version.replace('+', "_")
@@ -148,8 +205,22 @@ mod tests {
     }
 
     #[test]
+    fn versions_order_as_semver() {
+        let v = |t: &str| parse_kubernetes_version(t).unwrap();
+        assert!(v("v1.33.13") < v("v1.34.0"));
+        assert!(v("v1.34.0-rc.1") < v("v1.34.0"));
+        assert!(v("v1.34.0-rc.2") < v("v1.34.0-rc.10"));
+        assert!(v("v1.34.0-alpha.3") < v("v1.34.0-beta.0"));
+        assert!(v("v1.34.1") > v("v1.34.0"));
+        assert!(v("v1.34.0+k3s1") > v("v1.34.0") && v("v1.34.0+k3s1") < v("v1.34.1"));
+        assert_eq!(v("v1.35.0-rc.1").pre_release(), "rc.1");
+        assert_eq!(v("v1.35.0").pre_release(), "");
+        assert_eq!(v("v1.35.0").branch(), "1.35");
+    }
+
+    #[test]
     fn rows_and_fallbacks() {
-        assert_eq!(row_for(33).0.etcd, "3.5.21-0");
+        assert_eq!(row_for(33).0.etcd, "3.5.24-0");
         assert!(row_for(33).1.is_none());
         let (row, warning) = row_for(37);
         assert_eq!(row.minor, 34);

@@ -29,7 +29,7 @@ pub struct ConfigFile {
     pub cluster: Option<ClusterConfiguration>,
     pub join: Option<JoinConfiguration>,
     pub reset: Option<ResetConfiguration>,
-    pub upgrade: Option<Value>,
+    pub upgrade: Option<UpgradeConfiguration>,
     pub kubelet: Option<Value>,
     pub kube_proxy: Option<Value>,
     /// The documents by kind, kept so later checks can point at lines.
@@ -428,7 +428,7 @@ pub fn load(text: &str) -> ConfigFile {
                 "ResetConfiguration" => {
                     file.reset = decode_kind(&kind, value, &doc, &mut file.diagnostics)
                 }
-                _ => file.upgrade = Some(value),
+                _ => file.upgrade = decode_kind(&kind, value, &doc, &mut file.diagnostics),
             }
         } else if api_version == KUBELET_API && kind == "KubeletConfiguration" {
             if check_component(

@@ -387,3 +387,100 @@ pub struct ResetConfiguration {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub unmount_flags: Vec<String>,
 }
+
+/// kubeadm's v1beta4 UpgradeConfiguration: the settings of `upgrade apply`, `node`, `plan` and
+/// `diff`, and the timeouts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeConfiguration {
+    #[serde(default)]
+    pub apply: UpgradeApplyConfiguration,
+    #[serde(default)]
+    pub node: UpgradeNodeConfiguration,
+    #[serde(default)]
+    pub plan: UpgradePlanConfiguration,
+    #[serde(default)]
+    pub diff: UpgradeDiffConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeApplyConfiguration {
+    #[serde(default)]
+    pub kubernetes_version: String,
+    #[serde(default)]
+    pub allow_experimental_upgrades: Option<bool>,
+    #[serde(rename = "allowRCUpgrades", default)]
+    pub allow_rc_upgrades: Option<bool>,
+    #[serde(default)]
+    pub certificate_renewal: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub etcd_upgrade: Option<bool>,
+    #[serde(default)]
+    pub force_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub patches: Option<Patches>,
+    #[serde(default)]
+    pub print_config: Option<bool>,
+    #[serde(default)]
+    pub skip_phases: Vec<String>,
+    #[serde(default)]
+    pub image_pull_policy: String,
+    #[serde(default)]
+    pub image_pull_serial: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeNodeConfiguration {
+    #[serde(default)]
+    pub certificate_renewal: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub etcd_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub skip_phases: Vec<String>,
+    #[serde(default)]
+    pub patches: Option<Patches>,
+    #[serde(default)]
+    pub image_pull_policy: String,
+    #[serde(default)]
+    pub image_pull_serial: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradePlanConfiguration {
+    #[serde(default)]
+    pub kubernetes_version: String,
+    #[serde(default)]
+    pub allow_experimental_upgrades: Option<bool>,
+    #[serde(rename = "allowRCUpgrades", default)]
+    pub allow_rc_upgrades: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub etcd_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub print_config: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeDiffConfiguration {
+    #[serde(default)]
+    pub kubernetes_version: String,
+    #[serde(default)]
+    pub context_lines: i32,
+}

@@ -28,6 +28,11 @@ pub enum Change {
     Remove {
         path: String,
     },
+    /// A folder copied with everything in it (etcd's data, backed up before an upgrade).
+    CopyDir {
+        from: String,
+        to: String,
+    },
     /// An object sent to the API server: `apply ConfigMap kube-system/kubeadm-config`.
     Api {
         verb: &'static str,
@@ -54,6 +59,7 @@ impl std::fmt::Display for Change {
             Change::MakeDir { path, mode } => write!(f, "make directory {path} (mode {mode:04o})"),
             Change::SetMode { path, mode } => write!(f, "set mode {mode:04o} on {path}"),
             Change::Remove { path } => write!(f, "remove {path}"),
+            Change::CopyDir { from, to } => write!(f, "copy {from} with everything in it to {to}"),
             Change::Api { verb, object } => write!(f, "{verb} {object}"),
             Change::Cluster { what } | Change::Live { what } => f.write_str(what),
         }
@@ -81,6 +87,9 @@ pub trait Effects {
     /// Removes a file, a symlink (not its target) or a folder with everything in it; Ok(false) when
     /// there was nothing. Pending writes land first, so none of them brings the path back.
     fn remove(&mut self, path: &str) -> Result<bool, String>;
+    /// Copies the folder `from` into the new folder `to` (`cp -r` into a folder that does not exist
+    /// yet), keeping modes and symlinks. Pending writes land first.
+    fn copy_dir(&mut self, from: &str, to: &str) -> Result<(), String>;
     fn changes(&self) -> &[Change];
     /// Notes a change that the API session, etcd or a wait would make, so that a dry run's plan
     /// lists everything a real run would do; a real run has made it instead, and notes nothing.
@@ -221,6 +230,27 @@ fn with_input(program: &str, args: &[&str], input: &str) -> String {
         args.join(" "),
         lines.join("\n    ")
     )
+}
+
+/// `cp -r` of a folder into a new folder: modes kept, symlinks copied as links, nothing replaced.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    std::fs::DirBuilder::new()
+        .mode(meta.permissions().mode() & 0o7777)
+        .create(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
 }
 
 fn read_host_file(host: &RealHost, path: &str) -> Result<Option<Vec<u8>>, String> {
@@ -378,6 +408,17 @@ impl Effects for HostEffects {
         Ok(true)
     }
 
+    fn copy_dir(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.commit()?;
+        let (source, target) = (self.host.resolve_path(from), self.host.resolve_path(to));
+        copy_tree(&source, &target).map_err(|e| format!("cannot copy {from} to {to}: {e}"))?;
+        self.done.push(Change::CopyDir {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+        Ok(())
+    }
+
     fn changes(&self) -> &[Change] {
         &self.done
     }
@@ -528,6 +569,14 @@ impl Effects for DryRunEffects {
 
     fn plan(&mut self, change: Change) {
         self.planned.push(change);
+    }
+
+    fn copy_dir(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.planned.push(Change::CopyDir {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+        Ok(())
     }
 
     fn changes(&self) -> &[Change] {

@@ -61,6 +61,39 @@ pub(crate) fn patch_set<D: NodeData>(
     Ok(Some(set))
 }
 
+/// The manifest of `component` as this run would write it: built from the configuration, then
+/// patched from the patches folder when there is one.
+pub(crate) fn render<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+    component: Component,
+    etcd_join: Option<Vec<EtcdPeer>>,
+) -> Result<String, PhaseError> {
+    let name = component.name();
+    let facts = host_facts(ctx, etcd_join)?;
+    let mut pod = manifests::build(component, ctx.data.config(), &facts).map_err(failed)?;
+    if let Some(set) = patch_set(ctx)? {
+        if set.files_for(name).next().is_some() {
+            let value =
+                manifests::manifest_value(&pod, ctx.data.config().version.minor).map_err(failed)?;
+            let (patched, lines) = set.apply(name, value).map_err(failed)?;
+            for line in lines {
+                ctx.sink.line(&line);
+            }
+            let files: Vec<&str> = set.files_for(name).map(|f| f.name.as_str()).collect();
+            pod = manifests::pod_from_value(
+                patched,
+                &format!(
+                    "the {name} manifest after the patches {} in {}",
+                    files.join(", "),
+                    set.dir
+                ),
+            )
+            .map_err(failed)?;
+        }
+    }
+    manifests::to_yaml(&pod, ctx.data.config().version.minor).map_err(failed)
+}
+
 /// `etcd_join`: the members of the cluster a joining node's etcd starts into.
 fn write<D: NodeData>(
     ctx: &mut PhaseContext<'_, D>,
@@ -84,29 +117,7 @@ fn write<D: NodeData>(
             _ => format!("[control-plane] Creating static Pod manifest for {name:?}"),
         });
     }
-    let facts = host_facts(ctx, etcd_join)?;
-    let mut pod = manifests::build(component, ctx.data.config(), &facts).map_err(failed)?;
-    if let Some(set) = patch_set(ctx)? {
-        if set.files_for(name).next().is_some() {
-            let value =
-                manifests::manifest_value(&pod, ctx.data.config().version.minor).map_err(failed)?;
-            let (patched, lines) = set.apply(name, value).map_err(failed)?;
-            for line in lines {
-                ctx.sink.line(&line);
-            }
-            let files: Vec<&str> = set.files_for(name).map(|f| f.name.as_str()).collect();
-            pod = manifests::pod_from_value(
-                patched,
-                &format!(
-                    "the {name} manifest after the patches {} in {}",
-                    files.join(", "),
-                    set.dir
-                ),
-            )
-            .map_err(failed)?;
-        }
-    }
-    let text = manifests::to_yaml(&pod, ctx.data.config().version.minor).map_err(failed)?;
+    let text = render(ctx, component, etcd_join)?;
     ctx.effects
         .ensure_dir(MANIFESTS_DIR, MANIFESTS_DIR_MODE)
         .map_err(failed)?;

@@ -9,6 +9,7 @@ pub mod join;
 pub mod kubeconfig_user;
 pub mod reset;
 pub mod token;
+pub mod upgrade;
 
 /// Why a command cannot start its phases.
 #[derive(Debug, thiserror::Error)]

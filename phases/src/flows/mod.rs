@@ -5,6 +5,7 @@
 pub mod init;
 pub mod join;
 pub mod reset;
+pub mod upgrade;
 
 #[cfg(test)]
 mod plan_tests;

@@ -140,6 +140,27 @@ fn cluster_info_objects(ctx: &PhaseContext<'_, InitData>) -> Result<Vec<ApiObjec
     Ok(objects)
 }
 
+/// `upgrade apply phase bootstrap-token`: the tokens' RBAC and cluster-info's RBAC made again, as
+/// kubeadm's upgrade does (the tokens and cluster-info itself are left as they are).
+pub fn run_upgrade<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink
+        .line("[upgrade/bootstrap-token] Configuring bootstrap token and cluster-info RBAC rules");
+    let rbac = rbac_objects(ctx.data.config());
+    for line in rbac.iter().filter_map(|(line, _)| *line) {
+        ctx.sink.line(&format!("[bootstrap-token] {line}"));
+    }
+    let mut objects: Vec<ApiObject> = rbac.into_iter().map(|(_, object)| object).collect();
+    objects.extend(rbac::may_get(
+        KUBE_PUBLIC,
+        "kubeadm:bootstrap-signer-clusterinfo",
+        "configmaps",
+        CLUSTER_INFO,
+        vec![rbac::user("system:anonymous")],
+    ));
+    cluster::apply(ctx, &objects)?;
+    Ok(Vec::new())
+}
+
 /// Every object of the phase: the tokens, their RBAC, cluster-info and its RBAC.
 pub fn objects(ctx: &PhaseContext<'_, InitData>) -> Result<Vec<ApiObject>, PhaseError> {
     let mut objects = token_objects(ctx.data.config(), now_unix()).map_err(failed)?;

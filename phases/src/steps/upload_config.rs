@@ -147,7 +147,7 @@ pub fn kubelet_ahead(
     Ok(Some(session.apply_work(kubelet_objects(ctx)?)))
 }
 
-pub fn run_kubeadm(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kubeadm<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[upload-config] Storing the configuration used in ConfigMap {KUBEADM_CONFIG:?} in the {KUBE_SYSTEM:?} Namespace"
     ));
@@ -156,7 +156,7 @@ pub fn run_kubeadm(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, 
     Ok(Vec::new())
 }
 
-pub fn run_kubelet(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kubelet<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     ctx.sink.line(&format!(
         "[kubelet] Creating a ConfigMap {KUBELET_CONFIG:?} in namespace {KUBE_SYSTEM} with the configuration for the kubelets in the cluster"
     ));

@@ -39,6 +39,51 @@ pub struct ResetData {
     pub reset: ResetConfiguration,
 }
 
+/// `kinit upgrade apply` and `kinit upgrade node`, and their phases.
+pub struct UpgradeData {
+    /// This node's configuration at the target version: the cluster's, with this node's
+    /// registration and API endpoint.
+    pub config: InitConfig,
+    /// What the cluster said when the command started.
+    pub facts: crate::domain::upgrade::facts::ClusterFacts,
+    pub node: crate::domain::upgrade::facts::NodeIdentity,
+    /// `apply` (with its version checks and question) or `node`.
+    pub apply: bool,
+    /// Whether this node runs a control plane (its kube-apiserver manifest exists).
+    pub control_plane: bool,
+    pub kubeconfig: String,
+    pub options: UpgradeOptions,
+}
+
+/// The switches of `upgrade apply` and `upgrade node`, from the flags over the UpgradeConfiguration.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeOptions {
+    pub force: bool,
+    /// `--yes`, `--force` or `--dry-run`: no question.
+    pub no_question: bool,
+    pub certificate_renewal: bool,
+    pub etcd_upgrade: bool,
+    pub allow_experimental: bool,
+    pub allow_rc: bool,
+    /// How long each component may take to come back (`timeouts.upgradeManifests`).
+    pub manifests_timeout: std::time::Duration,
+}
+
+impl NodeData for UpgradeData {
+    fn config(&self) -> &InitConfig {
+        &self.config
+    }
+    fn kubeconfig_dir(&self) -> &str {
+        crate::domain::layout::KUBERNETES_DIR
+    }
+    fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+    fn fix(&self) -> bool {
+        false
+    }
+}
+
 /// What the commands that make a node (init, and join, whose control-plane phases are init's)
 /// give the steps they share.
 pub trait NodeData {

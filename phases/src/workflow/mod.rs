@@ -11,7 +11,7 @@ mod phase;
 mod runner;
 
 pub use context::{Ahead, Condition, KeyDemand, PhaseContext, Step};
-pub use data::{InitData, JoinData, JoinTarget, NodeData, ResetData};
+pub use data::{InitData, JoinData, JoinTarget, NodeData, ResetData, UpgradeData, UpgradeOptions};
 pub use error::{failed, PhaseError};
 pub use events::{EventSink, KeptLines, Outcome, PhaseRecord, ProgressRow};
 pub use phase::{all_paths, find, help_text, Phase};

@@ -13,7 +13,7 @@ use crate::exec::api;
 use crate::workflow::cluster;
 use crate::workflow::{failed, InitData, NodeData, PhaseContext, PhaseError};
 
-pub fn run_coredns(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+pub fn run_coredns<D: NodeData>(ctx: &mut PhaseContext<'_, D>) -> Result<Vec<String>, PhaseError> {
     // `dns.disabled` is kubeadm's v1beta4 replacement for skipping this phase by name.
     if ctx.data.config().cluster.dns.disabled {
         ctx.sink.line(
@@ -96,8 +96,8 @@ async fn deployed_replicas(
 pub type AddonObjects = (Vec<api::ApiObject>, Vec<String>);
 
 /// kube-proxy's objects and warnings; `None` when disabled.
-pub fn kube_proxy_objects(
-    ctx: &PhaseContext<'_, InitData>,
+pub fn kube_proxy_objects<D: NodeData>(
+    ctx: &PhaseContext<'_, D>,
 ) -> Result<Option<AddonObjects>, PhaseError> {
     if ctx.data.config().cluster.proxy.disabled {
         return Ok(None);
@@ -108,7 +108,9 @@ pub fn kube_proxy_objects(
         .map_err(failed)
 }
 
-pub fn run_kube_proxy(ctx: &mut PhaseContext<'_, InitData>) -> Result<Vec<String>, PhaseError> {
+pub fn run_kube_proxy<D: NodeData>(
+    ctx: &mut PhaseContext<'_, D>,
+) -> Result<Vec<String>, PhaseError> {
     let Some((objects, warnings)) = kube_proxy_objects(ctx)? else {
         ctx.sink.line(
             "[addons] Not installing kube-proxy: proxy.disabled is set in the ClusterConfiguration",

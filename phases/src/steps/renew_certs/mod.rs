@@ -1,8 +1,6 @@
-//! `kinit certs check-expiration` and `kinit certs renew`: the certificates kubeadm's renewal manager
-//! knows on a control-plane node, where each one lives and which CA signs it.
+//! The certificates kubeadm's renewal manager knows on a control-plane node, where each one lives
+//! and which CA signs it; and their renewal, shared by `kinit certs renew` and `kinit upgrade`.
 
-pub mod expiration;
-pub mod generate_csr;
 pub mod renew;
 
 use crate::domain::config::resolve::InitConfig;

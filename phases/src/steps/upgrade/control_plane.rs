@@ -1,0 +1,505 @@
+//! `upgrade apply phase control-plane`: each static Pod of this node rewritten for the target
+//! version, as kubeadm's `StaticPodControlPlane` does: etcd first, then kube-apiserver,
+//! kube-controller-manager and kube-scheduler; the old manifest backed up; the kubelet's restart
+//! awaited through the mirror Pod's `kubernetes.io/config.hash`; every manifest replaced so far put
+//! back when a component does not come up.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+use crate::domain::config::duration;
+use crate::domain::layout::{self, TMP_DIR};
+use crate::domain::manifests::{self, Component, MANIFEST_MODE};
+use crate::domain::pki::cert::Validity;
+use crate::domain::pki::keys::KeyAlgorithm;
+use crate::exec::api::Session;
+use crate::steps::manifests::render;
+use crate::steps::renew_certs::{managed, renew, Dirs};
+use crate::workflow::cluster;
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
+
+/// How often the mirror Pod and the component's Pods are read (kubeadm's API retry interval).
+const POLL: Duration = Duration::from_millis(500);
+const CONFIG_HASH: &str = "kubernetes.io/config.hash";
+const BACKUP_DIR_MODE: u32 = 0o700;
+
+/// The certificates each component is restarted with, renewed before its manifest is replaced.
+fn certificates_of(component: Component, local_etcd: bool) -> Vec<&'static str> {
+    match component {
+        Component::Etcd => vec!["etcd-server", "etcd-peer", "etcd-healthcheck-client"],
+        Component::ApiServer => {
+            let mut list = vec![
+                "apiserver",
+                "apiserver-kubelet-client",
+                "front-proxy-client",
+            ];
+            if local_etcd {
+                list.push("apiserver-etcd-client");
+            }
+            list
+        }
+        Component::ControllerManager => vec![layout::CONTROLLER_MANAGER_CONF_FILE],
+        Component::Scheduler => vec![layout::SCHEDULER_CONF_FILE],
+    }
+}
+
+/// Whether two manifests describe the same Pod, whatever their formatting.
+fn same_pod(a: &str, b: &str) -> bool {
+    let parse = |text: &str| crate::domain::config::yaml::parse_documents(text).ok();
+    match (parse(a), parse(b)) {
+        (Some(a), Some(b)) => {
+            a.iter().map(|d| &d.value).collect::<Vec<_>>()
+                == b.iter().map(|d| &d.value).collect::<Vec<_>>()
+        }
+        _ => a == b,
+    }
+}
+
+/// The mirror Pod's hash of `component` on `node`.
+fn mirror_hash(session: &Session, component: &str, node: &str) -> Result<String, String> {
+    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
+    let name = format!("{component}-{node}");
+    let what = format!("get Pod kube-system/{name}");
+    let pod = session
+        .call(&what, || pods.get(&name))
+        .map_err(|e| e.to_string())?;
+    pod.metadata
+        .annotations
+        .and_then(|mut a| a.remove(CONFIG_HASH))
+        .ok_or_else(|| format!("the mirror Pod kube-system/{name} has no {CONFIG_HASH} annotation"))
+}
+
+/// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes, then every Pod of
+/// the component is Running. The error says what was last seen.
+fn wait_restarted(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    before: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = ctx.data.node.name.clone();
+    cluster::session(ctx).map_err(|e| e.to_string())?;
+    // Held apart from the context while the wait prints through it; put back at the end.
+    let session = ctx.api.take().expect("opened above");
+    let outcome = wait_with(ctx, &session, component, &node, before, timeout);
+    ctx.api = Some(session);
+    outcome
+}
+
+fn wait_with(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    session: &Session,
+    component: Component,
+    node: &str,
+    before: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let name = component.name();
+    let start = Instant::now();
+    let mut last;
+    loop {
+        match mirror_hash(session, name, node) {
+            Ok(hash) if hash != before => break,
+            Ok(_) => last = format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
+            Err(e) => last = e,
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "static Pod hash for component {name} on Node {node} did not change after {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
+    let selector = format!("component={name}");
+    let params = ListParams::default().labels(&selector);
+    let mut seen = None;
+    loop {
+        let what = format!("list Pods in kube-system with labels {selector}");
+        match session.call(&what, || pods.list(&params)) {
+            Ok(list) => {
+                if seen != Some(list.items.len()) {
+                    seen = Some(list.items.len());
+                    ctx.sink.line(&format!(
+                        "[apiclient] Found {} Pods for label selector {selector}",
+                        list.items.len()
+                    ));
+                }
+                let waiting: Vec<String> = list
+                    .items
+                    .iter()
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
+                    })
+                    .filter_map(|p| p.metadata.name.clone())
+                    .collect();
+                if !list.items.is_empty() && waiting.is_empty() {
+                    return Ok(());
+                }
+                last = format!("not Running yet: {}", waiting.join(", "));
+            }
+            Err(e) => {
+                ctx.sink.line(&format!(
+                    "[apiclient] Error getting Pods with label selector {selector:?} [{e}]"
+                ));
+                last = e.to_string();
+            }
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the Pods of {name} (labels {selector}) were not all Running after {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Where this run keeps what it replaces.
+struct Backups {
+    manifests: String,
+    etcd: String,
+}
+
+fn backups() -> Backups {
+    let stamp = chrono_stamp();
+    Backups {
+        manifests: format!("{TMP_DIR}/kubeadm-backup-manifests-{stamp}"),
+        etcd: format!("{TMP_DIR}/kubeadm-backup-etcd-{stamp}"),
+    }
+}
+
+/// Local time as kubeadm stamps its backup folders (Go's `2006-01-02-15-04-05`).
+fn chrono_stamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut tm: libc_tm::Tm = libc_tm::Tm::default();
+    libc_tm::localtime(now, &mut tm);
+    format!(
+        "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}",
+        tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second
+    )
+}
+
+mod libc_tm {
+    /// A broken-down local time.
+    #[derive(Default)]
+    pub struct Tm {
+        pub year: i32,
+        pub month: u32,
+        pub day: u32,
+        pub hour: u32,
+        pub minute: u32,
+        pub second: u32,
+    }
+
+    /// The local time of `seconds` since the epoch, through the C library's time zone rules.
+    pub fn localtime(seconds: i64, out: &mut Tm) {
+        let time = seconds as nix::libc::time_t;
+        // SAFETY: localtime_r writes only into the tm we own.
+        let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
+        let ok = unsafe { !nix::libc::localtime_r(&time, &mut tm).is_null() };
+        if ok {
+            *out = Tm {
+                year: tm.tm_year + 1900,
+                month: (tm.tm_mon + 1) as u32,
+                day: tm.tm_mday as u32,
+                hour: tm.tm_hour as u32,
+                minute: tm.tm_min as u32,
+                second: tm.tm_sec as u32,
+            };
+        }
+    }
+}
+
+/// Renews the certificates `names` with the CA on disk, as `certs renew` does.
+fn renew_certificates(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    names: &[&str],
+) -> Result<(), String> {
+    let config = ctx.data.config().clone();
+    let dirs = Dirs {
+        cert_dir: config.cluster.certificates_dir.clone(),
+        kubeconfig_dir: layout::KUBERNETES_DIR.into(),
+    };
+    let selected: Vec<_> = managed(&config)?
+        .into_iter()
+        .filter(|m| names.contains(&m.name.as_str()))
+        .collect();
+    // An external CA (ca.crt without ca.key) signs nothing here, as kubeadm says.
+    let ca_key = format!("{}/ca.key", dirs.cert_dir);
+    if ctx.effects.read_file(&ca_key)?.is_none() {
+        for name in names {
+            ctx.sink.line(&format!(
+                "[upgrade/staticpods] External CA detected, {name} certificate can't be renewed"
+            ));
+        }
+        return Ok(());
+    }
+    for item in &selected {
+        ctx.sink.line(&format!(
+            "[upgrade/staticpods] Renewing {} certificate",
+            item.name
+        ));
+    }
+    let validity = Validity::from_now(
+        config
+            .cluster
+            .certificate_validity_period
+            .as_ref()
+            .map_or(Duration::from_secs(8760 * 3600), |d| d.0),
+    );
+    let algorithm = KeyAlgorithm::parse(&config.cluster.encryption_algorithm)?;
+    let renewals = renew::plan(ctx.effects, &dirs, &selected, validity, algorithm)
+        .map_err(|e| e.join("; "))?;
+    renew::apply(ctx.effects, &renewals)?;
+    ctx.effects.commit()
+}
+
+/// One component: renew, back up, replace, wait; `Ok(false)` when its manifest is up to date.
+fn upgrade_component(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    new: &str,
+    before_hash: Option<&str>,
+    backups: &Backups,
+    api_server_changes: bool,
+) -> Result<bool, String> {
+    let name = component.name();
+    let path = component.manifest_path();
+    ctx.sink.line(&format!(
+        "[upgrade/staticpods] Preparing for {name:?} upgrade"
+    ));
+    let current = ctx
+        .effects
+        .read_file(&path)?
+        .ok_or_else(|| format!("{path} does not exist: is {name} run by this node's kubelet?"))?;
+    let current = String::from_utf8_lossy(&current).into_owned();
+    let equal = same_pod(&current, new);
+    if equal && !api_server_changes {
+        ctx.sink.line(&format!(
+            "[upgrade/staticpods] Current and new manifests of {name} are equal, skipping upgrade"
+        ));
+        return Ok(false);
+    }
+    if ctx.data.options.certificate_renewal {
+        let local_etcd = manifests::local_etcd(ctx.data.config()).is_some();
+        renew_certificates(ctx, &certificates_of(component, local_etcd))
+            .map_err(|e| format!("failed to renew certificates for component {name:?}: {e}"))?;
+    }
+    let backup = format!("{}/{name}.yaml", backups.manifests);
+    ctx.effects
+        .write_file(&backup, current.as_bytes(), MANIFEST_MODE)?;
+    ctx.sink.line(&if equal {
+        format!("[upgrade/staticpods] Restarting the {name} static pod and backing up its manifest to {:?}", backups.manifests)
+    } else {
+        format!("[upgrade/staticpods] Moving new manifest to {path:?} and backing up old manifest to {backup:?}")
+    });
+    ctx.effects
+        .write_file(&path, new.as_bytes(), MANIFEST_MODE)?;
+    ctx.effects.commit()?;
+    let timeout = ctx.data.options.manifests_timeout;
+    ctx.sink
+        .line("[upgrade/staticpods] Waiting for the kubelet to restart the component");
+    ctx.sink.line(&format!(
+        "[upgrade/staticpods] This can take up to {}",
+        duration::format(timeout)
+    ));
+    if let Some(before) = before_hash {
+        wait_restarted(ctx, component, before, timeout)?;
+    }
+    ctx.sink.line(&format!(
+        "[upgrade/staticpods] Component {name:?} upgraded successfully!"
+    ));
+    Ok(true)
+}
+
+/// Puts the backed-up manifests of `replaced` back; says which.
+fn roll_back(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    replaced: &[Component],
+    backups: &Backups,
+) -> String {
+    let mut restored = Vec::new();
+    for component in replaced {
+        let backup = format!("{}/{}.yaml", backups.manifests, component.name());
+        let outcome = ctx.effects.read_file(&backup).and_then(|old| {
+            let old = old.ok_or_else(|| format!("{backup} is gone"))?;
+            ctx.effects
+                .write_file(&component.manifest_path(), &old, MANIFEST_MODE)
+        });
+        match outcome {
+            Ok(()) => restored.push(component.name().to_string()),
+            Err(e) => restored.push(format!("{} NOT restored ({e})", component.name())),
+        }
+    }
+    let _ = ctx.effects.commit();
+    if restored.is_empty() {
+        "no manifest had been replaced".into()
+    } else {
+        format!(
+            "the old manifests of {} were put back from {}",
+            restored.join(", "),
+            backups.manifests
+        )
+    }
+}
+
+pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    if !ctx.data.control_plane {
+        ctx.sink
+            .line("[upgrade/control-plane] Skipping phase. Not a control plane node.");
+        return Ok(Vec::new());
+    }
+    let version = ctx.data.config.version.text.clone();
+    let timeout = ctx.data.options.manifests_timeout;
+    ctx.sink.line(&if ctx.dry_run {
+        format!("[dryrun] Would upgrade your static Pod-hosted control plane to version {version:?}")
+    } else {
+        format!("[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version {version:?} (timeout: {})...", duration::format(timeout))
+    });
+    let local_etcd = manifests::local_etcd(ctx.data.config()).map(|l| l.data_dir.clone());
+    let upgrade_etcd = local_etcd.is_some() && ctx.data.options.etcd_upgrade;
+    let mut components = Vec::new();
+    if upgrade_etcd {
+        components.push(Component::Etcd);
+    }
+    components.extend([
+        Component::ApiServer,
+        Component::ControllerManager,
+        Component::Scheduler,
+    ]);
+    let mut rendered = Vec::new();
+    for component in &components {
+        rendered.push((*component, render(ctx, *component, None)?));
+    }
+    let node = ctx.data.node.name.clone();
+    // The hashes the kubelet runs now, before anything changes.
+    let hashes = ctx.live(
+        |_| {
+            vec![format!(
+                "read the mirror Pods' {CONFIG_HASH} of {node}'s control-plane components"
+            )]
+        },
+        |ctx| {
+            let session = cluster::session(ctx)?;
+            components
+                .iter()
+                .map(|c| {
+                    mirror_hash(session, c.name(), &node).map_err(|e| {
+                        failed(format!(
+                            "failed to obtain static Pod hash for component {} on Node {node}: {e}",
+                            c.name()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<String>, PhaseError>>()
+        },
+    )?;
+    let backups = backups();
+    ctx.effects
+        .ensure_dir(TMP_DIR, BACKUP_DIR_MODE)
+        .map_err(failed)?;
+    ctx.effects
+        .ensure_dir(&backups.manifests, BACKUP_DIR_MODE)
+        .map_err(failed)?;
+    let current_api_server = ctx
+        .effects
+        .read_file(&Component::ApiServer.manifest_path())
+        .map_err(failed)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let new_api_server = rendered
+        .iter()
+        .find(|(c, _)| *c == Component::ApiServer)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    let api_server_changes = !same_pod(&current_api_server, &new_api_server);
+    let mut replaced = Vec::new();
+    for (index, (component, new)) in rendered.iter().enumerate() {
+        if *component == Component::Etcd {
+            let data_dir = local_etcd.clone().unwrap_or_default();
+            ctx.effects
+                .copy_dir(&data_dir, &backups.etcd)
+                .map_err(|e| failed(format!("failed to back up etcd data: {e}")))?;
+        }
+        let before = hashes.as_ref().map(|h| h[index].as_str());
+        let etcd_restart = *component == Component::Etcd && api_server_changes;
+        let outcome = if ctx.dry_run {
+            dry_run_component(ctx, *component, new)
+        } else {
+            upgrade_component(ctx, *component, new, before, &backups, etcd_restart)
+        };
+        match outcome {
+            Ok(true) => replaced.push(*component),
+            Ok(false) => {}
+            Err(e) => {
+                // etcd's manifest stays: its data moved on with it (kubeadm restores etcd only
+                // when etcd itself failed).
+                let mut put_back: Vec<Component> = replaced
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != Component::Etcd)
+                    .collect();
+                if !put_back.contains(component) {
+                    put_back.push(*component);
+                }
+                let restored = roll_back(ctx, &put_back, &backups);
+                return Err(failed(format!(
+                    "couldn't complete the static pod upgrade: couldn't upgrade control plane. kinit has tried to recover everything into the earlier state: {restored}. Errors faced: {e}"
+                )));
+            }
+        }
+    }
+    if ctx.data.options.certificate_renewal && !ctx.dry_run {
+        let mut confs = vec![layout::ADMIN_CONF_FILE];
+        if ctx
+            .effects
+            .read_file(&layout::file_in(
+                layout::KUBERNETES_DIR,
+                layout::SUPER_ADMIN_CONF_FILE,
+            ))
+            .map_err(failed)?
+            .is_some()
+        {
+            confs.push(layout::SUPER_ADMIN_CONF_FILE);
+        }
+        renew_certificates(ctx, &confs).map_err(failed)?;
+    }
+    ctx.sink.line(
+        "[upgrade/control-plane] The control plane instance for this node was successfully upgraded!",
+    );
+    Ok(Vec::new())
+}
+
+/// A dry run's component: the new manifest is written to the plan, the wait is named.
+fn dry_run_component(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    new: &str,
+) -> Result<bool, String> {
+    let path = component.manifest_path();
+    let current = ctx.effects.read_file(&path)?;
+    if current.is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new)) {
+        ctx.sink.line(&format!(
+            "[upgrade/staticpods] Current and new manifests of {} are equal, skipping upgrade",
+            component.name()
+        ));
+        return Ok(false);
+    }
+    ctx.effects
+        .write_file(&path, new.as_bytes(), MANIFEST_MODE)?;
+    let timeout = duration::format(ctx.data.options.manifests_timeout);
+    let what = format!(
+        "wait up to {timeout} for the kubelet to restart {} (its mirror Pod's {CONFIG_HASH} changes, then its Pods are Running)",
+        component.name()
+    );
+    ctx.sink.line(&format!("[dry-run] Would {what}"));
+    ctx.effects
+        .plan(crate::exec::effects::Change::Live { what });
+    Ok(true)
+}

@@ -1,0 +1,332 @@
+//! The steps of `kinit upgrade apply` and `kinit upgrade node` that init has no twin of: the
+//! upgrade's preflight (health of the cluster, the version policy, the question), the static Pods
+//! rewritten (`control_plane`), the kubelet's config file, and the gate before the addons.
+
+pub(crate) mod control_plane;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kinit_preflight::Check;
+use kube::api::{Api, ListParams};
+
+use crate::domain::layout::{KUBELET_CONFIG, TMP_DIR};
+use crate::domain::manifests::Component;
+use crate::domain::upgrade::policy::{self, PolicyInput};
+use crate::domain::versions::parse_kubernetes_version;
+use crate::workflow::cluster;
+use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
+
+/// One check of the cluster's health, named as kubeadm names it for `--ignore-preflight-errors`.
+pub type Finding = (&'static str, Result<(), String>);
+
+/// kubeadm's `CheckClusterHealth`: a control plane that is Ready, with its manifests. kubeadm's
+/// `CreateJob` check (a Pod run to completion) is not made: README, differences.
+pub fn cluster_health(
+    session: &crate::exec::api::Session,
+    host: &dyn kinit_preflight::Host,
+) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = Vec::new();
+    let nodes: Api<Node> = Api::all(session.client());
+    let label = "node-role.kubernetes.io/control-plane";
+    let params = ListParams::default().labels(&format!("{label}="));
+    let ready = match session.call("list control-plane Nodes", || nodes.list(&params)) {
+        Err(e) => Err(format!("could not list nodes labeled with {label:?}: {e}")),
+        Ok(list) => {
+            let not_ready: Vec<String> = list
+                .items
+                .iter()
+                .filter(|n| {
+                    !n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .filter_map(|n| n.metadata.name.clone())
+                .collect();
+            if not_ready.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "there are NotReady control-planes in the cluster: [{}]",
+                    not_ready.join(" ")
+                ))
+            }
+        }
+    };
+    findings.push(("ControlPlaneNodesReady", ready));
+    let missing: Vec<String> = [
+        Component::ApiServer,
+        Component::ControllerManager,
+        Component::Scheduler,
+    ]
+    .iter()
+    .map(|c| c.manifest_path())
+    .filter(|p| !host.exists(p))
+    .collect();
+    findings.push((
+        "StaticPodManifest",
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("manifest files not found: [{}]", missing.join(" ")))
+        },
+    ));
+    findings
+}
+
+/// The findings as kubeadm's `RunChecks` reports them: the warning lines (errors that are
+/// ignored), and the error text when one is not.
+pub fn judge(
+    findings: Vec<Finding>,
+    ignore: &kinit_preflight::IgnoreList,
+) -> (Vec<String>, Option<String>) {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for (name, outcome) in findings {
+        match outcome {
+            Ok(()) => {}
+            Err(e) if ignore.ignores(name) => warnings.push(format!("[WARNING {name}]: {e}")),
+            Err(e) => errors.push(format!("[ERROR {name}]: {e}")),
+        }
+    }
+    let error = (!errors.is_empty()).then(|| {
+        let listed: String = errors.iter().map(|e| format!("\t{e}\n")).collect();
+        format!("[preflight] Some fatal errors occurred:\n{listed}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")
+    });
+    (warnings, error)
+}
+
+/// Runs the health checks in the run's session and prints them; an error not ignored stops it.
+fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    let findings = if ctx.dry_run {
+        Vec::new()
+    } else {
+        let host = ctx.host;
+        cluster_health(cluster::session(ctx)?, host)
+    };
+    let (warnings, error) = judge(findings, &ctx.ignore);
+    for warning in &warnings {
+        ctx.sink.line(&format!("\t{warning}"));
+    }
+    match error {
+        Some(text) => Err(PhaseError::PreflightFailed(text)),
+        None => Ok(warnings),
+    }
+}
+
+/// `upgrade apply phase preflight`: root, the cluster's health, the version policy and the question.
+pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink
+        .line("[upgrade/preflight] Running preflight checks");
+    let root = kinit_preflight::run(
+        &[Check::IsPrivilegedUser {
+            dry_run: ctx.dry_run,
+        }],
+        ctx.host,
+        &ctx.ignore,
+    );
+    if root.has_fatal() {
+        return Err(PhaseError::PreflightFailed(root.error_text()));
+    }
+    ctx.sink.line("[upgrade] Running cluster health checks");
+    let mut warnings = report(ctx)?;
+    let target = ctx.data.config.version.clone();
+    ctx.sink.line(&format!(
+        "[upgrade/preflight] You have chosen to upgrade the cluster version to {:?}",
+        target.text
+    ));
+    let facts = &ctx.data.facts;
+    ctx.sink.line(&format!(
+        "[upgrade/versions] Cluster version: {}",
+        facts.server_version
+    ));
+    ctx.sink.line(&format!(
+        "[upgrade/versions] kubeadm version: {}",
+        crate::domain::upgrade::plan::kubeadm_version().text
+    ));
+    let cluster = parse_kubernetes_version(&facts.server_version)
+        .map_err(|e| failed(format!("Unable to fetch cluster version: {e}")))?;
+    let kubelets: Vec<String> = facts.versions.kubelets.keys().cloned().collect();
+    let options = &ctx.data.options;
+    let errors = policy::enforce(&PolicyInput {
+        cluster: &cluster,
+        target: &target,
+        kubelets: Ok(kubelets),
+        allow_experimental: options.allow_experimental,
+        allow_rc: options.allow_rc,
+    });
+    if let Some(forced) = errors.verdict(options.force).map_err(failed)? {
+        ctx.sink.line(&forced);
+        warnings.extend(errors.skippable.clone());
+    }
+    if !options.no_question {
+        ask(ctx)?;
+    }
+    ctx.dry_run_note(|_| {
+        Ok(vec![
+            "[dryrun] Would pull the required images (like 'kinit config images pull')".into(),
+        ])
+    })?;
+    Ok(warnings)
+}
+
+/// kubeadm's question: only `y` or `yes` goes on.
+fn ask(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
+    use std::io::Write;
+    print!("[upgrade] Are you sure you want to proceed? [y/N]: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    let _ = ctx;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(failed(
+            "won't proceed; the user didn't answer (Y|y) in order to continue",
+        )),
+    }
+}
+
+/// `upgrade node phase preflight`: root only; the control plane's version was checked by apply.
+pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink
+        .line("[upgrade/preflight] Running pre-flight checks");
+    let root = kinit_preflight::run(
+        &[Check::IsPrivilegedUser {
+            dry_run: ctx.dry_run,
+        }],
+        ctx.host,
+        &ctx.ignore,
+    );
+    if root.has_fatal() {
+        return Err(PhaseError::PreflightFailed(root.error_text()));
+    }
+    if !ctx.data.control_plane {
+        ctx.sink
+            .line("[upgrade/preflight] Skipping prepull. Not a control plane node.");
+    }
+    Ok(Vec::new())
+}
+
+/// `kubelet-config`: the kubelet's config.yaml written again from the cluster's configuration,
+/// the old one kept in /etc/kubernetes/tmp first. The kubelet is not restarted, as with kubeadm.
+pub fn kubelet_config(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    let backup_dir = format!("{TMP_DIR}/kubeadm-kubelet-config-{}", std::process::id());
+    if let Some(old) = ctx.effects.read_file(KUBELET_CONFIG).map_err(failed)? {
+        ctx.effects.ensure_dir(TMP_DIR, 0o700).map_err(failed)?;
+        ctx.effects.ensure_dir(&backup_dir, 0o700).map_err(failed)?;
+        let backup = format!("{backup_dir}/config.yaml");
+        ctx.sink.line(&format!(
+            "[upgrade] Backing up kubelet config file to {backup}"
+        ));
+        ctx.effects
+            .write_file(&backup, &old, 0o644)
+            .map_err(|e| failed(format!("error backing up the kubelet config file: {e}")))?;
+    }
+    let (mut value, warnings) = crate::steps::kubelet::kubelet_configuration(ctx)?;
+    if crate::steps::kubelet::node_local_cri_socket(ctx.data.config()) {
+        let socket = &ctx.data.config().init.node_registration.cri_socket;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "containerRuntimeEndpoint".into(),
+                crate::steps::kubelet::flags_env::runtime_endpoint(socket).into(),
+            );
+        }
+    }
+    let text = crate::domain::config::to_yaml(&value).map_err(failed)?;
+    ctx.sink.line(&format!(
+        "[kubelet-start] Writing kubelet configuration to file {KUBELET_CONFIG:?}"
+    ));
+    ctx.effects
+        .write_file(KUBELET_CONFIG, text.as_bytes(), 0o644)
+        .map_err(failed)?;
+    ctx.sink.line(
+        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+    );
+    Ok(warnings)
+}
+
+/// Whether the addons may be upgraded now: on a control plane, once every kube-apiserver runs the
+/// image this node's does (kubeadm's `UnupgradedControlPlaneInstances`). Says why not.
+pub fn addons_may_go(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    addon: &str,
+) -> Result<bool, PhaseError> {
+    if !ctx.data.control_plane {
+        ctx.sink.line(&format!(
+            "[upgrade/addon] Skipping the addon/{addon} phase. Not a control plane node."
+        ));
+        return Ok(false);
+    }
+    if ctx.dry_run {
+        return Ok(true);
+    }
+    let node = ctx.data.node.name.clone();
+    let session = cluster::session(ctx)?;
+    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
+    let params = ListParams::default().labels("component=kube-apiserver");
+    let list = session
+        .call("list Pods in kube-system with labels component=kube-apiserver", || pods.list(&params))
+        .map_err(|e| failed(format!("failed to determine whether all the control plane instances have been upgraded: {e}")))?;
+    let image_of = |pod: &Pod| {
+        pod.spec.as_ref().and_then(|s| {
+            s.containers
+                .iter()
+                .find(|c| c.name == "kube-apiserver")
+                .and_then(|c| c.image.clone())
+        })
+    };
+    let on = |pod: &Pod| {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default()
+    };
+    let mine = list.items.iter().find(|p| on(p) == node).and_then(image_of).ok_or_else(|| {
+        failed(format!("failed to determine whether all the control plane instances have been upgraded: cannot find kube-apiserver image for current control plane instance {node}"))
+    })?;
+    let mut behind: Vec<String> = list
+        .items
+        .iter()
+        .filter(|p| image_of(p).as_deref() != Some(mine.as_str()))
+        .map(on)
+        .collect();
+    behind.sort();
+    if behind.is_empty() {
+        return Ok(true);
+    }
+    ctx.sink.line(&format!(
+        "[upgrade/addon] Skipping upgrade of addons because control plane instances [{}] have not been upgraded",
+        behind.join(" ")
+    ));
+    Ok(false)
+}
+
+pub fn addon_coredns(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    if ctx.data.config.cluster.dns.disabled {
+        ctx.sink
+            .line("[upgrade/addon] Skipping the addon/coredns phase. The addon is disabled.");
+        return Ok(Vec::new());
+    }
+    if !addons_may_go(ctx, "coredns")? {
+        return Ok(Vec::new());
+    }
+    crate::steps::addons::run_coredns(ctx)
+}
+
+pub fn addon_kube_proxy(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+) -> Result<Vec<String>, PhaseError> {
+    if ctx.data.config.cluster.proxy.disabled {
+        ctx.sink
+            .line("[upgrade/addon] Skipping the addon/kube-proxy phase. The addon is disabled.");
+        return Ok(Vec::new());
+    }
+    if !addons_may_go(ctx, "kube-proxy")? {
+        return Ok(Vec::new());
+    }
+    crate::steps::addons::run_kube_proxy(ctx)
+}
+
+/// `post-upgrade`: nothing is left to do, as in kubeadm; the phase is kept for its name.
+pub fn post_upgrade(_ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    Ok(Vec::new())
+}

@@ -76,6 +76,9 @@ pub enum Command {
     /// Print, validate and migrate kubeadm configuration; list images
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Upgrade the cluster to another Kubernetes version: plan, apply, node
+    #[command(subcommand)]
+    Upgrade(UpgradeCommand),
     /// Print the version of kinit
     Version,
     /// Print a shell completion script (bash, zsh or fish)
@@ -348,7 +351,7 @@ pub enum ResetSub {
 
 #[derive(Debug, Args)]
 pub struct ResetPhaseArgs {
-    /// Phase name: preflight, remove-etcd-member or cleanup-node
+    /// Phase name (`name` or `name/child`)
     pub phase: String,
 }
 
@@ -532,4 +535,90 @@ pub enum ImagesCommand {
         #[arg(long, value_name = "REPO")]
         image_repository: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpgradeCommand {
+    /// Show the versions the cluster can be upgraded to and what each would change
+    Plan(UpgradePlanArgs),
+    /// Upgrade this control-plane node and the cluster's configuration to a version
+    Apply(UpgradeApplyArgs),
+    /// Upgrade this node (a further control plane or a worker) to the version kubeadm-config names
+    Node(UpgradeNodeArgs),
+}
+
+/// The flags `plan` and `apply` share, as kubeadm's.
+#[derive(Debug, Args, Clone)]
+pub struct UpgradeCommonArgs {
+    /// The kubeconfig to talk to the cluster with (under --rootfs when given)
+    #[arg(long, value_name = "FILE", default_value = kinit_phases::domain::layout::ADMIN_CONF)]
+    pub kubeconfig: String,
+    /// Allow upgrading to alpha, beta and release-candidate versions
+    #[arg(long)]
+    pub allow_experimental_upgrades: bool,
+    /// Allow upgrading to release-candidate versions
+    #[arg(long)]
+    pub allow_release_candidate_upgrades: bool,
+    /// Upgrade etcd too [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub etcd_upgrade: Option<bool>,
+    /// Print the configuration that will be used
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradePlanArgs {
+    /// The version to plan for [default: the newest kinit knows]
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeApplyArgs {
+    /// The version to upgrade to (or apply.kubernetesVersion of --config)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Upgrade although version checks fail; implies --yes
+    #[arg(short = 'f', long, global = true)]
+    pub force: bool,
+    /// Renew the certificates of each component [default: true]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub certificate_renewal: Option<bool>,
+    /// A folder of patches for the manifests and the kubelet configuration
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
+    #[command(subcommand)]
+    pub phase: Option<UpgradeSub>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeNodeArgs {
+    /// The kubeconfig to talk to the cluster with [default: admin.conf on a control plane, kubelet.conf on a worker]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    /// Renew the certificates of each component [default: true]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub certificate_renewal: Option<bool>,
+    /// Upgrade etcd too [default: true]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub etcd_upgrade: Option<bool>,
+    /// A folder of patches for the manifests and the kubelet configuration
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
+    #[command(subcommand)]
+    pub phase: Option<UpgradeSub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpgradeSub {
+    /// Run one phase (see --help for the list)
+    Phase(ResetPhaseArgs),
 }

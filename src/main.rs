@@ -9,9 +9,10 @@ mod output;
 mod run_phases;
 mod tabwriter;
 mod token_cmd;
+mod upgrade_cmd;
 
 use clap::{CommandFactory, FromArgMatches};
-use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand};
+use cli::{Cli, Command, InitSub, OutputFormat, TokenCommand, UpgradeCommand};
 use exit::Exit;
 use kinit_phases::domain::versions;
 use kinit_phases::flows;
@@ -27,6 +28,14 @@ fn command_tree() -> clap::Command {
         .mut_subcommand("join", |c| {
             c.after_help(help_text(&flows::join::phases()))
                 .mut_subcommand("phase", |p| p.after_help(help_text(&flows::join::phases())))
+        })
+        .mut_subcommand("upgrade", |c| {
+            c.mut_subcommand("apply", |a| {
+                a.after_help(help_text(&flows::upgrade::apply_phases()))
+            })
+            .mut_subcommand("node", |n| {
+                n.after_help(help_text(&flows::upgrade::node_phases()))
+            })
         })
         .mut_subcommand("reset", |c| {
             c.after_help(help_text(&flows::reset::phases()))
@@ -61,10 +70,13 @@ fn init_tracing(verbose: u8) {
 
 fn run(cli: &Cli) -> Result<i32, Exit> {
     if cli.global.output == OutputFormat::Yaml
-        && !matches!(cli.command, Command::Token(TokenCommand::List(_)))
+        && !matches!(
+            cli.command,
+            Command::Token(TokenCommand::List(_)) | Command::Upgrade(UpgradeCommand::Plan(_))
+        )
     {
         return Err(Exit::usage(
-            "-o yaml is only supported by `kinit token list`; use -o json or -o text",
+            "-o yaml is only supported by `kinit token list` and `kinit upgrade plan`; use -o json or -o text",
         ));
     }
     match &cli.command {
@@ -89,6 +101,11 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
         Command::Certs(command) => certs_cmd::certs(&cli.global, command),
         Command::Kubeconfig(command) => certs_cmd::kubeconfig(&cli.global, command),
         Command::Config(command) => config_cmd::run(&cli.global, command),
+        Command::Upgrade(UpgradeCommand::Plan(args)) => upgrade_cmd::run_plan(&cli.global, args),
+        Command::Upgrade(UpgradeCommand::Apply(args)) => {
+            run_phases::upgrade_apply(&cli.global, args)
+        }
+        Command::Upgrade(UpgradeCommand::Node(args)) => run_phases::upgrade_node(&cli.global, args),
         Command::Completion { shell } => {
             docs_cmd::completion(command_tree(), *shell);
             Ok(exit::SUCCESS)

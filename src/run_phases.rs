@@ -1,12 +1,16 @@
 //! `kinit init` and `kinit join` (and their `phase` sub-commands): load the configuration, run the phase table, print.
 
-use crate::cli::{GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs};
+use crate::cli::{
+    GlobalArgs, InitFlags, JoinCommand, OutputFormat, PhaseArgs, ResetArgs, UpgradeApplyArgs,
+    UpgradeNodeArgs, UpgradeSub,
+};
 use crate::exit::{self, Exit};
 use crate::output::{emit, timing_summary, JsonSink, TextSink};
 use kinit_phases::commands::join::JoinRequest;
 use kinit_phases::commands::reset::ResetFlags;
 use kinit_phases::commands::{self, PrepareError};
 use kinit_phases::domain::config::resolve::{self, InitConfig, InitPrinting};
+use kinit_phases::domain::config::types::UpgradeConfiguration;
 use kinit_phases::domain::config::{self, ConfigFile};
 use kinit_phases::exec::effects::{DryRunEffects, Effects, HostEffects};
 use kinit_phases::exec::node_host::NodeHost;
@@ -575,6 +579,275 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
             ignore: &ignore,
             closing: None,
             command: "reset",
+            discovery_ms: None,
+        },
+    )
+}
+
+/// A phase path given to `upgrade apply|node phase`, checked against the table.
+fn upgrade_phase<D>(
+    table: &[Phase<D>],
+    sub: Option<&UpgradeSub>,
+    command: &str,
+) -> Result<Option<String>, Exit> {
+    sub.map(|UpgradeSub::Phase(p)| {
+        let args = PhaseArgs {
+            phase: p.phase.clone(),
+            child: None,
+            endpoint: None,
+            fix: false,
+            kubeconfig_dir: DEFAULT_KUBECONFIG_DIR.into(),
+        };
+        resolve_phase_path(table, &args, command)
+    })
+    .transpose()
+}
+
+/// The UpgradeConfiguration of --config (a defaulted one without), refusing flags it owns.
+pub fn upgrade_configuration(
+    global: &GlobalArgs,
+    owned: &[&str],
+) -> Result<UpgradeConfiguration, Exit> {
+    let file = load_unmixed(global, owned)?;
+    match file {
+        None => Ok(UpgradeConfiguration::default()),
+        Some(file) => file.upgrade.clone().ok_or_else(|| {
+            Exit::failure(format!(
+                "no UpgradeConfiguration found in the supplied config {}",
+                global.config.as_deref().unwrap_or_default()
+            ))
+        }),
+    }
+}
+
+/// The union of the flag's and the file's names, as kubeadm takes them.
+pub fn union(flags: &[String], file: &[String]) -> Vec<String> {
+    let mut all = flags.to_vec();
+    for name in file {
+        if !all.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            all.push(name.clone());
+        }
+    }
+    all
+}
+
+fn manifests_timeout(
+    timeouts: Option<&kinit_phases::domain::config::types::Timeouts>,
+) -> std::time::Duration {
+    timeouts
+        .and_then(|t| t.upgrade_manifests)
+        .map_or(std::time::Duration::from_secs(300), |d| d.0)
+}
+
+pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32, Exit> {
+    let table = flows::upgrade::apply_phases();
+    let only = upgrade_phase(&table, args.phase.as_ref(), "upgrade apply")?;
+    let owned: Vec<&str> = [
+        (args.force, "force"),
+        (args.common.etcd_upgrade.is_some(), "etcd-upgrade"),
+        (args.certificate_renewal.is_some(), "certificate-renewal"),
+        (
+            args.common.allow_experimental_upgrades,
+            "allow-experimental-upgrades",
+        ),
+        (
+            args.common.allow_release_candidate_upgrades,
+            "allow-release-candidate-upgrades",
+        ),
+        (args.common.print_config, "print-config"),
+        (args.patches.is_some(), "patches"),
+    ]
+    .iter()
+    .filter(|(given, _)| *given)
+    .map(|(_, name)| *name)
+    .collect();
+    let config = upgrade_configuration(global, &owned)?;
+    let apply = &config.apply;
+    let version = args
+        .version
+        .clone()
+        .or_else(|| Some(apply.kubernetes_version.clone()).filter(|v| !v.is_empty()))
+        .ok_or_else(|| {
+            Exit::usage("missing one or more required arguments. Required arguments: [version]")
+        })?;
+    let dry_run = global.dry_run || apply.dry_run.unwrap_or(false);
+    let force = args.force || apply.force_upgrade.unwrap_or(false);
+    let options = kinit_phases::workflow::UpgradeOptions {
+        force,
+        no_question: args.yes || force || dry_run,
+        certificate_renewal: args
+            .certificate_renewal
+            .or(apply.certificate_renewal)
+            .unwrap_or(true),
+        etcd_upgrade: args
+            .common
+            .etcd_upgrade
+            .or(apply.etcd_upgrade)
+            .unwrap_or(true),
+        allow_experimental: args.common.allow_experimental_upgrades
+            || apply.allow_experimental_upgrades.unwrap_or(false),
+        allow_rc: args.common.allow_release_candidate_upgrades
+            || apply.allow_rc_upgrades.unwrap_or(false),
+        manifests_timeout: manifests_timeout(config.timeouts.as_ref()),
+    };
+    if !options.no_question && global.output == OutputFormat::Json {
+        return Err(Exit::usage(
+            "`kinit upgrade apply -o json` cannot ask for confirmation: give -y (--yes), or --dry-run",
+        ));
+    }
+    let skip = if only.is_some() {
+        Vec::new()
+    } else if global.skip_phases.is_empty() {
+        apply.skip_phases.clone()
+    } else {
+        global.skip_phases.clone()
+    };
+    check_skip_phases(&table, &skip)?;
+    let request = commands::upgrade::UpgradeRequest {
+        host_root: &root(global),
+        kubeconfig: &args.common.kubeconfig,
+        target: Some(&version),
+        patches: args.patches.clone().or_else(|| {
+            apply
+                .patches
+                .as_ref()
+                .map(|p| p.directory.clone())
+                .filter(|d| !d.is_empty())
+        }),
+        timeouts: config.timeouts.clone(),
+        options,
+    };
+    run_upgrade(
+        global,
+        table,
+        only,
+        skip,
+        &request,
+        union(
+            &global.ignore_preflight_errors,
+            &apply.ignore_preflight_errors,
+        ),
+        dry_run,
+        "upgrade apply",
+    )
+}
+
+pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, Exit> {
+    let table = flows::upgrade::node_phases();
+    let only = upgrade_phase(&table, args.phase.as_ref(), "upgrade node")?;
+    let owned: Vec<&str> = [
+        (args.etcd_upgrade.is_some(), "etcd-upgrade"),
+        (args.certificate_renewal.is_some(), "certificate-renewal"),
+        (args.patches.is_some(), "patches"),
+    ]
+    .iter()
+    .filter(|(given, _)| *given)
+    .map(|(_, name)| *name)
+    .collect();
+    let config = upgrade_configuration(global, &owned)?;
+    let node = &config.node;
+    let dry_run = global.dry_run || node.dry_run.unwrap_or(false);
+    let options = kinit_phases::workflow::UpgradeOptions {
+        force: false,
+        no_question: true,
+        certificate_renewal: args
+            .certificate_renewal
+            .or(node.certificate_renewal)
+            .unwrap_or(true),
+        etcd_upgrade: args.etcd_upgrade.or(node.etcd_upgrade).unwrap_or(true),
+        allow_experimental: false,
+        allow_rc: false,
+        manifests_timeout: manifests_timeout(config.timeouts.as_ref()),
+    };
+    let skip = if only.is_some() {
+        Vec::new()
+    } else if global.skip_phases.is_empty() {
+        node.skip_phases.clone()
+    } else {
+        global.skip_phases.clone()
+    };
+    check_skip_phases(&table, &skip)?;
+    let host_root = root(global);
+    // As kubeadm: admin.conf on a control plane, kubelet.conf on a worker.
+    let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| {
+        let api_server = kinit_phases::domain::layout::file_in(
+            kinit_phases::domain::layout::MANIFESTS_DIR,
+            "kube-apiserver.yaml",
+        );
+        if host_root.join(api_server.trim_start_matches('/')).exists() {
+            kinit_phases::domain::layout::ADMIN_CONF.to_string()
+        } else {
+            kinit_phases::domain::layout::KUBELET_CONF.to_string()
+        }
+    });
+    let request = commands::upgrade::UpgradeRequest {
+        host_root: &host_root,
+        kubeconfig: &kubeconfig,
+        target: None,
+        patches: args.patches.clone().or_else(|| {
+            node.patches
+                .as_ref()
+                .map(|p| p.directory.clone())
+                .filter(|d| !d.is_empty())
+        }),
+        timeouts: config.timeouts.clone(),
+        options,
+    };
+    run_upgrade(
+        global,
+        table,
+        only,
+        skip,
+        &request,
+        union(
+            &global.ignore_preflight_errors,
+            &node.ignore_preflight_errors,
+        ),
+        dry_run,
+        "upgrade node",
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_upgrade(
+    global: &GlobalArgs,
+    table: Vec<Phase<kinit_phases::workflow::UpgradeData>>,
+    only: Option<String>,
+    skip: Vec<String>,
+    request: &commands::upgrade::UpgradeRequest<'_>,
+    ignore: Vec<String>,
+    dry_run: bool,
+    command: &'static str,
+) -> Result<i32, Exit> {
+    let json = global.output == OutputFormat::Json;
+    let data = commands::upgrade::prepare(request, &mut |line| {
+        if !json {
+            println!("{line}");
+        }
+    })
+    .map_err(not_prepared)?;
+    let warnings = data.config.warnings.clone();
+    let version = data.config.version.text.clone();
+    let apply = data.apply;
+    let global = &GlobalArgs {
+        dry_run,
+        ignore_preflight_errors: Vec::new(),
+        ..global.clone()
+    };
+    let closing = (apply && !dry_run).then(|| {
+        format!("\n[upgrade] SUCCESS! A control plane node of your cluster was upgraded to {version:?}.\n\n[upgrade] Now please proceed with upgrading the rest of the nodes by following the right order.\n")
+    });
+    execute(
+        global,
+        Plan {
+            table,
+            only,
+            skip,
+            data: &data,
+            warnings: &warnings,
+            ignore: &ignore,
+            closing,
+            command,
             discovery_ms: None,
         },
     )

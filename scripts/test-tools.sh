@@ -4,7 +4,7 @@
 # The last line printed is the folder that holds every binary (links into the per-version folders).
 #
 #   KINIT_TOOLS_DIR      the cache (default ~/.cache/kinit-tools); Go's module and build caches live there too
-#   KINIT_K8S_VERSION    a Kubernetes version (default: the newest v1.34 patch the proxy serves)
+#   KINIT_K8S_VERSION    a Kubernetes version, or a minor alone (`v1.33`: its newest patch); default v1.34
 #
 # A build that cannot be done fails with the module and the reason: the real tier is never skipped silently.
 set -euo pipefail
@@ -15,13 +15,17 @@ tools=$(cd "$tools" && pwd)
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
 export GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/build" GOPATH="$tools/go/path"
 minor=34
+if [[ ${KINIT_K8S_VERSION:-} =~ ^v1\.([0-9]+)$ ]]; then
+  minor=${BASH_REMATCH[1]}
+  KINIT_K8S_VERSION=""
+fi
 
 say() { echo "== test-tools: $*" >&2; }
 die() { echo "test-tools: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "no go on PATH: the real tier needs Go (1.24 or newer) to build Kubernetes, etcd and CoreDNS"
 
-# The newest v1.34 patch the proxy serves; without the proxy, the newest one already built.
+# The newest patch of the minor the proxy serves; without the proxy, the newest one already built.
 k8s_version=${KINIT_K8S_VERSION:-}
 if [ -z "$k8s_version" ]; then
   if listed=$(cd "$tools" && go list -m -versions "k8s.io/kubernetes" 2>&1); then
@@ -130,23 +134,33 @@ if [ -z "$etcd_version" ] || [ -z "$coredns_version" ]; then
 fi
 
 # ---- etcd: its own modules carry replace lines, so it is built from a wrapper, not with go install ---------------
+# etcd 3.5's etcdctl needs go.etcd.io/etcd/etcdutl/v3 of the same patch, which the proxy does not serve: for a 3.5
+# etcd only the server is built, and the tests use the etcdctl of the newer minor (etcdctl 3.6 speaks to 3.5).
 etcd="etcd-$etcd_version"
-if ! have "$tools/$etcd/bin" etcd etcdctl; then
+etcd_bins=(etcd etcdctl)
+[[ $etcd_version == v3.5.* ]] && etcd_bins=(etcd)
+if ! have "$tools/$etcd/bin" "${etcd_bins[@]}"; then
   started=$SECONDS
+  requires=$'\tgo.etcd.io/etcd/server/v3 '"$etcd_version"
+  tools_lines=$'\tgo.etcd.io/etcd/server/v3'
+  specs=(go.etcd.io/etcd/server/v3=etcd)
+  if [ "${#etcd_bins[@]}" = 2 ]; then
+    requires+=$'\n\tgo.etcd.io/etcd/etcdctl/v3 '"$etcd_version"
+    tools_lines+=$'\n\tgo.etcd.io/etcd/etcdctl/v3'
+    specs+=(go.etcd.io/etcd/etcdctl/v3=etcdctl)
+  fi
   src=$(wrapper "$etcd" "module kinit.test/etcd-tools
 
 go 1.24.0
 
 require (
-	go.etcd.io/etcd/server/v3 $etcd_version
-	go.etcd.io/etcd/etcdctl/v3 $etcd_version
+$requires
 )
 
 tool (
-	go.etcd.io/etcd/server/v3
-	go.etcd.io/etcd/etcdctl/v3
+$tools_lines
 )")
-  build "$etcd" "$src" "" go.etcd.io/etcd/server/v3=etcd go.etcd.io/etcd/etcdctl/v3=etcdctl
+  build "$etcd" "$src" "" "${specs[@]}"
   finish "$etcd"
   say "etcd $etcd_version built in $((SECONDS - started)) s"
 fi
@@ -171,7 +185,7 @@ fi
 all="$tools/bin-$k8s_version"
 mkdir -p "$all"
 for b in "${k8s_bins[@]}"; do ln -sfn "$tools/$k8s/bin/$b" "$all/$b"; done
-for b in etcd etcdctl; do ln -sfn "$tools/$etcd/bin/$b" "$all/$b"; done
+for b in "${etcd_bins[@]}"; do ln -sfn "$tools/$etcd/bin/$b" "$all/$b"; done
 ln -sfn "$tools/$coredns/bin/coredns" "$all/coredns"
 printf '%s\n' "$k8s_version $etcd_version $coredns_version" >"$all/VERSIONS"
 echo "$all"

@@ -41,6 +41,20 @@ pub fn register_node_when_ready(host: &Host, init_ended: &AtomicBool) -> Result<
 /// what `kubectl get pods -n kube-system` shows, and where a joining control plane reads etcd's
 /// client URL from.
 pub fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> {
+    for (manifest, _) in mirror_bodies(host, kubectl)? {
+        let file = host.path(&format!("/mirror-{manifest}.json"));
+        match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
+            Ok(_) => {}
+            Err(e) if e.contains("AlreadyExists") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Each manifest's mirror Pod written to `/mirror-<manifest>.json` under the host's root, with
+/// its hash: (manifest name, hash).
+fn mirror_bodies(host: &Host, kubectl: &Kubectl) -> Result<Vec<(String, String)>, String> {
     let dir = host.path("/etc/kubernetes/manifests");
     let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{dir:?}: {e}"))?
@@ -52,6 +66,7 @@ pub fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> 
     let node = kubectl.json(&["get", "node", &host.name])?;
     let owner = json!([{"apiVersion": "v1", "kind": "Node", "name": host.name,
         "uid": node["metadata"]["uid"], "controller": true}]);
+    let mut bodies = Vec::new();
     for manifest in manifests {
         let bytes = std::fs::read(&manifest).unwrap();
         let hash: String = openssl::sha::sha256(&bytes)[..16]
@@ -74,15 +89,78 @@ pub fn create_mirror_pods(host: &Host, kubectl: &Kubectl) -> Result<(), String> 
         }
         pod["metadata"]["ownerReferences"] = owner.clone();
         pod["spec"]["nodeName"] = json!(host.name);
-        let file = host.path(&format!("/mirror-{name}.json"));
+        let stem = manifest.file_stem().unwrap().to_string_lossy().into_owned();
+        let file = host.path(&format!("/mirror-{stem}.json"));
         std::fs::write(&file, pod.to_string()).unwrap();
-        match kubectl.try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()]) {
-            Ok(_) => {}
-            Err(e) if e.contains("AlreadyExists") => {}
-            Err(e) => return Err(e),
-        }
+        bodies.push((stem, hash));
     }
-    Ok(())
+    Ok(bodies)
+}
+
+/// What the kubelet does for a static Pod whose manifest changed, played until `stop`: its mirror
+/// Pod is deleted and made again with the new hash, and reported Running while the container
+/// runs. Returns the mirror Pods it made again.
+pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> Vec<String> {
+    let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
+    let mut remade = Vec::new();
+    let mut mirrored: std::collections::BTreeMap<String, String> = Default::default();
+    while !stop.load(Ordering::SeqCst) {
+        if let Ok(bodies) = mirror_bodies(host, &kubectl) {
+            for (manifest, hash) in bodies {
+                let name = format!("{manifest}-{}", host.name);
+                let current = kubectl
+                    .json(&["get", "pod", "-n", "kube-system", &name])
+                    .ok()
+                    .and_then(|p| {
+                        p["metadata"]["annotations"]["kubernetes.io/config.hash"]
+                            .as_str()
+                            .map(str::to_string)
+                    });
+                if current.as_deref() != Some(hash.as_str()) && pods.running(&manifest) {
+                    let _ = kubectl.try_ok(&[
+                        "delete",
+                        "pod",
+                        "-n",
+                        "kube-system",
+                        &name,
+                        "--wait=false",
+                    ]);
+                    let file = host.path(&format!("/mirror-{manifest}.json"));
+                    if kubectl
+                        .try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()])
+                        .is_ok()
+                    {
+                        remade.push(name.clone());
+                    }
+                }
+                let running = pods.running(&manifest);
+                if mirrored.get(&name).map(String::as_str)
+                    != Some(if running { "Running" } else { "Pending" })
+                {
+                    let phase = if running { "Running" } else { "Pending" };
+                    let patch = json!({"status": {"phase": phase}}).to_string();
+                    if kubectl
+                        .try_ok(&[
+                            "patch",
+                            "pod",
+                            "-n",
+                            "kube-system",
+                            &name,
+                            "--subresource=status",
+                            "--type=merge",
+                            "-p",
+                            &patch,
+                        ])
+                        .is_ok()
+                    {
+                        mirrored.insert(name, phase.to_string());
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    remade
 }
 
 /// A Node as the kubelet registers it: the labels it sets itself, the capacity it reports (without

@@ -47,3 +47,72 @@ pub fn real_kubernetes_version() -> String {
         .unwrap_or_else(|e| panic!("{}/VERSIONS: {e}", real_bin().display()));
     versions.split_whitespace().next().unwrap().to_string()
 }
+
+/// The real programs of the minor before the main one (v1.33), for the upgrade tests:
+/// `KINIT_REAL_BIN_PREVIOUS`, or built by `scripts/test-tools.sh` with `KINIT_K8S_VERSION=v1.33`.
+pub fn previous_real_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("KINIT_REAL_BIN_PREVIOUS") {
+            return PathBuf::from(dir);
+        }
+        let script = crate::repo_root().join("scripts/test-tools.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .env("KINIT_K8S_VERSION", "v1.33")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} (KINIT_K8S_VERSION=v1.33) failed, so the upgrade tests cannot run:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+    })
+}
+
+/// The versions a folder of real programs holds: Kubernetes, etcd, CoreDNS.
+pub fn versions_in(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("VERSIONS"))
+        .unwrap_or_else(|e| panic!("{}/VERSIONS: {e}", dir.display()))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The real program a static Pod's container runs: from the folder whose versions match the
+/// image's tag (a `kube-*` image by its Kubernetes minor, etcd by its etcd minor), the main
+/// folder when neither folder matches.
+pub fn real_program_for_image(program: &str, image: &str) -> PathBuf {
+    let tag = image
+        .rsplit_once(':')
+        .map_or("", |(_, t)| t)
+        .trim_start_matches('v');
+    let minor = |v: &str| {
+        let mut parts = v.trim_start_matches('v').split('.');
+        format!(
+            "{}.{}",
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("")
+        )
+    };
+    let index = if program == "etcd" { 1 } else { 0 };
+    let mut folders = vec![real_bin().to_path_buf()];
+    if std::env::var_os("KINIT_REAL_BIN_PREVIOUS").is_some() || PREVIOUS_WANTED.get().is_some() {
+        folders.push(previous_real_bin().to_path_buf());
+    }
+    for folder in &folders {
+        let versions = versions_in(folder);
+        if versions.get(index).is_some_and(|v| minor(v) == minor(tag))
+            && folder.join(program).exists()
+        {
+            return folder.join(program);
+        }
+    }
+    real_tool(program)
+}
+
+/// Set by a test that runs two minors, so that images of the older one find its programs.
+pub static PREVIOUS_WANTED: OnceLock<()> = OnceLock::new();

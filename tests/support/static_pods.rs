@@ -194,6 +194,15 @@ impl StaticPods {
         }
     }
 
+    /// The real program the container of `<name>.yaml` runs now, when it runs.
+    pub fn program(&self, name: &str) -> Option<PathBuf> {
+        if !self.running(name) {
+            return None;
+        }
+        let state = self.state.lock().unwrap();
+        Some(state.pods.get(name)?.container.as_ref()?.program.clone())
+    }
+
     /// Whether the container of `<name>.yaml` is running now.
     pub fn running(&self, name: &str) -> bool {
         let mut state = self.state.lock().unwrap();
@@ -438,11 +447,12 @@ impl Kubelet {
             }
         }
         let first = command.first().ok_or("no command")?;
-        let program = self
-            .programs
-            .get(first)
-            .ok_or(format!("no real program for command {first:?}"))?
-            .clone();
+        if !self.programs.contains_key(first) {
+            return Err(format!("no real program for command {first:?}"));
+        }
+        // The program of the image's version: an upgrade changes the image, and so the binary.
+        let image = container["image"].as_str().unwrap_or_default();
+        let program = super::real::real_program_for_image(first, image);
         // Volume name → (hostPath, type); then mountPath → hostPath.
         let mut volumes = BTreeMap::new();
         for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {

@@ -93,6 +93,19 @@ pub fn read<D>(
     }
 }
 
+/// Whether etcd answers a member list through `endpoints` within `limit` (kubeadm's
+/// `WaitForClusterAvailable`): the error is etcd's last answer.
+pub fn available(
+    effects: &dyn Effects,
+    endpoints: Vec<String>,
+    cert_dir: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    let credentials = credentials(effects, cert_dir)?;
+    let client = EtcdClient::new(endpoints, &credentials, limit)?;
+    client.member_list().map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Adds `peer_url` as a learner and returns the members after it. A dry run says so and returns
 /// the members with a learner in its place, as etcd would list them.
 pub fn add_learner<D>(

@@ -17,12 +17,14 @@ use crate::domain::pki::keys::KeyAlgorithm;
 use crate::exec::api::Session;
 use crate::steps::manifests::render;
 use crate::steps::renew_certs::{managed, renew, Dirs};
-use crate::workflow::cluster;
+use crate::workflow::{cluster, etcd};
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
 
 /// How often the mirror Pod and the component's Pods are read (kubeadm's API retry interval).
 const POLL: Duration = Duration::from_millis(500);
 const CONFIG_HASH: &str = "kubernetes.io/config.hash";
+/// Where this node's own etcd member answers its clients.
+const LOCAL_ETCD: &str = "https://127.0.0.1:2379";
 const BACKUP_DIR_MODE: u32 = 0o700;
 
 /// The certificates each component is restarted with, renewed before its manifest is replaced.
@@ -71,12 +73,13 @@ fn mirror_hash(session: &Session, component: &str, node: &str) -> Result<String,
         .ok_or_else(|| format!("the mirror Pod kube-system/{name} has no {CONFIG_HASH} annotation"))
 }
 
-/// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes, then every Pod of
-/// the component is Running. The error says what was last seen.
+/// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes from `before` (when
+/// the manifest changed), then every Pod of the component is Running. The error says what was
+/// last seen.
 fn wait_restarted(
     ctx: &mut PhaseContext<'_, UpgradeData>,
     component: Component,
-    before: &str,
+    before: Option<&str>,
     timeout: Duration,
 ) -> Result<(), String> {
     let node = ctx.data.node.name.clone();
@@ -93,18 +96,17 @@ fn wait_with(
     session: &Session,
     component: Component,
     node: &str,
-    before: &str,
+    before: Option<&str>,
     timeout: Duration,
 ) -> Result<(), String> {
     let name = component.name();
     let start = Instant::now();
-    let mut last;
-    loop {
-        match mirror_hash(session, name, node) {
+    while let Some(before) = before {
+        let last = match mirror_hash(session, name, node) {
             Ok(hash) if hash != before => break,
-            Ok(_) => last = format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
-            Err(e) => last = e,
-        }
+            Ok(_) => format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
+            Err(e) => e,
+        };
         if start.elapsed() > timeout {
             return Err(format!(
                 "static Pod hash for component {name} on Node {node} did not change after {}: {last}",
@@ -117,6 +119,7 @@ fn wait_with(
     let selector = format!("component={name}");
     let params = ListParams::default().labels(&selector);
     let mut seen = None;
+    let mut last;
     loop {
         let what = format!("list Pods in kube-system with labels {selector}");
         match session.call(&what, || pods.list(&params)) {
@@ -303,18 +306,33 @@ fn upgrade_component(
         .write_file(&path, new.as_bytes(), MANIFEST_MODE)?;
     ctx.effects.commit()?;
     let timeout = ctx.data.options.manifests_timeout;
-    ctx.sink
-        .line("[upgrade/staticpods] Waiting for the kubelet to restart the component");
-    ctx.sink.line(&format!(
-        "[upgrade/staticpods] This can take up to {}",
-        duration::format(timeout)
-    ));
-    if let Some(before) = before_hash {
-        wait_restarted(ctx, component, before, timeout)?;
+    let waited = ctx
+        .live(
+            |_| {
+                vec![format!(
+                    "wait up to {} for the kubelet to restart {name} (its mirror Pod's {CONFIG_HASH} changes, then its Pods are Running)",
+                    duration::format(timeout)
+                )]
+            },
+            |ctx| {
+                ctx.sink
+                    .line("[upgrade/staticpods] Waiting for the kubelet to restart the component");
+                ctx.sink.line(&format!(
+                    "[upgrade/staticpods] This can take up to {}",
+                    duration::format(timeout)
+                ));
+                // An unchanged manifest (etcd restarted for its renewed certificates) keeps its
+                // hash: kubeadm waits only for its Pods then.
+                let before = before_hash.filter(|_| !equal);
+                wait_restarted(ctx, component, before, timeout).map_err(failed)
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    if waited.is_some() {
+        ctx.sink.line(&format!(
+            "[upgrade/staticpods] Component {name:?} upgraded successfully!"
+        ));
     }
-    ctx.sink.line(&format!(
-        "[upgrade/staticpods] Component {name:?} upgraded successfully!"
-    ));
     Ok(true)
 }
 
@@ -349,6 +367,90 @@ fn roll_back(
     }
 }
 
+/// Waits until `component`'s mirror Pod shows `hash` again: the kubelet runs the restored manifest.
+fn wait_hash_back(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    hash: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = ctx.data.node.name.clone();
+    let session = cluster::session(ctx).map_err(|e| e.to_string())?;
+    let name = component.name();
+    let start = Instant::now();
+    loop {
+        let last = match mirror_hash(session, name, &node) {
+            Ok(now) if now == hash => return Ok(()),
+            Ok(now) => {
+                format!("its mirror Pod has the hash {now}, not {hash} of the restored manifest")
+            }
+            Err(e) => e,
+        };
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the kubelet did not run the restored {name} manifest within {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// After a failed etcd upgrade whose old manifest is back, as kubeadm: wait for the old etcd; if
+/// it does not answer (the new one may have moved its data on), put the backed-up data back and
+/// wait again. Returns the error to report, saying what was restored.
+fn recover_etcd(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    error: &str,
+    data_dir: &str,
+    backups: &Backups,
+    old_hash: Option<&str>,
+) -> String {
+    let cert_dir = ctx.data.config().cluster.certificates_dir.clone();
+    let limit = ctx.data.options.manifests_timeout;
+    let endpoints = vec![LOCAL_ETCD.to_string()];
+    ctx.sink
+        .line(&format!("[upgrade/etcd] Failed to upgrade etcd: {error}"));
+    ctx.sink
+        .line("[upgrade/etcd] Waiting for previous etcd to become available");
+    // Asked before the kubelet has stopped the new etcd, the new one would answer for the old.
+    let back = match old_hash {
+        Some(hash) => wait_hash_back(ctx, Component::Etcd, hash, limit),
+        None => Ok(()),
+    };
+    let available =
+        back.and_then(|()| etcd::available(&*ctx.effects, endpoints.clone(), &cert_dir, limit));
+    if let Err(e) = available {
+        ctx.sink.line(&format!(
+            "[upgrade/etcd] Failed to healthcheck previous etcd: {e}"
+        ));
+        ctx.sink.line("[upgrade/etcd] Rolling back etcd data");
+        let restored = ctx
+            .effects
+            .remove(data_dir)
+            .and_then(|_| ctx.effects.copy_dir(&backups.etcd, data_dir));
+        if let Err(e) = restored {
+            return format!(
+                "fatal error rolling back local etcd cluster datadir: {e}, the backup of etcd database is stored here:({})",
+                backups.etcd
+            );
+        }
+        ctx.sink
+            .line("[upgrade/etcd] Etcd data rollback successful");
+        ctx.sink
+            .line("[upgrade/etcd] Waiting for previous etcd to become available");
+        if let Err(e) = etcd::available(&*ctx.effects, endpoints, &cert_dir, limit) {
+            return format!(
+                "fatal error rolling back local etcd cluster manifest: {e}, the backup of etcd database is stored here:({})",
+                backups.etcd
+            );
+        }
+    }
+    ctx.sink
+        .line("[upgrade/etcd] Etcd was rolled back and is now available");
+    format!("fatal error when trying to upgrade the etcd cluster, rolled the state back to pre-upgrade state: {error}")
+}
+
 pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     if !ctx.data.control_plane {
         ctx.sink
@@ -357,11 +459,12 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
     }
     let version = ctx.data.config.version.text.clone();
     let timeout = ctx.data.options.manifests_timeout;
-    ctx.sink.line(&if ctx.dry_run {
-        format!("[dryrun] Would upgrade your static Pod-hosted control plane to version {version:?}")
-    } else {
-        format!("[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version {version:?} (timeout: {})...", duration::format(timeout))
-    });
+    let doing = format!("[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version {version:?} (timeout: {})...", duration::format(timeout));
+    let would = format!(
+        "[dryrun] Would upgrade your static Pod-hosted control plane to version {version:?}"
+    );
+    let line = ctx.wording(&doing, &would).to_string();
+    ctx.sink.line(&line);
     let local_etcd = manifests::local_etcd(ctx.data.config()).map(|l| l.data_dir.clone());
     let upgrade_etcd = local_etcd.is_some() && ctx.data.options.etcd_upgrade;
     let mut components = Vec::new();
@@ -429,11 +532,7 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         }
         let before = hashes.as_ref().map(|h| h[index].as_str());
         let etcd_restart = *component == Component::Etcd && api_server_changes;
-        let outcome = if ctx.dry_run {
-            dry_run_component(ctx, *component, new)
-        } else {
-            upgrade_component(ctx, *component, new, before, &backups, etcd_restart)
-        };
+        let outcome = upgrade_component(ctx, *component, new, before, &backups, etcd_restart);
         match outcome {
             Ok(true) => replaced.push(*component),
             Ok(false) => {}
@@ -449,6 +548,10 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
                     put_back.push(*component);
                 }
                 let restored = roll_back(ctx, &put_back, &backups);
+                if *component == Component::Etcd {
+                    let data_dir = local_etcd.clone().unwrap_or_default();
+                    return Err(failed(recover_etcd(ctx, &e, &data_dir, &backups, before)));
+                }
                 return Err(failed(format!(
                     "couldn't complete the static pod upgrade: couldn't upgrade control plane. kinit has tried to recover everything into the earlier state: {restored}. Errors faced: {e}"
                 )));
@@ -474,32 +577,4 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         "[upgrade/control-plane] The control plane instance for this node was successfully upgraded!",
     );
     Ok(Vec::new())
-}
-
-/// A dry run's component: the new manifest is written to the plan, the wait is named.
-fn dry_run_component(
-    ctx: &mut PhaseContext<'_, UpgradeData>,
-    component: Component,
-    new: &str,
-) -> Result<bool, String> {
-    let path = component.manifest_path();
-    let current = ctx.effects.read_file(&path)?;
-    if current.is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new)) {
-        ctx.sink.line(&format!(
-            "[upgrade/staticpods] Current and new manifests of {} are equal, skipping upgrade",
-            component.name()
-        ));
-        return Ok(false);
-    }
-    ctx.effects
-        .write_file(&path, new.as_bytes(), MANIFEST_MODE)?;
-    let timeout = duration::format(ctx.data.options.manifests_timeout);
-    let what = format!(
-        "wait up to {timeout} for the kubelet to restart {} (its mirror Pod's {CONFIG_HASH} changes, then its Pods are Running)",
-        component.name()
-    );
-    ctx.sink.line(&format!("[dry-run] Would {what}"));
-    ctx.effects
-        .plan(crate::exec::effects::Change::Live { what });
-    Ok(true)
 }

@@ -464,7 +464,12 @@ pub fn plan(
     for line in &found.lines {
         progress(line);
     }
-    let cluster_version = found.cluster_version.text.clone();
+    // kube-proxy's current version is kubeadm's parsed cluster version, printed without its `v`.
+    let cluster_version = found
+        .cluster_version
+        .text
+        .trim_start_matches('v')
+        .to_string();
     let available_upgrades: Vec<AvailableUpgrade> = found
         .upgrades
         .iter()

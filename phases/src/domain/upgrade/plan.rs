@@ -127,9 +127,10 @@ pub fn available_upgrades(
         warnings.push(format!("Different API server versions in the cluster were discovered: {}. Please upgrade your control plane nodes to the same version of Kubernetes", each.join(", ")));
     }
     let cluster = cluster_version(&versions.api_servers)?;
+    // kubeadm prints its parsed version, which Go renders without the leading `v`.
     lines.push(format!(
         "[upgrade/versions] Cluster version: {}",
-        cluster.text
+        cluster.text.trim_start_matches('v')
     ));
     let kubeadm = kubeadm_version();
     lines.push(format!(
@@ -356,7 +357,7 @@ mod tests {
             found.lines,
             [
                 "[upgrade] Fetching available versions to upgrade to",
-                "[upgrade/versions] Cluster version: v1.33.13",
+                "[upgrade/versions] Cluster version: 1.33.13",
                 "[upgrade/versions] kubeadm version: v1.34.4",
                 "[upgrade/versions] Target version: v1.34.4",
                 "[upgrade/versions] Latest version in the v1.33 series: v1.34.4",

@@ -102,6 +102,9 @@ fn mirror_bodies(host: &Host, kubectl: &Kubectl) -> Result<Vec<(String, String)>
 /// runs. Returns the mirror Pods it made again.
 pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> Vec<String> {
     let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
+    // kubectl reads pods/status before it patches it, which the Node authorizer does not let a
+    // node do (the kubelet patches without reading): the status is written as the admin.
+    let admin = Kubectl::new(host, "/etc/kubernetes/admin.conf");
     let mut remade = Vec::new();
     let mut mirrored: std::collections::BTreeMap<String, String> = Default::default();
     while !stop.load(Ordering::SeqCst) {
@@ -123,6 +126,10 @@ pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> 
                         "-n",
                         "kube-system",
                         &name,
+                        // As the kubelet deletes a mirror Pod: at once, not gracefully (no
+                        // kubelet would ever confirm a graceful deletion of it).
+                        "--grace-period=0",
+                        "--force",
                         "--wait=false",
                     ]);
                     let file = host.path(&format!("/mirror-{manifest}.json"));
@@ -130,6 +137,8 @@ pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> 
                         .try_ok(&["create", "--validate=false", "-f", file.to_str().unwrap()])
                         .is_ok()
                     {
+                        // A new mirror Pod has no status yet: reported again below.
+                        mirrored.remove(&name);
                         remade.push(name.clone());
                     }
                 }
@@ -139,21 +148,21 @@ pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> 
                 {
                     let phase = if running { "Running" } else { "Pending" };
                     let patch = json!({"status": {"phase": phase}}).to_string();
-                    if kubectl
-                        .try_ok(&[
-                            "patch",
-                            "pod",
-                            "-n",
-                            "kube-system",
-                            &name,
-                            "--subresource=status",
-                            "--type=merge",
-                            "-p",
-                            &patch,
-                        ])
-                        .is_ok()
-                    {
-                        mirrored.insert(name, phase.to_string());
+                    match admin.try_ok(&[
+                        "patch",
+                        "pod",
+                        "-n",
+                        "kube-system",
+                        &name,
+                        "--subresource=status",
+                        "--type=merge",
+                        "-p",
+                        &patch,
+                    ]) {
+                        Ok(_) => {
+                            mirrored.insert(name, phase.to_string());
+                        }
+                        Err(e) => eprintln!("[played kubelet] status of {name}: {e}"),
                     }
                 }
             }

@@ -1,0 +1,378 @@
+//! `kinit upgrade` on real programs of two minors: a cluster made by `kinit init` at the v1.33
+//! patch of kinit's version table runs its control plane from the v1.33 programs (built by
+//! scripts/test-tools.sh beside the v1.34 ones); `kinit upgrade plan` is compared with the real
+//! `kubeadm upgrade plan` on the same cluster; a broken kube-apiserver is rolled back; then
+//! `kinit upgrade apply` moves it to v1.34 and the test checks that each component runs the new
+//! program, the API server kept its objects, certificates were renewed and kubeadm-config says so.
+//!
+//! The kubelet is played as the real tier plays it (tests/support/static_pods.rs and
+//! played_kubelet.rs): processes started from the manifests, mirror Pods made again with the new
+//! hash when a manifest changes, and a Node whose status says Ready and its kubelet's version.
+
+mod common;
+use common::{have_root, kinit_result, text};
+use kinit_test_support as support;
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::hosts::{Host, Network};
+use support::kubectl::Kubectl;
+use support::played_kubelet::{follow_mirror_pods, register_node_when_ready};
+use support::real::{
+    previous_real_bin, real_bin, real_kubernetes_version, real_tool, versions_in, PREVIOUS_WANTED,
+};
+use support::standin::{serve_http, OK};
+use support::static_pods::StaticPods;
+
+const COMPONENTS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+/// The preflight checks an empty root without a container runtime cannot pass (as in
+/// tests/real_cluster.rs).
+const UNMET_PREFLIGHT: &str = "NumCPU,Mem,CRI,FileExisting-ip,FileExisting-iptables,FileExisting-mount,FileExisting-nsenter,SystemVerification,KubeletVersion,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables,FileContent--proc-sys-net-ipv4-ip_forward,ImagePull";
+
+fn init_config(cp1: &Host, version: &str) -> String {
+    let path = cp1.path("/kinit.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: {address}
+nodeRegistration:
+  name: cp1
+timeouts:
+  controlPlaneComponentHealthCheck: 90s
+  kubeletHealthCheck: 30s
+  kubernetesAPICall: 30s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {version}
+controlPlaneEndpoint: {address}:6443
+",
+            address = cp1.address
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// What the kubelet would report on its Node: Ready, at `version`; and cordoned, so that kubeadm's
+/// CreateJob check, which needs a node that runs Pods, skips itself as it does on such a cluster.
+fn node_reports(admin: &Kubectl, version: &str) {
+    let now = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let now = text(&now.stdout).trim().to_string();
+    let status = json!({"status": {
+        "nodeInfo": {"kubeletVersion": version},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "played", "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
+    admin
+        .try_ok(&[
+            "patch",
+            "node",
+            "cp1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .unwrap();
+    admin.try_ok(&["cordon", "cp1"]).unwrap();
+}
+
+/// Runs `command` while the played kubelet remakes mirror Pods whose manifest changed.
+fn beside_mirror_pods(cp1: &Host, pods: &StaticPods, command: impl FnOnce() -> Output) -> Output {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let follower = scope.spawn(|| follow_mirror_pods(cp1, pods, &stop));
+        let out = command();
+        stop.store(true, Ordering::SeqCst);
+        follower.join().unwrap();
+        out
+    })
+}
+
+/// `kubeadm upgrade plan <target>` of the v1.34 build, run on cp1 as on the node itself: chrooted
+/// into its root, in its network namespace.
+fn kubeadm_plan(cp1: &Host, target: &str) -> String {
+    std::fs::copy(real_tool("kubeadm"), cp1.path("/kubeadm")).unwrap();
+    let out = cp1
+        .ns
+        .command("chroot")
+        .arg(cp1.root())
+        .args(["/kubeadm", "upgrade", "plan", target])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubeadm upgrade plan: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The part of a plan's text both tools print alike: from the versions found on, with the tool's
+/// name made the same.
+fn tables(plan: &str) -> String {
+    let start = plan
+        .find("[upgrade/versions] Cluster version")
+        .unwrap_or_else(|| panic!("no versions in:\n{plan}"));
+    plan[start..].replace("kubeadm upgrade apply", "kinit upgrade apply")
+}
+
+fn serial(cp1: &Host, file: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(cp1.path(file))
+        .output()
+        .unwrap();
+    text(&out.stdout)
+}
+
+fn wait_until(what: &str, limit: Duration, logs: impl Fn() -> String, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not after {limit:?}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Whether every component runs the program of the folder `dir`.
+fn all_run_from(pods: &StaticPods, dir: &Path) -> Result<(), String> {
+    for component in COMPONENTS {
+        match pods.program(component) {
+            Some(program) if program.starts_with(dir) => {}
+            other => return Err(format!("{component} runs {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
+    if !have_root() {
+        return;
+    }
+    let began = Instant::now();
+    let _ = PREVIOUS_WANTED.set(());
+    let old_dir = previous_real_bin().to_path_buf();
+    let old = versions_in(&old_dir)[0].clone();
+    let new = real_kubernetes_version();
+    assert_ne!(old, new);
+    let network = Network::new("upg", &["cp1"]);
+    let cp1 = network.host("cp1");
+    let pods = StaticPods::watch(cp1);
+
+    // A cluster at the older minor, made by kinit.
+    let config = init_config(cp1, &old);
+    serve_http(cp1.listen("127.0.0.1", 10248), OK);
+    let init_ended = AtomicBool::new(false);
+    let (out, registered) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| register_node_when_ready(cp1, &init_ended));
+        let out = cp1.kinit(&[
+            "init",
+            "--config",
+            &config,
+            "-o",
+            "json",
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        init_ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    kinit_result(out, "kinit init at the older minor", || pods.tails(30));
+    registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(30)));
+    all_run_from(&pods, &old_dir).unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(20)));
+    eprintln!("init at {old}: {:.1} s", began.elapsed().as_secs_f64());
+
+    let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
+    node_reports(&admin, &old);
+    admin
+        .try_ok(&[
+            "create",
+            "configmap",
+            "kept-through-upgrade",
+            "--from-literal=answer=42",
+        ])
+        .unwrap();
+    let apiserver_serial = serial(cp1, "/etc/kubernetes/pki/apiserver.crt");
+
+    // The plan, beside kubeadm's on the same cluster.
+    let out = cp1.kinit(&["upgrade", "plan", &new]);
+    assert!(
+        out.status.success(),
+        "kinit upgrade plan: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let ours = text(&out.stdout);
+    let theirs = kubeadm_plan(cp1, &new);
+    assert_eq!(
+        tables(&ours),
+        tables(&theirs),
+        "kinit's plan:\n{ours}\nkubeadm's plan:\n{theirs}"
+    );
+    let out = cp1.kinit(&["upgrade", "plan", &new, "-o", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(plan["kind"], "UpgradePlan", "{plan}");
+    eprintln!("plans compared: {:.1} s", began.elapsed().as_secs_f64());
+
+    // A dry run changes nothing.
+    let manifests_before: Vec<Vec<u8>> = COMPONENTS
+        .iter()
+        .map(|c| std::fs::read(cp1.path(&format!("/etc/kubernetes/manifests/{c}.yaml"))).unwrap())
+        .collect();
+    let out = cp1.kinit(&["upgrade", "apply", &new, "--dry-run", "-y"]);
+    assert!(
+        out.status.success(),
+        "kinit upgrade apply --dry-run: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    for (component, before) in COMPONENTS.iter().zip(&manifests_before) {
+        let now = std::fs::read(cp1.path(&format!("/etc/kubernetes/manifests/{component}.yaml")))
+            .unwrap();
+        assert_eq!(&now, before, "the dry run changed {component}.yaml");
+    }
+
+    // Without --yes and without an answer, nothing happens.
+    let out = cp1.kinit(&["upgrade", "apply", &new]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout).contains("[upgrade] Are you sure you want to proceed? [y/N]: "),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // A kube-apiserver that cannot start is rolled back, and the error names it.
+    let patches = cp1.path("/patches");
+    std::fs::create_dir_all(&patches).unwrap();
+    std::fs::write(
+        patches.join("kube-apiserver+json.json"),
+        r#"[{"op": "add", "path": "/spec/containers/0/command/-", "value": "--no-such-flag"}]"#,
+    )
+    .unwrap();
+    let broken = cp1.path("/upgrade-broken.yaml");
+    std::fs::write(
+        &broken,
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: UpgradeConfiguration
+apply:
+  patches:
+    directory: /patches
+timeouts:
+  upgradeManifests: 40s
+",
+    )
+    .unwrap();
+    let out = beside_mirror_pods(cp1, &pods, || {
+        cp1.kinit(&[
+            "upgrade",
+            "apply",
+            &new,
+            "-y",
+            "--config",
+            broken.to_str().unwrap(),
+        ])
+    });
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("the failed upgrade said:\n{said}");
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("kube-apiserver"), "{said}");
+    let restored =
+        std::fs::read(cp1.path("/etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap();
+    assert_eq!(restored, manifests_before[1], "{said}");
+    assert!(
+        said.contains("the old manifests of kube-apiserver were put back"),
+        "{said}"
+    );
+    // etcd, upgraded first, stays upgraded: its data moved on with it (as kubeadm leaves it).
+    assert_ne!(
+        std::fs::read(cp1.path("/etc/kubernetes/manifests/etcd.yaml")).unwrap(),
+        manifests_before[0],
+        "{said}"
+    );
+    wait_until(
+        "the rolled-back kube-apiserver answers",
+        Duration::from_secs(60),
+        || pods.tail("kube-apiserver", 30),
+        || {
+            admin
+                .try_ok(&["get", "configmap", "kept-through-upgrade"])
+                .is_ok()
+        },
+    );
+    eprintln!("rolled back: {:.1} s", began.elapsed().as_secs_f64());
+
+    // The upgrade itself.
+    let out = beside_mirror_pods(cp1, &pods, || {
+        cp1.kinit(&["upgrade", "apply", &new, "-y", "-o", "json"])
+    });
+    let result = kinit_result(out, "kinit upgrade apply", || pods.tails(30));
+    eprintln!("upgraded: {:.1} s", began.elapsed().as_secs_f64());
+    wait_until(
+        "every component runs the newer program",
+        Duration::from_secs(60),
+        || format!("{:?}\n{}", all_run_from(&pods, real_bin()), pods.tails(20)),
+        || all_run_from(&pods, real_bin()).is_ok(),
+    );
+    let version = admin.json(&["version", "-o", "json"]).unwrap();
+    assert_eq!(
+        version["serverVersion"]["gitVersion"],
+        new.as_str(),
+        "{version}"
+    );
+    let kept = admin
+        .json(&["get", "configmap", "kept-through-upgrade"])
+        .unwrap();
+    assert_eq!(kept["data"]["answer"], "42");
+    let stored = admin
+        .json(&["get", "configmap", "-n", "kube-system", "kubeadm-config"])
+        .unwrap();
+    let cluster_configuration = stored["data"]["ClusterConfiguration"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        cluster_configuration.contains(&format!("kubernetesVersion: {new}")),
+        "{cluster_configuration}"
+    );
+    assert_ne!(
+        serial(cp1, "/etc/kubernetes/pki/apiserver.crt"),
+        apiserver_serial,
+        "apiserver.crt was not renewed"
+    );
+    let backups: Vec<String> = std::fs::read_dir(cp1.path("/etc/kubernetes/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for prefix in ["kubeadm-backup-etcd-", "kubeadm-backup-manifests-"] {
+        assert!(
+            backups.iter().any(|b| b.starts_with(prefix)),
+            "{prefix}* in {backups:?}"
+        );
+    }
+    assert!(pods.errors().is_empty(), "{}", pods.tails(20));
+    eprintln!("result: {result}");
+    eprintln!("checked: {:.1} s", began.elapsed().as_secs_f64());
+}

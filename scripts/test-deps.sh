@@ -19,6 +19,11 @@ echo "== real Kubernetes programs (scripts/test-tools.sh)"
 KINIT_REAL_BIN=$(bash scripts/test-tools.sh | tail -n 1)
 export KINIT_REAL_BIN
 echo "== real Kubernetes programs in $KINIT_REAL_BIN: $(cat "$KINIT_REAL_BIN/VERSIONS")"
+# The minor before, for the upgrade tests (tests/real_upgrade.rs), built the same way.
+echo "== real Kubernetes programs of the minor before (KINIT_K8S_VERSION=v1.33)"
+KINIT_REAL_BIN_PREVIOUS=$(KINIT_K8S_VERSION=v1.33 bash scripts/test-tools.sh | tail -n 1)
+export KINIT_REAL_BIN_PREVIOUS
+echo "== real Kubernetes programs in $KINIT_REAL_BIN_PREVIOUS: $(cat "$KINIT_REAL_BIN_PREVIOUS/VERSIONS")"
 
 # Debian packages of the test environment, when we may install them.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

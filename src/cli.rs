@@ -9,7 +9,7 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
-    /// YAML, for `kinit token list` only
+    /// YAML, for `kinit token list` and `kinit upgrade plan` only
     // `run` in main.rs refuses it for every other command, whose matches treat it as Json only to
     // stay exhaustive.
     Yaml,
@@ -545,6 +545,30 @@ pub enum UpgradeCommand {
     Apply(UpgradeApplyArgs),
     /// Upgrade this node (a further control plane or a worker) to the version kubeadm-config names
     Node(UpgradeNodeArgs),
+    /// Show what an upgrade would change in this node's control-plane manifests, as a unified diff
+    Diff(UpgradeDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeDiffArgs {
+    /// The version to compare with [default: diff.kubernetesVersion of --config, else the cluster's]
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The kubeconfig to talk to the cluster with (under --rootfs when given)
+    #[arg(long, value_name = "FILE", default_value = kinit_phases::domain::layout::ADMIN_CONF)]
+    pub kubeconfig: String,
+    /// The kube-apiserver manifest to compare [default: kube-apiserver.yaml in the manifests folder]
+    #[arg(long, value_name = "FILE")]
+    pub api_server_manifest: Option<String>,
+    /// The kube-controller-manager manifest to compare [default: kube-controller-manager.yaml in the manifests folder]
+    #[arg(long, value_name = "FILE")]
+    pub controller_manager_manifest: Option<String>,
+    /// The kube-scheduler manifest to compare [default: kube-scheduler.yaml in the manifests folder]
+    #[arg(long, value_name = "FILE")]
+    pub scheduler_manifest: Option<String>,
+    /// How many lines of context each change shows [default: diff.contextLines of --config, else 3]
+    #[arg(short = 'c', long, value_name = "N")]
+    pub context_lines: Option<usize>,
 }
 
 /// The flags `plan` and `apply` share, as kubeadm's.

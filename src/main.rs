@@ -106,6 +106,7 @@ fn run(cli: &Cli) -> Result<i32, Exit> {
             run_phases::upgrade_apply(&cli.global, args)
         }
         Command::Upgrade(UpgradeCommand::Node(args)) => run_phases::upgrade_node(&cli.global, args),
+        Command::Upgrade(UpgradeCommand::Diff(args)) => upgrade_cmd::run_diff(&cli.global, args),
         Command::Completion { shell } => {
             docs_cmd::completion(command_tree(), *shell);
             Ok(exit::SUCCESS)

@@ -1,11 +1,12 @@
-//! `kinit upgrade plan`: what the cluster can be upgraded to, printed as kubeadm prints it (two
-//! tables per upgrade, then the component configurations), or as kubeadm's UpgradePlan object.
+//! `kinit upgrade plan` and `diff`: what the cluster can be upgraded to, printed as kubeadm prints
+//! it (two tables per upgrade, then the component configurations) or as kubeadm's UpgradePlan
+//! object; and what an upgrade would change in this node's manifests.
 
-use crate::cli::{GlobalArgs, OutputFormat, UpgradePlanArgs};
+use crate::cli::{GlobalArgs, OutputFormat, UpgradeDiffArgs, UpgradePlanArgs};
 use crate::exit::{self, Exit};
 use crate::run_phases::root;
 use crate::tabwriter::align;
-use kinit_phases::commands::upgrade::{plan, PlanRequest};
+use kinit_phases::commands::upgrade::{diff, plan, DiffRequest, ManifestDiff, PlanRequest};
 use kinit_phases::domain::upgrade::plan::{AvailableUpgrade, UpgradePlan};
 use kinit_phases::domain::versions::parse_kubernetes_version;
 
@@ -177,4 +178,49 @@ fn render_upgrade(upgrade: &AvailableUpgrade) -> String {
     }
     out.push_str(SEPARATOR);
     out
+}
+
+/// `kinit upgrade diff [version]`: each control-plane manifest of this node against the one the
+/// version gives, as kubeadm's unified diff (`--- <file>` / `+++ new manifest`).
+pub fn run_diff(global: &GlobalArgs, args: &UpgradeDiffArgs) -> Result<i32, Exit> {
+    let config = crate::run_phases::upgrade_configuration(global, &[])?;
+    let file = &config.diff;
+    let target = args
+        .version
+        .clone()
+        .or_else(|| Some(file.kubernetes_version.clone()).filter(|v| !v.is_empty()));
+    let context = args.context_lines.unwrap_or(match file.context_lines {
+        n if n > 0 => n as usize,
+        _ => 3,
+    });
+    let request = DiffRequest {
+        host_root: &root(global),
+        kubeconfig: &args.kubeconfig,
+        target,
+        manifests: [
+            args.api_server_manifest.clone(),
+            args.controller_manager_manifest.clone(),
+            args.scheduler_manifest.clone(),
+        ],
+        call_limit: config
+            .timeouts
+            .as_ref()
+            .and_then(|t| t.kubernetes_api_call)
+            .map_or(kinit_phases::exec::api::DEFAULT_CALL_LIMIT, |d| d.0),
+    };
+    let diffs =
+        diff(&request, &mut |line| println!("{line}")).map_err(|e| Exit::failure(e.to_string()))?;
+    for manifest in diffs {
+        print!("{}", unified(&manifest, context));
+    }
+    Ok(0)
+}
+
+/// One manifest's unified diff, empty when nothing changes.
+fn unified(manifest: &ManifestDiff, context: usize) -> String {
+    similar::TextDiff::from_lines(&manifest.current, &manifest.new)
+        .unified_diff()
+        .context_radius(context)
+        .header(&manifest.path, "new manifest")
+        .to_string()
 }

@@ -14,19 +14,14 @@ use common::{have_root, kinit_result, text};
 use kinit_test_support as support;
 
 use std::path::Path;
-use std::process::Output;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
-use support::played_kubelet::{follow_mirror_pods, register_node_when_ready};
-use support::real::{
-    previous_real_bin, real_bin, real_kubernetes_version, real_tool, versions_in, PREVIOUS_WANTED,
-};
-use support::standin::{serve_http, OK};
+use support::real::{previous_real_bin, real_bin, real_kubernetes_version};
 use support::static_pods::StaticPods;
+use support::upgrade::{beside_mirror_pods, cluster_at, kubeadm_on_node, previous_version};
 
 const COMPONENTS: [&str; 4] = [
     "etcd",
@@ -35,87 +30,9 @@ const COMPONENTS: [&str; 4] = [
     "kube-scheduler",
 ];
 
-/// The preflight checks an empty root without a container runtime cannot pass (as in
-/// tests/real_cluster.rs).
-const UNMET_PREFLIGHT: &str = "NumCPU,Mem,CRI,FileExisting-ip,FileExisting-iptables,FileExisting-mount,FileExisting-nsenter,SystemVerification,KubeletVersion,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables,FileContent--proc-sys-net-ipv4-ip_forward,ImagePull";
-
-fn init_config(cp1: &Host, version: &str) -> String {
-    let path = cp1.path("/kinit.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: {address}
-nodeRegistration:
-  name: cp1
-timeouts:
-  controlPlaneComponentHealthCheck: 90s
-  kubeletHealthCheck: 30s
-  kubernetesAPICall: 30s
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {version}
-controlPlaneEndpoint: {address}:6443
-",
-            address = cp1.address
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-/// What the kubelet would report on its Node: Ready, at `version`; and cordoned, so that kubeadm's
-/// CreateJob check, which needs a node that runs Pods, skips itself as it does on such a cluster.
-fn node_reports(admin: &Kubectl, version: &str) {
-    let now = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    let now = text(&now.stdout).trim().to_string();
-    let status = json!({"status": {
-        "nodeInfo": {"kubeletVersion": version},
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "played", "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
-    admin
-        .try_ok(&[
-            "patch",
-            "node",
-            "cp1",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &status.to_string(),
-        ])
-        .unwrap();
-    admin.try_ok(&["cordon", "cp1"]).unwrap();
-}
-
-/// Runs `command` while the played kubelet remakes mirror Pods whose manifest changed.
-fn beside_mirror_pods(cp1: &Host, pods: &StaticPods, command: impl FnOnce() -> Output) -> Output {
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let follower = scope.spawn(|| follow_mirror_pods(cp1, pods, &stop));
-        let out = command();
-        stop.store(true, Ordering::SeqCst);
-        follower.join().unwrap();
-        out
-    })
-}
-
-/// `kubeadm upgrade plan <target>` of the v1.34 build, run on cp1 as on the node itself: chrooted
-/// into its root, in its network namespace.
+/// `kubeadm upgrade plan <target>` of the v1.34 build, run on cp1 as on the node itself.
 fn kubeadm_plan(cp1: &Host, target: &str) -> String {
-    std::fs::copy(real_tool("kubeadm"), cp1.path("/kubeadm")).unwrap();
-    let out = cp1
-        .ns
-        .command("chroot")
-        .arg(cp1.root())
-        .args(["/kubeadm", "upgrade", "plan", target])
-        .output()
-        .unwrap();
+    let out = kubeadm_on_node(cp1, &["upgrade", "plan", target]);
     assert!(
         out.status.success(),
         "kubeadm upgrade plan: {}{}",
@@ -172,9 +89,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
         return;
     }
     let began = Instant::now();
-    let _ = PREVIOUS_WANTED.set(());
+    let old = previous_version();
     let old_dir = previous_real_bin().to_path_buf();
-    let old = versions_in(&old_dir)[0].clone();
     let new = real_kubernetes_version();
     assert_ne!(old, new);
     let network = Network::new("upg", &["cp1"]);
@@ -182,30 +98,11 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     let pods = StaticPods::watch(cp1);
 
     // A cluster at the older minor, made by kinit.
-    let config = init_config(cp1, &old);
-    serve_http(cp1.listen("127.0.0.1", 10248), OK);
-    let init_ended = AtomicBool::new(false);
-    let (out, registered) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| register_node_when_ready(cp1, &init_ended));
-        let out = cp1.kinit(&[
-            "init",
-            "--config",
-            &config,
-            "-o",
-            "json",
-            "--ignore-preflight-errors",
-            UNMET_PREFLIGHT,
-        ]);
-        init_ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
-    kinit_result(out, "kinit init at the older minor", || pods.tails(30));
-    registered.unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(30)));
+    cluster_at(cp1, &pods, &old);
     all_run_from(&pods, &old_dir).unwrap_or_else(|e| panic!("{e}\n{}", pods.tails(20)));
     eprintln!("init at {old}: {:.1} s", began.elapsed().as_secs_f64());
 
     let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
-    node_reports(&admin, &old);
     admin
         .try_ok(&[
             "create",
@@ -236,6 +133,27 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
         .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
     assert_eq!(plan["kind"], "UpgradePlan", "{plan}");
     eprintln!("plans compared: {:.1} s", began.elapsed().as_secs_f64());
+
+    // The manifest changes, as a unified diff per control-plane component.
+    let out = cp1.kinit(&["upgrade", "diff", &new]);
+    let diff = text(&out.stdout);
+    assert!(out.status.success(), "{diff}{}", text(&out.stderr));
+    for component in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        let header = format!("--- /etc/kubernetes/manifests/{component}.yaml\n+++ new manifest\n");
+        assert!(diff.contains(&header), "{header:?} in:\n{diff}");
+        for (sign, version) in [('-', &old), ('+', &new)] {
+            let image = format!("image: \"registry.k8s.io/{component}:{version}\"");
+            assert!(
+                diff.lines()
+                    .any(|l| l.starts_with(sign) && l.trim_end().ends_with(&image)),
+                "{sign} {image} in:\n{diff}"
+            );
+        }
+    }
 
     // A dry run changes nothing.
     let manifests_before: Vec<Vec<u8>> = COMPONENTS
@@ -372,6 +290,11 @@ timeouts:
             "{prefix}* in {backups:?}"
         );
     }
+    // At the cluster's version now, there is nothing left to change.
+    let out = cp1.kinit(&["upgrade", "diff"]);
+    let diff = text(&out.stdout);
+    assert!(out.status.success(), "{diff}{}", text(&out.stderr));
+    assert!(!diff.contains("+++ new manifest"), "{diff}");
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));
     eprintln!("result: {result}");
     eprintln!("checked: {:.1} s", began.elapsed().as_secs_f64());

@@ -15,6 +15,7 @@ pub mod real;
 pub mod real_kubelet;
 pub mod standin;
 pub mod static_pods;
+pub mod upgrade;
 pub mod venv;
 
 /// The kinit repository, where `.venv` and `scripts/` are.

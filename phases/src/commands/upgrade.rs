@@ -516,3 +516,81 @@ pub fn plan(
         config_versions,
     })
 }
+
+/// What `kinit upgrade diff` compares.
+pub struct DiffRequest<'r> {
+    pub host_root: &'r Path,
+    pub kubeconfig: &'r str,
+    /// The version to compare with; the cluster's own when `None` (kubeadm's `upgrade diff`).
+    pub target: Option<String>,
+    /// The manifests to compare, by component: kube-apiserver, kube-controller-manager,
+    /// kube-scheduler; each in the manifests folder unless given.
+    pub manifests: [Option<String>; 3],
+    pub call_limit: std::time::Duration,
+}
+
+/// One control-plane manifest as it is on this node and as the upgrade would write it.
+pub struct ManifestDiff {
+    pub path: String,
+    pub current: String,
+    pub new: String,
+}
+
+/// The control-plane manifests of this node beside the ones the target version gives (without
+/// patches, as kubeadm's `upgrade diff`); etcd is not compared, as kubeadm does not.
+pub fn diff(
+    request: &DiffRequest<'_>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<ManifestDiff>, PrepareError> {
+    use crate::domain::manifests::{self, Component};
+    let path = request
+        .host_root
+        .join(request.kubeconfig.trim_start_matches('/'));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        PrepareError::Failed(format!(
+            "couldn't create a Kubernetes client from file {:?}: {e}",
+            request.kubeconfig
+        ))
+    })?;
+    let session = Session::connect(&text, request.kubeconfig, request.call_limit)
+        .map_err(PrepareError::Failed)?;
+    progress("[upgrade/diff] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
+    progress("[upgrade/diff] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
+    let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
+    let node = node_identity(request.host_root);
+    let stored = decode::load(&facts.cluster_configuration)
+        .cluster
+        .map(|c| c.kubernetes_version)
+        .unwrap_or_default();
+    let wanted = request.target.clone().unwrap_or(stored);
+    let target = crate::domain::versions::parse_kubernetes_version(&wanted).map_err(|e| {
+        PrepareError::Invalid {
+            what: "invalid version",
+            problems: vec![e],
+        }
+    })?;
+    let config = node_config(&facts, &node, &target, |_| {}, request.host_root)?;
+    let under = |path: &str| request.host_root.join(path.trim_start_matches('/'));
+    let host = crate::steps::manifests::facts_from(
+        |dir| under(dir).exists(),
+        |file| Ok(under(file).exists()),
+        &config,
+        None,
+    )
+    .map_err(PrepareError::Failed)?;
+    let components = [
+        Component::ApiServer,
+        Component::ControllerManager,
+        Component::Scheduler,
+    ];
+    let mut diffs = Vec::new();
+    for (component, given) in components.iter().zip(&request.manifests) {
+        let path = given.clone().unwrap_or_else(|| component.manifest_path());
+        let pod = manifests::build(*component, &config, &host).map_err(PrepareError::Failed)?;
+        let new = manifests::to_yaml(&pod, config.version.minor).map_err(PrepareError::Failed)?;
+        let current = std::fs::read_to_string(under(&path))
+            .map_err(|e| PrepareError::Failed(format!("open {path}: {e}")))?;
+        diffs.push(ManifestDiff { path, current, new });
+    }
+    Ok(diffs)
+}

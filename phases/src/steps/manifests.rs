@@ -13,20 +13,31 @@ fn host_facts<D: NodeData>(
     ctx: &PhaseContext<'_, D>,
     etcd_join: Option<Vec<EtcdPeer>>,
 ) -> Result<HostFacts, PhaseError> {
+    // Through the effects layer, so a dry run sees the CA an earlier phase would have written.
+    facts_from(
+        |dir| ctx.host.exists(dir),
+        |path| ctx.effects.read_file(path).map(|f| f.is_some()),
+        ctx.data.config(),
+        etcd_join,
+    )
+    .map_err(failed)
+}
+
+/// What a manifest takes from the host: the CA certificate folders it has, whether the cluster CA
+/// is external (its certificate without its key), and the proxy environment.
+pub(crate) fn facts_from(
+    exists: impl Fn(&str) -> bool,
+    has_file: impl Fn(&str) -> Result<bool, String>,
+    config: &crate::domain::config::resolve::InitConfig,
+    etcd_join: Option<Vec<EtcdPeer>>,
+) -> Result<HostFacts, String> {
     let ca_cert_dirs = CA_CERTS_EXTRA_DIRS
         .iter()
-        .filter(|dir| ctx.host.exists(dir))
+        .filter(|dir| exists(dir))
         .map(|dir| dir.to_string())
         .collect();
-    // Through the effects layer, so a dry run sees the CA an earlier phase would have written.
-    let ca = |ext| manifests::flags::pki(ctx.data.config(), &format!("ca.{ext}"));
-    let has = |path: String| {
-        ctx.effects
-            .read_file(&path)
-            .map(|f| f.is_some())
-            .map_err(failed)
-    };
-    let external_ca = has(ca("crt"))? && !has(ca("key"))?;
+    let ca = |ext| manifests::flags::pki(config, &format!("ca.{ext}"));
+    let external_ca = has_file(&ca("crt"))? && !has_file(&ca("key"))?;
     Ok(HostFacts {
         ca_cert_dirs,
         external_ca,

@@ -4,8 +4,8 @@
 //! from that minor's real programs by tests/support/static_pods.rs), then the clock runs over
 //! `upgrade apply` to the main minor (v1.34) while the same played kubelet remakes the mirror Pods
 //! of the changed manifests (tests/support/upgrade.rs). kubeadm runs as on the node, chrooted into
-//! its root; both are told `-y` and to ignore preflight errors (kubeadm's image pull needs a
-//! container runtime there is not). After the clock stops, every component must run the new
+//! its root; both are told `-y` and skip the preflight phase (kubeadm's pulls the images, and with
+//! no container runtime here it stops there whatever errors it is told to ignore). After the clock stops, every component must run the new
 //! program. Needs root and the real programs of both minors (scripts/test-deps.sh); run with
 //! `sudo cargo bench --bench kubeadm_upgrade` (`KINIT_BENCH_ROUNDS`, default 3).
 
@@ -54,7 +54,7 @@ fn one_round(tool: Tool, round: usize, old: &str, new: &str) -> Duration {
                 "apply",
                 new,
                 "-y",
-                "--ignore-preflight-errors=all",
+                "--skip-phases=preflight",
             ],
         ),
         Tool::Kinit => cp1.kinit(&[
@@ -62,7 +62,8 @@ fn one_round(tool: Tool, round: usize, old: &str, new: &str) -> Duration {
             "apply",
             new,
             "-y",
-            "--ignore-preflight-errors=all",
+            "--skip-phases",
+            "preflight",
         ]),
     });
     let took = started.elapsed();

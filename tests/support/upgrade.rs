@@ -124,7 +124,8 @@ pub fn beside_mirror_pods(
 
 /// The real kubeadm of the main minor, run on `host` as on the node itself: in its network
 /// namespace, chrooted into its root, with the machine's `/usr`, `/bin` and libraries bound in
-/// read-only (kubeadm's etcd backup runs `cp`), in a mount namespace of its own that ends with it.
+/// read-only (kubeadm's etcd backup runs `cp`) and `/dev`, in a mount namespace of its own that
+/// ends with it.
 pub fn kubeadm_on_node(host: &Host, args: &[&str]) -> Output {
     std::fs::copy(real_tool("kubeadm"), host.path("/kubeadm")).unwrap();
     let root = host.root().display().to_string();
@@ -136,6 +137,10 @@ pub fn kubeadm_on_node(host: &Host, args: &[&str]) -> Output {
             ));
         }
     }
+    // Its programs write to /dev/null.
+    script.push_str(&format!(
+        "mkdir -p {root}/dev && mount --bind /dev {root}/dev\n"
+    ));
     script.push_str(&format!("exec chroot {root} /kubeadm \"$@\"\n"));
     host.ns
         .command("unshare")

@@ -620,6 +620,18 @@ pub fn upgrade_configuration(
     }
 }
 
+/// The patches folder: the flag's, else the file's when it names one.
+fn patches_dir(
+    flag: &Option<String>,
+    file: &Option<kinit_phases::domain::config::types::Patches>,
+) -> Option<String> {
+    flag.clone().or_else(|| {
+        file.as_ref()
+            .map(|p| p.directory.clone())
+            .filter(|d| !d.is_empty())
+    })
+}
+
 /// The union of the flag's and the file's names, as kubeadm takes them.
 pub fn union(flags: &[String], file: &[String]) -> Vec<String> {
     let mut all = flags.to_vec();
@@ -707,13 +719,7 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
         host_root: &root(global),
         kubeconfig: &args.common.kubeconfig,
         target: Some(&version),
-        patches: args.patches.clone().or_else(|| {
-            apply
-                .patches
-                .as_ref()
-                .map(|p| p.directory.clone())
-                .filter(|d| !d.is_empty())
-        }),
+        patches: patches_dir(&args.patches, &apply.patches),
         timeouts: config.timeouts.clone(),
         options,
     };
@@ -784,12 +790,7 @@ pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, 
         host_root: &host_root,
         kubeconfig: &kubeconfig,
         target: None,
-        patches: args.patches.clone().or_else(|| {
-            node.patches
-                .as_ref()
-                .map(|p| p.directory.clone())
-                .filter(|d| !d.is_empty())
-        }),
+        patches: patches_dir(&args.patches, &node.patches),
         timeouts: config.timeouts.clone(),
         options,
     };

@@ -113,10 +113,8 @@ fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseE
     }
 }
 
-/// `upgrade apply phase preflight`: root, the cluster's health, the version policy and the question.
-pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
-    ctx.sink
-        .line("[upgrade/preflight] Running preflight checks");
+/// kubeadm's one host check before an upgrade: root (a warning in a dry run).
+fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
     let root = kinit_preflight::run(
         &[Check::IsPrivilegedUser {
             dry_run: ctx.dry_run,
@@ -127,6 +125,14 @@ pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<St
     if root.has_fatal() {
         return Err(PhaseError::PreflightFailed(root.error_text()));
     }
+    Ok(())
+}
+
+/// `upgrade apply phase preflight`: root, the cluster's health, the version policy and the question.
+pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
+    ctx.sink
+        .line("[upgrade/preflight] Running preflight checks");
+    root_check(ctx)?;
     ctx.sink.line("[upgrade] Running cluster health checks");
     let mut warnings = report(ctx)?;
     let target = ctx.data.config.version.clone();
@@ -189,16 +195,7 @@ fn ask(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
 pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     ctx.sink
         .line("[upgrade/preflight] Running pre-flight checks");
-    let root = kinit_preflight::run(
-        &[Check::IsPrivilegedUser {
-            dry_run: ctx.dry_run,
-        }],
-        ctx.host,
-        &ctx.ignore,
-    );
-    if root.has_fatal() {
-        return Err(PhaseError::PreflightFailed(root.error_text()));
-    }
+    root_check(ctx)?;
     if !ctx.data.control_plane {
         ctx.sink
             .line("[upgrade/preflight] Skipping prepull. Not a control plane node.");

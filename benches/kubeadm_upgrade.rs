@@ -49,22 +49,9 @@ fn one_round(tool: Tool, round: usize, old: &str, new: &str) -> Duration {
     let out = beside_mirror_pods(cp1, &pods, || match tool {
         Tool::Kubeadm => kubeadm_on_node(
             cp1,
-            &[
-                "upgrade",
-                "apply",
-                new,
-                "-y",
-                "--skip-phases=preflight",
-            ],
+            &["upgrade", "apply", new, "-y", "--skip-phases=preflight"],
         ),
-        Tool::Kinit => cp1.kinit(&[
-            "upgrade",
-            "apply",
-            new,
-            "-y",
-            "--skip-phases",
-            "preflight",
-        ]),
+        Tool::Kinit => cp1.kinit(&["upgrade", "apply", new, "-y", "--skip-phases", "preflight"]),
     });
     let took = started.elapsed();
     assert!(

@@ -290,6 +290,56 @@ timeouts:
             "{prefix}* in {backups:?}"
         );
     }
+    // The same upgrade again changes nothing: no file, no restart, no object.
+    let snapshot = || {
+        let mut files: Vec<(String, Vec<u8>)> = COMPONENTS
+            .iter()
+            .map(|c| format!("/etc/kubernetes/manifests/{c}.yaml"))
+            .chain(
+                [
+                    "/etc/kubernetes/pki/apiserver.crt",
+                    "/etc/kubernetes/pki/etcd/server.crt",
+                    "/etc/kubernetes/admin.conf",
+                    "/var/lib/kubelet/config.yaml",
+                ]
+                .map(String::from),
+            )
+            .map(|f| {
+                let bytes = std::fs::read(cp1.path(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect();
+        let mut tmp: Vec<String> = std::fs::read_dir(cp1.path("/etc/kubernetes/tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        tmp.sort();
+        files.push(("/etc/kubernetes/tmp".into(), tmp.join(",").into_bytes()));
+        let starts: Vec<u32> = COMPONENTS.iter().map(|c| pods.starts(c)).collect();
+        let version = admin
+            .json(&["get", "configmap", "-n", "kube-system", "kubeadm-config"])
+            .unwrap()["metadata"]["resourceVersion"]
+            .clone();
+        (files, starts, version)
+    };
+    let before = snapshot();
+    let out = beside_mirror_pods(cp1, &pods, || cp1.kinit(&["upgrade", "apply", &new, "-y"]));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("nothing to upgrade"), "{said}");
+    let after = snapshot();
+    for ((file, was), (_, is)) in before.0.iter().zip(&after.0) {
+        assert!(was == is, "the re-run changed {file}:\n{said}");
+    }
+    assert_eq!(
+        before.1, after.1,
+        "the re-run restarted a component:\n{said}"
+    );
+    assert_eq!(
+        before.2, after.2,
+        "the re-run wrote kubeadm-config:\n{said}"
+    );
+
     // At the cluster's version now, there is nothing left to change.
     let out = cp1.kinit(&["upgrade", "diff"]);
     let diff = text(&out.stdout);

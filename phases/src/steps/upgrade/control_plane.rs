@@ -480,6 +480,22 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
     for component in &components {
         rendered.push((*component, render(ctx, *component, None)?));
     }
+    // A run at the version this node already runs (a re-run after an upgrade) changes nothing:
+    // no backup, no renewal, no restart (kubeadm backs up and renews admin.conf each time).
+    let mut unchanged = true;
+    for (component, new) in &rendered {
+        let current = ctx
+            .effects
+            .read_file(&component.manifest_path())
+            .map_err(failed)?;
+        unchanged &= current.is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new));
+    }
+    if unchanged {
+        ctx.sink.line(&format!(
+            "[upgrade/control-plane] The control plane of this node already runs version {version:?}: nothing to upgrade"
+        ));
+        return Ok(Vec::new());
+    }
     let node = ctx.data.node.name.clone();
     // The hashes the kubelet runs now, before anything changes.
     let hashes = ctx.live(
@@ -558,7 +574,7 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
             }
         }
     }
-    if ctx.data.options.certificate_renewal && !ctx.dry_run {
+    if ctx.data.options.certificate_renewal {
         let mut confs = vec![layout::ADMIN_CONF_FILE];
         if ctx
             .effects

@@ -97,12 +97,18 @@ pub fn judge(
 
 /// Runs the health checks in the run's session and prints them; an error not ignored stops it.
 fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
-    let findings = if ctx.dry_run {
-        Vec::new()
-    } else {
-        let host = ctx.host;
-        cluster_health(cluster::session(ctx)?, host)
-    };
+    let host = ctx.host;
+    let findings = ctx
+        .live(
+            |_| {
+                vec![
+                    "run the cluster health checks ControlPlaneNodesReady and StaticPodManifest"
+                        .into(),
+                ]
+            },
+            |ctx| Ok(cluster_health(cluster::session(ctx)?, host)),
+        )?
+        .unwrap_or_default();
     let (warnings, error) = judge(findings, &ctx.ignore);
     for warning in &warnings {
         ctx.sink.line(&format!("\t{warning}"));
@@ -207,17 +213,7 @@ pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<Str
 /// the old one kept in /etc/kubernetes/tmp first. The kubelet is not restarted, as with kubeadm.
 pub fn kubelet_config(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     let backup_dir = format!("{TMP_DIR}/kubeadm-kubelet-config-{}", std::process::id());
-    if let Some(old) = ctx.effects.read_file(KUBELET_CONFIG).map_err(failed)? {
-        ctx.effects.ensure_dir(TMP_DIR, 0o700).map_err(failed)?;
-        ctx.effects.ensure_dir(&backup_dir, 0o700).map_err(failed)?;
-        let backup = format!("{backup_dir}/config.yaml");
-        ctx.sink.line(&format!(
-            "[upgrade] Backing up kubelet config file to {backup}"
-        ));
-        ctx.effects
-            .write_file(&backup, &old, 0o644)
-            .map_err(|e| failed(format!("error backing up the kubelet config file: {e}")))?;
-    }
+    let old = ctx.effects.read_file(KUBELET_CONFIG).map_err(failed)?;
     let (mut value, warnings) = crate::steps::kubelet::kubelet_configuration(ctx)?;
     if crate::steps::kubelet::node_local_cri_socket(ctx.data.config()) {
         let socket = &ctx.data.config().init.node_registration.cri_socket;
@@ -229,6 +225,24 @@ pub fn kubelet_config(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<Str
         }
     }
     let text = crate::domain::config::to_yaml(&value).map_err(failed)?;
+    if old.as_deref() == Some(text.as_bytes()) {
+        // A re-run after the upgrade: nothing to back up or write.
+        ctx.sink.line(&format!(
+            "[upgrade/kubelet-config] {KUBELET_CONFIG} is already the configuration of this version"
+        ));
+        return Ok(warnings);
+    }
+    if let Some(old) = &old {
+        ctx.effects.ensure_dir(TMP_DIR, 0o700).map_err(failed)?;
+        ctx.effects.ensure_dir(&backup_dir, 0o700).map_err(failed)?;
+        let backup = format!("{backup_dir}/config.yaml");
+        ctx.sink.line(&format!(
+            "[upgrade] Backing up kubelet config file to {backup}"
+        ));
+        ctx.effects
+            .write_file(&backup, old, 0o644)
+            .map_err(|e| failed(format!("error backing up the kubelet config file: {e}")))?;
+    }
     ctx.sink.line(&format!(
         "[kubelet-start] Writing kubelet configuration to file {KUBELET_CONFIG:?}"
     ));
@@ -253,9 +267,26 @@ pub fn addons_may_go(
         ));
         return Ok(false);
     }
-    if ctx.dry_run {
-        return Ok(true);
+    let behind = ctx.live(
+        |_| vec![format!("check that every control plane runs this node's kube-apiserver image before the {addon} addon")],
+        |ctx| control_planes_behind(ctx),
+    )?;
+    match behind {
+        Some(behind) if !behind.is_empty() => {
+            ctx.sink.line(&format!(
+                "[upgrade/addon] Skipping upgrade of addons because control plane instances [{}] have not been upgraded",
+                behind.join(" ")
+            ));
+            Ok(false)
+        }
+        _ => Ok(true),
     }
+}
+
+/// The control-plane nodes whose kube-apiserver runs another image than this node's.
+fn control_planes_behind(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+) -> Result<Vec<String>, PhaseError> {
     let node = ctx.data.node.name.clone();
     let session = cluster::session(ctx)?;
     let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
@@ -287,14 +318,7 @@ pub fn addons_may_go(
         .map(on)
         .collect();
     behind.sort();
-    if behind.is_empty() {
-        return Ok(true);
-    }
-    ctx.sink.line(&format!(
-        "[upgrade/addon] Skipping upgrade of addons because control plane instances [{}] have not been upgraded",
-        behind.join(" ")
-    ));
-    Ok(false)
+    Ok(behind)
 }
 
 pub fn addon_coredns(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {

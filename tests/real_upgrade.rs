@@ -14,14 +14,19 @@ use common::{have_root, kinit_result, text};
 use kinit_test_support as support;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
+use support::played_kubelet::{bootstrap_kubelet, node_object};
 use support::real::{previous_real_bin, real_bin, real_kubernetes_version};
 use support::static_pods::StaticPods;
-use support::upgrade::{beside_mirror_pods, cluster_at, kubeadm_on_node, previous_version};
+use support::upgrade::{
+    beside_mirror_pods, cluster_at, kubeadm_on_node, node_reports_as, previous_version,
+    UNMET_PREFLIGHT,
+};
 
 const COMPONENTS: [&str; 4] = [
     "etcd",
@@ -83,6 +88,96 @@ fn all_run_from(pods: &StaticPods, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// w1 joins as a worker with a token from `kinit token create`, its kubelet played (TLS
+/// bootstrap through the real controller manager, then its Node as the kubelet registers it,
+/// Ready at `version`).
+fn worker_joins(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, version: &str) {
+    let out = cp1.kinit(&["token", "create", "--print-join-command"]);
+    let command = text(&out.stdout);
+    assert!(out.status.success(), "{command}{}", text(&out.stderr));
+    let word_after = |flag: &str| {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == flag).unwrap();
+        words[at + 1].to_string()
+    };
+    let (token, hash) = (
+        word_after("--token"),
+        word_after("--discovery-token-ca-cert-hash"),
+    );
+    let config = w1.path("/join.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    token: {token}
+    apiServerEndpoint: {address}:6443
+    caCertHashes: [\"{hash}\"]
+nodeRegistration:
+  name: w1
+timeouts:
+  discovery: 30s
+  kubernetesAPICall: 10s
+  tlsBootstrap: 60s
+  kubeletHealthCheck: 30s
+",
+            address = cp1.address
+        ),
+    )
+    .unwrap();
+    let ended = AtomicBool::new(false);
+    let (out, kubelet) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| bootstrap_kubelet(w1, &ended, pods));
+        let out = w1.kinit(&[
+            "join",
+            "--config",
+            config.to_str().unwrap(),
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    assert!(
+        out.status.success(),
+        "kinit join on w1: {}{}\nthe played kubelet: {:?}",
+        text(&out.stdout),
+        text(&out.stderr),
+        kubelet.err()
+    );
+    let node = w1.path("/node.json");
+    std::fs::write(&node, node_object("w1", &w1.address).to_string()).unwrap();
+    Kubectl::new(w1, "/etc/kubernetes/kubelet.conf")
+        .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
+        .unwrap();
+    node_reports_as(admin, "w1", version);
+}
+
+/// `host`'s CRI socket is in instance-config.yaml and config.yaml, no longer in kubeadm-flags.env.
+fn cri_socket_moved(host: &Host) {
+    let read = |file: &str| std::fs::read_to_string(host.path(file)).unwrap_or_default();
+    let instance = read("/var/lib/kubelet/instance-config.yaml");
+    assert!(
+        instance.starts_with("containerRuntimeEndpoint: "),
+        "{}: instance-config.yaml: {instance:?}",
+        host.name
+    );
+    let flags = read("/var/lib/kubelet/kubeadm-flags.env");
+    assert!(
+        flags.starts_with("KUBELET_KUBEADM_ARGS=")
+            && !flags.contains("--container-runtime-endpoint"),
+        "{}: kubeadm-flags.env: {flags}",
+        host.name
+    );
+    assert!(
+        read("/var/lib/kubelet/config.yaml").contains("containerRuntimeEndpoint: "),
+        "{}: config.yaml",
+        host.name
+    );
+}
+
 #[test]
 fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     if !have_root() {
@@ -93,8 +188,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     let old_dir = previous_real_bin().to_path_buf();
     let new = real_kubernetes_version();
     assert_ne!(old, new);
-    let network = Network::new("upg", &["cp1"]);
-    let cp1 = network.host("cp1");
+    let network = Network::new("upg", &["cp1", "w1"]);
+    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
     let pods = StaticPods::watch(cp1);
 
     // A cluster at the older minor, made by kinit.
@@ -103,6 +198,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     eprintln!("init at {old}: {:.1} s", began.elapsed().as_secs_f64());
 
     let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
+    worker_joins(cp1, w1, &admin, &pods, &old);
+    eprintln!("w1 joined: {:.1} s", began.elapsed().as_secs_f64());
     admin
         .try_ok(&[
             "create",
@@ -247,7 +344,38 @@ timeouts:
     let out = beside_mirror_pods(cp1, &pods, || {
         cp1.kinit(&["upgrade", "apply", &new, "-y", "-o", "json"])
     });
+    let events = text(&out.stdout);
     let result = kinit_result(out, "kinit upgrade apply", || pods.tails(30));
+    // Each component's step, with its outcome, in the control-plane phase's event.
+    let control_plane: Value = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "phase-end" && e["phase"] == "control-plane")
+        .unwrap_or_else(|| panic!("no control-plane phase-end event in:\n{events}"));
+    let outcomes: Vec<(String, String)> = control_plane["report"]["components"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{control_plane}"))
+        .iter()
+        .map(|c| {
+            assert!(c["durationMs"].as_f64().is_some(), "{c}");
+            (
+                c["component"].as_str().unwrap().to_string(),
+                c["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // etcd, already at its new version since the rolled-back run, restarts for its renewed
+    // certificates because kube-apiserver changes (as kubeadm does).
+    let expected: Vec<(String, String)> = [
+        ("etcd", "restarted"),
+        ("kube-apiserver", "upgraded"),
+        ("kube-controller-manager", "upgraded"),
+        ("kube-scheduler", "upgraded"),
+    ]
+    .iter()
+    .map(|(c, o)| (c.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(outcomes, expected, "{control_plane}");
     eprintln!("upgraded: {:.1} s", began.elapsed().as_secs_f64());
     wait_until(
         "every component runs the newer program",
@@ -338,6 +466,40 @@ timeouts:
     assert_eq!(
         before.2, after.2,
         "the re-run wrote kubeadm-config:\n{said}"
+    );
+
+    // The node's CRI socket moved to instance-config.yaml (NodeLocalCRISocket, on from 1.34), as
+    // kubeadm's upgrade moves it, and left the Node's annotation.
+    cri_socket_moved(cp1);
+    let node = admin.json(&["get", "node", "cp1"]).unwrap();
+    assert!(
+        node["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"].is_null(),
+        "{}",
+        node["metadata"]
+    );
+
+    // The worker, with its kubelet.conf: only the kubelet's configuration changes.
+    let manifests_of_w1 = w1.path("/etc/kubernetes/manifests");
+    let out = w1.kinit(&["upgrade", "node"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "kinit upgrade node on w1:\n{said}");
+    for line in [
+        "[upgrade/control-plane] Skipping phase. Not a control plane node.",
+        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+    ] {
+        assert!(said.contains(line), "{line:?} in:\n{said}");
+    }
+    cri_socket_moved(w1);
+    assert!(
+        std::fs::read_dir(&manifests_of_w1).map_or(true, |mut d| d.next().is_none()),
+        "upgrade node wrote manifests on a worker"
+    );
+    let out = w1.kinit(&["upgrade", "node"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("is already the configuration of this version"),
+        "{}",
+        text(&out.stdout)
     );
 
     // At the cluster's version now, there is nothing left to change.

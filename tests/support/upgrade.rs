@@ -83,6 +83,11 @@ pub fn cluster_at(cp1: &Host, pods: &StaticPods, version: &str) {
 /// What the kubelet would report on its Node: Ready, at `version`; and cordoned, so that kubeadm's
 /// CreateJob check, which needs a node that runs Pods, skips itself as it does on such a cluster.
 pub fn node_reports(admin: &Kubectl, version: &str) {
+    node_reports_as(admin, "cp1", version);
+}
+
+/// [`node_reports`] for the Node `node`.
+pub fn node_reports_as(admin: &Kubectl, node: &str, version: &str) {
     let now = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
         .output()
@@ -96,14 +101,14 @@ pub fn node_reports(admin: &Kubectl, version: &str) {
         .try_ok(&[
             "patch",
             "node",
-            "cp1",
+            node,
             "--subresource=status",
             "--type=merge",
             "-p",
             &status.to_string(),
         ])
         .unwrap();
-    admin.try_ok(&["cordon", "cp1"]).unwrap();
+    admin.try_ok(&["cordon", node]).unwrap();
 }
 
 /// Runs `command` while the played kubelet remakes mirror Pods whose manifest changed.

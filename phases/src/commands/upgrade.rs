@@ -122,13 +122,25 @@ pub fn read_cluster(session: &Session) -> Result<ClusterFacts, String> {
         .data
         .and_then(|mut d| d.remove("ClusterConfiguration"))
         .ok_or("unexpected error when reading kubeadm-config ConfigMap: ClusterConfiguration key value pair missing")?;
+    // A worker's `upgrade node` reads with kubelet.conf, whose node identity may not read the
+    // control plane's Pods, the other Nodes, the CoreDNS Deployment or kube-proxy's ConfigMap:
+    // only `plan` and `apply`, which read with admin.conf, need them.
     let optional = |found: Result<ConfigMap, ApiError>, key: &str| match found {
         Ok(map) => Ok(map.data.and_then(|mut d| d.remove(key))),
-        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) if e.is_not_found() || e.is_forbidden() => Ok(None),
         Err(e) => Err(e.to_string()),
     };
-    let dns = dns.map_err(|e| e.to_string())?;
-    let coredns = match dns.items.as_slice() {
+    let versions = |found: Result<VersionsOnNodes, ApiError>| match found {
+        Ok(on) => Ok(on),
+        Err(e) if e.is_forbidden() => Ok(VersionsOnNodes::new()),
+        Err(e) => Err(e.to_string()),
+    };
+    let dns = match dns {
+        Ok(list) => list.items,
+        Err(e) if e.is_forbidden() => Vec::new(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let coredns = match dns.as_slice() {
         [] => String::new(),
         [one] => one
             .spec
@@ -155,11 +167,12 @@ pub fn read_cluster(session: &Session) -> Result<ClusterFacts, String> {
         kubelet_configuration: optional(kubelet, "kubelet")?,
         kube_proxy_configuration: optional(proxy, "config.conf")?,
         versions: ClusterVersions {
-            api_servers: api.map_err(|e| e.to_string())?,
-            controller_managers: cm.map_err(|e| e.to_string())?,
-            schedulers: sched.map_err(|e| e.to_string())?,
-            etcd: etcd.map_err(|e| e.to_string())?,
-            kubelets: nodes.map_err(|e| format!("couldn't list all nodes in cluster: {e}"))?,
+            api_servers: versions(api)?,
+            controller_managers: versions(cm)?,
+            schedulers: versions(sched)?,
+            etcd: versions(etcd)?,
+            kubelets: versions(nodes)
+                .map_err(|e| format!("couldn't list all nodes in cluster: {e}"))?,
             coredns,
         },
         server_version: version
@@ -320,8 +333,12 @@ pub fn prepare(
         .as_ref()
         .and_then(|t| t.kubernetes_api_call)
         .map_or(crate::exec::api::DEFAULT_CALL_LIMIT, |d| d.0);
-    let session =
-        Session::connect(&text, request.kubeconfig, limit).map_err(PrepareError::Failed)?;
+    let session = Session::connect(
+        &inline(request.host_root, &text, request.kubeconfig)?,
+        request.kubeconfig,
+        limit,
+    )
+    .map_err(PrepareError::Failed)?;
     progress("[upgrade] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
@@ -422,8 +439,12 @@ pub fn plan(
             request.kubeconfig
         ))
     })?;
-    let session = Session::connect(&text, request.kubeconfig, request.call_limit)
-        .map_err(PrepareError::Failed)?;
+    let session = Session::connect(
+        &inline(request.host_root, &text, request.kubeconfig)?,
+        request.kubeconfig,
+        request.call_limit,
+    )
+    .map_err(PrepareError::Failed)?;
     progress("[upgrade/config] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade/config] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
@@ -517,6 +538,15 @@ pub fn plan(
     })
 }
 
+/// The kubeconfig's files read under the node's root (see `with_files_inline`).
+fn inline(root: &Path, text: &str, source: &str) -> Result<String, PrepareError> {
+    let host = kinit_preflight::RealHost::new(root.to_path_buf());
+    crate::exec::api::with_files_inline(text, source, |file| {
+        kinit_preflight::Host::read_file(&host, file).map_err(|e| e.to_string())
+    })
+    .map_err(PrepareError::Failed)
+}
+
 /// What `kinit upgrade diff` compares.
 pub struct DiffRequest<'r> {
     pub host_root: &'r Path,
@@ -552,8 +582,12 @@ pub fn diff(
             request.kubeconfig
         ))
     })?;
-    let session = Session::connect(&text, request.kubeconfig, request.call_limit)
-        .map_err(PrepareError::Failed)?;
+    let session = Session::connect(
+        &inline(request.host_root, &text, request.kubeconfig)?,
+        request.kubeconfig,
+        request.call_limit,
+    )
+    .map_err(PrepareError::Failed)?;
     progress("[upgrade/diff] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade/diff] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;

@@ -28,14 +28,14 @@ pub fn apply_phases() -> Vec<Phase<UpgradeData>> {
                 Phase::new(
                     "kubelet",
                     "Upload the kubelet configuration to a ConfigMap",
-                    upload_config::run_kubelet,
+                    upgrade::kubelet::upload_kubelet,
                 ),
             ],
         ),
         Phase::new(
             "kubelet-config",
             "Upgrade the kubelet configuration for this node",
-            upgrade::kubelet_config,
+            upgrade::kubelet::kubelet_config,
         ),
         Phase::new(
             "bootstrap-token",
@@ -66,7 +66,7 @@ pub fn node_phases() -> Vec<Phase<UpgradeData>> {
         Phase::new(
             "kubelet-config",
             "Upgrade the kubelet configuration for this node",
-            upgrade::kubelet_config,
+            upgrade::kubelet::kubelet_config,
         ),
         Phase::group("addon", "Upgrade the default kubeadm addons", addons()),
         Phase::new(

@@ -35,7 +35,11 @@ pub fn connect_with<D: NodeData>(
             "{path} does not exist: run `kinit init phase kubeconfig` first, or point --kubeconfig at a kubeconfig for this cluster"
         ))
     })?;
-    Session::connect(&String::from_utf8_lossy(&text), path, call_limit(ctx)).map_err(failed)
+    let text = crate::exec::api::with_files_inline(&String::from_utf8_lossy(&text), path, |file| {
+        ctx.host.read_file(file).map_err(|e| e.to_string())
+    })
+    .map_err(failed)?;
+    Session::connect(&text, path, call_limit(ctx)).map_err(failed)
 }
 
 fn cluster_admins_binding() -> ApiObject {
@@ -70,8 +74,26 @@ pub fn session<'c, D: NodeData>(
             None => None,
         };
         let admin = connect_with(ctx, ctx.data.kubeconfig())?;
+        // Only an identity the binding names needs it: a node's kubelet.conf (a worker's
+        // `upgrade node`) goes on without it.
+        let text = ctx
+            .effects
+            .read_file(ctx.data.kubeconfig())
+            .map_err(failed)?;
+        let in_group = text.is_some_and(|text| {
+            certificate_in_group(
+                &String::from_utf8_lossy(&text),
+                &admin.source,
+                CLUSTER_ADMINS_GROUP,
+            )
+        });
         let binding = [cluster_admins_binding()];
-        match admin.apply_all(&binding) {
+        let made = if in_group {
+            admin.apply_all(&binding)
+        } else {
+            Ok(())
+        };
+        match made {
             Ok(()) => {}
             Err(errors) if errors.iter().all(|e| e.is_forbidden()) => {
                 tracing::info!(
@@ -92,22 +114,8 @@ pub fn session<'c, D: NodeData>(
                     .map_err(|errors| failed(session::join(&errors)))?;
                 // The API server's authorizer learns of the binding a moment after it is stored
                 // and refuses admin.conf until then: its calls try a refusal again for a few
-                // seconds (kubeadm retries its calls on any error). Only an identity the binding
-                // names is given that time: a kubeconfig of a user granted nothing fails at once.
-                let text = ctx
-                    .effects
-                    .read_file(ctx.data.kubeconfig())
-                    .map_err(failed)?;
-                let in_group = text.is_some_and(|text| {
-                    certificate_in_group(
-                        &String::from_utf8_lossy(&text),
-                        &admin.source,
-                        CLUSTER_ADMINS_GROUP,
-                    )
-                });
-                if in_group {
-                    crate::exec::api::retry::authorizer_catching_up(AUTHORIZER_CATCH_UP);
-                }
+                // seconds (kubeadm retries its calls on any error).
+                crate::exec::api::retry::authorizer_catching_up(AUTHORIZER_CATCH_UP);
             }
             Err(errors) => return Err(failed(session::join(&errors))),
         }

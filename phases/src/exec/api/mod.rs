@@ -9,4 +9,6 @@ pub(crate) mod session;
 pub(crate) mod tokens;
 
 pub use object::{ApiObject, Mode};
-pub use session::{apply_objects, call, ApiError, Session, Work, DEFAULT_CALL_LIMIT};
+pub use session::{
+    apply_objects, call, with_files_inline, ApiError, Session, Work, DEFAULT_CALL_LIMIT,
+};

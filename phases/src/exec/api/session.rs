@@ -122,6 +122,48 @@ pub fn ipv6_literal(uri: &http::Uri) -> Option<String> {
     Some(host.to_string())
 }
 
+/// `kubeconfig` with the files it names (client certificate and key, cluster CA) read through
+/// `read` and carried inline: under `--rootfs` they are paths of the node, which the API client
+/// would read on this machine (kubelet.conf names its rotated client certificate by path). A
+/// kubeconfig that names no file comes back as it is.
+pub fn with_files_inline(
+    kubeconfig: &str,
+    source: &str,
+    read: impl Fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut parsed = Kubeconfig::from_yaml(kubeconfig)
+        .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+    let mut inlined = false;
+    let mut data = |path: String, what: &str| -> Result<String, String> {
+        inlined = true;
+        let text = read(&path)
+            .map_err(|e| format!("cannot read the {what} {path} that {source} names: {e}"))?;
+        Ok(openssl::base64::encode_block(text.as_bytes()))
+    };
+    for named in &mut parsed.auth_infos {
+        if let Some(user) = named.auth_info.as_mut() {
+            if let Some(path) = user.client_certificate.take() {
+                user.client_certificate_data = Some(data(path, "client certificate")?);
+            }
+            if let Some(path) = user.client_key.take() {
+                user.client_key_data = Some(data(path, "client key")?.into());
+            }
+        }
+    }
+    for named in &mut parsed.clusters {
+        if let Some(cluster) = named.cluster.as_mut() {
+            if let Some(path) = cluster.certificate_authority.take() {
+                cluster.certificate_authority_data = Some(data(path, "certificate authority")?);
+            }
+        }
+    }
+    if !inlined {
+        return Ok(kubeconfig.to_string());
+    }
+    // JSON is YAML, which is what kubeconfig readers take.
+    serde_json::to_string(&parsed).map_err(|e| format!("{source}: {e}"))
+}
+
 impl Session {
     /// A client for the cluster and user of `kubeconfig` (its current context), read from `source`.
     pub fn connect(

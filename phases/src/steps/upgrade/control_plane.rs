@@ -367,6 +367,17 @@ fn roll_back(
     }
 }
 
+/// One component's line in the phase's `-o json` report: `upgraded`, `restarted` (an unchanged
+/// manifest, for renewed certificates), `unchanged`, `failed` or `rolled-back`, with the time its
+/// step took.
+fn component_record(component: Component, outcome: &str, took: Duration) -> serde_json::Value {
+    serde_json::json!({
+        "component": component.name(),
+        "outcome": outcome,
+        "durationMs": took.as_secs_f64() * 1000.0,
+    })
+}
+
 /// Waits until `component`'s mirror Pod shows `hash` again: the kubelet runs the restored manifest.
 fn wait_hash_back(
     ctx: &mut PhaseContext<'_, UpgradeData>,
@@ -491,6 +502,11 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         unchanged &= current.is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new));
     }
     if unchanged {
+        let report: Vec<serde_json::Value> = rendered
+            .iter()
+            .map(|(c, _)| component_record(*c, "unchanged", Duration::ZERO))
+            .collect();
+        ctx.report = Some(serde_json::json!({ "components": report }));
         ctx.sink.line(&format!(
             "[upgrade/control-plane] The control plane of this node already runs version {version:?}: nothing to upgrade"
         ));
@@ -539,7 +555,9 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         .unwrap_or_default();
     let api_server_changes = !same_pod(&current_api_server, &new_api_server);
     let mut replaced = Vec::new();
+    let mut report = Vec::new();
     for (index, (component, new)) in rendered.iter().enumerate() {
+        let started = Instant::now();
         if *component == Component::Etcd {
             let data_dir = local_etcd.clone().unwrap_or_default();
             ctx.effects
@@ -548,11 +566,22 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         }
         let before = hashes.as_ref().map(|h| h[index].as_str());
         let etcd_restart = *component == Component::Etcd && api_server_changes;
+        let same = ctx
+            .effects
+            .read_file(&component.manifest_path())
+            .map_err(failed)?
+            .is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new));
         let outcome = upgrade_component(ctx, *component, new, before, &backups, etcd_restart);
+        let took = started.elapsed();
         match outcome {
-            Ok(true) => replaced.push(*component),
-            Ok(false) => {}
+            Ok(true) => {
+                replaced.push(*component);
+                let done = if same { "restarted" } else { "upgraded" };
+                report.push(component_record(*component, done, took));
+            }
+            Ok(false) => report.push(component_record(*component, "unchanged", took)),
             Err(e) => {
+                report.push(component_record(*component, "failed", took));
                 // etcd's manifest stays: its data moved on with it (kubeadm restores etcd only
                 // when etcd itself failed).
                 let mut put_back: Vec<Component> = replaced
@@ -564,6 +593,14 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
                     put_back.push(*component);
                 }
                 let restored = roll_back(ctx, &put_back, &backups);
+                for record in report.iter_mut() {
+                    if put_back.iter().any(|c| record["component"] == c.name())
+                        && record["outcome"] == "upgraded"
+                    {
+                        record["outcome"] = "rolled-back".into();
+                    }
+                }
+                ctx.report = Some(serde_json::json!({ "components": report }));
                 if *component == Component::Etcd {
                     let data_dir = local_etcd.clone().unwrap_or_default();
                     return Err(failed(recover_etcd(ctx, &e, &data_dir, &backups, before)));
@@ -574,6 +611,7 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
             }
         }
     }
+    ctx.report = Some(serde_json::json!({ "components": report }));
     if ctx.data.options.certificate_renewal {
         let mut confs = vec![layout::ADMIN_CONF_FILE];
         if ctx

@@ -3,17 +3,17 @@
 //! rewritten (`control_plane`), the kubelet's config file, and the gate before the addons.
 
 pub(crate) mod control_plane;
+pub(crate) mod kubelet;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kinit_preflight::Check;
 use kube::api::{Api, ListParams};
 
-use crate::domain::layout::{KUBELET_CONFIG, TMP_DIR};
 use crate::domain::manifests::Component;
 use crate::domain::upgrade::policy::{self, PolicyInput};
 use crate::domain::versions::parse_kubernetes_version;
 use crate::workflow::cluster;
-use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
+use crate::workflow::{failed, PhaseContext, PhaseError, UpgradeData};
 
 /// One check of the cluster's health, named as kubeadm names it for `--ignore-preflight-errors`.
 pub type Finding = (&'static str, Result<(), String>);
@@ -207,52 +207,6 @@ pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<Str
             .line("[upgrade/preflight] Skipping prepull. Not a control plane node.");
     }
     Ok(Vec::new())
-}
-
-/// `kubelet-config`: the kubelet's config.yaml written again from the cluster's configuration,
-/// the old one kept in /etc/kubernetes/tmp first. The kubelet is not restarted, as with kubeadm.
-pub fn kubelet_config(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
-    let backup_dir = format!("{TMP_DIR}/kubeadm-kubelet-config-{}", std::process::id());
-    let old = ctx.effects.read_file(KUBELET_CONFIG).map_err(failed)?;
-    let (mut value, warnings) = crate::steps::kubelet::kubelet_configuration(ctx)?;
-    if crate::steps::kubelet::node_local_cri_socket(ctx.data.config()) {
-        let socket = &ctx.data.config().init.node_registration.cri_socket;
-        if let Some(object) = value.as_object_mut() {
-            object.insert(
-                "containerRuntimeEndpoint".into(),
-                crate::steps::kubelet::flags_env::runtime_endpoint(socket).into(),
-            );
-        }
-    }
-    let text = crate::domain::config::to_yaml(&value).map_err(failed)?;
-    if old.as_deref() == Some(text.as_bytes()) {
-        // A re-run after the upgrade: nothing to back up or write.
-        ctx.sink.line(&format!(
-            "[upgrade/kubelet-config] {KUBELET_CONFIG} is already the configuration of this version"
-        ));
-        return Ok(warnings);
-    }
-    if let Some(old) = &old {
-        ctx.effects.ensure_dir(TMP_DIR, 0o700).map_err(failed)?;
-        ctx.effects.ensure_dir(&backup_dir, 0o700).map_err(failed)?;
-        let backup = format!("{backup_dir}/config.yaml");
-        ctx.sink.line(&format!(
-            "[upgrade] Backing up kubelet config file to {backup}"
-        ));
-        ctx.effects
-            .write_file(&backup, old, 0o644)
-            .map_err(|e| failed(format!("error backing up the kubelet config file: {e}")))?;
-    }
-    ctx.sink.line(&format!(
-        "[kubelet-start] Writing kubelet configuration to file {KUBELET_CONFIG:?}"
-    ));
-    ctx.effects
-        .write_file(KUBELET_CONFIG, text.as_bytes(), 0o644)
-        .map_err(failed)?;
-    ctx.sink.line(
-        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
-    );
-    Ok(warnings)
 }
 
 /// Whether the addons may be upgraded now: on a control plane, once every kube-apiserver runs the

@@ -319,26 +319,17 @@ pub fn prepare(
     request: &UpgradeRequest<'_>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<crate::workflow::UpgradeData, PrepareError> {
-    let path = request
-        .host_root
-        .join(request.kubeconfig.trim_start_matches('/'));
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        PrepareError::Failed(format!(
-            "cannot read {}: {e}: upgrade runs on a node of the cluster, with its kubeconfig",
-            request.kubeconfig
-        ))
-    })?;
     let limit = request
         .timeouts
         .as_ref()
         .and_then(|t| t.kubernetes_api_call)
         .map_or(crate::exec::api::DEFAULT_CALL_LIMIT, |d| d.0);
-    let session = Session::connect(
-        &inline(request.host_root, &text, request.kubeconfig)?,
-        request.kubeconfig,
-        limit,
-    )
-    .map_err(PrepareError::Failed)?;
+    let session = connect(request.host_root, request.kubeconfig, limit, |e| {
+        format!(
+            "cannot read {}: {e}: upgrade runs on a node of the cluster, with its kubeconfig",
+            request.kubeconfig
+        )
+    })?;
     progress("[upgrade] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
@@ -430,21 +421,17 @@ pub fn plan(
     if root.has_fatal() {
         return Err(PrepareError::Failed(root.error_text()));
     }
-    let path = request
-        .host_root
-        .join(request.kubeconfig.trim_start_matches('/'));
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        PrepareError::Failed(format!(
-            "cannot read {}: {e}: upgrade plan runs on a control-plane node, with its admin.conf",
-            request.kubeconfig
-        ))
-    })?;
-    let session = Session::connect(
-        &inline(request.host_root, &text, request.kubeconfig)?,
+    let session = connect(
+        request.host_root,
         request.kubeconfig,
         request.call_limit,
-    )
-    .map_err(PrepareError::Failed)?;
+        |e| {
+            format!(
+            "cannot read {}: {e}: upgrade plan runs on a control-plane node, with its admin.conf",
+            request.kubeconfig
+        )
+        },
+    )?;
     progress("[upgrade/config] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade/config] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
@@ -538,13 +525,22 @@ pub fn plan(
     })
 }
 
-/// The kubeconfig's files read under the node's root (see `with_files_inline`).
-fn inline(root: &Path, text: &str, source: &str) -> Result<String, PrepareError> {
+/// A client for the kubeconfig at `kubeconfig` on the node under `root`, the files it names read
+/// there too (see `with_files_inline`); `unreadable` words a kubeconfig that cannot be read.
+fn connect(
+    root: &Path,
+    kubeconfig: &str,
+    limit: std::time::Duration,
+    unreadable: impl FnOnce(std::io::Error) -> String,
+) -> Result<Session, PrepareError> {
     let host = kinit_preflight::RealHost::new(root.to_path_buf());
-    crate::exec::api::with_files_inline(text, source, |file| {
+    let text = kinit_preflight::Host::read_file(&host, kubeconfig)
+        .map_err(|e| PrepareError::Failed(unreadable(e)))?;
+    let text = crate::exec::api::with_files_inline(&text, kubeconfig, |file| {
         kinit_preflight::Host::read_file(&host, file).map_err(|e| e.to_string())
     })
-    .map_err(PrepareError::Failed)
+    .map_err(PrepareError::Failed)?;
+    Session::connect(&text, kubeconfig, limit).map_err(PrepareError::Failed)
 }
 
 /// What `kinit upgrade diff` compares.
@@ -573,21 +569,17 @@ pub fn diff(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<ManifestDiff>, PrepareError> {
     use crate::domain::manifests::{self, Component};
-    let path = request
-        .host_root
-        .join(request.kubeconfig.trim_start_matches('/'));
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        PrepareError::Failed(format!(
-            "couldn't create a Kubernetes client from file {:?}: {e}",
-            request.kubeconfig
-        ))
-    })?;
-    let session = Session::connect(
-        &inline(request.host_root, &text, request.kubeconfig)?,
+    let session = connect(
+        request.host_root,
         request.kubeconfig,
         request.call_limit,
-    )
-    .map_err(PrepareError::Failed)?;
+        |e| {
+            format!(
+                "couldn't create a Kubernetes client from file {:?}: {e}",
+                request.kubeconfig
+            )
+        },
+    )?;
     progress("[upgrade/diff] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
     progress("[upgrade/diff] Use 'kinit init phase upload-config kubeadm --config your-config-file' to re-upload it.");
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;

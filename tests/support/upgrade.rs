@@ -112,16 +112,21 @@ pub fn node_reports_as(admin: &Kubectl, node: &str, version: &str) {
 }
 
 /// Runs `command` while the played kubelet remakes mirror Pods whose manifest changed.
-pub fn beside_mirror_pods(
-    cp1: &Host,
-    pods: &StaticPods,
-    command: impl FnOnce() -> Output,
-) -> Output {
+pub fn beside_mirror_pods<T>(cp1: &Host, pods: &StaticPods, command: impl FnOnce() -> T) -> T {
+    /// Stops the played kubelet however `command` ends, a panic included: the scope waits for it.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let follower = scope.spawn(|| follow_mirror_pods(cp1, pods, &stop));
-        let out = command();
-        stop.store(true, Ordering::SeqCst);
+        let out = {
+            let _stop = StopOnDrop(&stop);
+            command()
+        };
         follower.join().unwrap();
         out
     })

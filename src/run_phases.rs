@@ -491,13 +491,7 @@ pub fn join(global: &GlobalArgs, command: &JoinCommand) -> Result<i32, Exit> {
     let discovery_ms = request
         .needs_cluster
         .then(|| discovery_started.elapsed().as_secs_f64() * 1000.0);
-    let skip = if only.is_some() {
-        Vec::new()
-    } else if global.skip_phases.is_empty() {
-        join_config.skip_phases.clone()
-    } else {
-        global.skip_phases.clone()
-    };
+    let skip = skipped(global, only.as_deref(), &join_config.skip_phases);
     check_skip_phases(&flows::join::phases(), &skip)?;
     execute(
         global,
@@ -548,13 +542,7 @@ pub fn reset(global: &GlobalArgs, flags: &ResetArgs) -> Result<i32, Exit> {
         dry_run: global.dry_run || reset.dry_run,
         ..global.clone()
     };
-    let skip = if only.is_some() {
-        Vec::new()
-    } else if global.skip_phases.is_empty() {
-        reset.skip_phases.clone()
-    } else {
-        global.skip_phases.clone()
-    };
+    let skip = skipped(global, only.as_deref(), &reset.skip_phases);
     check_skip_phases(&flows::reset::phases(), &skip)?;
     // The question is the preflight phase's; it would land in the JSON stream and its answer has
     // nowhere to come from in a script.
@@ -632,6 +620,26 @@ fn patches_dir(
     })
 }
 
+/// The phases to skip: none when one phase runs alone, else the flag's, else the file's.
+fn skipped(global: &GlobalArgs, only: Option<&str>, file: &[String]) -> Vec<String> {
+    if only.is_some() {
+        Vec::new()
+    } else if global.skip_phases.is_empty() {
+        file.to_vec()
+    } else {
+        global.skip_phases.clone()
+    }
+}
+
+/// The names of the flags given, of (given, name) pairs: what `--config` may not be mixed with.
+pub fn given_flags(flags: &[(bool, &'static str)]) -> Vec<&'static str> {
+    flags
+        .iter()
+        .filter(|(given, _)| *given)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 /// The union of the flag's and the file's names, as kubeadm takes them.
 pub fn union(flags: &[String], file: &[String]) -> Vec<String> {
     let mut all = flags.to_vec();
@@ -654,7 +662,7 @@ fn manifests_timeout(
 pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32, Exit> {
     let table = flows::upgrade::apply_phases();
     let only = upgrade_phase(&table, args.phase.as_ref(), "upgrade apply")?;
-    let owned: Vec<&str> = [
+    let owned = given_flags(&[
         (args.force, "force"),
         (args.common.etcd_upgrade.is_some(), "etcd-upgrade"),
         (args.certificate_renewal.is_some(), "certificate-renewal"),
@@ -668,11 +676,7 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
         ),
         (args.common.print_config, "print-config"),
         (args.patches.is_some(), "patches"),
-    ]
-    .iter()
-    .filter(|(given, _)| *given)
-    .map(|(_, name)| *name)
-    .collect();
+    ]);
     let config = upgrade_configuration(global, &owned)?;
     let apply = &config.apply;
     let version = args
@@ -707,13 +711,7 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
             "`kinit upgrade apply -o json` cannot ask for confirmation: give -y (--yes), or --dry-run",
         ));
     }
-    let skip = if only.is_some() {
-        Vec::new()
-    } else if global.skip_phases.is_empty() {
-        apply.skip_phases.clone()
-    } else {
-        global.skip_phases.clone()
-    };
+    let skip = skipped(global, only.as_deref(), &apply.skip_phases);
     check_skip_phases(&table, &skip)?;
     let request = commands::upgrade::UpgradeRequest {
         host_root: &root(global),
@@ -741,15 +739,11 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
 pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, Exit> {
     let table = flows::upgrade::node_phases();
     let only = upgrade_phase(&table, args.phase.as_ref(), "upgrade node")?;
-    let owned: Vec<&str> = [
+    let owned = given_flags(&[
         (args.etcd_upgrade.is_some(), "etcd-upgrade"),
         (args.certificate_renewal.is_some(), "certificate-renewal"),
         (args.patches.is_some(), "patches"),
-    ]
-    .iter()
-    .filter(|(given, _)| *given)
-    .map(|(_, name)| *name)
-    .collect();
+    ]);
     let config = upgrade_configuration(global, &owned)?;
     let node = &config.node;
     let dry_run = global.dry_run || node.dry_run.unwrap_or(false);
@@ -765,13 +759,7 @@ pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, 
         allow_rc: false,
         manifests_timeout: manifests_timeout(config.timeouts.as_ref()),
     };
-    let skip = if only.is_some() {
-        Vec::new()
-    } else if global.skip_phases.is_empty() {
-        node.skip_phases.clone()
-    } else {
-        global.skip_phases.clone()
-    };
+    let skip = skipped(global, only.as_deref(), &node.skip_phases);
     check_skip_phases(&table, &skip)?;
     let host_root = root(global);
     // As kubeadm: admin.conf on a control plane, kubelet.conf on a worker.

@@ -14,7 +14,7 @@ const SEPARATOR: &str = "_______________________________________________________
 
 pub fn run_plan(global: &GlobalArgs, args: &UpgradePlanArgs) -> Result<i32, Exit> {
     let common = &args.common;
-    let owned: Vec<&str> = [
+    let owned = crate::run_phases::given_flags(&[
         (common.etcd_upgrade.is_some(), "etcd-upgrade"),
         (
             common.allow_experimental_upgrades,
@@ -25,11 +25,7 @@ pub fn run_plan(global: &GlobalArgs, args: &UpgradePlanArgs) -> Result<i32, Exit
             "allow-release-candidate-upgrades",
         ),
         (common.print_config, "print-config"),
-    ]
-    .iter()
-    .filter(|(given, _)| *given)
-    .map(|(_, name)| *name)
-    .collect();
+    ]);
     let config = crate::run_phases::upgrade_configuration(global, &owned)?;
     let file = &config.plan;
     let text = global.output == OutputFormat::Text;

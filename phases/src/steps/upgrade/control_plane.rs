@@ -263,7 +263,27 @@ fn renew_certificates(
     ctx.effects.commit()
 }
 
-/// One component: renew, back up, replace, wait; `Ok(false)` when its manifest is up to date.
+/// What one component's step did, as the phase's report names it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// Its manifest was already the new one.
+    Unchanged,
+    /// Its manifest was the new one, but it was restarted for its renewed certificates.
+    Restarted,
+    Upgraded,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Unchanged => "unchanged",
+            Step::Restarted => "restarted",
+            Step::Upgraded => "upgraded",
+        }
+    }
+}
+
+/// One component: renew, back up, replace, wait.
 fn upgrade_component(
     ctx: &mut PhaseContext<'_, UpgradeData>,
     component: Component,
@@ -271,7 +291,7 @@ fn upgrade_component(
     before_hash: Option<&str>,
     backups: &Backups,
     api_server_changes: bool,
-) -> Result<bool, String> {
+) -> Result<Step, String> {
     let name = component.name();
     let path = component.manifest_path();
     ctx.sink.line(&format!(
@@ -287,7 +307,7 @@ fn upgrade_component(
         ctx.sink.line(&format!(
             "[upgrade/staticpods] Current and new manifests of {name} are equal, skipping upgrade"
         ));
-        return Ok(false);
+        return Ok(Step::Unchanged);
     }
     if ctx.data.options.certificate_renewal {
         let local_etcd = manifests::local_etcd(ctx.data.config()).is_some();
@@ -333,7 +353,11 @@ fn upgrade_component(
             "[upgrade/staticpods] Component {name:?} upgraded successfully!"
         ));
     }
-    Ok(true)
+    Ok(if equal {
+        Step::Restarted
+    } else {
+        Step::Upgraded
+    })
 }
 
 /// Puts the backed-up manifests of `replaced` back; says which.
@@ -504,7 +528,7 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
     if unchanged {
         let report: Vec<serde_json::Value> = rendered
             .iter()
-            .map(|(c, _)| component_record(*c, "unchanged", Duration::ZERO))
+            .map(|(c, _)| component_record(*c, Step::Unchanged.name(), Duration::ZERO))
             .collect();
         ctx.report = Some(serde_json::json!({ "components": report }));
         ctx.sink.line(&format!(
@@ -566,20 +590,16 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         }
         let before = hashes.as_ref().map(|h| h[index].as_str());
         let etcd_restart = *component == Component::Etcd && api_server_changes;
-        let same = ctx
-            .effects
-            .read_file(&component.manifest_path())
-            .map_err(failed)?
-            .is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new));
         let outcome = upgrade_component(ctx, *component, new, before, &backups, etcd_restart);
         let took = started.elapsed();
         match outcome {
-            Ok(true) => {
-                replaced.push(*component);
-                let done = if same { "restarted" } else { "upgraded" };
-                report.push(component_record(*component, done, took));
+            Ok(Step::Unchanged) => {
+                report.push(component_record(*component, Step::Unchanged.name(), took))
             }
-            Ok(false) => report.push(component_record(*component, "unchanged", took)),
+            Ok(step) => {
+                replaced.push(*component);
+                report.push(component_record(*component, step.name(), took));
+            }
             Err(e) => {
                 report.push(component_record(*component, "failed", took));
                 // etcd's manifest stays: its data moved on with it (kubeadm restores etcd only

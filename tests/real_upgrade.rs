@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
-use support::played_kubelet::{bootstrap_kubelet, node_object};
+use support::played_kubelet::{bootstrap_kubelet, create_mirror_pods, node_object};
 use support::real::{previous_real_bin, real_bin, real_kubernetes_version};
 use support::static_pods::StaticPods;
 use support::upgrade::{
@@ -88,10 +88,8 @@ fn all_run_from(pods: &StaticPods, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// w1 joins as a worker with a token from `kinit token create`, its kubelet played (TLS
-/// bootstrap through the real controller manager, then its Node as the kubelet registers it,
-/// Ready at `version`).
-fn worker_joins(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, version: &str) {
+/// A new token and the CA pin, from `kinit token create --print-join-command` on cp1.
+fn join_token(cp1: &Host) -> (String, String) {
     let out = cp1.kinit(&["token", "create", "--print-join-command"]);
     let command = text(&out.stdout);
     assert!(out.status.success(), "{command}{}", text(&out.stderr));
@@ -100,10 +98,113 @@ fn worker_joins(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, versi
         let at = words.iter().position(|w| *w == flag).unwrap();
         words[at + 1].to_string()
     };
-    let (token, hash) = (
+    (
         word_after("--token"),
         word_after("--discovery-token-ca-cert-hash"),
+    )
+}
+
+/// The Node the played kubelet registers for `host`, created with its kubelet.conf.
+fn register_node(host: &Host) -> Result<String, String> {
+    let node = host.path("/node.json");
+    std::fs::write(&node, node_object(&host.name, &host.address).to_string()).unwrap();
+    Kubectl::new(host, "/etc/kubernetes/kubelet.conf").try_ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        node.to_str().unwrap(),
+    ])
+}
+
+/// cp2 joins as a second control plane at `version`, with the certificates `kinit init phase
+/// upload-certs` put in the cluster; its kubelet played as cp1's (TLS bootstrap, Node, mirror Pods
+/// of its static Pods, which run from the older programs as cp1's do).
+fn control_plane_joins(cp1: &Host, cp2: &Host, admin: &Kubectl, version: &str) -> StaticPods {
+    let config = cp1.path("/kinit.yaml");
+    let out = cp1.kinit(&[
+        "init",
+        "phase",
+        "upload-certs",
+        "--upload-certs",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    let key = said.lines().last().unwrap_or_default().trim().to_string();
+    assert_eq!(key.len(), 64, "no certificate key in:\n{said}");
+    let (token, hash) = join_token(cp1);
+    let pods = StaticPods::watch(cp2);
+    let ended = AtomicBool::new(false);
+    let (out, kubelet) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| {
+            bootstrap_kubelet(cp2, &ended, &pods)?;
+            register_node(cp2)
+        });
+        let out = cp2.kinit(&[
+            "join",
+            &format!("{}:6443", cp1.address),
+            "--token",
+            &token,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--control-plane",
+            "--certificate-key",
+            &key,
+            "--apiserver-advertise-address",
+            &cp2.address,
+            "--node-name",
+            "cp2",
+            "--ignore-preflight-errors",
+            UNMET_PREFLIGHT,
+        ]);
+        ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    });
+    assert!(
+        out.status.success(),
+        "kinit join --control-plane on cp2: {}{}\nthe played kubelet: {kubelet:?}\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        pods.tails(30)
     );
+    kubelet.unwrap_or_else(|e| panic!("cp2's played kubelet: {e}"));
+    create_mirror_pods(cp2, &Kubectl::new(cp2, "/etc/kubernetes/kubelet.conf"))
+        .unwrap_or_else(|e| panic!("cp2's mirror Pods: {e}"));
+    node_reports_as(admin, "cp2", version);
+    // Its kubelet reports the static Pods Running, which an upgrade's waits look for on every node.
+    beside_mirror_pods(cp2, &pods, || {
+        wait_until(
+            "cp2's mirror Pods are Running",
+            Duration::from_secs(30),
+            || pods.tails(10),
+            || {
+                admin
+                    .json(&[
+                        "get",
+                        "pods",
+                        "-n",
+                        "kube-system",
+                        "--field-selector=spec.nodeName=cp2",
+                        "-l",
+                        "tier=control-plane",
+                    ])
+                    .is_ok_and(|list| {
+                        let items = list["items"].as_array().cloned().unwrap_or_default();
+                        items.len() == COMPONENTS.len()
+                            && items.iter().all(|p| p["status"]["phase"] == "Running")
+                    })
+            },
+        )
+    });
+    pods
+}
+
+/// w1 joins as a worker with a token from `kinit token create`, its kubelet played (TLS
+/// bootstrap through the real controller manager, then its Node as the kubelet registers it,
+/// Ready at `version`).
+fn worker_joins(cp1: &Host, w1: &Host, admin: &Kubectl, pods: &StaticPods, version: &str) {
+    let (token, hash) = join_token(cp1);
     let config = w1.path("/join.yaml");
     std::fs::write(
         &config,
@@ -147,11 +248,7 @@ timeouts:
         text(&out.stderr),
         kubelet.err()
     );
-    let node = w1.path("/node.json");
-    std::fs::write(&node, node_object("w1", &w1.address).to_string()).unwrap();
-    Kubectl::new(w1, "/etc/kubernetes/kubelet.conf")
-        .try_ok(&["create", "--validate=false", "-f", node.to_str().unwrap()])
-        .unwrap();
+    register_node(w1).unwrap();
     node_reports_as(admin, "w1", version);
 }
 
@@ -193,13 +290,20 @@ fn killed_inside(host: &Host, args: &[&str], component: &str) -> String {
     said
 }
 
-fn api_server_answers(admin: &Kubectl, pods: &StaticPods) {
+/// Once the API server answers, the control-plane kubelets' heartbeat: their Nodes Ready at
+/// `version` as of now. Nothing else keeps them Ready (the kubelets are played), and the node
+/// lifecycle controller marks a Node NotReady once its heartbeat is older than its grace period,
+/// which an upgrade's health check then refuses.
+fn api_server_answers(admin: &Kubectl, pods: &StaticPods, version: &str) {
     wait_until(
         "the API server answers",
         Duration::from_secs(60),
         || pods.tail("kube-apiserver", 30),
         || admin.try_ok(&["get", "--raw", "/readyz"]).is_ok(),
     );
+    for node in ["cp1", "cp2"] {
+        node_reports_as(admin, node, version);
+    }
 }
 
 /// `host`'s CRI socket is in instance-config.yaml and config.yaml, no longer in kubeadm-flags.env.
@@ -225,6 +329,111 @@ fn cri_socket_moved(host: &Host) {
     );
 }
 
+/// The image of the first container of a kube-system Deployment or DaemonSet.
+fn addon_image(admin: &Kubectl, kind: &str, name: &str) -> String {
+    let object = admin
+        .json(&["get", kind, "-n", "kube-system", name])
+        .unwrap();
+    object["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{object}"))
+        .to_string()
+}
+
+/// The CoreDNS image of `version`, as the real kubeadm lists it.
+fn kubeadms_coredns_image(version: &str) -> String {
+    let out = std::process::Command::new(support::real::real_tool("kubeadm"))
+        .args(["config", "images", "list", "--kubernetes-version", version])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .find(|l| l.contains("/coredns"))
+        .unwrap_or_else(|| panic!("no CoreDNS image in: {}", text(&out.stdout)))
+        .to_string()
+}
+
+/// `kinit upgrade node` on the second control plane once cp1 is upgraded: killed (SIGKILL)
+/// inside its kube-apiserver's step, then run again, it finishes: every component runs the newer
+/// program, its API server answers at the new version with a renewed certificate, its CRI socket
+/// moved; and now that every control plane is upgraded, the addons follow (kubeadm's rule). A run
+/// again changes nothing.
+fn second_control_plane_upgrades(
+    cp2: &Host,
+    pods: &StaticPods,
+    admin: &Kubectl,
+    old: &str,
+    new: &str,
+    apiserver_serial: &str,
+) {
+    assert_eq!(
+        addon_image(admin, "daemonset", "kube-proxy"),
+        format!("registry.k8s.io/kube-proxy:{old}"),
+        "the addons moved before every control plane did"
+    );
+    let said = beside_mirror_pods(cp2, pods, || {
+        killed_inside(cp2, &["upgrade", "node"], "kube-apiserver")
+    });
+    assert!(!said.contains("error"), "{said}");
+    let out = beside_mirror_pods(cp2, pods, || cp2.kinit(&["upgrade", "node"]));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kinit upgrade node on cp2:\n{said}\n{}",
+        pods.tails(20)
+    );
+    for line in [
+        "[upgrade/control-plane] The control plane instance for this node was successfully upgraded!",
+        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+    ] {
+        assert!(said.contains(line), "{line:?} in:\n{said}");
+    }
+    wait_until(
+        "every component of cp2 runs the newer program",
+        Duration::from_secs(60),
+        || format!("{:?}\n{}", all_run_from(pods, real_bin()), pods.tails(20)),
+        || all_run_from(pods, real_bin()).is_ok(),
+    );
+    let own = Kubectl::new(cp2, "/etc/kubernetes/admin.conf");
+    let server = format!("--server=https://{}:6443", cp2.address);
+    let version = own.json(&[&server, "version", "-o", "json"]).unwrap();
+    assert_eq!(version["serverVersion"]["gitVersion"], new, "{version}");
+    assert_ne!(
+        serial(cp2, "/etc/kubernetes/pki/apiserver.crt"),
+        apiserver_serial,
+        "cp2's apiserver.crt was not renewed"
+    );
+    cri_socket_moved(cp2);
+    assert_eq!(
+        addon_image(admin, "daemonset", "kube-proxy"),
+        format!("registry.k8s.io/kube-proxy:{new}"),
+        "{said}"
+    );
+    assert_eq!(
+        addon_image(admin, "deployment", "coredns"),
+        kubeadms_coredns_image(new),
+        "{said}"
+    );
+    // Again: nothing is written or restarted.
+    let starts: Vec<u32> = COMPONENTS.iter().map(|c| pods.starts(c)).collect();
+    let manifests: Vec<Vec<u8>> = COMPONENTS
+        .iter()
+        .map(|c| std::fs::read(cp2.path(&format!("/etc/kubernetes/manifests/{c}.yaml"))).unwrap())
+        .collect();
+    let out = beside_mirror_pods(cp2, pods, || cp2.kinit(&["upgrade", "node"]));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("nothing to upgrade"), "{said}");
+    for (component, before) in COMPONENTS.iter().zip(&manifests) {
+        let now = std::fs::read(cp2.path(&format!("/etc/kubernetes/manifests/{component}.yaml")))
+            .unwrap();
+        assert!(&now == before, "the re-run on cp2 changed {component}.yaml");
+    }
+    let again: Vec<u32> = COMPONENTS.iter().map(|c| pods.starts(c)).collect();
+    assert_eq!(starts, again, "the re-run on cp2 restarted a component");
+}
+
 #[test]
 fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     if !have_root() {
@@ -235,8 +444,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     let old_dir = previous_real_bin().to_path_buf();
     let new = real_kubernetes_version();
     assert_ne!(old, new);
-    let network = Network::new("upg", &["cp1", "w1"]);
-    let (cp1, w1) = (network.host("cp1"), network.host("w1"));
+    let network = Network::new("upg", &["cp1", "w1", "cp2"]);
+    let (cp1, w1, cp2) = (network.host("cp1"), network.host("w1"), network.host("cp2"));
     let pods = StaticPods::watch(cp1);
 
     // A cluster at the older minor, made by kinit.
@@ -247,6 +456,9 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     let admin = Kubectl::new(cp1, "/etc/kubernetes/admin.conf");
     worker_joins(cp1, w1, &admin, &pods, &old);
     eprintln!("w1 joined: {:.1} s", began.elapsed().as_secs_f64());
+    let cp2_pods = control_plane_joins(cp1, cp2, &admin, &old);
+    all_run_from(&cp2_pods, &old_dir).unwrap_or_else(|e| panic!("{e}\n{}", cp2_pods.tails(20)));
+    eprintln!("cp2 joined: {:.1} s", began.elapsed().as_secs_f64());
     admin
         .try_ok(&[
             "create",
@@ -256,6 +468,7 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
         ])
         .unwrap();
     let apiserver_serial = serial(cp1, "/etc/kubernetes/pki/apiserver.crt");
+    let cp2_apiserver_serial = serial(cp2, "/etc/kubernetes/pki/apiserver.crt");
 
     // The plan, beside kubeadm's on the same cluster.
     let out = cp1.kinit(&["upgrade", "plan", &new]);
@@ -388,14 +601,43 @@ timeouts:
     eprintln!("rolled back: {:.1} s", began.elapsed().as_secs_f64());
 
     // The upgrade killed (SIGKILL) inside the steps of etcd (restarted for its renewed
-    // certificates), kube-apiserver and kube-controller-manager in turn, each run taking it
-    // further; the next run finishes it.
-    for component in ["etcd", "kube-apiserver", "kube-controller-manager"] {
+    // certificates), kube-apiserver, kube-controller-manager and kube-scheduler in turn, each run
+    // taking it further; the next run finishes it. The last kill comes before the kubelet made
+    // kube-scheduler's mirror Pod again (none is remade while it runs): its manifest is written,
+    // but the kubelet is not yet seen to run it.
+    for component in COMPONENTS {
         // As a person would after a crash: again once the API server answers.
-        api_server_answers(&admin, &pods);
-        let said = beside_mirror_pods(cp1, &pods, || {
-            killed_inside(cp1, &["upgrade", "apply", &new, "-y"], component)
-        });
+        api_server_answers(&admin, &pods, &old);
+        let apply = || killed_inside(cp1, &["upgrade", "apply", &new, "-y"], component);
+        let said = if component == "kube-scheduler" {
+            // The kubelet caught up with the run killed before: it runs the new
+            // kube-controller-manager (else this run would wait for that first).
+            beside_mirror_pods(cp1, &pods, || {
+                wait_until(
+                    "kube-controller-manager's mirror Pod shows its new image",
+                    Duration::from_secs(60),
+                    || pods.tail("kube-controller-manager", 20),
+                    || {
+                        admin
+                            .json(&[
+                                "get",
+                                "pod",
+                                "-n",
+                                "kube-system",
+                                "kube-controller-manager-cp1",
+                            ])
+                            .is_ok_and(|pod| {
+                                pod["spec"]["containers"][0]["image"]
+                                    == format!("registry.k8s.io/kube-controller-manager:{new}")
+                                    && pod["status"]["phase"] == "Running"
+                            })
+                    },
+                )
+            });
+            apply()
+        } else {
+            beside_mirror_pods(cp1, &pods, apply)
+        };
         eprintln!(
             "killed inside {component}'s step: {:.1} s",
             began.elapsed().as_secs_f64()
@@ -404,7 +646,7 @@ timeouts:
     }
 
     // The upgrade itself.
-    api_server_answers(&admin, &pods);
+    api_server_answers(&admin, &pods, &old);
     let out = beside_mirror_pods(cp1, &pods, || {
         cp1.kinit(&["upgrade", "apply", &new, "-y", "-o", "json"])
     });
@@ -428,13 +670,13 @@ timeouts:
             )
         })
         .collect();
-    // The killed runs wrote etcd's, kube-apiserver's and kube-controller-manager's manifests:
-    // only kube-scheduler is left.
+    // The killed runs wrote every manifest: this run changed none, but waited for the kubelet to
+    // run kube-scheduler's (its mirror Pod still showed the old one) rather than trust the file.
     let expected: Vec<(String, String)> = [
         ("etcd", "unchanged"),
         ("kube-apiserver", "unchanged"),
         ("kube-controller-manager", "unchanged"),
-        ("kube-scheduler", "upgraded"),
+        ("kube-scheduler", "finished"),
     ]
     .iter()
     .map(|(c, o)| (c.to_string(), o.to_string()))
@@ -514,11 +756,17 @@ timeouts:
             .clone();
         (files, starts, version)
     };
+    api_server_answers(&admin, &pods, &old);
     let before = snapshot();
     let out = beside_mirror_pods(cp1, &pods, || cp1.kinit(&["upgrade", "apply", &new, "-y"]));
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("nothing to upgrade"), "{said}");
+    // cp2 still runs the older kube-apiserver: the addons wait for it, as kubeadm's do.
+    assert!(
+        said.contains("[upgrade/addon] Skipping upgrade of addons because control plane instances [cp2] have not been upgraded"),
+        "{said}"
+    );
     let after = snapshot();
     for ((file, was), (_, is)) in before.0.iter().zip(&after.0) {
         assert!(was == is, "the re-run changed {file}:\n{said}");
@@ -541,6 +789,9 @@ timeouts:
         "{}",
         node["metadata"]
     );
+
+    second_control_plane_upgrades(cp2, &cp2_pods, &admin, &old, &new, &cp2_apiserver_serial);
+    eprintln!("cp2 upgraded: {:.1} s", began.elapsed().as_secs_f64());
 
     // The worker, with its kubelet.conf: only the kubelet's configuration changes.
     let manifests_of_w1 = w1.path("/etc/kubernetes/manifests");
@@ -572,6 +823,7 @@ timeouts:
     assert!(out.status.success(), "{diff}{}", text(&out.stderr));
     assert!(!diff.contains("+++ new manifest"), "{diff}");
     assert!(pods.errors().is_empty(), "{}", pods.tails(20));
+    assert!(cp2_pods.errors().is_empty(), "{}", cp2_pods.tails(20));
     eprintln!("result: {result}");
     eprintln!("checked: {:.1} s", began.elapsed().as_secs_f64());
 }

@@ -6,23 +6,20 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
-
 use crate::domain::config::duration;
 use crate::domain::layout::{self, TMP_DIR};
 use crate::domain::manifests::{self, Component, MANIFEST_MODE};
 use crate::domain::pki::cert::Validity;
 use crate::domain::pki::keys::KeyAlgorithm;
-use crate::exec::api::Session;
 use crate::steps::manifests::render;
 use crate::steps::renew_certs::{managed, renew, Dirs};
 use crate::workflow::{cluster, etcd};
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
 
-/// How often the mirror Pod and the component's Pods are read (kubeadm's API retry interval).
-const POLL: Duration = Duration::from_millis(500);
-const CONFIG_HASH: &str = "kubernetes.io/config.hash";
+use super::mirror_pods::{
+    mirror_hash, wait_hash_back, wait_restarted, wait_runs_manifest, CONFIG_HASH,
+};
+
 /// Where this node's own etcd member answers its clients.
 const LOCAL_ETCD: &str = "https://127.0.0.1:2379";
 const BACKUP_DIR_MODE: u32 = 0o700;
@@ -56,108 +53,6 @@ fn same_pod(a: &str, b: &str) -> bool {
                 == b.iter().map(|d| &d.value).collect::<Vec<_>>()
         }
         _ => a == b,
-    }
-}
-
-/// The mirror Pod's hash of `component` on `node`.
-fn mirror_hash(session: &Session, component: &str, node: &str) -> Result<String, String> {
-    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
-    let name = format!("{component}-{node}");
-    let what = format!("get Pod kube-system/{name}");
-    let pod = session
-        .call(&what, || pods.get(&name))
-        .map_err(|e| e.to_string())?;
-    pod.metadata
-        .annotations
-        .and_then(|mut a| a.remove(CONFIG_HASH))
-        .ok_or_else(|| format!("the mirror Pod kube-system/{name} has no {CONFIG_HASH} annotation"))
-}
-
-/// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes from `before` (when
-/// the manifest changed), then every Pod of the component is Running. The error says what was
-/// last seen.
-fn wait_restarted(
-    ctx: &mut PhaseContext<'_, UpgradeData>,
-    component: Component,
-    before: Option<&str>,
-    timeout: Duration,
-) -> Result<(), String> {
-    let node = ctx.data.node.name.clone();
-    cluster::session(ctx).map_err(|e| e.to_string())?;
-    // Held apart from the context while the wait prints through it; put back at the end.
-    let session = ctx.api.take().expect("opened above");
-    let outcome = wait_with(ctx, &session, component, &node, before, timeout);
-    ctx.api = Some(session);
-    outcome
-}
-
-fn wait_with(
-    ctx: &mut PhaseContext<'_, UpgradeData>,
-    session: &Session,
-    component: Component,
-    node: &str,
-    before: Option<&str>,
-    timeout: Duration,
-) -> Result<(), String> {
-    let name = component.name();
-    let start = Instant::now();
-    while let Some(before) = before {
-        let last = match mirror_hash(session, name, node) {
-            Ok(hash) if hash != before => break,
-            Ok(_) => format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
-            Err(e) => e,
-        };
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "static Pod hash for component {name} on Node {node} did not change after {}: {last}",
-                duration::format(timeout)
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
-    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
-    let selector = format!("component={name}");
-    let params = ListParams::default().labels(&selector);
-    let mut seen = None;
-    let mut last;
-    loop {
-        let what = format!("list Pods in kube-system with labels {selector}");
-        match session.call(&what, || pods.list(&params)) {
-            Ok(list) => {
-                if seen != Some(list.items.len()) {
-                    seen = Some(list.items.len());
-                    ctx.sink.line(&format!(
-                        "[apiclient] Found {} Pods for label selector {selector}",
-                        list.items.len()
-                    ));
-                }
-                let waiting: Vec<String> = list
-                    .items
-                    .iter()
-                    .filter(|p| {
-                        p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
-                    })
-                    .filter_map(|p| p.metadata.name.clone())
-                    .collect();
-                if !list.items.is_empty() && waiting.is_empty() {
-                    return Ok(());
-                }
-                last = format!("not Running yet: {}", waiting.join(", "));
-            }
-            Err(e) => {
-                ctx.sink.line(&format!(
-                    "[apiclient] Error getting Pods with label selector {selector:?} [{e}]"
-                ));
-                last = e.to_string();
-            }
-        }
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the Pods of {name} (labels {selector}) were not all Running after {}: {last}",
-                duration::format(timeout)
-            ));
-        }
-        std::thread::sleep(POLL);
     }
 }
 
@@ -266,8 +161,11 @@ fn renew_certificates(
 /// What one component's step did, as the phase's report names it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Step {
-    /// Its manifest was already the new one.
+    /// Its manifest was already the new one, and the kubelet ran it.
     Unchanged,
+    /// Its manifest was already the new one (an earlier run, stopped, wrote it), and this run
+    /// waited for the kubelet to run it.
+    Finished,
     /// Its manifest was the new one, but it was restarted for its renewed certificates.
     Restarted,
     Upgraded,
@@ -277,6 +175,7 @@ impl Step {
     fn name(self) -> &'static str {
         match self {
             Step::Unchanged => "unchanged",
+            Step::Finished => "finished",
             Step::Restarted => "restarted",
             Step::Upgraded => "upgraded",
         }
@@ -307,7 +206,11 @@ fn upgrade_component(
         ctx.sink.line(&format!(
             "[upgrade/staticpods] Current and new manifests of {name} are equal, skipping upgrade"
         ));
-        return Ok(Step::Unchanged);
+        return Ok(if settled(ctx, component, new)? {
+            Step::Finished
+        } else {
+            Step::Unchanged
+        });
     }
     if ctx.data.options.certificate_renewal {
         let local_etcd = manifests::local_etcd(ctx.data.config()).is_some();
@@ -360,6 +263,28 @@ fn upgrade_component(
     })
 }
 
+/// Checks that the kubelet runs `manifest`, already on disk for `component` (see
+/// [`wait_runs_manifest`]); in a dry run, says it would. Whether it had to wait.
+fn settled(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    manifest: &str,
+) -> Result<bool, String> {
+    let timeout = ctx.data.options.manifests_timeout;
+    ctx.live(
+        |_| {
+            vec![format!(
+                "check that the kubelet runs the {} manifest already in {}",
+                component.name(),
+                component.manifest_path()
+            )]
+        },
+        |ctx| wait_runs_manifest(ctx, component, manifest, timeout).map_err(failed),
+    )
+    .map(|waited| waited.unwrap_or(false))
+    .map_err(|e| e.to_string())
+}
+
 /// Puts the backed-up manifests of `replaced` back; says which.
 fn roll_back(
     ctx: &mut PhaseContext<'_, UpgradeData>,
@@ -392,43 +317,14 @@ fn roll_back(
 }
 
 /// One component's line in the phase's `-o json` report: `upgraded`, `restarted` (an unchanged
-/// manifest, for renewed certificates), `unchanged`, `failed` or `rolled-back`, with the time its
-/// step took.
+/// manifest, for renewed certificates), `unchanged`, `finished` (a manifest an earlier run wrote,
+/// now seen run), `failed` or `rolled-back`, with the time its step took.
 fn component_record(component: Component, outcome: &str, took: Duration) -> serde_json::Value {
     serde_json::json!({
         "component": component.name(),
         "outcome": outcome,
         "durationMs": took.as_secs_f64() * 1000.0,
     })
-}
-
-/// Waits until `component`'s mirror Pod shows `hash` again: the kubelet runs the restored manifest.
-fn wait_hash_back(
-    ctx: &mut PhaseContext<'_, UpgradeData>,
-    component: Component,
-    hash: &str,
-    timeout: Duration,
-) -> Result<(), String> {
-    let node = ctx.data.node.name.clone();
-    let session = cluster::session(ctx).map_err(|e| e.to_string())?;
-    let name = component.name();
-    let start = Instant::now();
-    loop {
-        let last = match mirror_hash(session, name, &node) {
-            Ok(now) if now == hash => return Ok(()),
-            Ok(now) => {
-                format!("its mirror Pod has the hash {now}, not {hash} of the restored manifest")
-            }
-            Err(e) => e,
-        };
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the kubelet did not run the restored {name} manifest within {}: {last}",
-                duration::format(timeout)
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
 }
 
 /// After a failed etcd upgrade whose old manifest is back, as kubeadm: wait for the old etcd; if
@@ -526,10 +422,18 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         unchanged &= current.is_some_and(|c| same_pod(&String::from_utf8_lossy(&c), new));
     }
     if unchanged {
-        let report: Vec<serde_json::Value> = rendered
-            .iter()
-            .map(|(c, _)| component_record(*c, Step::Unchanged.name(), Duration::ZERO))
-            .collect();
+        let mut report = Vec::new();
+        for (component, new) in &rendered {
+            let started = Instant::now();
+            let waited = settled(ctx, *component, new)
+                .map_err(|e| failed(format!("couldn't complete the static pod upgrade: {e}")))?;
+            let step = if waited {
+                Step::Finished
+            } else {
+                Step::Unchanged
+            };
+            report.push(component_record(*component, step.name(), started.elapsed()));
+        }
         ctx.report = Some(serde_json::json!({ "components": report }));
         ctx.sink.line(&format!(
             "[upgrade/control-plane] The control plane of this node already runs version {version:?}: nothing to upgrade"
@@ -593,8 +497,8 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
         let outcome = upgrade_component(ctx, *component, new, before, &backups, etcd_restart);
         let took = started.elapsed();
         match outcome {
-            Ok(Step::Unchanged) => {
-                report.push(component_record(*component, Step::Unchanged.name(), took))
+            Ok(step @ (Step::Unchanged | Step::Finished)) => {
+                report.push(component_record(*component, step.name(), took))
             }
             Ok(step) => {
                 replaced.push(*component);
@@ -609,7 +513,13 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
                     .copied()
                     .filter(|c| *c != Component::Etcd)
                     .collect();
-                if !put_back.contains(component) {
+                // A manifest found already new (written by an earlier run) has no backup of
+                // this run's to go back to.
+                let backed_up = ctx
+                    .effects
+                    .read_file(&format!("{}/{}.yaml", backups.manifests, component.name()))
+                    .is_ok_and(|b| b.is_some());
+                if backed_up && !put_back.contains(component) {
                     put_back.push(*component);
                 }
                 let restored = roll_back(ctx, &put_back, &backups);

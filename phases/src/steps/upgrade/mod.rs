@@ -4,6 +4,7 @@
 
 pub(crate) mod control_plane;
 pub(crate) mod kubelet;
+mod mirror_pods;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kinit_preflight::Check;

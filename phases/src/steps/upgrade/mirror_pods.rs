@@ -1,0 +1,263 @@
+//! Waiting for the kubelet to run a static Pod's manifest, as seen through the component's mirror
+//! Pod: its `kubernetes.io/config.hash`, its containers and its Pods' phase.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+use crate::domain::config::duration;
+use crate::domain::manifests::Component;
+use crate::exec::api::Session;
+use crate::workflow::{cluster, PhaseContext, UpgradeData};
+
+/// How often the mirror Pod and the component's Pods are read (kubeadm's API retry interval).
+const POLL: Duration = Duration::from_millis(500);
+pub(super) const CONFIG_HASH: &str = "kubernetes.io/config.hash";
+
+/// The mirror Pod's hash of `component` on `node`.
+pub(super) fn mirror_hash(
+    session: &Session,
+    component: &str,
+    node: &str,
+) -> Result<String, String> {
+    let pod = mirror_pod(session, component, node)?;
+    let name = format!("{component}-{node}");
+    pod.metadata
+        .annotations
+        .and_then(|mut a| a.remove(CONFIG_HASH))
+        .ok_or_else(|| format!("the mirror Pod kube-system/{name} has no {CONFIG_HASH} annotation"))
+}
+
+fn mirror_pod(session: &Session, component: &str, node: &str) -> Result<Pod, String> {
+    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
+    let name = format!("{component}-{node}");
+    let what = format!("get Pod kube-system/{name}");
+    session
+        .call(&what, || pods.get(&name))
+        .map_err(|e| e.to_string())
+}
+/// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes from `before` (when
+/// the manifest changed), then every Pod of the component is Running. The error says what was
+/// last seen.
+pub(super) fn wait_restarted(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    before: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = ctx.data.node.name.clone();
+    cluster::session(ctx).map_err(|e| e.to_string())?;
+    // Held apart from the context while the wait prints through it; put back at the end.
+    let session = ctx.api.take().expect("opened above");
+    let outcome = wait_with(ctx, &session, component, &node, before, timeout);
+    ctx.api = Some(session);
+    outcome
+}
+
+fn wait_with(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    session: &Session,
+    component: Component,
+    node: &str,
+    before: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let name = component.name();
+    let start = Instant::now();
+    while let Some(before) = before {
+        let last = match mirror_hash(session, name, node) {
+            Ok(hash) if hash != before => break,
+            Ok(_) => format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
+            Err(e) => e,
+        };
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "static Pod hash for component {name} on Node {node} did not change after {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+    let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
+    let selector = format!("component={name}");
+    let params = ListParams::default().labels(&selector);
+    let mut seen = None;
+    let mut last;
+    loop {
+        let what = format!("list Pods in kube-system with labels {selector}");
+        match session.call(&what, || pods.list(&params)) {
+            Ok(list) => {
+                if seen != Some(list.items.len()) {
+                    seen = Some(list.items.len());
+                    ctx.sink.line(&format!(
+                        "[apiclient] Found {} Pods for label selector {selector}",
+                        list.items.len()
+                    ));
+                }
+                let waiting: Vec<String> = list
+                    .items
+                    .iter()
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
+                    })
+                    .filter_map(|p| p.metadata.name.clone())
+                    .collect();
+                if !list.items.is_empty() && waiting.is_empty() {
+                    return Ok(());
+                }
+                last = format!("not Running yet: {}", waiting.join(", "));
+            }
+            Err(e) => {
+                ctx.sink.line(&format!(
+                    "[apiclient] Error getting Pods with label selector {selector:?} [{e}]"
+                ));
+                last = e.to_string();
+            }
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the Pods of {name} (labels {selector}) were not all Running after {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until `component`'s mirror Pod shows `hash` again: the kubelet runs the restored manifest.
+pub(super) fn wait_hash_back(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    hash: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = ctx.data.node.name.clone();
+    let session = cluster::session(ctx).map_err(|e| e.to_string())?;
+    let name = component.name();
+    let start = Instant::now();
+    loop {
+        let last = match mirror_hash(session, name, &node) {
+            Ok(now) if now == hash => return Ok(()),
+            Ok(now) => {
+                format!("its mirror Pod has the hash {now}, not {hash} of the restored manifest")
+            }
+            Err(e) => e,
+        };
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the kubelet did not run the restored {name} manifest within {}: {last}",
+                duration::format(timeout)
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Each container's (name, image, command) of a Pod given as JSON.
+fn containers(pod: &serde_json::Value) -> Vec<[serde_json::Value; 3]> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| [c["name"].clone(), c["image"].clone(), c["command"].clone()])
+        .collect()
+}
+
+/// Whether the kubelet runs `manifest` for `component` on `node`: the mirror Pod has the
+/// manifest's containers (names, images, commands) and is Running. Says what differs otherwise.
+fn runs_manifest(
+    session: &Session,
+    component: &str,
+    node: &str,
+    manifest: &str,
+) -> Result<(), String> {
+    let wanted = crate::domain::config::yaml::parse_documents(manifest)
+        .ok()
+        .and_then(|docs| docs.into_iter().next())
+        .map(|doc| containers(&doc.value))
+        .unwrap_or_default();
+    let pod = mirror_pod(session, component, node)?;
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    let seen = containers(&serde_json::to_value(&pod).map_err(|e| e.to_string())?);
+    if seen != wanted {
+        let images: Vec<String> = seen.iter().map(|c| c[1].to_string()).collect();
+        return Err(format!(
+            "the mirror Pod kube-system/{component}-{node} still describes the old manifest (images {})",
+            images.join(", ")
+        ));
+    }
+    if phase != "Running" {
+        return Err(format!(
+            "the mirror Pod kube-system/{component}-{node} is {phase:?}, not Running"
+        ));
+    }
+    Ok(())
+}
+
+/// For a manifest this run found already written (a run before it was stopped after writing it):
+/// waits until the kubelet runs it, rather than take the file for the fact. Returns at once
+/// (false) when it does, else true once it waited for it; the error names the component and what
+/// its mirror Pod last showed.
+pub(super) fn wait_runs_manifest(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    component: Component,
+    manifest: &str,
+    timeout: Duration,
+) -> Result<bool, String> {
+    let node = ctx.data.node.name.clone();
+    let name = component.name();
+    let session = cluster::session(ctx).map_err(|e| e.to_string())?;
+    let mut last = match runs_manifest(session, name, &node, manifest) {
+        Ok(()) => return Ok(false),
+        Err(e) => e,
+    };
+    ctx.sink.line(&format!(
+        "[upgrade/staticpods] The manifest of {name} is already the new one, but the kubelet does not run it yet: waiting up to {} ({last})",
+        duration::format(timeout)
+    ));
+    let session = cluster::session(ctx).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    while start.elapsed() <= timeout {
+        std::thread::sleep(POLL);
+        last = match runs_manifest(session, name, &node, manifest) {
+            Ok(()) => return Ok(true),
+            Err(e) => e,
+        };
+    }
+    Err(format!(
+        "the kubelet did not run the {name} manifest already in {} within {}: {last}",
+        component.manifest_path(),
+        duration::format(timeout)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::containers;
+    use serde_json::json;
+
+    #[test]
+    fn a_mirror_pod_matches_its_manifest_whatever_the_kubelet_defaulted() {
+        let manifest = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-scheduler\n    image: registry.k8s.io/kube-scheduler:v1.34.4\n    command: [kube-scheduler, --leader-elect=true]\n";
+        let doc = crate::domain::config::yaml::parse_documents(manifest).unwrap();
+        let wanted = containers(&doc[0].value);
+        let mut mirror = json!({"spec": {"containers": [{
+            "name": "kube-scheduler",
+            "image": "registry.k8s.io/kube-scheduler:v1.34.4",
+            "command": ["kube-scheduler", "--leader-elect=true"],
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePath": "/dev/termination-log"
+        }]}});
+        assert_eq!(containers(&mirror), wanted);
+        mirror["spec"]["containers"][0]["image"] = json!("registry.k8s.io/kube-scheduler:v1.33.13");
+        assert_ne!(containers(&mirror), wanted);
+        mirror["spec"]["containers"][0]["image"] = json!("registry.k8s.io/kube-scheduler:v1.34.4");
+        mirror["spec"]["containers"][0]["command"][1] = json!("--leader-elect=false");
+        assert_ne!(containers(&mirror), wanted);
+    }
+}

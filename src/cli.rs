@@ -529,12 +529,26 @@ pub enum PrintCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
     /// Print the images kinit uses, one per line
-    List {
-        #[arg(long, value_name = "VERSION")]
-        kubernetes_version: Option<String>,
-        #[arg(long, value_name = "REPO")]
-        image_repository: Option<String>,
+    List(ImagesArgs),
+    /// Pull the images of `config images list` through the node's container runtime (its CRI
+    /// socket); images it already has are not pulled again
+    Pull {
+        #[command(flatten)]
+        images: ImagesArgs,
+        /// The container runtime's CRI socket [default: nodeRegistration.criSocket of --config,
+        /// else the one socket of containerd, CRI-O or cri-dockerd found on the node]
+        #[arg(long, value_name = "ENDPOINT")]
+        cri_socket: Option<String>,
     },
+}
+
+/// Which images: the version and registry, over what --config says.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    #[arg(long, value_name = "REPO")]
+    pub image_repository: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

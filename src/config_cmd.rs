@@ -1,6 +1,8 @@
-//! `kinit config`: print defaults, validate a file, migrate it to v1beta4, list images.
+//! `kinit config`: print defaults, validate a file, migrate it to v1beta4, list and pull images.
 
-use crate::cli::{ConfigCommand, GlobalArgs, ImagesCommand, InitFlags, OutputFormat, PrintCommand};
+use crate::cli::{
+    ConfigCommand, GlobalArgs, ImagesArgs, ImagesCommand, OutputFormat, PrintCommand,
+};
 use crate::exit::{self, Exit};
 use crate::output::emit;
 use crate::run_phases::load_lenient;
@@ -48,46 +50,8 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
             old_config,
             new_config,
         } => migrate(old_config, new_config.as_deref()),
-        ConfigCommand::Images(ImagesCommand::List {
-            kubernetes_version,
-            image_repository,
-        }) => {
-            let flags = InitFlags {
-                kubernetes_version: kubernetes_version.clone(),
-                image_repository: image_repository.clone(),
-                ..Default::default()
-            };
-            let (cluster, version) = match &global.config {
-                Some(path) => {
-                    let file = load_lenient(path)?;
-                    let mut cluster = file.cluster.clone().unwrap_or_default();
-                    if let Some(v) = kubernetes_version {
-                        cluster.kubernetes_version = v.clone();
-                    }
-                    if let Some(repo) = image_repository {
-                        cluster.image_repository = repo.clone();
-                    }
-                    defaults::cluster(&mut cluster);
-                    let version = versions::parse_kubernetes_version(&cluster.kubernetes_version)
-                        .map_err(Exit::failure)?;
-                    (cluster, version)
-                }
-                None => {
-                    let mut cluster = kinit_phases::domain::config::types::ClusterConfiguration {
-                        kubernetes_version: flags.kubernetes_version.clone().unwrap_or_default(),
-                        image_repository: flags.image_repository.clone().unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    defaults::cluster(&mut cluster);
-                    let version = versions::parse_kubernetes_version(&cluster.kubernetes_version)
-                        .map_err(Exit::failure)?;
-                    (cluster, version)
-                }
-            };
-            if let Some(warning) = versions::row_for(version.minor).1 {
-                eprintln!("W: {warning}");
-            }
-            let list = images(&cluster, &version);
+        ConfigCommand::Images(ImagesCommand::List(which)) => {
+            let list = image_list(global, which)?;
             match global.output {
                 OutputFormat::Json | OutputFormat::Yaml => emit(
                     &json!({ "kind": "Images", "apiVersion": "output.kubeadm.k8s.io/v1alpha3", "images": list }),
@@ -96,7 +60,36 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
             }
             Ok(exit::SUCCESS)
         }
+        ConfigCommand::Images(ImagesCommand::Pull { images, cri_socket }) => {
+            crate::images_pull::run(global, &image_list(global, images)?, cri_socket.as_deref())
+        }
     }
+}
+
+/// The images of `config images list`: the control plane's for the version and registry that
+/// the flags, else --config, else the defaults name.
+fn image_list(global: &GlobalArgs, which: &ImagesArgs) -> Result<Vec<String>, Exit> {
+    let ImagesArgs {
+        kubernetes_version,
+        image_repository,
+    } = which;
+    let mut cluster = match &global.config {
+        Some(path) => load_lenient(path)?.cluster.unwrap_or_default(),
+        None => Default::default(),
+    };
+    if let Some(v) = kubernetes_version {
+        cluster.kubernetes_version = v.clone();
+    }
+    if let Some(repo) = image_repository {
+        cluster.image_repository = repo.clone();
+    }
+    defaults::cluster(&mut cluster);
+    let version =
+        versions::parse_kubernetes_version(&cluster.kubernetes_version).map_err(Exit::failure)?;
+    if let Some(warning) = versions::row_for(version.minor).1 {
+        eprintln!("W: {warning}");
+    }
+    Ok(images(&cluster, &version))
 }
 
 fn validate(global: &GlobalArgs) -> Result<i32, Exit> {

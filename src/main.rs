@@ -5,6 +5,7 @@ mod cli;
 mod config_cmd;
 mod docs_cmd;
 mod exit;
+mod images_pull;
 mod output;
 mod run_phases;
 mod tabwriter;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod apiserver;
+pub mod containerd;
 pub mod daemon;
 pub mod etcd;
 pub mod hosts;

@@ -1,5 +1,6 @@
 //! The node as the preflight checks see it: the preflight crate's view of the machine, with HTTP
-//! requests made by kinit's one HTTP client (`net::probe`) instead of a client of its own.
+//! requests made by kinit's one HTTP client (`net::probe`) instead of a client of its own, and the
+//! container runtime asked through kinit's CRI client (`cri`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use kinit_preflight::{EtcdClientFiles, Host, RealHost, ServiceState};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
+use super::cri::CriClient;
 use super::net::probe::{self, ClientIdentity, Target, Transport};
 
 /// How long the external etcd version check waits for one endpoint.
@@ -98,6 +100,17 @@ impl Host for NodeHost {
     }
     fn connect_unix(&self, path: &str) -> Result<(), String> {
         self.machine.connect_unix(path)
+    }
+    fn image_present(&self, endpoint: &str, image: &str) -> Result<bool, String> {
+        CriClient::connect(self.machine.root(), endpoint)
+            .and_then(|cri| cri.image_present(image))
+            .map_err(|e| e.to_string())
+    }
+    fn pull_image(&self, endpoint: &str, image: &str) -> Result<(), String> {
+        CriClient::connect(self.machine.root(), endpoint)
+            .and_then(|cri| cri.pull(image))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
     fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
         let default_port = if url.starts_with("http://") { 80 } else { 443 };

@@ -154,39 +154,32 @@ pub fn external_etcd_version(
     ))
 }
 
+/// kubeadm's ImagePull check with the IfNotPresent policy: each image the runtime lacks is pulled
+/// through its CRI, one after the other.
 pub fn image_pull(host: &dyn Host, images: &[String], cri_socket: &str) -> Result<(), Failure> {
-    let Some(crictl) = host.find_in_path("crictl") else {
-        return Err(Failure::error(
-            format!("cannot pull the {} control-plane images: crictl is not on PATH", images.len()),
-            "install cri-tools, or pull the images of `kinit config images list` yourself and pass --ignore-preflight-errors=ImagePull",
-        ));
-    };
     let mut failed = Vec::new();
     for image in images {
-        let present = host
-            .run(
-                &crictl,
-                &["--runtime-endpoint", cri_socket, "inspecti", "-q", image],
-            )
-            .is_ok_and(|out| out.status.success());
-        if present {
-            continue;
+        match host.image_present(cri_socket, image) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            // The runtime cannot be asked at all: one error says so, not one per image.
+            Err(e) => {
+                return Err(Failure::error(
+                    format!("cannot pull the {} images: {e}", images.len()),
+                    "start the container runtime, or pass --ignore-preflight-errors=ImagePull and load the images of `kinit config images list` yourself",
+                ))
+            }
         }
-        match host.run(&crictl, &["--runtime-endpoint", cri_socket, "pull", image]) {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => failed.push(format!(
-                "{image}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => failed.push(format!("{image}: {e}")),
+        if let Err(e) = host.pull_image(cri_socket, image) {
+            failed.push(e);
         }
     }
     if failed.is_empty() {
         return Ok(());
     }
     Err(Failure::error(
-        format!("failed to pull image {}", failed.join("; ")),
-        "check the registry is reachable (or set imageRepository to a mirror), then run `kinit config images pull`",
+        failed.join("; "),
+        "once the registry is reachable, run `kinit config images pull` (or load the images into the runtime yourself)",
     ))
 }
 

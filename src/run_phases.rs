@@ -705,6 +705,7 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
         allow_rc: args.common.allow_release_candidate_upgrades
             || apply.allow_rc_upgrades.unwrap_or(false),
         manifests_timeout: manifests_timeout(config.timeouts.as_ref()),
+        pull_images: apply.image_pull_policy != "Never",
     };
     if !options.no_question && global.output == OutputFormat::Json {
         return Err(Exit::usage(
@@ -758,6 +759,7 @@ pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, 
         allow_experimental: false,
         allow_rc: false,
         manifests_timeout: manifests_timeout(config.timeouts.as_ref()),
+        pull_images: node.image_pull_policy != "Never",
     };
     let skip = skipped(global, only.as_deref(), &node.skip_phases);
     check_skip_phases(&table, &skip)?;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::containerd::Containerd;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
 use support::played_kubelet::{bootstrap_kubelet, create_mirror_pods, node_object};
@@ -340,18 +341,45 @@ fn addon_image(admin: &Kubectl, kind: &str, name: &str) -> String {
         .to_string()
 }
 
-/// The CoreDNS image of `version`, as the real kubeadm lists it.
-fn kubeadms_coredns_image(version: &str) -> String {
+/// The images of `version`, as the real kubeadm lists them.
+fn kubeadms_images(version: &str) -> Vec<String> {
     let out = std::process::Command::new(support::real::real_tool("kubeadm"))
         .args(["config", "images", "list", "--kubernetes-version", version])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// The CoreDNS image of `version`, as the real kubeadm lists it.
+fn kubeadms_coredns_image(version: &str) -> String {
+    kubeadms_images(version)
+        .into_iter()
         .find(|l| l.contains("/coredns"))
-        .unwrap_or_else(|| panic!("no CoreDNS image in: {}", text(&out.stdout)))
-        .to_string()
+        .unwrap_or_else(|| panic!("no CoreDNS image for {version}"))
+}
+
+/// `host`'s container runtime (Debian's containerd, its socket where the node's kubelet config
+/// names it) with the images of `version` in it, as on a node where they were pulled beforehand:
+/// the upgrade's prepull asks it through kinit's CRI client and finds them (no registry is
+/// reachable here).
+fn runtime_with_images(host: &Host, version: &str) -> Containerd {
+    let runtime = Containerd::start_in(host.root());
+    for image in kubeadms_images(version) {
+        runtime.import(&image);
+    }
+    runtime
+}
+
+/// The prepull asked the runtime and found every image.
+fn prepulled(said: &str) {
+    assert!(
+        said.contains(
+            "[upgrade/preflight] Pulling images required for setting up a Kubernetes cluster"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("ImagePull"), "{said}");
 }
 
 /// `kinit upgrade node` on the second control plane once cp1 is upgraded: killed (SIGKILL)
@@ -389,6 +417,7 @@ fn second_control_plane_upgrades(
     ] {
         assert!(said.contains(line), "{line:?} in:\n{said}");
     }
+    prepulled(&said);
     wait_until(
         "every component of cp2 runs the newer program",
         Duration::from_secs(60),
@@ -468,6 +497,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
         ])
         .unwrap();
     let apiserver_serial = serial(cp1, "/etc/kubernetes/pki/apiserver.crt");
+    let _cp1_runtime = runtime_with_images(cp1, &new);
+    let _cp2_runtime = runtime_with_images(cp2, &new);
     let cp2_apiserver_serial = serial(cp2, "/etc/kubernetes/pki/apiserver.crt");
 
     // The plan, beside kubeadm's on the same cluster.
@@ -762,6 +793,7 @@ timeouts:
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("nothing to upgrade"), "{said}");
+    prepulled(&said);
     // cp2 still runs the older kube-apiserver: the addons wait for it, as kubeadm's do.
     assert!(
         said.contains("[upgrade/addon] Skipping upgrade of addons because control plane instances [cp2] have not been upgraded"),
@@ -799,6 +831,7 @@ timeouts:
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "kinit upgrade node on w1:\n{said}");
     for line in [
+        "[upgrade/preflight] Skipping prepull. Not a control plane node.",
         "[upgrade/control-plane] Skipping phase. Not a control plane node.",
         "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
     ] {

@@ -11,15 +11,29 @@ pub const SOCKET: &str = "/var/run/containerd/containerd.sock";
 
 pub struct Containerd {
     child: Child,
+    /// Its data, state, configuration and log.
     dir: tempfile::TempDir,
+    /// The node root its socket is under.
+    root: PathBuf,
 }
 
 impl Containerd {
-    /// Starts containerd and waits until its socket answers; panics with its log otherwise.
+    /// Starts containerd with its socket under a root of its own; see [`Containerd::start_in`].
     pub fn start() -> Containerd {
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        Containerd::start_with(dir, root)
+    }
+
+    /// Starts containerd with its socket where a node has it under `root` (a test host's root)
+    /// and waits until it answers; panics with its log otherwise.
+    pub fn start_in(root: &Path) -> Containerd {
+        Containerd::start_with(tempfile::tempdir().unwrap(), root.to_path_buf())
+    }
+
+    fn start_with(dir: tempfile::TempDir, root: PathBuf) -> Containerd {
         let d = dir.path();
-        let socket = d.join("root").join(SOCKET.trim_start_matches('/'));
+        let socket = root.join(SOCKET.trim_start_matches('/'));
         std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
         let config = d.join("config.toml");
         std::fs::write(
@@ -39,7 +53,7 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .expect("containerd (Debian's package, installed by scripts/test-deps.sh)");
-        let containerd = Containerd { child, dir };
+        let containerd = Containerd { child, dir, root };
         let start = Instant::now();
         while containerd.ctr(&["version"]).is_err() {
             assert!(
@@ -55,7 +69,7 @@ impl Containerd {
 
     /// The folder that holds the socket where a node has it: a `--rootfs` for kinit.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
     }
 
     pub fn socket(&self) -> PathBuf {

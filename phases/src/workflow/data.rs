@@ -67,6 +67,9 @@ pub struct UpgradeOptions {
     pub allow_rc: bool,
     /// How long each component may take to come back (`timeouts.upgradeManifests`).
     pub manifests_timeout: std::time::Duration,
+    /// Whether a control plane's preflight pulls the images its runtime lacks (`imagePullPolicy`
+    /// is not `Never`).
+    pub pull_images: bool,
 }
 
 impl NodeData for UpgradeData {

@@ -174,12 +174,49 @@ pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<St
     if !options.no_question {
         ask(ctx)?;
     }
-    ctx.dry_run_note(|_| {
-        Ok(vec![
-            "[dryrun] Would pull the required images (like 'kinit config images pull')".into(),
-        ])
-    })?;
+    warnings.extend(prepull(ctx, "[dryrun]")?);
     Ok(warnings)
+}
+
+/// kubeadm's image pull before a control plane is upgraded: the ImagePull check, through the
+/// node's CRI, for the images of the target version (ignorable by its name, as every check).
+fn prepull(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    dry_run_tag: &str,
+) -> Result<Vec<String>, PhaseError> {
+    if ctx.dry_run {
+        ctx.sink.line(&format!(
+            "{dry_run_tag} Would pull the required images (like 'kinit config images pull')"
+        ));
+        return Ok(Vec::new());
+    }
+    if !ctx.data.options.pull_images {
+        return Ok(Vec::new());
+    }
+    for line in [
+        "[upgrade/preflight] Pulling images required for setting up a Kubernetes cluster",
+        "[upgrade/preflight] This might take a minute or two, depending on the speed of your internet connection",
+        "[upgrade/preflight] You can also perform this action beforehand using 'kinit config images pull'",
+    ] {
+        ctx.sink.line(line);
+    }
+    let config = &ctx.data.config;
+    let check = Check::ImagePull {
+        images: crate::domain::images::images(&config.cluster, &config.version),
+        cri_socket: config.init.node_registration.cri_socket.clone(),
+    };
+    let pulled = kinit_preflight::run(&[check], ctx.host, &ctx.ignore);
+    if pulled.has_fatal() {
+        return Err(PhaseError::PreflightFailed(pulled.error_text()));
+    }
+    let lines = pulled.warning_lines();
+    for line in &lines {
+        ctx.sink.line(line);
+    }
+    Ok(pulled
+        .warnings()
+        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
+        .collect())
 }
 
 /// kubeadm's question: only `y` or `yes` goes on.
@@ -206,8 +243,9 @@ pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<Str
     if !ctx.data.control_plane {
         ctx.sink
             .line("[upgrade/preflight] Skipping prepull. Not a control plane node.");
+        return Ok(Vec::new());
     }
-    Ok(Vec::new())
+    prepull(ctx, "[upgrade/preflight]")
 }
 
 /// Whether the addons may be upgraded now: on a control plane, once every kube-apiserver runs the

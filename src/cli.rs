@@ -658,5 +658,14 @@ pub struct UpgradeNodeArgs {
 #[derive(Debug, Subcommand)]
 pub enum UpgradeSub {
     /// Run one phase (see --help for the list)
-    Phase(ResetPhaseArgs),
+    Phase(UpgradePhaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradePhaseArgs {
+    /// Phase name (`name` or `name/child`)
+    pub phase: String,
+    /// The version to upgrade to, as after `upgrade apply` (kubeadm's `upgrade apply phase <name> <version>`)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
 }

@@ -679,9 +679,19 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
     ]);
     let config = upgrade_configuration(global, &owned)?;
     let apply = &config.apply;
+    let phase_version = args
+        .phase
+        .as_ref()
+        .and_then(|UpgradeSub::Phase(p)| p.version.clone());
+    if args.version.is_some() && phase_version.is_some() {
+        return Err(Exit::usage(
+            "the version is given twice: before `phase` and after the phase's name",
+        ));
+    }
     let version = args
         .version
         .clone()
+        .or(phase_version)
         .or_else(|| Some(apply.kubernetes_version.clone()).filter(|v| !v.is_empty()))
         .ok_or_else(|| {
             Exit::usage("missing one or more required arguments. Required arguments: [version]")
@@ -739,6 +749,13 @@ pub fn upgrade_apply(global: &GlobalArgs, args: &UpgradeApplyArgs) -> Result<i32
 
 pub fn upgrade_node(global: &GlobalArgs, args: &UpgradeNodeArgs) -> Result<i32, Exit> {
     let table = flows::upgrade::node_phases();
+    if let Some(UpgradeSub::Phase(p)) = &args.phase {
+        if let Some(version) = &p.version {
+            return Err(Exit::usage(format!(
+                "unexpected argument {version:?}: upgrade node takes no version (it upgrades this node to the version of the cluster's kubeadm-config)"
+            )));
+        }
+    }
     let only = upgrade_phase(&table, args.phase.as_ref(), "upgrade node")?;
     let owned = given_flags(&[
         (args.etcd_upgrade.is_some(), "etcd-upgrade"),

@@ -29,6 +29,10 @@ use support::upgrade::{
     UNMET_PREFLIGHT,
 };
 
+/// The upgrade's host check that a test host's root cannot pass (it has no /proc and no kernel
+/// configuration), as UNMET_PREFLIGHT for init and join.
+const HOST_CHECKS: &str = "SystemVerification";
+
 const COMPONENTS: [&str; 4] = [
     "etcd",
     "kube-apiserver",
@@ -371,6 +375,129 @@ fn runtime_with_images(host: &Host, version: &str) -> Containerd {
     runtime
 }
 
+/// What a kubelet does for the Pods of the upgrade's health-check Jobs, played until `stop`: once
+/// a Pod is bound to a Node, it reports it Succeeded. Returns each Job as it was when its Pod ran.
+fn complete_health_check_pods(admin: &Kubectl, stop: &AtomicBool) -> Vec<Value> {
+    let mut jobs: Vec<Value> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let pods = admin
+            .json(&["get", "pods", "-n", "kube-system", "-l", "job-name"])
+            .unwrap_or_default();
+        for pod in pods["items"].as_array().into_iter().flatten() {
+            let job = pod["metadata"]["labels"]["job-name"]
+                .as_str()
+                .unwrap_or_default();
+            if !job.starts_with("upgrade-health-check-")
+                || pod["spec"]["nodeName"].is_null()
+                || pod["status"]["phase"] == "Succeeded"
+            {
+                continue;
+            }
+            if !jobs.iter().any(|j| j["metadata"]["name"] == job) {
+                if let Ok(object) = admin.json(&["get", "job", "-n", "kube-system", job]) {
+                    jobs.push(object);
+                }
+            }
+            let name = pod["metadata"]["name"].as_str().unwrap();
+            let _ = admin.try_ok(&[
+                "patch",
+                "pod",
+                "-n",
+                "kube-system",
+                name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status": {"phase": "Succeeded"}}"#,
+            ]);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    jobs
+}
+
+/// A Job's spec without what the API server makes up for each Job (its selector and its Pods'
+/// labels, which hold the Job's uid).
+fn job_spec(job: &Value) -> Value {
+    let mut spec = job["spec"].clone();
+    spec.as_object_mut().unwrap().remove("selector");
+    spec["template"].as_object_mut().unwrap().remove("metadata");
+    spec
+}
+
+/// kubeadm's CreateJob check once a Node takes Pods (w1 uncordoned): `upgrade apply phase
+/// preflight` of kinit and of the real kubeadm each make a Job that the played kubelet runs to
+/// completion, and the two Jobs are the same; with nobody to run its Pod, kinit's check fails
+/// within its 15 s, naming the Job, and `--ignore-preflight-errors CreateJob` makes that a warning.
+fn health_check_jobs(cp1: &Host, admin: &Kubectl, old: &str, new: &str) {
+    admin.try_ok(&["uncordon", "w1"]).unwrap();
+    let stop = AtomicBool::new(false);
+    let (ours, theirs, jobs) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| complete_health_check_pods(admin, &stop));
+        let ours = cp1.kinit(&[
+            "upgrade",
+            "apply",
+            "phase",
+            "preflight",
+            new,
+            "-y",
+            "--ignore-preflight-errors",
+            HOST_CHECKS,
+        ]);
+        let theirs = kubeadm_on_node(
+            cp1,
+            &[
+                "upgrade",
+                "apply",
+                "phase",
+                "preflight",
+                new,
+                "-y",
+                "--ignore-preflight-errors=SystemVerification",
+            ],
+        );
+        stop.store(true, Ordering::SeqCst);
+        (ours, theirs, kubelet.join().unwrap())
+    });
+    let said = format!("{}{}", text(&ours.stdout), text(&ours.stderr));
+    assert!(
+        ours.status.success(),
+        "kinit's preflight:
+{said}"
+    );
+    assert!(
+        theirs.status.success(),
+        "kubeadm's preflight:
+{}{}",
+        text(&theirs.stdout),
+        text(&theirs.stderr)
+    );
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(
+        job_spec(&jobs[0]),
+        job_spec(&jobs[1]),
+        "kinit's Job, then kubeadm's"
+    );
+    let out = cp1.kinit(&[
+        "upgrade",
+        "apply",
+        "phase",
+        "preflight",
+        new,
+        "-y",
+        "--ignore-preflight-errors",
+        "CreateJob,SystemVerification",
+    ]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("[WARNING CreateJob]: Job \"upgrade-health-check-")
+            && said.contains("\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete"),
+        "{said}"
+    );
+    node_reports_as(admin, "w1", old);
+}
+
 /// The prepull asked the runtime and found every image.
 fn prepulled(said: &str) {
     assert!(
@@ -401,10 +528,16 @@ fn second_control_plane_upgrades(
         "the addons moved before every control plane did"
     );
     let said = beside_mirror_pods(cp2, pods, || {
-        killed_inside(cp2, &["upgrade", "node"], "kube-apiserver")
+        killed_inside(
+            cp2,
+            &["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS],
+            "kube-apiserver",
+        )
     });
-    assert!(!said.contains("error"), "{said}");
-    let out = beside_mirror_pods(cp2, pods, || cp2.kinit(&["upgrade", "node"]));
+    assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
+    let out = beside_mirror_pods(cp2, pods, || {
+        cp2.kinit(&["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS])
+    });
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         out.status.success(),
@@ -450,7 +583,9 @@ fn second_control_plane_upgrades(
         .iter()
         .map(|c| std::fs::read(cp2.path(&format!("/etc/kubernetes/manifests/{c}.yaml"))).unwrap())
         .collect();
-    let out = beside_mirror_pods(cp2, pods, || cp2.kinit(&["upgrade", "node"]));
+    let out = beside_mirror_pods(cp2, pods, || {
+        cp2.kinit(&["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS])
+    });
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("nothing to upgrade"), "{said}");
@@ -499,6 +634,8 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     let apiserver_serial = serial(cp1, "/etc/kubernetes/pki/apiserver.crt");
     let _cp1_runtime = runtime_with_images(cp1, &new);
     let _cp2_runtime = runtime_with_images(cp2, &new);
+    health_check_jobs(cp1, &admin, &old, &new);
+    eprintln!("health-check Jobs: {:.1} s", began.elapsed().as_secs_f64());
     let cp2_apiserver_serial = serial(cp2, "/etc/kubernetes/pki/apiserver.crt");
 
     // The plan, beside kubeadm's on the same cluster.
@@ -548,7 +685,15 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
         .iter()
         .map(|c| std::fs::read(cp1.path(&format!("/etc/kubernetes/manifests/{c}.yaml"))).unwrap())
         .collect();
-    let out = cp1.kinit(&["upgrade", "apply", &new, "--dry-run", "-y"]);
+    let out = cp1.kinit(&[
+        "upgrade",
+        "apply",
+        &new,
+        "--dry-run",
+        "-y",
+        "--ignore-preflight-errors",
+        HOST_CHECKS,
+    ]);
     assert!(
         out.status.success(),
         "kinit upgrade apply --dry-run: {}{}",
@@ -562,7 +707,13 @@ fn needs_root_real_upgrade_apply_from_v1_33_to_v1_34() {
     }
 
     // Without --yes and without an answer, nothing happens.
-    let out = cp1.kinit(&["upgrade", "apply", &new]);
+    let out = cp1.kinit(&[
+        "upgrade",
+        "apply",
+        &new,
+        "--ignore-preflight-errors",
+        HOST_CHECKS,
+    ]);
     assert!(!out.status.success());
     assert!(
         text(&out.stdout).contains("[upgrade] Are you sure you want to proceed? [y/N]: "),
@@ -598,6 +749,8 @@ timeouts:
             "apply",
             &new,
             "-y",
+            "--ignore-preflight-errors",
+            HOST_CHECKS,
             "--config",
             broken.to_str().unwrap(),
         ])
@@ -639,7 +792,20 @@ timeouts:
     for component in COMPONENTS {
         // As a person would after a crash: again once the API server answers.
         api_server_answers(&admin, &pods, &old);
-        let apply = || killed_inside(cp1, &["upgrade", "apply", &new, "-y"], component);
+        let apply = || {
+            killed_inside(
+                cp1,
+                &[
+                    "upgrade",
+                    "apply",
+                    &new,
+                    "-y",
+                    "--ignore-preflight-errors",
+                    HOST_CHECKS,
+                ],
+                component,
+            )
+        };
         let said = if component == "kube-scheduler" {
             // The kubelet caught up with the run killed before: it runs the new
             // kube-controller-manager (else this run would wait for that first).
@@ -673,13 +839,22 @@ timeouts:
             "killed inside {component}'s step: {:.1} s",
             began.elapsed().as_secs_f64()
         );
-        assert!(!said.contains("error"), "{said}");
+        assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
     }
 
     // The upgrade itself.
     api_server_answers(&admin, &pods, &old);
     let out = beside_mirror_pods(cp1, &pods, || {
-        cp1.kinit(&["upgrade", "apply", &new, "-y", "-o", "json"])
+        cp1.kinit(&[
+            "upgrade",
+            "apply",
+            &new,
+            "-y",
+            "-o",
+            "json",
+            "--ignore-preflight-errors",
+            HOST_CHECKS,
+        ])
     });
     let events = text(&out.stdout);
     let result = kinit_result(out, "kinit upgrade apply", || pods.tails(30));
@@ -789,7 +964,16 @@ timeouts:
     };
     api_server_answers(&admin, &pods, &old);
     let before = snapshot();
-    let out = beside_mirror_pods(cp1, &pods, || cp1.kinit(&["upgrade", "apply", &new, "-y"]));
+    let out = beside_mirror_pods(cp1, &pods, || {
+        cp1.kinit(&[
+            "upgrade",
+            "apply",
+            &new,
+            "-y",
+            "--ignore-preflight-errors",
+            HOST_CHECKS,
+        ])
+    });
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("nothing to upgrade"), "{said}");
@@ -827,7 +1011,7 @@ timeouts:
 
     // The worker, with its kubelet.conf: only the kubelet's configuration changes.
     let manifests_of_w1 = w1.path("/etc/kubernetes/manifests");
-    let out = w1.kinit(&["upgrade", "node"]);
+    let out = w1.kinit(&["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS]);
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "kinit upgrade node on w1:\n{said}");
     for line in [
@@ -842,7 +1026,7 @@ timeouts:
         std::fs::read_dir(&manifests_of_w1).map_or(true, |mut d| d.next().is_none()),
         "upgrade node wrote manifests on a worker"
     );
-    let out = w1.kinit(&["upgrade", "node"]);
+    let out = w1.kinit(&["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("is already the configuration of this version"),

@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 
 use super::PrepareError;
 use crate::domain::config::decode;
+use crate::domain::config::defaults;
 use crate::domain::config::resolve::{self, InitConfig};
 use crate::domain::config::types::InitConfiguration;
 use crate::domain::upgrade::facts::{ClusterFacts, NodeIdentity};
@@ -437,7 +438,7 @@ pub fn plan(
     let facts = read_cluster(&session).map_err(PrepareError::Failed)?;
     progress("[upgrade] Running cluster health checks");
     let (warnings, error) = crate::steps::upgrade::judge(
-        crate::steps::upgrade::cluster_health(&session, &host),
+        crate::steps::upgrade::cluster_health(&session, &host, &pause_image(&facts)),
         &ignore,
     );
     for warning in warnings {
@@ -619,4 +620,13 @@ pub fn diff(
         diffs.push(ManifestDiff { path, current, new });
     }
     Ok(diffs)
+}
+
+/// The pause image kubeadm's CreateJob check runs: the cluster's registry, this version's tag.
+fn pause_image(facts: &ClusterFacts) -> String {
+    let mut cluster = decode::load(&facts.cluster_configuration)
+        .cluster
+        .unwrap_or_default();
+    defaults::cluster(&mut cluster);
+    crate::domain::images::pause_image(&cluster, &crate::domain::upgrade::plan::kubeadm_version())
 }

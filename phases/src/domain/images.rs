@@ -58,9 +58,16 @@ pub fn coredns_image(cluster: &ClusterConfiguration, version: &KubernetesVersion
     format!("{repo}/coredns:{tag}")
 }
 
+/// The pause image of `version`, from the cluster's registry (kubeadm's `GetPauseImage`).
+pub fn pause_image(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> String {
+    format!(
+        "{}/pause:{}",
+        cluster.image_repository,
+        row_for(version.minor).0.pause
+    )
+}
+
 pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Vec<String> {
-    let repo = cluster.image_repository.as_str();
-    let row = row_for(version.minor).0;
     let mut list = vec![
         kubernetes_image(cluster, version, "kube-apiserver"),
         kubernetes_image(cluster, version, "kube-controller-manager"),
@@ -72,7 +79,7 @@ pub fn images(cluster: &ClusterConfiguration, version: &KubernetesVersion) -> Ve
     if !cluster.dns.disabled {
         list.push(coredns_image(cluster, version));
     }
-    list.push(format!("{repo}/pause:{}", row.pause));
+    list.push(pause_image(cluster, version));
     if let Some(local) = &cluster.etcd.local {
         list.push(etcd_image(cluster, local, version));
     }

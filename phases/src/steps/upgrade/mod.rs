@@ -3,111 +3,36 @@
 //! rewritten (`control_plane`), the kubelet's config file, and the gate before the addons.
 
 pub(crate) mod control_plane;
+mod health;
 pub(crate) mod kubelet;
 mod mirror_pods;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kinit_preflight::Check;
 use kube::api::{Api, ListParams};
 
-use crate::domain::manifests::Component;
 use crate::domain::upgrade::policy::{self, PolicyInput};
 use crate::domain::versions::parse_kubernetes_version;
 use crate::workflow::cluster;
 use crate::workflow::{failed, PhaseContext, PhaseError, UpgradeData};
+use PhaseError::PreflightFailed;
 
-/// One check of the cluster's health, named as kubeadm names it for `--ignore-preflight-errors`.
-pub type Finding = (&'static str, Result<(), String>);
-
-/// kubeadm's `CheckClusterHealth`: a control plane that is Ready, with its manifests. kubeadm's
-/// `CreateJob` check (a Pod run to completion) is not made: README, differences.
-pub fn cluster_health(
-    session: &crate::exec::api::Session,
-    host: &dyn kinit_preflight::Host,
-) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = Vec::new();
-    let nodes: Api<Node> = Api::all(session.client());
-    let label = "node-role.kubernetes.io/control-plane";
-    let params = ListParams::default().labels(&format!("{label}="));
-    let ready = match session.call("list control-plane Nodes", || nodes.list(&params)) {
-        Err(e) => Err(format!("could not list nodes labeled with {label:?}: {e}")),
-        Ok(list) => {
-            let not_ready: Vec<String> = list
-                .items
-                .iter()
-                .filter(|n| {
-                    !n.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                })
-                .filter_map(|n| n.metadata.name.clone())
-                .collect();
-            if not_ready.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "there are NotReady control-planes in the cluster: [{}]",
-                    not_ready.join(" ")
-                ))
-            }
-        }
-    };
-    findings.push(("ControlPlaneNodesReady", ready));
-    let missing: Vec<String> = [
-        Component::ApiServer,
-        Component::ControllerManager,
-        Component::Scheduler,
-    ]
-    .iter()
-    .map(|c| c.manifest_path())
-    .filter(|p| !host.exists(p))
-    .collect();
-    findings.push((
-        "StaticPodManifest",
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("manifest files not found: [{}]", missing.join(" ")))
-        },
-    ));
-    findings
-}
-
-/// The findings as kubeadm's `RunChecks` reports them: the warning lines (errors that are
-/// ignored), and the error text when one is not.
-pub fn judge(
-    findings: Vec<Finding>,
-    ignore: &kinit_preflight::IgnoreList,
-) -> (Vec<String>, Option<String>) {
-    let mut warnings = Vec::new();
-    let mut errors = Vec::new();
-    for (name, outcome) in findings {
-        match outcome {
-            Ok(()) => {}
-            Err(e) if ignore.ignores(name) => warnings.push(format!("[WARNING {name}]: {e}")),
-            Err(e) => errors.push(format!("[ERROR {name}]: {e}")),
-        }
-    }
-    let error = (!errors.is_empty()).then(|| {
-        let listed: String = errors.iter().map(|e| format!("\t{e}\n")).collect();
-        format!("[preflight] Some fatal errors occurred:\n{listed}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")
-    });
-    (warnings, error)
-}
+pub use health::{cluster_health, judge};
 
 /// Runs the health checks in the run's session and prints them; an error not ignored stops it.
 fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     let host = ctx.host;
+    let pause =
+        crate::domain::images::pause_image(&ctx.data.config.cluster, &ctx.data.config.version);
     let findings = ctx
         .live(
             |_| {
                 vec![
-                    "run the cluster health checks ControlPlaneNodesReady and StaticPodManifest"
+                    "run the cluster health checks CreateJob, ControlPlaneNodesReady and StaticPodManifest"
                         .into(),
                 ]
             },
-            |ctx| Ok(cluster_health(cluster::session(ctx)?, host)),
+            |ctx| Ok(cluster_health(cluster::session(ctx)?, host, &pause)),
         )?
         .unwrap_or_default();
     let (warnings, error) = judge(findings, &ctx.ignore);
@@ -120,7 +45,8 @@ fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseE
     }
 }
 
-/// kubeadm's one host check before an upgrade: root (a warning in a dry run).
+/// kubeadm's host checks before an upgrade: root first, alone (a warning in a dry run), then
+/// the system verification (kernel, cgroups), as its `RunRootCheckOnly` and `RunUpgradeChecks`.
 fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
     let root = kinit_preflight::run(
         &[Check::IsPrivilegedUser {
@@ -130,7 +56,18 @@ fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError>
         &ctx.ignore,
     );
     if root.has_fatal() {
-        return Err(PhaseError::PreflightFailed(root.error_text()));
+        return Err(PreflightFailed(root.error_text()));
+    }
+    let system = kinit_preflight::run(&[Check::SystemVerification], ctx.host, &ctx.ignore);
+    for line in root
+        .warning_lines()
+        .into_iter()
+        .chain(system.warning_lines())
+    {
+        ctx.sink.line(&line);
+    }
+    if system.has_fatal() {
+        return Err(PreflightFailed(system.error_text()));
     }
     Ok(())
 }

@@ -101,6 +101,17 @@ fn mirror_bodies(host: &Host, kubectl: &Kubectl) -> Result<Vec<(String, String)>
 /// Pod is deleted and made again with the new hash, and reported Running while the container
 /// runs. Returns the mirror Pods it made again.
 pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> Vec<String> {
+    follow_mirror_pods_failing(host, pods, stop, None)
+}
+
+/// [`follow_mirror_pods`], with the Pod of the manifest `never_ready` reported Pending however its
+/// container runs: a component that starts but never becomes ready.
+pub fn follow_mirror_pods_failing(
+    host: &Host,
+    pods: &StaticPods,
+    stop: &AtomicBool,
+    never_ready: Option<&str>,
+) -> Vec<String> {
     let kubectl = Kubectl::new(host, "/etc/kubernetes/kubelet.conf");
     // kubectl reads pods/status before it patches it, which the Node authorizer does not let a
     // node do (the kubelet patches without reading): the status is written as the admin.
@@ -142,7 +153,7 @@ pub fn follow_mirror_pods(host: &Host, pods: &StaticPods, stop: &AtomicBool) -> 
                         remade.push(name.clone());
                     }
                 }
-                let running = pods.running(&manifest);
+                let running = pods.running(&manifest) && never_ready != Some(manifest.as_str());
                 if mirrored.get(&name).map(String::as_str)
                     != Some(if running { "Running" } else { "Pending" })
                 {

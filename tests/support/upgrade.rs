@@ -5,7 +5,7 @@
 
 use super::hosts::Host;
 use super::kubectl::Kubectl;
-use super::played_kubelet::{follow_mirror_pods, register_node_when_ready};
+use super::played_kubelet::{follow_mirror_pods_failing, register_node_when_ready};
 use super::real::{previous_real_bin, real_tool, versions_in, PREVIOUS_WANTED};
 use super::standin::{serve_http, OK};
 use super::static_pods::StaticPods;
@@ -113,6 +113,16 @@ pub fn node_reports_as(admin: &Kubectl, node: &str, version: &str) {
 
 /// Runs `command` while the played kubelet remakes mirror Pods whose manifest changed.
 pub fn beside_mirror_pods<T>(cp1: &Host, pods: &StaticPods, command: impl FnOnce() -> T) -> T {
+    beside_mirror_pods_failing(cp1, pods, None, command)
+}
+
+/// [`beside_mirror_pods`], with the Pod of the manifest `never_ready` never reported Running.
+pub fn beside_mirror_pods_failing<T>(
+    cp1: &Host,
+    pods: &StaticPods,
+    never_ready: Option<&str>,
+    command: impl FnOnce() -> T,
+) -> T {
     /// Stops the played kubelet however `command` ends, a panic included: the scope waits for it.
     struct StopOnDrop<'a>(&'a AtomicBool);
     impl Drop for StopOnDrop<'_> {
@@ -122,7 +132,7 @@ pub fn beside_mirror_pods<T>(cp1: &Host, pods: &StaticPods, command: impl FnOnce
     }
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let follower = scope.spawn(|| follow_mirror_pods(cp1, pods, &stop));
+        let follower = scope.spawn(|| follow_mirror_pods_failing(cp1, pods, &stop, never_ready));
         let out = {
             let _stop = StopOnDrop(&stop);
             command()

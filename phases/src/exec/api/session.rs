@@ -260,6 +260,32 @@ impl Session {
             .block_on(self::call(self.call_limit, what, call))
     }
 
+    /// [`Session::call`] bounded by `limit` as a whole, the request under way included: for a
+    /// wait that must end on time whatever the API server does.
+    pub fn call_within<T, F, Fut>(
+        &self,
+        limit: Duration,
+        what: &str,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let limit = limit.min(self.call_limit);
+        tracing::debug!("API: {what} (within {limit:?})");
+        self.runtime.block_on(async {
+            tokio::time::timeout(limit, self::call(limit, what, call))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::NoAnswer {
+                        what: what.to_string(),
+                        message: format!("no answer within {limit:?}"),
+                    })
+                })
+        })
+    }
+
     /// Applies every object at once; they must not depend on each other. Every failure is
     /// reported, one per line.
     pub fn apply_all(&self, objects: &[ApiObject]) -> Result<(), Vec<ApiError>> {

@@ -453,7 +453,7 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
             components
                 .iter()
                 .map(|c| {
-                    mirror_hash(session, c.name(), &node).map_err(|e| {
+                    mirror_hash(session, c.name(), &node, session.call_limit()).map_err(|e| {
                         failed(format!(
                             "failed to obtain static Pod hash for component {} on Node {node}: {e}",
                             c.name()

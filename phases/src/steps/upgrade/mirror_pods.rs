@@ -15,13 +15,22 @@ use crate::workflow::{cluster, PhaseContext, UpgradeData};
 const POLL: Duration = Duration::from_millis(500);
 pub(super) const CONFIG_HASH: &str = "kubernetes.io/config.hash";
 
-/// The mirror Pod's hash of `component` on `node`.
+/// What is left of `timeout` since `start` for one API call (at least a second, so that a last
+/// call can still be made).
+fn left(start: Instant, timeout: Duration) -> Duration {
+    timeout
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_secs(1))
+}
+
+/// The mirror Pod's hash of `component` on `node`, asked for at most `limit`.
 pub(super) fn mirror_hash(
     session: &Session,
     component: &str,
     node: &str,
+    limit: Duration,
 ) -> Result<String, String> {
-    let pod = mirror_pod(session, component, node)?;
+    let pod = mirror_pod(session, component, node, limit)?;
     let name = format!("{component}-{node}");
     pod.metadata
         .annotations
@@ -29,12 +38,17 @@ pub(super) fn mirror_hash(
         .ok_or_else(|| format!("the mirror Pod kube-system/{name} has no {CONFIG_HASH} annotation"))
 }
 
-fn mirror_pod(session: &Session, component: &str, node: &str) -> Result<Pod, String> {
+fn mirror_pod(
+    session: &Session,
+    component: &str,
+    node: &str,
+    limit: Duration,
+) -> Result<Pod, String> {
     let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
     let name = format!("{component}-{node}");
     let what = format!("get Pod kube-system/{name}");
     session
-        .call(&what, || pods.get(&name))
+        .call_within(limit, &what, || pods.get(&name))
         .map_err(|e| e.to_string())
 }
 /// Waits for the kubelet to run the new manifest: the mirror Pod's hash changes from `before` (when
@@ -66,7 +80,7 @@ fn wait_with(
     let name = component.name();
     let start = Instant::now();
     while let Some(before) = before {
-        let last = match mirror_hash(session, name, node) {
+        let last = match mirror_hash(session, name, node, left(start, timeout)) {
             Ok(hash) if hash != before => break,
             Ok(_) => format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
             Err(e) => e,
@@ -86,7 +100,7 @@ fn wait_with(
     let mut last;
     loop {
         let what = format!("list Pods in kube-system with labels {selector}");
-        match session.call(&what, || pods.list(&params)) {
+        match session.call_within(left(start, timeout), &what, || pods.list(&params)) {
             Ok(list) => {
                 if seen != Some(list.items.len()) {
                     seen = Some(list.items.len());
@@ -137,7 +151,7 @@ pub(super) fn wait_hash_back(
     let name = component.name();
     let start = Instant::now();
     loop {
-        let last = match mirror_hash(session, name, &node) {
+        let last = match mirror_hash(session, name, &node, left(start, timeout)) {
             Ok(now) if now == hash => return Ok(()),
             Ok(now) => {
                 format!("its mirror Pod has the hash {now}, not {hash} of the restored manifest")
@@ -171,13 +185,14 @@ fn runs_manifest(
     component: &str,
     node: &str,
     manifest: &str,
+    limit: Duration,
 ) -> Result<(), String> {
     let wanted = crate::domain::config::yaml::parse_documents(manifest)
         .ok()
         .and_then(|docs| docs.into_iter().next())
         .map(|doc| containers(&doc.value))
         .unwrap_or_default();
-    let pod = mirror_pod(session, component, node)?;
+    let pod = mirror_pod(session, component, node, limit)?;
     let phase = pod
         .status
         .as_ref()
@@ -212,7 +227,8 @@ pub(super) fn wait_runs_manifest(
     let node = ctx.data.node.name.clone();
     let name = component.name();
     let session = cluster::session(ctx).map_err(|e| e.to_string())?;
-    let mut last = match runs_manifest(session, name, &node, manifest) {
+    let start = Instant::now();
+    let mut last = match runs_manifest(session, name, &node, manifest, left(start, timeout)) {
         Ok(()) => return Ok(false),
         Err(e) => e,
     };
@@ -221,10 +237,9 @@ pub(super) fn wait_runs_manifest(
         duration::format(timeout)
     ));
     let session = cluster::session(ctx).map_err(|e| e.to_string())?;
-    let start = Instant::now();
     while start.elapsed() <= timeout {
         std::thread::sleep(POLL);
-        last = match runs_manifest(session, name, &node, manifest) {
+        last = match runs_manifest(session, name, &node, manifest, left(start, timeout)) {
             Ok(()) => return Ok(true),
             Err(e) => e,
         };

@@ -260,6 +260,22 @@ timeouts:
 /// `kinit <args>` on `host`, killed with SIGKILL once it waits for the kubelet inside
 /// `component`'s step; returns what it printed until then.
 fn killed_inside(host: &Host, args: &[&str], component: &str) -> String {
+    let preparing = format!("[upgrade/staticpods] Preparing for \"{component}\" upgrade");
+    let mut inside = false;
+    killed_when(host, args, &format!("inside {component}'s step"), |line| {
+        inside |= line == preparing;
+        inside && line == "[upgrade/staticpods] Waiting for the kubelet to restart the component"
+    })
+}
+
+/// `kinit <args>` on `host`, killed with SIGKILL at the first line it prints for which `kill_now`
+/// says so; returns what it printed until then. `when` names the moment for the failure message.
+fn killed_when(
+    host: &Host,
+    args: &[&str],
+    when: &str,
+    mut kill_now: impl FnMut(&str) -> bool,
+) -> String {
     use std::io::BufRead;
     let mut child = host
         .command(support::kinit_binary())
@@ -271,15 +287,12 @@ fn killed_inside(host: &Host, args: &[&str], component: &str) -> String {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let preparing = format!("[upgrade/staticpods] Preparing for \"{component}\" upgrade");
-    let (mut said, mut inside, mut killed) = (String::new(), false, false);
+    let (mut said, mut killed) = (String::new(), false);
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line.unwrap();
         said.push_str(&line);
         said.push('\n');
-        inside |= line == preparing;
-        if inside && line == "[upgrade/staticpods] Waiting for the kubelet to restart the component"
-        {
+        if kill_now(&line) {
             child.kill().unwrap();
             killed = true;
             break;
@@ -290,7 +303,7 @@ fn killed_inside(host: &Host, args: &[&str], component: &str) -> String {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(
         killed,
-        "the run ended ({status}) before it waited inside {component}'s step:\n{said}{stderr}"
+        "the run ended ({status}) before it was {when}:\n{said}{stderr}"
     );
     said
 }
@@ -510,7 +523,8 @@ fn prepulled(said: &str) {
 }
 
 /// `kinit upgrade node` on the second control plane once cp1 is upgraded: killed (SIGKILL)
-/// inside its kube-apiserver's step, then run again, it finishes: every component runs the newer
+/// inside its kube-apiserver's step, then again while its kubelet-config phase moves the CRI
+/// socket, then run once more, it finishes: every component runs the newer
 /// program, its API server answers at the new version with a renewed certificate, its CRI socket
 /// moved; and now that every control plane is upgraded, the addons follow (kubeadm's rule). A run
 /// again changes nothing.
@@ -527,12 +541,17 @@ fn second_control_plane_upgrades(
         format!("registry.k8s.io/kube-proxy:{old}"),
         "the addons moved before every control plane did"
     );
+    let node_args = ["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS];
     let said = beside_mirror_pods(cp2, pods, || {
-        killed_inside(
-            cp2,
-            &["upgrade", "node", "--ignore-preflight-errors", HOST_CHECKS],
-            "kube-apiserver",
-        )
+        killed_inside(cp2, &node_args, "kube-apiserver")
+    });
+    assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
+    // Killed again in the kubelet-config phase, while the CRI socket moves from
+    // kubeadm-flags.env to instance-config.yaml.
+    let said = beside_mirror_pods(cp2, pods, || {
+        killed_when(cp2, &node_args, "moving the CRI socket", |line| {
+            line.starts_with("[upgrade/kubelet-config] Writing kubelet configuration to file")
+        })
     });
     assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
     let out = beside_mirror_pods(cp2, pods, || {
@@ -544,8 +563,9 @@ fn second_control_plane_upgrades(
         "kinit upgrade node on cp2:\n{said}\n{}",
         pods.tails(20)
     );
+    // The killed runs wrote every manifest.
     for line in [
-        "[upgrade/control-plane] The control plane instance for this node was successfully upgraded!",
+        "[upgrade/control-plane] The control plane of this node already runs version",
         "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
     ] {
         assert!(said.contains(line), "{line:?} in:\n{said}");

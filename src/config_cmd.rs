@@ -6,6 +6,7 @@ use crate::cli::{
 use crate::exit::{self, Exit};
 use crate::output::emit;
 use crate::run_phases::load_lenient;
+use kinit_phases::domain::config::decode::ConfigFile;
 use kinit_phases::domain::config::{self, defaults, resolve, to_yaml};
 use kinit_phases::domain::images::images;
 use kinit_phases::domain::versions;
@@ -51,7 +52,7 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
             new_config,
         } => migrate(old_config, new_config.as_deref()),
         ConfigCommand::Images(ImagesCommand::List(which)) => {
-            let list = image_list(global, which)?;
+            let list = image_list(config_file(global)?.as_ref(), which)?;
             match global.output {
                 OutputFormat::Json | OutputFormat::Yaml => emit(
                     &json!({ "kind": "Images", "apiVersion": "output.kubeadm.k8s.io/v1alpha3", "images": list }),
@@ -61,22 +62,26 @@ pub fn run(global: &GlobalArgs, command: &ConfigCommand) -> Result<i32, Exit> {
             Ok(exit::SUCCESS)
         }
         ConfigCommand::Images(ImagesCommand::Pull { images, cri_socket }) => {
-            crate::images_pull::run(global, &image_list(global, images)?, cri_socket.as_deref())
+            let file = config_file(global)?;
+            let list = image_list(file.as_ref(), images)?;
+            crate::images_pull::run(global, &list, cri_socket.as_deref(), file.as_ref())
         }
     }
 }
 
+/// The file of --config, read leniently, when one is given.
+fn config_file(global: &GlobalArgs) -> Result<Option<ConfigFile>, Exit> {
+    global.config.as_deref().map(load_lenient).transpose()
+}
+
 /// The images of `config images list`: the control plane's for the version and registry that
-/// the flags, else --config, else the defaults name.
-fn image_list(global: &GlobalArgs, which: &ImagesArgs) -> Result<Vec<String>, Exit> {
+/// the flags, else the configuration file, else the defaults name.
+fn image_list(file: Option<&ConfigFile>, which: &ImagesArgs) -> Result<Vec<String>, Exit> {
     let ImagesArgs {
         kubernetes_version,
         image_repository,
     } = which;
-    let mut cluster = match &global.config {
-        Some(path) => load_lenient(path)?.cluster.unwrap_or_default(),
-        None => Default::default(),
-    };
+    let mut cluster = file.and_then(|f| f.cluster.clone()).unwrap_or_default();
     if let Some(v) = kubernetes_version {
         cluster.kubernetes_version = v.clone();
     }

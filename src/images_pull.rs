@@ -6,34 +6,41 @@ use std::path::Path;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit::{self, Exit};
 use crate::output::emit;
-use crate::run_phases::load_lenient;
+use kinit_phases::domain::config::decode::ConfigFile;
 use kinit_phases::domain::config::defaults;
-use kinit_phases::exec::cri::CriClient;
+use kinit_phases::exec::cri::{CriClient, Ensured};
 use serde_json::json;
 
-/// The runtime's socket: the flag, else nodeRegistration.criSocket of --config, else the one
-/// known socket found on the node (kubeadm's detection).
-fn endpoint(global: &GlobalArgs, flag: Option<&str>, root: &Path) -> Result<String, Exit> {
+/// The runtime's socket: the flag, else nodeRegistration.criSocket of the configuration file,
+/// else the one known socket found on the node (kubeadm's detection).
+fn endpoint(file: Option<&ConfigFile>, flag: Option<&str>, root: &Path) -> Result<String, Exit> {
     if let Some(socket) = flag {
         return Ok(socket.to_string());
     }
-    if let Some(path) = &global.config {
-        let file = load_lenient(path)?;
-        let configured = file
-            .init
-            .map(|i| i.node_registration.cri_socket)
-            .or(file.join.map(|j| j.node_registration.cri_socket))
-            .filter(|s| !s.is_empty());
-        if let Some(socket) = configured {
-            return Ok(socket);
-        }
+    let configured = file.and_then(|f| {
+        f.init
+            .as_ref()
+            .map(|i| i.node_registration.cri_socket.clone())
+            .or(f
+                .join
+                .as_ref()
+                .map(|j| j.node_registration.cri_socket.clone()))
+            .filter(|s| !s.is_empty())
+    });
+    match configured {
+        Some(socket) => Ok(socket),
+        None => defaults::cri_socket(root).map_err(Exit::usage),
     }
-    defaults::cri_socket(root).map_err(Exit::usage)
 }
 
-pub fn run(global: &GlobalArgs, images: &[String], flag: Option<&str>) -> Result<i32, Exit> {
+pub fn run(
+    global: &GlobalArgs,
+    images: &[String],
+    flag: Option<&str>,
+    file: Option<&ConfigFile>,
+) -> Result<i32, Exit> {
     let root = Path::new(global.rootfs.as_deref().unwrap_or("/"));
-    let endpoint = endpoint(global, flag, root)?;
+    let endpoint = endpoint(file, flag, root)?;
     let json = !matches!(global.output, OutputFormat::Text);
     if global.dry_run {
         for image in images {
@@ -53,21 +60,20 @@ pub fn run(global: &GlobalArgs, images: &[String], flag: Option<&str>) -> Result
         );
     }
     for image in images {
-        let present = cri
-            .image_present(image)
-            .map_err(|e| Exit::failure(e.to_string()))?;
-        let outcome = if present {
-            "present"
-        } else {
-            if !json {
-                println!("[config/images] Pulling {image}");
-            }
-            cri.pull(image).map_err(|e| Exit::failure(e.to_string()))?;
-            "pulled"
+        let ensured = cri
+            .ensure(image, || {
+                if !json {
+                    println!("[config/images] Pulling {image}");
+                }
+            })
+            .map_err(|e| Exit::failure(format!("failed to pull image {image:?}: {e}")))?;
+        let outcome = match ensured {
+            Ensured::Present => "present",
+            Ensured::Pulled => "pulled",
         };
         if json {
             emit(&json!({ "event": "image", "image": image, "outcome": outcome }));
-        } else if present {
+        } else if ensured == Ensured::Present {
             println!("[config/images] Present {image}");
         } else {
             println!("[config/images] Pulled {image}");

@@ -87,8 +87,9 @@ fn needs_root_images_pull_through_containerd() {
         assert_eq!(event["outcome"], "present");
     }
 
-    // An image the runtime lacks: the runtime is asked to pull it, and the error says plainly
-    // that the registry could not be reached.
+    // Images the runtime lacks, from a registry no machine reaches (`.invalid` never resolves):
+    // the runtime is asked to pull the first, and the error says plainly that the registry could
+    // not be reached.
     let out = kinit(&[
         "--rootfs",
         root_arg,
@@ -96,16 +97,20 @@ fn needs_root_images_pull_through_containerd() {
         "images",
         "pull",
         "--kubernetes-version",
-        "v1.33.13",
+        VERSION,
+        "--image-repository",
+        "registry.invalid",
     ]);
     let (said, error) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{said}{error}");
     assert!(
-        said.contains("[config/images] Pulling registry.k8s.io/kube-apiserver:v1.33.13"),
+        said.contains(&format!(
+            "[config/images] Pulling registry.invalid/kube-apiserver:{VERSION}"
+        )),
         "{said}"
     );
     assert!(
-        error.contains("cannot pull registry.k8s.io/kube-apiserver:v1.33.13: the container runtime could not reach the registry registry.k8s.io"),
+        error.contains(&format!("failed to pull image \"registry.invalid/kube-apiserver:{VERSION}\": the container runtime could not reach the registry registry.invalid")),
         "{error}"
     );
 
@@ -127,10 +132,14 @@ fn needs_root_images_pull_through_containerd() {
     }
     .run(&host)
     .unwrap_err();
+    // No registry is reachable here; where one is, the registry says it has no such image.
+    let said = failure
+        .message
+        .strip_prefix(&format!("failed to pull image {unknown}: "))
+        .unwrap_or_else(|| panic!("{}", failure.message));
     assert!(
-        failure.message.starts_with(&format!(
-            "cannot pull {unknown}: the container runtime could not reach the registry registry.k8s.io"
-        )),
+        said.starts_with("the container runtime could not reach the registry registry.k8s.io")
+            || said.starts_with("the registry registry.k8s.io has no such image"),
         "{}",
         failure.message
     );

@@ -21,7 +21,9 @@ use serde_json::Value;
 use support::containerd::Containerd;
 use support::hosts::{Host, Network};
 use support::kubectl::Kubectl;
-use support::played_kubelet::{bootstrap_kubelet, create_mirror_pods, node_object};
+use support::played_kubelet::{
+    bootstrap_kubelet, create_mirror_pods, follow_mirror_pods, node_object,
+};
 use support::real::{previous_real_bin, real_bin, real_kubernetes_version};
 use support::static_pods::StaticPods;
 use support::upgrade::{
@@ -308,6 +310,58 @@ fn killed_when(
     said
 }
 
+/// `kinit <args> -v` on `host` (its lines on standard error), the played kubelet remaking mirror
+/// Pods only from the first line that contains `trigger` on: the run finds the kubelet where the
+/// last one left it, whatever the timing.
+fn run_then_follow(
+    host: &Host,
+    pods: &StaticPods,
+    args: &[&str],
+    trigger: &str,
+) -> std::process::Output {
+    use std::io::{BufRead, Read};
+    let mut child = host
+        .command(support::kinit_binary())
+        .args(args)
+        .arg("-v")
+        .arg("--rootfs")
+        .arg(host.root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let out = scope.spawn(move || {
+            let mut bytes = Vec::new();
+            stdout.read_to_end(&mut bytes).unwrap();
+            bytes
+        });
+        let mut follower = None;
+        let mut said = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if follower.is_none() && line.contains(trigger) {
+                follower = Some(scope.spawn(|| follow_mirror_pods(host, pods, &stop)));
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        let status = child.wait().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        if let Some(follower) = follower {
+            follower.join().unwrap();
+        }
+        std::process::Output {
+            status,
+            stdout: out.join().unwrap(),
+            stderr: said.into_bytes(),
+        }
+    })
+}
+
 /// Once the API server answers, the control-plane kubelets' heartbeat: their Nodes Ready at
 /// `version` as of now. Nothing else keeps them Ready (the kubelets are played), and the node
 /// lifecycle controller marks a Node NotReady once its heartbeat is older than its grace period,
@@ -546,10 +600,10 @@ fn second_control_plane_upgrades(
         killed_inside(cp2, &node_args, "kube-apiserver")
     });
     assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
-    // Killed again in the kubelet-config phase, while the CRI socket moves from
+    // Killed again in its kubelet-config phase, as it begins to move the CRI socket from
     // kubeadm-flags.env to instance-config.yaml.
     let said = beside_mirror_pods(cp2, pods, || {
-        killed_when(cp2, &node_args, "moving the CRI socket", |line| {
+        killed_when(cp2, &node_args, "in the kubelet-config phase", |line| {
             line.starts_with("[upgrade/kubelet-config] Writing kubelet configuration to file")
         })
     });
@@ -786,6 +840,10 @@ timeouts:
         said.contains("the old manifests of kube-apiserver were put back"),
         "{said}"
     );
+    assert!(
+        said.contains("likely cause: the new kube-apiserver does not serve"),
+        "{said}"
+    );
     // etcd, upgraded first, stays upgraded: its data moved on with it (as kubeadm leaves it).
     assert_ne!(
         std::fs::read(cp1.path("/etc/kubernetes/manifests/etcd.yaml")).unwrap(),
@@ -862,10 +920,12 @@ timeouts:
         assert!(!said.lines().any(|l| l.starts_with("error")), "{said}");
     }
 
-    // The upgrade itself.
+    // The upgrade itself; the played kubelet catches up only once the run waits for it.
     api_server_answers(&admin, &pods, &old);
-    let out = beside_mirror_pods(cp1, &pods, || {
-        cp1.kinit(&[
+    let out = run_then_follow(
+        cp1,
+        &pods,
+        &[
             "upgrade",
             "apply",
             &new,
@@ -874,8 +934,9 @@ timeouts:
             "json",
             "--ignore-preflight-errors",
             HOST_CHECKS,
-        ])
-    });
+        ],
+        "but the kubelet does not run it yet",
+    );
     let events = text(&out.stdout);
     let result = kinit_result(out, "kinit upgrade apply", || pods.tails(30));
     // Each component's step, with its outcome, in the control-plane phase's event.

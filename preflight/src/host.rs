@@ -60,19 +60,18 @@ pub trait Host: Sync {
     fn host_path(&self, path: &str) -> PathBuf {
         PathBuf::from(path)
     }
-    /// Whether the container runtime at the CRI `endpoint` has `image`; an error when the runtime
-    /// cannot be asked. The engine's view of the node asks with kinit's CRI client; a plain view
-    /// of the machine asks nothing.
-    fn image_present(&self, endpoint: &str, image: &str) -> Result<bool, String> {
-        let _ = image;
+    /// Pulls, one after the other, each of `images` that the container runtime at the CRI
+    /// `endpoint` lacks; returns the images that failed, each with its error, or an error when the
+    /// runtime cannot be asked at all. The engine's view of the node asks with kinit's CRI client;
+    /// a plain view of the machine asks nothing.
+    fn pull_missing(
+        &self,
+        endpoint: &str,
+        images: &[String],
+    ) -> Result<Vec<(String, String)>, String> {
+        let _ = images;
         Err(format!(
             "cannot ask the container runtime at {endpoint}: this view of the host has no CRI client"
-        ))
-    }
-    /// Pulls `image` through the container runtime at the CRI `endpoint`.
-    fn pull_image(&self, endpoint: &str, image: &str) -> Result<(), String> {
-        Err(format!(
-            "cannot pull {image} through the container runtime at {endpoint}: this view of the host has no CRI client"
         ))
     }
 }

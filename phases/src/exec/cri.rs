@@ -61,13 +61,6 @@ mod messages {
         pub image: Option<Image>,
     }
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ListImagesRequest {}
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ListImagesResponse {
-        #[prost(message, repeated, tag = "1")]
-        pub images: Vec<Image>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
     pub struct Image {
         #[prost(string, tag = "1")]
         pub id: String,
@@ -86,19 +79,21 @@ pub enum CriError {
     NoSocket { path: String, reason: String },
     #[error("nothing answers on the container runtime socket {path} ({reason}): start the container runtime (containerd, CRI-O) or name the right socket with --cri-socket")]
     NotAnswering { path: String, reason: String },
-    #[error("cannot pull {image}: the container runtime could not reach the registry {registry} ({detail}). Make the registry reachable from this node (proxy, DNS, firewall), or set imageRepository (--image-repository) to a mirror it can reach, or load the images into the runtime yourself")]
+    #[error("permission denied on the container runtime socket {path}: run kinit as root (sudo)")]
+    Denied { path: String },
+    #[error("the container runtime could not reach the registry {registry} ({detail}). Make the registry reachable from this node (proxy, DNS, firewall), or set imageRepository (--image-repository) to a mirror it can reach, or load the images into the runtime yourself")]
     RegistryUnreachable {
         image: String,
         registry: String,
         detail: String,
     },
-    #[error("cannot pull {image}: the registry {registry} has no such image ({detail}). Check the Kubernetes version and imageRepository")]
+    #[error("the registry {registry} has no such image ({detail}). Check the Kubernetes version and imageRepository")]
     NoSuchImage {
         image: String,
         registry: String,
         detail: String,
     },
-    #[error("{path} does not answer as a container runtime's CRI (asked for its version: {detail}): name the runtime's CRI socket with --cri-socket (containerd: unix:///var/run/containerd/containerd.sock, CRI-O: unix:///var/run/crio/crio.sock)")]
+    #[error("{path} did not answer as a container runtime's CRI (asked for its version: {detail}): is it the runtime's CRI socket (containerd: unix:///var/run/containerd/containerd.sock, CRI-O: unix:///var/run/crio/crio.sock; name it with --cri-socket), and is the runtime healthy?")]
     NotCri { path: String, detail: String },
     #[error("the container runtime at {path} refused {what}: {detail}")]
     Call {
@@ -106,6 +101,14 @@ pub enum CriError {
         what: String,
         detail: String,
     },
+}
+
+/// What [`CriClient::ensure`] did for an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// The runtime had it.
+    Present,
+    Pulled,
 }
 
 /// What the runtime says of itself.
@@ -181,12 +184,17 @@ impl CriClient {
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
         }));
-        let channel = runtime
-            .block_on(connect)
-            .map_err(|e| CriError::NotAnswering {
-                path: path.clone(),
-                reason: full_error(&e),
-            })?;
+        let channel = runtime.block_on(connect).map_err(|e| {
+            let reason = full_error(&e);
+            if reason.contains("Permission denied") {
+                CriError::Denied { path: path.clone() }
+            } else {
+                CriError::NotAnswering {
+                    path: path.clone(),
+                    reason,
+                }
+            }
+        })?;
         let mut client = CriClient {
             path,
             channel,
@@ -201,8 +209,11 @@ impl CriClient {
                 },
                 Some(CALL_TIMEOUT),
             )
-            .map_err(|status| match client.refused("its version", &status) {
-                unreachable @ CriError::NotAnswering { .. } => unreachable,
+            .map_err(|status| match status.code() {
+                // A runtime that answers, but not this API (containerd with its CRI plugin off).
+                tonic::Code::Unavailable | tonic::Code::Unimplemented => {
+                    client.refused("its version", &status)
+                }
                 _ => CriError::NotCri {
                     path: client.path.clone(),
                     detail: status.message().to_string(),
@@ -242,13 +253,23 @@ impl CriClient {
             request.set_timeout(timeout);
         }
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        let late = |limit: Duration| {
+            tonic::Status::deadline_exceeded(format!("no answer within {}s", limit.as_secs()))
+        };
         self.runtime.block_on(async {
-            grpc.ready()
+            tokio::time::timeout(CALL_TIMEOUT, grpc.ready())
                 .await
+                .map_err(|_| late(CALL_TIMEOUT))?
                 .map_err(|e| tonic::Status::unavailable(full_error(&e)))?;
-            grpc.unary(request, PathAndQuery::from_static(method), codec)
-                .await
-                .map(tonic::Response::into_inner)
+            let call = grpc.unary(request, PathAndQuery::from_static(method), codec);
+            // A pull takes as long as the registry does (kubeadm waits for it too).
+            let answer = match timeout {
+                Some(limit) => tokio::time::timeout(limit, call)
+                    .await
+                    .map_err(|_| late(limit))?,
+                None => call.await,
+            };
+            answer.map(tonic::Response::into_inner)
         })
     }
 
@@ -294,22 +315,13 @@ impl CriClient {
         Ok(answer.image.is_some())
     }
 
-    /// The tags of every image the runtime has.
-    pub fn images(&self) -> Result<Vec<String>, CriError> {
-        let answer: ListImagesResponse = self
-            .call(
-                "/runtime.v1.ImageService/ListImages",
-                ListImagesRequest {},
-                Some(CALL_TIMEOUT),
-            )
-            .map_err(|s| self.refused("the list of images", &s))?;
-        let mut tags: Vec<String> = answer
-            .images
-            .into_iter()
-            .flat_map(|i| i.repo_tags)
-            .collect();
-        tags.sort();
-        Ok(tags)
+    /// Makes sure the runtime has `image`: pulls it (calling `pulling` first) unless it is there.
+    pub fn ensure(&self, image: &str, pulling: impl FnOnce()) -> Result<Ensured, CriError> {
+        if self.image_present(image)? {
+            return Ok(Ensured::Present);
+        }
+        pulling();
+        self.pull(image).map(|_| Ensured::Pulled)
     }
 
     /// Pulls `image` (as kubeadm, up to five attempts; an image the registry says it does not have
@@ -330,10 +342,8 @@ impl CriClient {
                 Ok(answer) => return Ok(answer.image_ref),
                 Err(status) => {
                     let error = self.pull_error(image, &status);
-                    let again = !matches!(
-                        error,
-                        CriError::NoSuchImage { .. } | CriError::NotAnswering { .. }
-                    );
+                    // The registry may answer on a later attempt; the runtime's own refusals stay.
+                    let again = matches!(error, CriError::RegistryUnreachable { .. });
                     last = Some(error);
                     if !again {
                         break;
@@ -347,6 +357,13 @@ impl CriClient {
     /// A failed pull in words a person can act on: the registry unreachable, the image unknown to
     /// it, or the runtime's own refusal.
     fn pull_error(&self, image: &str, status: &tonic::Status) -> CriError {
+        // The runtime itself went away or took too long: not the registry's doing.
+        if matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+        ) {
+            return self.refused(format!("to pull {image}"), status);
+        }
         let detail = status.message().to_string();
         let registry = registry_of(image);
         let lower = detail.to_lowercase();
@@ -360,8 +377,13 @@ impl CriClient {
             "tls handshake",
             "failed to do request",
         ];
-        let unknown = ["not found", "manifest unknown", "name unknown"];
-        if unknown.iter().any(|w| lower.contains(w)) && !lower.contains("no such host") {
+        // containerd: `failed to resolve reference "<image>": <image>: not found`; a registry's
+        // own words otherwise.
+        let unknown = lower.contains("manifest unknown")
+            || lower.contains("name unknown")
+            || (lower.contains("failed to resolve reference") && lower.ends_with("not found"))
+            || status.code() == tonic::Code::NotFound;
+        if unknown && !lower.contains("no such host") {
             return CriError::NoSuchImage {
                 image: image.to_string(),
                 registry,

@@ -101,16 +101,20 @@ impl Host for NodeHost {
     fn connect_unix(&self, path: &str) -> Result<(), String> {
         self.machine.connect_unix(path)
     }
-    fn image_present(&self, endpoint: &str, image: &str) -> Result<bool, String> {
-        CriClient::connect(self.machine.root(), endpoint)
-            .and_then(|cri| cri.image_present(image))
-            .map_err(|e| e.to_string())
-    }
-    fn pull_image(&self, endpoint: &str, image: &str) -> Result<(), String> {
-        CriClient::connect(self.machine.root(), endpoint)
-            .and_then(|cri| cri.pull(image))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn pull_missing(
+        &self,
+        endpoint: &str,
+        images: &[String],
+    ) -> Result<Vec<(String, String)>, String> {
+        let cri = CriClient::connect(self.machine.root(), endpoint).map_err(|e| e.to_string())?;
+        Ok(images
+            .iter()
+            .filter_map(|image| {
+                cri.ensure(image, || {})
+                    .err()
+                    .map(|e| (image.clone(), e.to_string()))
+            })
+            .collect())
     }
     fn http_get(&self, url: &str, tls: &EtcdClientFiles) -> Result<String, String> {
         let default_port = if url.starts_with("http://") { 80 } else { 443 };

@@ -157,28 +157,22 @@ pub fn external_etcd_version(
 /// kubeadm's ImagePull check with the IfNotPresent policy: each image the runtime lacks is pulled
 /// through its CRI, one after the other.
 pub fn image_pull(host: &dyn Host, images: &[String], cri_socket: &str) -> Result<(), Failure> {
-    let mut failed = Vec::new();
-    for image in images {
-        match host.image_present(cri_socket, image) {
-            Ok(true) => continue,
-            Ok(false) => {}
-            // The runtime cannot be asked at all: one error says so, not one per image.
-            Err(e) => {
-                return Err(Failure::error(
-                    format!("cannot pull the {} images: {e}", images.len()),
-                    "start the container runtime, or pass --ignore-preflight-errors=ImagePull and load the images of `kinit config images list` yourself",
-                ))
-            }
-        }
-        if let Err(e) = host.pull_image(cri_socket, image) {
-            failed.push(e);
-        }
-    }
+    // The runtime cannot be asked at all: one error says so, not one per image.
+    let failed = host.pull_missing(cri_socket, images).map_err(|e| {
+        Failure::error(
+            format!("cannot pull the {} images: {e}", images.len()),
+            "start the container runtime, or pass --ignore-preflight-errors=ImagePull and load the images of `kinit config images list` yourself",
+        )
+    })?;
     if failed.is_empty() {
         return Ok(());
     }
+    let listed: Vec<String> = failed
+        .iter()
+        .map(|(image, e)| format!("failed to pull image {image}: {e}"))
+        .collect();
     Err(Failure::error(
-        failed.join("; "),
+        listed.join("; "),
         "once the registry is reachable, run `kinit config images pull` (or load the images into the runtime yourself)",
     ))
 }

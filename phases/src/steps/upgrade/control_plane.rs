@@ -17,7 +17,7 @@ use crate::workflow::{cluster, etcd};
 use crate::workflow::{failed, NodeData, PhaseContext, PhaseError, UpgradeData};
 
 use super::mirror_pods::{
-    mirror_hash, wait_hash_back, wait_restarted, wait_runs_manifest, CONFIG_HASH,
+    likely_cause, mirror_hash, wait_hash_back, wait_restarted, wait_runs_manifest, CONFIG_HASH,
 };
 
 /// Where this node's own etcd member answers its clients.
@@ -535,8 +535,15 @@ pub fn run(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, Phase
                     let data_dir = local_etcd.clone().unwrap_or_default();
                     return Err(failed(recover_etcd(ctx, &e, &data_dir, &backups, before)));
                 }
+                let cause = likely_cause(
+                    *component,
+                    &e,
+                    &ctx.data.config.init.node_registration.cri_socket,
+                )
+                .map(|cause| format!("\n{cause}"))
+                .unwrap_or_default();
                 return Err(failed(format!(
-                    "couldn't complete the static pod upgrade: couldn't upgrade control plane. kinit has tried to recover everything into the earlier state: {restored}. Errors faced: {e}"
+                    "couldn't complete the static pod upgrade: couldn't upgrade control plane. kinit has tried to recover everything into the earlier state: {restored}. Errors faced: {e}{cause}"
                 )));
             }
         }

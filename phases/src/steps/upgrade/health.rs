@@ -96,6 +96,13 @@ pub fn judge(
     (warnings, error)
 }
 
+/// What is left of one of the check's 15 s waits begun at `start`, for one API call.
+fn left(start: Instant) -> Duration {
+    JOB_TIMEOUT
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_secs(1))
+}
+
 /// kubeadm's `CreateJob`: when a Node can take Pods, a Job of one pause container (as user 999,
 /// tolerating the control-plane taint, gone 20 s after it ends) must complete within 15 s; without
 /// such a Node the check is skipped with a warning.
@@ -104,8 +111,11 @@ fn create_job(session: &Session, pause_image: &str) -> Result<(), String> {
     let schedulable = ListParams::default()
         .fields("spec.unschedulable=false")
         .limit(1);
+    let start = Instant::now();
     let list = session
-        .call("list schedulable Nodes", || nodes.list(&schedulable))
+        .call_within(left(start), "list schedulable Nodes", || {
+            nodes.list(&schedulable)
+        })
         .map_err(|e| {
             format!(
                 "could not check if there is at least one Node that can schedule a test Pod: {e}"
@@ -140,17 +150,21 @@ fn create_job(session: &Session, pause_image: &str) -> Result<(), String> {
     .map_err(|e| format!("the test Job {name}: {e}"))?;
     let jobs: Api<Job> = Api::namespaced(session.client(), "kube-system");
     let post = PostParams::default();
+    let start = Instant::now();
     session
-        .call(&format!("create Job kube-system/{name}"), || {
-            jobs.create(&post, &job)
-        })
+        .call_within(
+            left(start),
+            &format!("create Job kube-system/{name}"),
+            || jobs.create(&post, &job),
+        )
         .map_err(|e| {
             format!("could not create Job {name:?} in the namespace \"kube-system\": {e}")
         })?;
     let start = Instant::now();
     let mut last;
     loop {
-        last = match session.call(&format!("get Job kube-system/{name}"), || jobs.get(&name)) {
+        let what = format!("get Job kube-system/{name}");
+        last = match session.call_within(left(start), &what, || jobs.get(&name)) {
             Ok(job) => {
                 let complete = job
                     .status

@@ -251,10 +251,81 @@ pub(super) fn wait_runs_manifest(
     ))
 }
 
+/// The likely cause of a wait for `component` that ended with `error`, and where to look
+/// further (the container runtime at `cri_socket`), as `wait-control-plane` explains its waits;
+/// nothing when the error did not come from a wait.
+pub(super) fn likely_cause(component: Component, error: &str, cri_socket: &str) -> Option<String> {
+    let name = component.name();
+    let waited = [
+        "did not change after",
+        "were not all Running after",
+        "did not run the",
+    ];
+    if !waited.iter().any(|w| error.contains(w)) {
+        return None;
+    }
+    let cause = if error.contains("of the old manifest") {
+        format!("the kubelet has not started the new {name} manifest: is the kubelet running ('systemctl status kubelet', 'journalctl -xeu kubelet')?")
+    } else if error.contains("did not answer") && component == Component::ApiServer {
+        "the new kube-apiserver does not serve: it most likely exits at start (a flag, a file or a certificate it cannot use)".to_string()
+    } else if error.contains("did not answer") {
+        format!("the API server stopped answering while {name} restarted")
+    } else if error.contains("not Running") {
+        format!("the new {name} started but is not Running (it keeps exiting, or is not ready)")
+    } else {
+        format!("the new {name} did not come up")
+    };
+    let crictl = format!("crictl --runtime-endpoint {cri_socket}");
+    Some(format!("likely cause: {cause}; to look further: '{crictl} ps -a --name {name}', then '{crictl} logs CONTAINERID'"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::containers;
     use serde_json::json;
+
+    #[test]
+    fn a_failed_wait_names_its_likely_cause() {
+        use crate::domain::manifests::Component;
+        let socket = "unix:///var/run/containerd/containerd.sock";
+        let cause = super::likely_cause(
+            Component::ApiServer,
+            "static Pod hash for component kube-apiserver on Node cp1 did not change after 40s: could not get Pod kube-system/kube-apiserver-cp1: the API server did not answer: connection refused",
+            socket,
+        )
+        .unwrap();
+        assert!(
+            cause.starts_with("likely cause: the new kube-apiserver does not serve"),
+            "{cause}"
+        );
+        assert!(cause.contains("'crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock ps -a --name kube-apiserver'"), "{cause}");
+        let cause = super::likely_cause(
+            Component::Scheduler,
+            "static Pod hash for component kube-scheduler on Node cp1 did not change after 5m0s: the mirror Pod kube-system/kube-scheduler-cp1 still has the hash 1 of the old manifest: the kubelet has not run the new one",
+            socket,
+        )
+        .unwrap();
+        assert!(
+            cause.contains("the kubelet has not started the new kube-scheduler manifest"),
+            "{cause}"
+        );
+        let cause = super::likely_cause(
+            Component::ControllerManager,
+            "the Pods of kube-controller-manager (labels component=kube-controller-manager) were not all Running after 5m0s: not Running yet: kube-controller-manager-cp1",
+            socket,
+        )
+        .unwrap();
+        assert!(cause.contains("started but is not Running"), "{cause}");
+        // Not a wait: nothing to add.
+        assert_eq!(
+            super::likely_cause(
+                Component::ApiServer,
+                "failed to renew certificates for component \"kube-apiserver\": disk full",
+                socket
+            ),
+            None
+        );
+    }
 
     #[test]
     fn a_mirror_pod_matches_its_manifest_whatever_the_kubelet_defaulted() {

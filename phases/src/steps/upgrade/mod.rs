@@ -47,7 +47,8 @@ fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseE
 
 /// kubeadm's host checks before an upgrade: root first, alone (a warning in a dry run), then
 /// the system verification (kernel, cgroups), as its `RunRootCheckOnly` and `RunUpgradeChecks`.
-fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
+/// Returns the warnings.
+fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     let root = kinit_preflight::run(
         &[Check::IsPrivilegedUser {
             dry_run: ctx.dry_run,
@@ -69,16 +70,20 @@ fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError>
     if system.has_fatal() {
         return Err(PreflightFailed(system.error_text()));
     }
-    Ok(())
+    Ok(root
+        .warnings()
+        .chain(system.warnings())
+        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
+        .collect())
 }
 
 /// `upgrade apply phase preflight`: root, the cluster's health, the version policy and the question.
 pub fn preflight_apply(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     ctx.sink
         .line("[upgrade/preflight] Running preflight checks");
-    root_check(ctx)?;
+    let mut warnings = root_check(ctx)?;
     ctx.sink.line("[upgrade] Running cluster health checks");
-    let mut warnings = report(ctx)?;
+    warnings.extend(report(ctx)?);
     let target = ctx.data.config.version.clone();
     ctx.sink.line(&format!(
         "[upgrade/preflight] You have chosen to upgrade the cluster version to {:?}",
@@ -127,15 +132,16 @@ fn prepull(
         ));
         return Ok(Vec::new());
     }
-    if !ctx.data.options.pull_images {
-        return Ok(Vec::new());
-    }
     for line in [
         "[upgrade/preflight] Pulling images required for setting up a Kubernetes cluster",
         "[upgrade/preflight] This might take a minute or two, depending on the speed of your internet connection",
         "[upgrade/preflight] You can also perform this action beforehand using 'kinit config images pull'",
     ] {
         ctx.sink.line(line);
+    }
+    // kubeadm says it pulls, then its check pulls nothing under the policy Never.
+    if !ctx.data.options.pull_images {
+        return Ok(Vec::new());
     }
     let config = &ctx.data.config;
     let check = Check::ImagePull {
@@ -176,13 +182,14 @@ fn ask(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<(), PhaseError> {
 pub fn preflight_node(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
     ctx.sink
         .line("[upgrade/preflight] Running pre-flight checks");
-    root_check(ctx)?;
+    let mut warnings = root_check(ctx)?;
     if !ctx.data.control_plane {
         ctx.sink
             .line("[upgrade/preflight] Skipping prepull. Not a control plane node.");
-        return Ok(Vec::new());
+        return Ok(warnings);
     }
-    prepull(ctx, "[upgrade/preflight]")
+    warnings.extend(prepull(ctx, "[upgrade/preflight]")?);
+    Ok(warnings)
 }
 
 /// Whether the addons may be upgraded now: on a control plane, once every kube-apiserver runs the

@@ -403,6 +403,32 @@ fn validate_reports_every_error_with_kind_path_and_line() {
 }
 
 #[test]
+fn validate_takes_the_files_kubeadm_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |name: &str, text: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        kinit(&["config", "validate", "--config", file.to_str().unwrap()])
+    };
+    // As the real kubeadm says `ok` to them.
+    for (name, content) in [
+        ("upgrade.yaml", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  kubernetesVersion: v1.34.4\n"),
+        ("kubelet.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n"),
+    ] {
+        let out = validate(name, content);
+        assert!(out.status.success(), "{name}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    // A file of comments only (kubeadm refuses it too).
+    let out = validate("comments.yaml", "# nothing\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the file holds no configuration document"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn images_list_follows_the_version_table() {
     let out = kinit(&[
         "config",

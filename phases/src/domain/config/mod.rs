@@ -83,8 +83,14 @@ pub fn validate_text(text: &str) -> (ConfigFile, Vec<Diagnostic>) {
     if !problems.iter().any(|d| d.problem == Problem::Syntax) {
         problems.extend(semantic_diagnostics(&file));
     }
-    if file.is_empty() && problems.is_empty() {
-        problems.push(Diagnostic::new(Problem::MissingKind, "", "", 1, "the file holds no kubeadm configuration document (InitConfiguration, ClusterConfiguration, JoinConfiguration or ResetConfiguration)"));
+    // A file of UpgradeConfiguration or component configurations alone is valid, as kubeadm says;
+    // a file with no document at all is refused (kubeadm says ok: README, differences).
+    let no_document = file.is_empty()
+        && file.upgrade.is_none()
+        && file.kubelet.is_none()
+        && file.kube_proxy.is_none();
+    if no_document && problems.is_empty() {
+        problems.push(Diagnostic::new(Problem::MissingKind, "", "", 1, "the file holds no configuration document (InitConfiguration, ClusterConfiguration, JoinConfiguration, ResetConfiguration, UpgradeConfiguration, KubeletConfiguration or KubeProxyConfiguration)"));
     }
     problems.sort_by_key(|d| d.line);
     (file, problems)

@@ -5,5 +5,7 @@ pub mod discovery;
 pub mod domain;
 pub mod exec;
 pub mod flows;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod steps;
 pub mod workflow;

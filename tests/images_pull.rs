@@ -20,6 +20,13 @@ fn image_list(version: &str) -> Vec<String> {
     text(&out.stdout).lines().map(str::to_string).collect()
 }
 
+/// `kinit --rootfs <root> config images pull <args>`.
+fn pull(root: &str, args: &[&str]) -> std::process::Output {
+    let mut words = vec!["--rootfs", root, "config", "images", "pull"];
+    words.extend_from_slice(args);
+    kinit(&words)
+}
+
 #[test]
 fn needs_root_images_pull_through_containerd() {
     if !have_root() {
@@ -36,15 +43,7 @@ fn needs_root_images_pull_through_containerd() {
 
     // Every image is there: each is said present, none is pulled; the socket is found where
     // containerd's is on a node (under --rootfs).
-    let out = kinit(&[
-        "--rootfs",
-        root_arg,
-        "config",
-        "images",
-        "pull",
-        "--kubernetes-version",
-        VERSION,
-    ]);
+    let out = pull(root_arg, &["--kubernetes-version", VERSION]);
     let said = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -65,17 +64,7 @@ fn needs_root_images_pull_through_containerd() {
     assert_eq!(lines[1..], present, "{said}");
 
     // The same as events.
-    let out = kinit(&[
-        "--rootfs",
-        root_arg,
-        "config",
-        "images",
-        "pull",
-        "--kubernetes-version",
-        VERSION,
-        "-o",
-        "json",
-    ]);
+    let out = pull(root_arg, &["--kubernetes-version", VERSION, "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let events: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
@@ -90,17 +79,15 @@ fn needs_root_images_pull_through_containerd() {
     // Images the runtime lacks, from a registry no machine reaches (`.invalid` never resolves):
     // the runtime is asked to pull the first, and the error says plainly that the registry could
     // not be reached.
-    let out = kinit(&[
-        "--rootfs",
+    let out = pull(
         root_arg,
-        "config",
-        "images",
-        "pull",
-        "--kubernetes-version",
-        VERSION,
-        "--image-repository",
-        "registry.invalid",
-    ]);
+        &[
+            "--kubernetes-version",
+            VERSION,
+            "--image-repository",
+            "registry.invalid",
+        ],
+    );
     let (said, error) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{said}{error}");
     assert!(
@@ -168,15 +155,7 @@ fn needs_root_images_pull_through_containerd() {
             "the CRI endpoint \"tcp://127.0.0.1:1\" is not a unix socket",
         ),
     ] {
-        let out = kinit(&[
-            "--rootfs",
-            root_arg,
-            "config",
-            "images",
-            "pull",
-            "--cri-socket",
-            socket,
-        ]);
+        let out = pull(root_arg, &["--cri-socket", socket]);
         let error = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{socket}: {error}");
         assert!(error.contains(expected), "{socket}: {error}");

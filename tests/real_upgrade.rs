@@ -123,6 +123,25 @@ fn register_node(host: &Host) -> Result<String, String> {
     ])
 }
 
+/// `kinit <args>` (a join) on `host` while its kubelet is played beside it: the TLS bootstrap
+/// through the real controller manager (`pods` shows its logs), then the Node registered.
+fn join_beside_kubelet(
+    host: &Host,
+    pods: &StaticPods,
+    args: &[&str],
+) -> (std::process::Output, Result<String, String>) {
+    let ended = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| {
+            bootstrap_kubelet(host, &ended, pods)?;
+            register_node(host)
+        });
+        let out = host.kinit(args);
+        ended.store(true, Ordering::SeqCst);
+        (out, kubelet.join().unwrap())
+    })
+}
+
 /// cp2 joins as a second control plane at `version`, with the certificates `kinit init phase
 /// upload-certs` put in the cluster; its kubelet played as cp1's (TLS bootstrap, Node, mirror Pods
 /// of its static Pods, which run from the older programs as cp1's do).
@@ -142,13 +161,10 @@ fn control_plane_joins(cp1: &Host, cp2: &Host, admin: &Kubectl, version: &str) -
     assert_eq!(key.len(), 64, "no certificate key in:\n{said}");
     let (token, hash) = join_token(cp1);
     let pods = StaticPods::watch(cp2);
-    let ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| {
-            bootstrap_kubelet(cp2, &ended, &pods)?;
-            register_node(cp2)
-        });
-        let out = cp2.kinit(&[
+    let (out, kubelet) = join_beside_kubelet(
+        cp2,
+        &pods,
+        &[
             "join",
             &format!("{}:6443", cp1.address),
             "--token",
@@ -164,10 +180,8 @@ fn control_plane_joins(cp1: &Host, cp2: &Host, admin: &Kubectl, version: &str) -
             "cp2",
             "--ignore-preflight-errors",
             UNMET_PREFLIGHT,
-        ]);
-        ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+        ],
+    );
     assert!(
         out.status.success(),
         "kinit join --control-plane on cp2: {}{}\nthe played kubelet: {kubelet:?}\n{}",
@@ -235,19 +249,17 @@ timeouts:
         ),
     )
     .unwrap();
-    let ended = AtomicBool::new(false);
-    let (out, kubelet) = std::thread::scope(|scope| {
-        let kubelet = scope.spawn(|| bootstrap_kubelet(w1, &ended, pods));
-        let out = w1.kinit(&[
+    let (out, kubelet) = join_beside_kubelet(
+        w1,
+        pods,
+        &[
             "join",
             "--config",
             config.to_str().unwrap(),
             "--ignore-preflight-errors",
             UNMET_PREFLIGHT,
-        ]);
-        ended.store(true, Ordering::SeqCst);
-        (out, kubelet.join().unwrap())
-    });
+        ],
+    );
     assert!(
         out.status.success(),
         "kinit join on w1: {}{}\nthe played kubelet: {:?}",
@@ -255,7 +267,7 @@ timeouts:
         text(&out.stderr),
         kubelet.err()
     );
-    register_node(w1).unwrap();
+    kubelet.unwrap_or_else(|e| panic!("w1's played kubelet: {e}"));
     node_reports_as(admin, "w1", version);
 }
 

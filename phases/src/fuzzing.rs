@@ -92,10 +92,10 @@ fn api_server_pod() -> Value {
         "spec": {"hostNetwork": true, "containers": [{
             "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.34.4",
             "command": ["kube-apiserver", "--advertise-address=10.0.0.1"],
-            "volumeMounts": [{"name": "k8s-certs", "mountPath": "/etc/kubernetes/pki", "readOnly": true}],
+            "volumeMounts": [{"name": "k8s-certs", "mountPath": "/srv/certs", "readOnly": true}],
             "ports": [{"containerPort": 6443, "name": "https"}],
             "env": [{"name": "A", "value": "1"}]}],
-            "volumes": [{"name": "k8s-certs", "hostPath": {"path": "/etc/kubernetes/pki", "type": "DirectoryOrCreate"}}]}
+            "volumes": [{"name": "k8s-certs", "hostPath": {"path": "/srv/certs", "type": "DirectoryOrCreate"}}]}
     })
 }
 

@@ -23,6 +23,25 @@ fn left(start: Instant, timeout: Duration) -> Duration {
         .max(Duration::from_secs(1))
 }
 
+/// Asks `check` every half second, from `start` until `timeout` has passed, until it answers; it
+/// is given what is left of the time for its call. After the timeout, what it last said.
+fn poll<T>(
+    start: Instant,
+    timeout: Duration,
+    mut check: impl FnMut(Duration) -> Result<T, String>,
+) -> Result<T, String> {
+    loop {
+        let last = match check(left(start, timeout)) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        if start.elapsed() > timeout {
+            return Err(last);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The mirror Pod's hash of `component` on `node`, asked for at most `limit`.
 pub(super) fn mirror_hash(
     session: &Session,
@@ -78,29 +97,28 @@ fn wait_with(
     timeout: Duration,
 ) -> Result<(), String> {
     let name = component.name();
+    // One timeout for both waits.
     let start = Instant::now();
-    while let Some(before) = before {
-        let last = match mirror_hash(session, name, node, left(start, timeout)) {
-            Ok(hash) if hash != before => break,
-            Ok(_) => format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one"),
-            Err(e) => e,
-        };
-        if start.elapsed() > timeout {
-            return Err(format!(
+    if let Some(before) = before {
+        poll(start, timeout, |limit| match mirror_hash(session, name, node, limit) {
+            Ok(hash) if hash != before => Ok(()),
+            Ok(_) => Err(format!("the mirror Pod kube-system/{name}-{node} still has the hash {before} of the old manifest: the kubelet has not run the new one")),
+            Err(e) => Err(e),
+        })
+        .map_err(|last| {
+            format!(
                 "static Pod hash for component {name} on Node {node} did not change after {}: {last}",
                 duration::format(timeout)
-            ));
-        }
-        std::thread::sleep(POLL);
+            )
+        })?;
     }
     let pods: Api<Pod> = Api::namespaced(session.client(), "kube-system");
     let selector = format!("component={name}");
     let params = ListParams::default().labels(&selector);
+    let what = format!("list Pods in kube-system with labels {selector}");
     let mut seen = None;
-    let mut last;
-    loop {
-        let what = format!("list Pods in kube-system with labels {selector}");
-        match session.call_within(left(start, timeout), &what, || pods.list(&params)) {
+    poll(start, timeout, |limit| {
+        match session.call_within(limit, &what, || pods.list(&params)) {
             Ok(list) => {
                 if seen != Some(list.items.len()) {
                     seen = Some(list.items.len());
@@ -120,23 +138,22 @@ fn wait_with(
                 if !list.items.is_empty() && waiting.is_empty() {
                     return Ok(());
                 }
-                last = format!("not Running yet: {}", waiting.join(", "));
+                Err(format!("not Running yet: {}", waiting.join(", ")))
             }
             Err(e) => {
                 ctx.sink.line(&format!(
                     "[apiclient] Error getting Pods with label selector {selector:?} [{e}]"
                 ));
-                last = e.to_string();
+                Err(e.to_string())
             }
         }
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the Pods of {name} (labels {selector}) were not all Running after {}: {last}",
-                duration::format(timeout)
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
+    })
+    .map_err(|last| {
+        format!(
+            "the Pods of {name} (labels {selector}) were not all Running after {}: {last}",
+            duration::format(timeout)
+        )
+    })
 }
 
 /// Waits until `component`'s mirror Pod shows `hash` again: the kubelet runs the restored manifest.
@@ -149,23 +166,21 @@ pub(super) fn wait_hash_back(
     let node = ctx.data.node.name.clone();
     let session = cluster::session(ctx).map_err(|e| e.to_string())?;
     let name = component.name();
-    let start = Instant::now();
-    loop {
-        let last = match mirror_hash(session, name, &node, left(start, timeout)) {
-            Ok(now) if now == hash => return Ok(()),
-            Ok(now) => {
-                format!("its mirror Pod has the hash {now}, not {hash} of the restored manifest")
-            }
-            Err(e) => e,
-        };
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the kubelet did not run the restored {name} manifest within {}: {last}",
-                duration::format(timeout)
-            ));
+    poll(Instant::now(), timeout, |limit| {
+        match mirror_hash(session, name, &node, limit) {
+            Ok(now) if now == hash => Ok(()),
+            Ok(now) => Err(format!(
+                "its mirror Pod has the hash {now}, not {hash} of the restored manifest"
+            )),
+            Err(e) => Err(e),
         }
-        std::thread::sleep(POLL);
-    }
+    })
+    .map_err(|last| {
+        format!(
+            "the kubelet did not run the restored {name} manifest within {}: {last}",
+            duration::format(timeout)
+        )
+    })
 }
 
 /// Each container's (name, image, command) of a Pod given as JSON.
@@ -228,27 +243,27 @@ pub(super) fn wait_runs_manifest(
     let name = component.name();
     let session = cluster::session(ctx).map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let mut last = match runs_manifest(session, name, &node, manifest, left(start, timeout)) {
+    let first = match runs_manifest(session, name, &node, manifest, left(start, timeout)) {
         Ok(()) => return Ok(false),
         Err(e) => e,
     };
     ctx.sink.line(&format!(
-        "[upgrade/staticpods] The manifest of {name} is already the new one, but the kubelet does not run it yet: waiting up to {} ({last})",
+        "[upgrade/staticpods] The manifest of {name} is already the new one, but the kubelet does not run it yet: waiting up to {} ({first})",
         duration::format(timeout)
     ));
     let session = cluster::session(ctx).map_err(|e| e.to_string())?;
-    while start.elapsed() <= timeout {
-        std::thread::sleep(POLL);
-        last = match runs_manifest(session, name, &node, manifest, left(start, timeout)) {
-            Ok(()) => return Ok(true),
-            Err(e) => e,
-        };
-    }
-    Err(format!(
-        "the kubelet did not run the {name} manifest already in {} within {}: {last}",
-        component.manifest_path(),
-        duration::format(timeout)
-    ))
+    std::thread::sleep(POLL);
+    poll(start, timeout, |limit| {
+        runs_manifest(session, name, &node, manifest, limit)
+    })
+    .map(|()| true)
+    .map_err(|last| {
+        format!(
+            "the kubelet did not run the {name} manifest already in {} within {}: {last}",
+            component.manifest_path(),
+            duration::format(timeout)
+        )
+    })
 }
 
 /// The likely cause of a wait for `component` that ended with `error`, and where to look

@@ -179,6 +179,13 @@ impl Report {
     }
 
     /// The warning lines, as kubeadm prints them: `\t[WARNING Name]: message`, each followed by its remedy.
+    /// Each warning as a run lists it among its warnings: `[WARNING <name>]: <message>`.
+    pub fn warning_summaries(&self) -> Vec<String> {
+        self.warnings()
+            .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
+            .collect()
+    }
+
     pub fn warning_lines(&self) -> Vec<String> {
         self.warnings()
             .flat_map(|c| {

@@ -111,10 +111,7 @@ fn run_checks<D>(
         detail["fixes"] = serde_json::to_value(&fix_outcomes).unwrap_or_default();
     }
     ctx.report = Some(detail);
-    let warnings: Vec<String> = report
-        .warnings()
-        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
-        .collect();
+    let warnings = report.warning_summaries();
     finish(ctx, &report, warnings)
 }
 

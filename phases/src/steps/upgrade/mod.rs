@@ -49,32 +49,28 @@ fn report(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseE
 /// the system verification (kernel, cgroups), as its `RunRootCheckOnly` and `RunUpgradeChecks`.
 /// Returns the warnings.
 fn root_check(ctx: &mut PhaseContext<'_, UpgradeData>) -> Result<Vec<String>, PhaseError> {
-    let root = kinit_preflight::run(
-        &[Check::IsPrivilegedUser {
-            dry_run: ctx.dry_run,
-        }],
-        ctx.host,
-        &ctx.ignore,
-    );
-    if root.has_fatal() {
-        return Err(PreflightFailed(root.error_text()));
+    let root = Check::IsPrivilegedUser {
+        dry_run: ctx.dry_run,
+    };
+    let mut warnings = checks_alone(ctx, &[root])?;
+    warnings.extend(checks_alone(ctx, &[Check::SystemVerification])?);
+    Ok(warnings)
+}
+
+/// `checks` run on their own, as kubeadm runs each group before an upgrade: an error not ignored
+/// stops the phase; the warnings are printed and returned.
+fn checks_alone(
+    ctx: &mut PhaseContext<'_, UpgradeData>,
+    checks: &[Check],
+) -> Result<Vec<String>, PhaseError> {
+    let report = kinit_preflight::run(checks, ctx.host, &ctx.ignore);
+    if report.has_fatal() {
+        return Err(PreflightFailed(report.error_text()));
     }
-    let system = kinit_preflight::run(&[Check::SystemVerification], ctx.host, &ctx.ignore);
-    for line in root
-        .warning_lines()
-        .into_iter()
-        .chain(system.warning_lines())
-    {
+    for line in report.warning_lines() {
         ctx.sink.line(&line);
     }
-    if system.has_fatal() {
-        return Err(PreflightFailed(system.error_text()));
-    }
-    Ok(root
-        .warnings()
-        .chain(system.warnings())
-        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
-        .collect())
+    Ok(report.warning_summaries())
 }
 
 /// `upgrade apply phase preflight`: root, the cluster's health, the version policy and the question.
@@ -148,18 +144,7 @@ fn prepull(
         images: crate::domain::images::images(&config.cluster, &config.version),
         cri_socket: config.init.node_registration.cri_socket.clone(),
     };
-    let pulled = kinit_preflight::run(&[check], ctx.host, &ctx.ignore);
-    if pulled.has_fatal() {
-        return Err(PhaseError::PreflightFailed(pulled.error_text()));
-    }
-    let lines = pulled.warning_lines();
-    for line in &lines {
-        ctx.sink.line(line);
-    }
-    Ok(pulled
-        .warnings()
-        .map(|c| format!("[WARNING {}]: {}", c.name, c.message))
-        .collect())
+    checks_alone(ctx, &[check])
 }
 
 /// kubeadm's question: only `y` or `yes` goes on.

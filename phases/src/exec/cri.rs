@@ -82,17 +82,9 @@ pub enum CriError {
     #[error("permission denied on the container runtime socket {path}: run kinit as root (sudo)")]
     Denied { path: String },
     #[error("the container runtime could not reach the registry {registry} ({detail}). Make the registry reachable from this node (proxy, DNS, firewall), or set imageRepository (--image-repository) to a mirror it can reach, or load the images into the runtime yourself")]
-    RegistryUnreachable {
-        image: String,
-        registry: String,
-        detail: String,
-    },
+    RegistryUnreachable { registry: String, detail: String },
     #[error("the registry {registry} has no such image ({detail}). Check the Kubernetes version and imageRepository")]
-    NoSuchImage {
-        image: String,
-        registry: String,
-        detail: String,
-    },
+    NoSuchImage { registry: String, detail: String },
     #[error("{path} did not answer as a container runtime's CRI (asked for its version: {detail}): is it the runtime's CRI socket (containerd: unix:///var/run/containerd/containerd.sock, CRI-O: unix:///var/run/crio/crio.sock; name it with --cri-socket), and is the runtime healthy?")]
     NotCri { path: String, detail: String },
     #[error("the container runtime at {path} refused {what}: {detail}")]
@@ -384,18 +376,10 @@ impl CriClient {
             || (lower.contains("failed to resolve reference") && lower.ends_with("not found"))
             || status.code() == tonic::Code::NotFound;
         if unknown && !lower.contains("no such host") {
-            return CriError::NoSuchImage {
-                image: image.to_string(),
-                registry,
-                detail,
-            };
+            return CriError::NoSuchImage { registry, detail };
         }
         if unreachable.iter().any(|w| lower.contains(w)) {
-            return CriError::RegistryUnreachable {
-                image: image.to_string(),
-                registry,
-                detail,
-            };
+            return CriError::RegistryUnreachable { registry, detail };
         }
         self.refused(format!("to pull {image}"), status)
     }

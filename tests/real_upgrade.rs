@@ -124,14 +124,11 @@ fn register_node(host: &Host) -> Result<String, String> {
 }
 
 /// `kinit <args>` (a join) on `host` while its kubelet is played beside it: the TLS bootstrap
-/// through the real controller manager (`pods` shows its logs), then the Node registered.
-fn join_beside_kubelet(
-    host: &Host,
-    pods: &StaticPods,
-    args: &[&str],
-) -> (std::process::Output, Result<String, String>) {
+/// through the real controller manager (`pods` shows its logs), then the Node registered. Both
+/// must succeed.
+fn join_beside_kubelet(host: &Host, pods: &StaticPods, args: &[&str]) {
     let ended = AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    let (out, kubelet) = std::thread::scope(|scope| {
         let kubelet = scope.spawn(|| {
             bootstrap_kubelet(host, &ended, pods)?;
             register_node(host)
@@ -139,7 +136,17 @@ fn join_beside_kubelet(
         let out = host.kinit(args);
         ended.store(true, Ordering::SeqCst);
         (out, kubelet.join().unwrap())
-    })
+    });
+    assert!(
+        out.status.success(),
+        "kinit {} on {}: {}{}\nthe played kubelet: {kubelet:?}\n{}",
+        args.join(" "),
+        host.name,
+        text(&out.stdout),
+        text(&out.stderr),
+        pods.tails(30)
+    );
+    kubelet.unwrap_or_else(|e| panic!("{}'s played kubelet: {e}", host.name));
 }
 
 /// cp2 joins as a second control plane at `version`, with the certificates `kinit init phase
@@ -161,7 +168,7 @@ fn control_plane_joins(cp1: &Host, cp2: &Host, admin: &Kubectl, version: &str) -
     assert_eq!(key.len(), 64, "no certificate key in:\n{said}");
     let (token, hash) = join_token(cp1);
     let pods = StaticPods::watch(cp2);
-    let (out, kubelet) = join_beside_kubelet(
+    join_beside_kubelet(
         cp2,
         &pods,
         &[
@@ -182,14 +189,6 @@ fn control_plane_joins(cp1: &Host, cp2: &Host, admin: &Kubectl, version: &str) -
             UNMET_PREFLIGHT,
         ],
     );
-    assert!(
-        out.status.success(),
-        "kinit join --control-plane on cp2: {}{}\nthe played kubelet: {kubelet:?}\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        pods.tails(30)
-    );
-    kubelet.unwrap_or_else(|e| panic!("cp2's played kubelet: {e}"));
     create_mirror_pods(cp2, &Kubectl::new(cp2, "/etc/kubernetes/kubelet.conf"))
         .unwrap_or_else(|e| panic!("cp2's mirror Pods: {e}"));
     node_reports_as(admin, "cp2", version);
@@ -249,7 +248,7 @@ timeouts:
         ),
     )
     .unwrap();
-    let (out, kubelet) = join_beside_kubelet(
+    join_beside_kubelet(
         w1,
         pods,
         &[
@@ -260,14 +259,6 @@ timeouts:
             UNMET_PREFLIGHT,
         ],
     );
-    assert!(
-        out.status.success(),
-        "kinit join on w1: {}{}\nthe played kubelet: {:?}",
-        text(&out.stdout),
-        text(&out.stderr),
-        kubelet.err()
-    );
-    kubelet.unwrap_or_else(|e| panic!("w1's played kubelet: {e}"));
     node_reports_as(admin, "w1", version);
 }
 

@@ -1,5 +1,6 @@
 //! The kubeconfig file format (clientcmd's v1 Config) as kubeadm writes it, and reading one back.
 
+use crate::domain::config::decode::{format_error_path, without_rust_words};
 use serde::{Deserialize, Serialize};
 
 fn is_none<T>(value: &Option<T>) -> bool {
@@ -110,6 +111,18 @@ pub fn unbase64(text: &str) -> Result<Vec<u8>, String> {
     openssl::base64::decode_block(text.trim()).map_err(|_| "not valid base64".to_string())
 }
 
+/// serde's message without the value it quotes (`invalid type: string "…", expected a map`):
+/// in a kubeconfig that value may be a key.
+fn without_value(message: &str) -> String {
+    match message.strip_prefix("invalid type: string \"") {
+        Some(rest) => match rest.rsplit_once("\", expected ") {
+            Some((_, expected)) => format!("invalid type: a string, expected {expected}"),
+            None => message.to_string(),
+        },
+        None => message.to_string(),
+    }
+}
+
 impl Kubeconfig {
     /// One cluster, one user and the context `<user>@<cluster>` that joins them, made current.
     pub fn single(cluster_name: &str, cluster: Cluster, user_name: &str, user: User) -> Kubeconfig {
@@ -146,12 +159,22 @@ impl Kubeconfig {
     pub fn parse(text: &str, file: &str) -> Result<Kubeconfig, String> {
         let documents = crate::domain::config::yaml::parse_documents(text)
             .map_err(|e| format!("{file} is not valid YAML (line {}): {}", e.line, e.message))?;
-        let value = documents
+        let document = documents
             .into_iter()
             .next()
-            .ok_or_else(|| format!("{file} is empty"))?
-            .value;
-        serde_json::from_value(value).map_err(|e| format!("{file} is not a kubeconfig: {e}"))
+            .ok_or_else(|| format!("{file} is empty"))?;
+        serde_path_to_error::deserialize(&document.value).map_err(|e| {
+            let path = format_error_path(e.path());
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" line {}: {path}:", document.line_of(&path))
+            };
+            format!(
+                "{file} is not a kubeconfig:{at} {}",
+                without_value(&without_rust_words(e.inner().to_string()))
+            )
+        })
     }
 
     /// The admin kubeconfig at `path`, as `read` finds it (the run's effects, so that a file an
@@ -184,6 +207,21 @@ impl Kubeconfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kubeconfig_of_the_wrong_shape_is_reported_by_line_and_field_without_its_values() {
+        let text = "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster: LS0tLS1CRUdJTiBQUklWQVRF\n";
+        let error = Kubeconfig::parse(text, "the discovery file").err().unwrap();
+        assert_eq!(
+            error,
+            "the discovery file is not a kubeconfig: line 5: clusters[0].cluster: invalid type: a string, expected a map of Cluster fields"
+        );
+        let error = Kubeconfig::parse("kind: Config\n", "k.conf").err().unwrap();
+        assert_eq!(
+            error,
+            "k.conf is not a kubeconfig: missing field `apiVersion`"
+        );
+    }
 
     #[test]
     fn writes_keys_sorted_and_reads_back() {

@@ -87,7 +87,19 @@ fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-fn format_error_path(path: &serde_path_to_error::Path) -> String {
+/// serde names what it expected by the Rust type ("expected struct Networking", "expected
+/// internally tagged enum PatchOperation"); a person writing YAML needs to know it is a map.
+pub(crate) fn without_rust_words(message: String) -> String {
+    for rust_words in ["expected struct ", "expected internally tagged enum "] {
+        if let Some((before, rest)) = message.split_once(rust_words) {
+            let name = rest.split_whitespace().next().unwrap_or_default();
+            return format!("{before}expected a map of {name} fields");
+        }
+    }
+    message
+}
+
+pub(crate) fn format_error_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut text = String::new();
     for segment in path.iter() {
@@ -218,7 +230,7 @@ fn decode_kind<T: DeserializeOwned>(
                     "invalid type: expected a string (the value is not shown: it is a secret)"
                         .to_string()
                 } else {
-                    message
+                    without_rust_words(message)
                 };
                 diagnostics.push(Diagnostic::new(
                     Problem::WrongType,
@@ -568,6 +580,18 @@ mod tests {
         assert_eq!(
             v1beta3.cluster.unwrap().api_server.extra_args[0].value,
             "30"
+        );
+    }
+
+    #[test]
+    fn a_scalar_where_a_map_belongs_is_named_as_a_map_not_a_rust_type() {
+        let file = load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking: flat\n",
+        );
+        let text: Vec<String> = file.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            ["line 3: ClusterConfiguration.networking: invalid type: string \"flat\", expected a map of Networking fields"]
         );
     }
 

@@ -330,8 +330,14 @@ pub fn host_port_problem(text: &str) -> Option<String> {
     if host.parse::<IpAddr>().is_ok() {
         return None;
     }
-    dns1123_subdomain_problem(host)
-        .map(|why| format!("{text:?}: {host:?} is neither an IP address nor a DNS name ({why})"))
+    dns1123_subdomain_problem(host).map(|why| {
+        let named = if host == text {
+            String::new()
+        } else {
+            format!("{text:?}: ")
+        };
+        format!("{named}{host:?} is neither an IP address nor a DNS name ({why})")
+    })
 }
 
 pub fn san_problem(san: &str) -> Option<String> {

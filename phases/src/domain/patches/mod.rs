@@ -4,6 +4,7 @@
 
 pub(crate) mod strategic;
 
+use crate::domain::config::decode::{format_error_path, without_rust_words};
 use crate::domain::config::yaml::parse_documents;
 use kinit_preflight::Host;
 use serde_json::Value;
@@ -232,8 +233,15 @@ fn apply_one(
 ) -> Result<Value, String> {
     match patch_type {
         PatchType::Json => {
-            let operations: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| format!("not an RFC 6902 JSON patch: {e}"))?;
+            let operations: json_patch::Patch =
+                serde_path_to_error::deserialize(patch).map_err(|e| {
+                    let at = match format_error_path(e.path()) {
+                        path if path.is_empty() => String::new(),
+                        path => format!("operation {path}: "),
+                    };
+                    let why = without_rust_words(e.inner().to_string());
+                    format!("not an RFC 6902 JSON patch: {at}{why}")
+                })?;
             json_patch::patch(&mut value, &operations).map_err(|e| e.to_string())?;
             Ok(value)
         }
@@ -256,6 +264,22 @@ mod tests {
             Parsed::Patch(t, ty) => Some((t, ty)),
             Parsed::Ignore(_) => None,
         })
+    }
+
+    #[test]
+    fn a_broken_json_patch_names_the_operation_at_fault() {
+        let patch = serde_json::json!([{"op": "add", "path": "/a", "value": 1}, {"path": "/b"}]);
+        let error = apply_one(
+            serde_json::json!({}),
+            &patch,
+            PatchType::Json,
+            Schema::Kubernetes,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "not an RFC 6902 JSON patch: operation [1]: missing field `op`"
+        );
     }
 
     #[test]

@@ -69,19 +69,21 @@ fn merge_map(
     schema: Schema,
     path: &str,
 ) -> Result<Option<Value>, String> {
-    match patch.get(DIRECTIVE).map(|d| d.as_str()) {
-        None => {}
-        Some(Some("delete")) => return Ok(None),
-        Some(Some("replace")) => {
-            let mut replaced = patch.clone();
-            replaced.remove(DIRECTIVE);
-            return Ok(Some(Value::Object(replaced)));
-        }
-        Some(other) => {
-            return Err(format!(
-                "{}: unknown $patch directive {other:?} (kinit knows delete and replace)",
-                at(path, DIRECTIVE)
-            ))
+    if let Some(directive) = patch.get(DIRECTIVE) {
+        match directive.as_str() {
+            Some("delete") => return Ok(None),
+            Some("replace") => {
+                let mut replaced = patch.clone();
+                replaced.remove(DIRECTIVE);
+                return Ok(Some(Value::Object(replaced)));
+            }
+            // Shown as JSON: a directive that is not text reads as what was written.
+            _ => {
+                return Err(format!(
+                    "{}: unknown $patch directive {directive} (kinit knows delete and replace)",
+                    at(path, DIRECTIVE)
+                ))
+            }
         }
     }
     for (key, value) in patch {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use crate::exec::net::excerpt;
 use crate::exec::net::probe::{self, ClientIdentity, Target, Transport};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -285,20 +286,7 @@ impl EtcdClient {
             "/v3/maintenance/status",
             &json!({}),
         )?;
-        Ok(EndpointStatus {
-            member_id: id(&answer["header"]["member_id"]),
-            version: answer["version"].as_str().unwrap_or_default().to_string(),
-            leader: id(&answer["leader"]),
-            errors: answer["errors"]
-                .as_array()
-                .map(|e| {
-                    e.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+        Ok(endpoint_status(&answer))
     }
 
     /// Asks each endpoint in turn, round after round every [`RETRY_INTERVAL`], until one answers,
@@ -341,25 +329,51 @@ impl EtcdClient {
         let limit = EXCHANGE_LIMIT.min(self.limit);
         let (status, text) = probe::post_json(&target, &body.to_string(), limit)
             .map_err(|failure| fail(None, failure.to_string()))?;
-        let answer: Result<Value, _> = serde_json::from_str(&text);
-        if status != 200 {
-            // etcd's gateway answers errors as {"error", "code" (gRPC), "message"}.
-            return Err(match answer {
-                Ok(error) if error["code"].is_u64() => {
-                    let code = error["code"].as_u64().unwrap_or_default();
-                    let message = error["message"]
-                        .as_str()
-                        .or(error["error"].as_str())
-                        .unwrap_or_default();
-                    fail(
-                        Some(u16::try_from(code).unwrap_or(u16::MAX)),
-                        message.to_string(),
-                    )
-                }
-                _ => fail(Some(status), format!("HTTP status {status}: {text}")),
-            });
-        }
-        answer.map_err(|e| fail(Some(200), format!("the answer is not JSON ({e}): {text}")))
+        decode_answer(status, &text).map_err(|(code, message)| fail(code, message))
+    }
+}
+
+/// The gateway's answer with HTTP `status`: its JSON, or the error's gRPC code (the HTTP status
+/// when the answer is not etcd's error JSON) and message.
+pub(crate) fn decode_answer(status: u16, text: &str) -> Result<Value, (Option<u16>, String)> {
+    let answer: Result<Value, _> = serde_json::from_str(text);
+    if status != 200 {
+        // etcd's gateway answers errors as {"error", "code" (gRPC), "message"}.
+        return Err(match answer {
+            Ok(error) if error["code"].is_u64() => {
+                let code = error["code"].as_u64().unwrap_or_default();
+                let message = error["message"]
+                    .as_str()
+                    .or(error["error"].as_str())
+                    .unwrap_or_default();
+                let message = if message.trim().is_empty() {
+                    format!("etcd answered gRPC code {code} without a message")
+                } else {
+                    message.to_string()
+                };
+                (Some(u16::try_from(code).unwrap_or(u16::MAX)), message)
+            }
+            _ => (
+                Some(status),
+                format!("HTTP status {status}: {}", excerpt(text)),
+            ),
+        });
+    }
+    answer.map_err(|e| {
+        (
+            Some(200),
+            format!("the answer is not JSON ({e}): {}", excerpt(text)),
+        )
+    })
+}
+
+/// A `/v3/maintenance/status` answer.
+pub(crate) fn endpoint_status(answer: &Value) -> EndpointStatus {
+    EndpointStatus {
+        member_id: id(&answer["header"]["member_id"]),
+        version: answer["version"].as_str().unwrap_or_default().to_string(),
+        leader: id(&answer["leader"]),
+        errors: strings(&answer["errors"]),
     }
 }
 
@@ -384,7 +398,7 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn member(value: &Value) -> Member {
+pub(crate) fn member(value: &Value) -> Member {
     Member {
         id: id(&value["ID"]),
         name: value["name"].as_str().unwrap_or_default().to_string(),
@@ -394,7 +408,7 @@ fn member(value: &Value) -> Member {
     }
 }
 
-fn members(answer: &Value) -> Vec<Member> {
+pub(crate) fn members(answer: &Value) -> Vec<Member> {
     answer["members"]
         .as_array()
         .map(|m| m.iter().map(member).collect())
@@ -404,6 +418,38 @@ fn members(answer: &Value) -> Vec<Member> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_that_are_not_etcd_json_are_quoted_in_part() {
+        let page = format!("<html>{}</html>", "proxy error ".repeat(100));
+        let (code, message) = decode_answer(502, &page).unwrap_err();
+        assert_eq!(code, Some(502));
+        assert!(message.starts_with("HTTP status 502: <html>proxy error"));
+        assert!(message.ends_with("..."), "{message}");
+        assert!(message.chars().count() < 250, "{message}");
+        let (code, message) = decode_answer(200, "not json").unwrap_err();
+        assert_eq!(code, Some(200));
+        assert!(
+            message.starts_with("the answer is not JSON (expected"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn etcd_errors_keep_their_grpc_code_and_message() {
+        let (code, message) = decode_answer(
+            400,
+            r#"{"error":"etcdserver: member not found","code":5,"message":"etcdserver: member not found"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (code, message.as_str()),
+            (Some(5), "etcdserver: member not found")
+        );
+        let (code, message) = decode_answer(503, r#"{"code":14}"#).unwrap_err();
+        assert_eq!(code, Some(14));
+        assert_eq!(message, "etcd answered gRPC code 14 without a message");
+    }
 
     #[test]
     fn members_read_from_the_gateway_json() {

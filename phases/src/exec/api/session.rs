@@ -14,6 +14,7 @@ use kube::{Client, Config};
 
 use super::object::{ApiObject, Mode};
 use super::retry::retrying;
+use crate::exec::net::excerpt;
 
 /// kinit's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "kinit";
@@ -23,39 +24,65 @@ pub const FIELD_MANAGER: &str = "kinit";
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// The API server answered with an error status.
-    #[error("could not {what}: {message} ({code} {reason})")]
+    #[error("could not {what}: {message} ({})", status_words(*.code, .reason))]
     Status {
         what: String,
         code: u16,
         reason: String,
         message: String,
     },
-    /// No answer came (connection refused, TLS refused, timeout), or the request could not be
-    /// made at all.
+    /// No answer came (connection refused, TLS refused, timeout).
     #[error("could not {what}: the API server did not answer: {message}")]
     NoAnswer { what: String, message: String },
+    /// An answer came that is not what was asked for, or the request could not be made at all.
+    #[error("could not {what}: {message}")]
+    Unusable { what: String, message: String },
+}
+
+/// kube's reason for an error answer that was not an API Status (a proxy's page, plain text).
+const NOT_A_STATUS: &str = "Failed to parse error data";
+
+/// "404 NotFound"; "HTTP 502" for an answer without a reason of the API's.
+fn status_words(code: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        format!("{code} {reason}")
+    }
 }
 
 impl ApiError {
     pub fn new(what: &str, error: kube::Error) -> ApiError {
+        let what = what.to_string();
         match error {
-            kube::Error::Api(status) => ApiError::Status {
-                what: what.to_string(),
-                code: status.code,
-                reason: status.reason.clone(),
-                message: status.message.clone(),
+            kube::Error::Api(status) => {
+                let reason = match status.reason.as_str() {
+                    NOT_A_STATUS => String::new(),
+                    reason => reason.to_string(),
+                };
+                let message = match excerpt(&status.message) {
+                    message if message.is_empty() => "the API server gave no reason".to_string(),
+                    message => message,
+                };
+                ApiError::Status {
+                    what,
+                    code: status.code,
+                    reason,
+                    message,
+                }
+            }
+            kube::Error::SerdeError(e) => ApiError::Unusable {
+                what,
+                message: format!("the API server's answer is not what was asked for: {e}"),
             },
             other => {
-                // kube's own message names only the outermost layer; the cause is further in.
-                let mut message = other.to_string();
-                let mut source = std::error::Error::source(&other);
-                while let Some(cause) = source {
-                    message = format!("{message}: {cause}");
-                    source = cause.source();
-                }
-                ApiError::NoAnswer {
-                    what: what.to_string(),
-                    message,
+                let no_answer =
+                    matches!(other, kube::Error::HyperError(_) | kube::Error::Service(_));
+                let message = with_causes(&other);
+                if no_answer {
+                    ApiError::NoAnswer { what, message }
+                } else {
+                    ApiError::Unusable { what, message }
                 }
             }
         }
@@ -64,7 +91,7 @@ impl ApiError {
     fn code(&self) -> Option<u16> {
         match self {
             ApiError::Status { code, .. } => Some(*code),
-            ApiError::NoAnswer { .. } => None,
+            ApiError::NoAnswer { .. } | ApiError::Unusable { .. } => None,
         }
     }
 
@@ -79,6 +106,21 @@ impl ApiError {
     pub fn is_already_exists(&self) -> bool {
         matches!(self, ApiError::Status { code: 409, reason, .. } if reason == "AlreadyExists")
     }
+}
+
+/// An error and its causes, each once: kube's own message names only the outermost layer, and
+/// some layers repeat the one below.
+fn with_causes(error: &kube::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message = format!("{message}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// kubeadm's default `timeouts.kubernetesAPICall`.
@@ -122,6 +164,16 @@ pub fn ipv6_literal(uri: &http::Uri) -> Option<String> {
     Some(host.to_string())
 }
 
+/// Why kube cannot read a kubeconfig: the first line of its error, which gives the line and
+/// column. The lines after it quote the file, and a kubeconfig holds keys.
+fn unusable_kubeconfig(source: &str, error: &kube::config::KubeconfigError) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    // The YAML reader's advice is about its own options, not the file.
+    let first = first.trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable");
+    format!("{source} is not a usable kubeconfig: {first}")
+}
+
 /// `kubeconfig` with the files it names (client certificate and key, cluster CA) read through
 /// `read` and carried inline: under `--rootfs` they are paths of the node, which the API client
 /// would read on this machine (kubelet.conf names its rotated client certificate by path). A
@@ -131,8 +183,8 @@ pub fn with_files_inline(
     source: &str,
     read: impl Fn(&str) -> Result<String, String>,
 ) -> Result<String, String> {
-    let mut parsed = Kubeconfig::from_yaml(kubeconfig)
-        .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+    let mut parsed =
+        Kubeconfig::from_yaml(kubeconfig).map_err(|e| unusable_kubeconfig(source, &e))?;
     let mut inlined = false;
     let mut data = |path: String, what: &str| -> Result<String, String> {
         inlined = true;
@@ -177,8 +229,8 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the API client: {e}"))?;
-        let parsed = Kubeconfig::from_yaml(kubeconfig)
-            .map_err(|e| format!("{source} is not a usable kubeconfig: {e}"))?;
+        let parsed =
+            Kubeconfig::from_yaml(kubeconfig).map_err(|e| unusable_kubeconfig(source, &e))?;
         let mut config = runtime
             .block_on(Config::from_custom_kubeconfig(
                 parsed,
@@ -202,13 +254,23 @@ impl Session {
             crate::exec::net::tls::client(config)
                 .map_err(|e| format!("cannot use {source}: {e}"))?
         };
-        Ok(Session {
+        Ok(Session::over(runtime, client, call_limit, source))
+    }
+
+    /// A session whose calls go through `client`, made on `runtime`.
+    pub(crate) fn over(
+        runtime: tokio::runtime::Runtime,
+        client: Client,
+        call_limit: Duration,
+        source: &str,
+    ) -> Session {
+        Session {
             runtime,
             client,
             call_limit,
             source: source.to_string(),
             ahead: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Starts `work` now for the phase unit `unit`, which collects it with [`Session::finish`].
@@ -393,15 +455,58 @@ async fn apply_one(client: &Client, limit: Duration, object: &ApiObject) -> Resu
 }
 
 fn as_dynamic(object: &ApiObject) -> Result<DynamicObject, ApiError> {
-    serde_json::from_value(object.body.clone()).map_err(|e| ApiError::NoAnswer {
+    serde_json::from_value(object.body.clone()).map_err(|e| ApiError::Unusable {
         what: format!("send {}", object.describe()),
-        message: e.to_string(),
+        message: format!("it is not a Kubernetes object: {e}"),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ipv6_literal;
+    use super::{ipv6_literal, with_files_inline, ApiError};
+
+    #[test]
+    fn an_answer_that_is_not_an_api_status_is_quoted_in_part_with_its_http_status() {
+        let page = format!("<html>{}</html>", "bad gateway ".repeat(100));
+        let status =
+            kube::core::Status::failure(&page, "Failed to parse error data").with_code(502);
+        let error = ApiError::new("get Node cp1", kube::Error::Api(Box::new(status))).to_string();
+        assert!(
+            error.starts_with("could not get Node cp1: <html>bad gateway"),
+            "{error}"
+        );
+        assert!(error.ends_with("... (HTTP 502)"), "{error}");
+        let status = kube::core::Status::failure("", "NotFound").with_code(404);
+        let error = ApiError::new("get Node cp1", kube::Error::Api(Box::new(status))).to_string();
+        assert_eq!(
+            error,
+            "could not get Node cp1: the API server gave no reason (404 NotFound)"
+        );
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_is_not_called_no_answer() {
+        let serde = serde_json::from_str::<k8s_openapi::api::core::v1::Node>("[]").unwrap_err();
+        let error = ApiError::new("get Node cp1", kube::Error::SerdeError(serde)).to_string();
+        assert!(
+            error.starts_with("could not get Node cp1: the API server's answer is not what was asked for: invalid type: sequence"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_broken_kubeconfig_is_reported_by_line_without_quoting_its_keys() {
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    client-key-data: c2VjcmV0a2V5bWF0ZXJpYWw=\n    token: [unclosed\n";
+        let error =
+            with_files_inline(kubeconfig, "admin.conf", |_| Err("unused".into())).unwrap_err();
+        assert!(
+            error.starts_with("admin.conf is not a usable kubeconfig: "),
+            "{error}"
+        );
+        assert!(error.contains("line 7 column 12"), "{error}");
+        assert!(!error.contains("c2VjcmV0"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
 
     #[test]
     fn an_ipv6_literal_host_is_checked_without_its_brackets() {

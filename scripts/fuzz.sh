@@ -16,7 +16,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config patches kubeconfig cluster_info flags pem)
+  targets=(config patches kubeconfig cluster_info flags pem etcd_answers api_answers)
 fi
 
 if ! rustup toolchain list | grep -q '^nightly'; then

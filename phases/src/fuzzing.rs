@@ -7,32 +7,55 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
 use serde_json::{json, Value};
 
+use crate::domain::cert_upload;
 use crate::domain::config::{self, duration, validate};
+use crate::domain::token::TokenSecret;
+use crate::exec::api::{ApiError, Session};
+use crate::exec::etcd_client::{self, EtcdError};
 
 /// A fuzz target: its name (of its file under `fuzz/fuzz_targets/` and its folders under `fuzz/`)
 /// and the function it calls.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 8] = [
     ("config", config_file),
     ("patches", patches),
     ("kubeconfig", kubeconfig),
     ("cluster_info", cluster_info),
     ("flags", flags),
     ("pem", pem),
+    ("etcd_answers", etcd_answers),
+    ("api_answers", api_answers),
 ];
+
+/// The HTTP statuses an answer of the `etcd_answers` and `api_answers` targets comes with, picked
+/// by the input's first byte.
+const STATUSES: [u16; 12] = [200, 201, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503];
+
+/// An answer: the status the first byte picks and the rest as its body.
+fn answer(data: &[u8]) -> Option<(u16, &[u8])> {
+    let (&pick, body) = data.split_first()?;
+    Some((STATUSES[usize::from(pick) % STATUSES.len()], body))
+}
 
 fn text(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
 }
 
-/// Every error kinit reports must be a sentence: not empty, not a bare debug dump.
+/// Every error kinit reports must be a sentence: not empty, not a bare debug dump. With
+/// `KINIT_FUZZ_ERRORS` set, each is printed, for reading what the inputs make kinit say.
 fn readable(error: &str) {
+    if std::env::var_os("KINIT_FUZZ_ERRORS").is_some() {
+        eprintln!("{error}");
+    }
     assert!(!error.trim().is_empty(), "an empty error message");
 }
 
@@ -226,4 +249,124 @@ pub fn pem(data: &[u8]) {
     if let Err(e) = crate::domain::cert_upload::decrypt(&key, data) {
         readable(&e);
     }
+}
+
+/// What etcd's gateway answers a member call and a status request, decoded as the etcd client
+/// decodes it: its JSON, or an error kinit reports and classifies.
+pub fn etcd_answers(data: &[u8]) {
+    let Some((status, body)) = answer(data) else {
+        return;
+    };
+    let Some(text) = text(body) else { return };
+    match etcd_client::decode_answer(status, text) {
+        Ok(answer) => {
+            let _ = etcd_client::members(&answer);
+            let _ = etcd_client::member(&answer["member"]);
+            let _ = etcd_client::endpoint_status(&answer);
+        }
+        Err((code, message)) => {
+            let error = EtcdError::new(
+                "list the etcd members",
+                "https://10.0.0.1:2379",
+                code,
+                message,
+            );
+            let _ = error.is_retryable();
+            readable(&error.to_string());
+        }
+    }
+}
+
+/// What the API server of the `api_answers` target answers next.
+static API_ANSWER: Mutex<(u16, Vec<u8>)> = Mutex::new((200, Vec::new()));
+
+/// A session whose every request is answered with [`API_ANSWER`], kept for the whole process.
+/// Its calls are never tried again: each input is one answer.
+fn answered_session() -> &'static Session {
+    static SESSION: OnceLock<Session> = OnceLock::new();
+    SESSION.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let server = tower::service_fn(|_: http::Request<kube::client::Body>| async {
+            let (status, body) = API_ANSWER.lock().expect("not poisoned").clone();
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(body))
+        });
+        let client = {
+            let _entered = runtime.enter();
+            kube::Client::new(server, "default")
+        };
+        Session::over(runtime, client, Duration::ZERO, "the fuzzed API server")
+    })
+}
+
+/// An API answer (status and body) to the calls that read what the API server holds: the list of
+/// bootstrap-token Secrets (`kinit token list`) and the `kubeadm-certs` Secret opened with a
+/// certificate key (`join --control-plane`). A token read from a Secret, written as a Secret and
+/// read again, is the same token; every file of the Secret, sealed and opened again, is the same.
+pub fn api_answers(data: &[u8]) {
+    let Some((status, body)) = answer(data) else {
+        return;
+    };
+    *API_ANSWER.lock().expect("not poisoned") = (status, body.to_vec());
+    let session = answered_session();
+    match session.list_tokens() {
+        Ok(tokens) => {
+            for token in tokens.into_iter().flatten() {
+                assert_eq!(
+                    TokenSecret::from_secret(&token.to_secret()).as_ref(),
+                    Some(&token),
+                    "a token written as a Secret reads back differently"
+                );
+            }
+        }
+        Err(e) => api_error(&e),
+    }
+    let secrets: Api<Secret> = Api::namespaced(session.client(), "kube-system");
+    let secret = match session.call("get Secret kube-system/kubeadm-certs", || {
+        secrets.get(cert_upload::SECRET_NAME)
+    }) {
+        Ok(secret) => secret,
+        Err(e) => return api_error(&e),
+    };
+    let data = secret.data.unwrap_or_default();
+    let files: Vec<(String, String)> = data
+        .keys()
+        .map(|name| (name.clone(), format!("/srv/certs/{name}")))
+        .collect();
+    if let Err(e) = cert_upload::open(&[7u8; 32], &data, files.clone()) {
+        readable(&e);
+    }
+    let key = [9u8; 32];
+    let sealed = data
+        .iter()
+        .map(|(name, plain)| {
+            // As the upload does, a file the node lacks (here: an empty one) travels empty.
+            let sealed = if plain.0.is_empty() {
+                Vec::new()
+            } else {
+                cert_upload::encrypt(&key, &plain.0).expect("anything can be sealed")
+            };
+            (name.clone(), k8s_openapi::ByteString(sealed))
+        })
+        .collect();
+    let opened = cert_upload::open(&key, &sealed, files).expect("sealed with the same key");
+    let plain: Vec<&[u8]> = data
+        .values()
+        .map(|plain| plain.0.as_slice())
+        .filter(|plain| !plain.is_empty())
+        .collect();
+    let reopened: Vec<&[u8]> = opened.iter().map(|file| file.plain.as_slice()).collect();
+    assert_eq!(
+        plain, reopened,
+        "sealed and opened, the Secret's files changed"
+    );
+}
+
+fn api_error(error: &ApiError) {
+    readable(&error.to_string());
 }

@@ -1,6 +1,9 @@
 //! The shared control-plane certificates as the `kubeadm-certs` Secret carries them: which files,
 //! under which keys, sealed with AES-256-GCM under the certificate key (nonce ‖ ciphertext ‖ tag).
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 
 use crate::domain::config::resolve::InitConfig;
@@ -79,6 +82,43 @@ pub fn decrypt(key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
     let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
     decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), &[], body, tag)
         .map_err(|_| "the data does not open with this certificate key".to_string())
+}
+
+/// One shared file opened from the Secret, to be written at `path`.
+pub struct OpenedFile {
+    pub path: String,
+    pub plain: Vec<u8>,
+    pub is_key: bool,
+}
+
+/// Opens with `key` each of `files` (Secret data key, path) that the Secret's `data` holds. A file
+/// the uploading node did not have is uploaded empty and skipped; one that does not open is an
+/// error, so that nothing is written from a Secret sealed with another key.
+pub fn open(
+    key: &[u8],
+    data: &BTreeMap<String, ByteString>,
+    files: Vec<(String, String)>,
+) -> Result<Vec<OpenedFile>, String> {
+    let mut opened = Vec::new();
+    for (name, path) in files {
+        let Some(sealed) = data.get(&name) else {
+            continue;
+        };
+        if sealed.0.is_empty() {
+            continue;
+        }
+        let plain = decrypt(key, &sealed.0).map_err(|_| {
+            format!(
+                "the certificate key does not open {name} in the {SECRET_NAME} Secret: the certificates were uploaded with another key. Use the key printed by `kinit init --upload-certs` or `kinit init phase upload-certs --upload-certs`"
+            )
+        })?;
+        opened.push(OpenedFile {
+            is_key: name.ends_with(".key"),
+            path,
+            plain,
+        });
+    }
+    Ok(opened)
 }
 
 #[cfg(test)]

@@ -56,28 +56,16 @@ fn download(ctx: &mut PhaseContext<'_, JoinData>, key: &[u8]) -> Result<(), Phas
                 failed(e)
             }
         })?;
-    let data = secret.data.unwrap_or_default();
-    let mut files = Vec::new();
-    for (name, path) in cert_upload::shared_files(ctx.data.config()) {
-        let Some(sealed) = data.get(&name) else {
-            continue;
-        };
-        // A file the uploading node did not have is uploaded empty.
-        if sealed.0.is_empty() {
-            continue;
-        }
-        let plain = cert_upload::decrypt(key, &sealed.0).map_err(|_| {
-            failed(format!(
-                "the certificate key does not open {name} in the {} Secret: the certificates were uploaded with another key. Use the key printed by `kinit init --upload-certs` or `kinit init phase upload-certs --upload-certs`",
-                cert_upload::SECRET_NAME
-            ))
-        })?;
-        files.push((path, plain, name.ends_with(".key")));
-    }
-    for (path, plain, is_key) in files {
-        let mode = if is_key { KEY_MODE } else { CERT_MODE };
+    let files = cert_upload::open(
+        key,
+        &secret.data.unwrap_or_default(),
+        cert_upload::shared_files(ctx.data.config()),
+    )
+    .map_err(failed)?;
+    for file in files {
+        let mode = if file.is_key { KEY_MODE } else { CERT_MODE };
         ctx.effects
-            .write_file(&path, &plain, mode)
+            .write_file(&file.path, &file.plain, mode)
             .map_err(failed)?;
     }
     Ok(())

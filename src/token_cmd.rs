@@ -190,9 +190,10 @@ pub fn list(global: &GlobalArgs, server: &TokenServerArgs) -> Result<i32, Exit> 
         .connect(DEFAULT_CALL_LIMIT)
         .map_err(exit_of)?;
     let (tokens, unreadable) = token::list(&session).map_err(exit_of)?;
-    for name in unreadable {
+    for bad in unreadable {
         eprintln!(
-            "W: Secret kube-system/{name} has the bootstrap token type but does not describe a token; skipped"
+            "W: Secret kube-system/{} has the bootstrap token type but is not a token: {}; skipped",
+            bad.name, bad.why
         );
     }
     let out = match global.output {

@@ -582,3 +582,50 @@ fn a_dry_run_creates_and_deletes_nothing() {
     assert_eq!(c.token_secrets().len(), 1);
     assert_eq!(c.server.writes().len(), 1, "{:?}", c.server.writes());
 }
+
+/// Secrets of the token type that kubeadm's `token list` would not read (a name that is not
+/// bootstrap-token-<id>, a malformed secret half) are skipped with the reason, the secret half
+/// never repeated; the good token is still listed. (An expiration that is no time is refused too,
+/// see the unit test in domain/token.rs; here the token cleaner removes such a Secret first.)
+#[test]
+fn secrets_that_are_no_token_are_skipped_with_the_reason() {
+    let c = Cluster::start();
+    c.ok(&["token", "create", TOKEN]);
+    let b64 = |text: &str| openssl::base64::encode_block(text.as_bytes());
+    let bad = |name: &str, id: &str, secret: &str, expiration: &str| {
+        c.server.insert(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "data": {"token-id": b64(id), "token-secret": b64(secret), "expiration": b64(expiration)}
+        }));
+    };
+    bad(
+        "bootstrap-token-misfit",
+        "abc123",
+        "0123456789abcdef",
+        "2030-01-01T00:00:00Z",
+    );
+    bad(
+        "bootstrap-token-qqqqqq",
+        "qqqqqq",
+        "SHOUTED-SECRET-X",
+        "2030-01-01T00:00:00Z",
+    );
+    let out = c.kinit(&["token", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(listed.contains("abcdef.0123456789abcdef"), "{listed}");
+    assert_eq!(
+        listed.lines().count(),
+        2,
+        "the header and the one token: {listed}"
+    );
+    let warnings = text(&out.stderr);
+    for expected in [
+        "W: Secret kube-system/bootstrap-token-misfit has the bootstrap token type but is not a token: its name is not \"bootstrap-token-abc123\", bootstrap-token- and its token-id; skipped",
+        "W: Secret kube-system/bootstrap-token-qqqqqq has the bootstrap token type but is not a token: its token-id and token-secret do not form a token (6 and 16 characters [a-z0-9]); skipped",
+    ] {
+        assert!(warnings.contains(expected), "{expected}\nin:\n{warnings}");
+    }
+    assert!(!warnings.contains("SHOUTED"), "{warnings}");
+}

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::domain::cert_upload;
 use crate::domain::config::{self, duration, validate};
+use crate::domain::time_text;
 use crate::domain::token::TokenSecret;
 use crate::exec::api::{ApiError, Session};
 use crate::exec::etcd_client::{self, EtcdError};
@@ -195,8 +196,9 @@ pub fn cluster_info(data: &[u8]) {
 }
 
 /// The values flags and fields take as text: bootstrap tokens, CA hash pins, certificate keys,
-/// CIDR lists, Go durations (written back, a duration reads the same), host:port endpoints, SANs
-/// and image repositories.
+/// CIDR lists, Go durations (written back, a duration reads the same), quantities, RFC 3339 times
+/// as a token's expiration carries them (written back, a time reads the same), host:port
+/// endpoints, SANs and image repositories.
 pub fn flags(data: &[u8]) {
     let Some(text) = text(data) else { return };
     for problem in [
@@ -214,6 +216,17 @@ pub fn flags(data: &[u8]) {
     }
     if let Err(e) = validate::parse_cidrs(text) {
         readable(&e);
+    }
+    if let Err(e) = config::components::quantity(text) {
+        readable(&e);
+    }
+    if let Some(at) = time_text::parse_rfc3339(text) {
+        let written = time_text::rfc3339(at);
+        assert_eq!(
+            time_text::parse_rfc3339(&written),
+            Some(at),
+            "{text:?} read as {at}, written as {written:?}"
+        );
     }
     match duration::parse(text) {
         Ok(parsed) => {
@@ -319,7 +332,7 @@ pub fn api_answers(data: &[u8]) {
             for token in tokens.into_iter().flatten() {
                 assert_eq!(
                     TokenSecret::from_secret(&token.to_secret()).as_ref(),
-                    Some(&token),
+                    Ok(&token),
                     "a token written as a Secret reads back differently"
                 );
             }

@@ -12,7 +12,7 @@ use crate::domain::config::{defaults, validate};
 use crate::domain::kubeconfig::{unbase64, Kubeconfig};
 use crate::domain::pki::cert;
 use crate::domain::token::{self, TokenSecret};
-use crate::exec::api::Session;
+use crate::exec::api::{BadTokenSecret, Session};
 use crate::exec::effects::{Effects, HostEffects};
 
 /// cluster-bootstrap's patterns, quoted in kubeadm's messages about a token argument.
@@ -207,9 +207,9 @@ pub fn create(
     first.ok_or_else(|| TokenError::Failed("no bootstrap token to create".into()))
 }
 
-/// The cluster's tokens, and the names of the Secrets of the token type that describe none: as
+/// The cluster's tokens, and the Secrets of the token type that describe none (with why): as
 /// kubeadm, one unreadable Secret does not hide the other tokens.
-pub fn list(session: &Session) -> Result<(Vec<TokenSecret>, Vec<String>), TokenError> {
+pub fn list(session: &Session) -> Result<(Vec<TokenSecret>, Vec<BadTokenSecret>), TokenError> {
     let mut tokens = Vec::new();
     let mut unreadable = Vec::new();
     for entry in session
@@ -218,7 +218,7 @@ pub fn list(session: &Session) -> Result<(Vec<TokenSecret>, Vec<String>), TokenE
     {
         match entry {
             Ok(token) => tokens.push(token),
-            Err(bad) => unreadable.push(bad.name),
+            Err(bad) => unreadable.push(bad),
         }
     }
     Ok((tokens, unreadable))

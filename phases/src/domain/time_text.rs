@@ -57,12 +57,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// Reads RFC 3339 (`2026-08-19T09:03:27Z`, fractions and `+02:00` offsets too) as a Unix time, as a
 /// token's `expiration` is written by kubeadm or by hand.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
+    let number = |range: std::ops::Range<usize>| number_in(text, range);
     let bytes = text.as_bytes();
     if bytes.len() < 20
         || bytes[4] != b'-'
@@ -99,15 +94,30 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
-            let hours: i64 = rest.get(1..3)?.parse().ok()?;
-            let minutes: i64 = rest.get(4..6)?.parse().ok()?;
             if rest.len() != 6 || &rest[3..4] != ":" {
+                return None;
+            }
+            let (hours, minutes) = (number_in(rest, 1..3)?, number_in(rest, 4..6)?);
+            if hours > 23 || minutes > 59 {
                 return None;
             }
             sign * (hours * 3600 + minutes * 60)
         }
     };
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    let unix =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    // An offset can carry a time past the years 0000-9999, which RFC 3339 cannot write back.
+    const FIRST: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    (FIRST..=LAST).contains(&unix).then_some(unix)
+}
+
+/// The digits of `text` in `range` as a number; `None` unless all are ASCII digits.
+fn number_in(text: &str, range: std::ops::Range<usize>) -> Option<i64> {
+    let part = text.get(range)?;
+    part.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| part.parse().ok())?
 }
 
 /// apimachinery's ShortHumanDuration: a second or two in the past still counts as now (clocks differ a
@@ -141,7 +151,15 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-        for unix in [0, 951_782_400, 1_787_130_207, 4_107_542_399, -1] {
+        for unix in [
+            0,
+            951_782_400,
+            1_787_130_207,
+            4_107_542_399,
+            -1,
+            -62_167_219_200,
+            253_402_300_799,
+        ] {
             assert_eq!(parse_rfc3339(&rfc3339(unix)), Some(unix));
         }
         assert_eq!(
@@ -154,6 +172,10 @@ mod tests {
             "2026-08-19T09:03:27",
             "2026-08-19 09:03:27Z",
             "2026-08-19T09:03:27+2",
+            "2026-08-19T09:03:27+-1:00",
+            "2026-08-19T09:03:27+24:00",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-00:01",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }

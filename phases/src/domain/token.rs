@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 
 use crate::domain::config::types::BootstrapToken;
+use crate::domain::config::validate::token_problem;
 use crate::domain::time_text::{parse_rfc3339, rfc3339};
 
 pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
@@ -121,15 +122,42 @@ impl TokenSecret {
         }
     }
 
-    /// Reads a token back from its Secret; `None` for any other Secret.
-    pub fn from_secret(secret: &Secret) -> Option<TokenSecret> {
+    /// Reads a token back from its Secret as kubeadm does (`BootstrapTokenFromSecret`): a token-id
+    /// the Secret is named after, a token-secret that forms a token with it, an RFC 3339
+    /// expiration if any. The error says why it is not a token and never repeats the secret half.
+    pub fn from_secret(secret: &Secret) -> Result<TokenSecret, String> {
         if secret.type_.as_deref() != Some(SECRET_TYPE) {
-            return None;
+            return Err(format!("its type is not {SECRET_TYPE}"));
         }
-        let data = secret.data.as_ref()?;
+        let no_data = BTreeMap::new();
+        let data = secret.data.as_ref().unwrap_or(&no_data);
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                .filter(|text| !text.is_empty())
+        };
+        let id = text("token-id").ok_or("it has no token-id")?;
+        let name = secret.metadata.name.as_deref().unwrap_or_default();
+        if name != secret_name(&id) {
+            return Err(format!(
+                "its name is not {:?}, bootstrap-token- and its token-id",
+                secret_name(&id)
+            ));
+        }
+        let secret_half = text("token-secret").ok_or("it has no token-secret")?;
+        if token_problem(&format!("{id}.{secret_half}")).is_some() {
+            return Err(
+                "its token-id and token-secret do not form a token (6 and 16 characters [a-z0-9])"
+                    .into(),
+            );
+        }
+        let expires = match text("expiration") {
+            None => None,
+            Some(at) => Some(parse_rfc3339(&at).ok_or_else(|| {
+                format!(
+                    "its expiration {at:?} is not an RFC 3339 time such as 2026-08-19T10:03:27Z"
+                )
+            })?),
         };
         let mut usages: Vec<String> = data
             .iter()
@@ -137,11 +165,11 @@ impl TokenSecret {
             .filter_map(|(k, _)| k.strip_prefix(USAGE_PREFIX).map(String::from))
             .collect();
         usages.sort();
-        Some(TokenSecret {
-            id: text("token-id")?,
-            secret: text("token-secret")?,
+        Ok(TokenSecret {
+            id,
+            secret: secret_half,
             description: text("description").unwrap_or_default(),
-            expires: text("expiration").and_then(|e| parse_rfc3339(&e)),
+            expires,
             usages,
             groups: text("auth-extra-groups")
                 .map(|g| {
@@ -223,6 +251,54 @@ mod tests {
         .unwrap();
         assert_eq!(never.expires, None);
         assert!(!never.to_secret().data.unwrap().contains_key("expiration"));
+    }
+
+    #[test]
+    fn a_secret_kubeadm_would_not_read_as_a_token_is_refused_with_its_reason() {
+        let good = TokenSecret {
+            id: "abcdef".into(),
+            secret: "0123456789abcdef".into(),
+            description: String::new(),
+            expires: Some(1_787_130_207),
+            usages: vec!["authentication".into()],
+            groups: Vec::new(),
+        };
+        assert_eq!(
+            TokenSecret::from_secret(&good.to_secret()),
+            Ok(good.clone())
+        );
+        let broken = |change: &dyn Fn(&mut Secret)| {
+            let mut secret = good.to_secret();
+            change(&mut secret);
+            TokenSecret::from_secret(&secret).unwrap_err()
+        };
+        let set = |key: &'static str, value: &'static str| {
+            move |s: &mut Secret| {
+                s.data
+                    .as_mut()
+                    .unwrap()
+                    .insert(key.into(), ByteString(value.into()));
+            }
+        };
+        assert_eq!(
+            broken(&|s| s.metadata.name = Some("bootstrap-token-other1".into())),
+            "its name is not \"bootstrap-token-abcdef\", bootstrap-token- and its token-id"
+        );
+        assert_eq!(broken(&set("token-id", "")), "it has no token-id");
+        let why = broken(&set("token-secret", "SHOUTED-SECRET-X"));
+        assert!(
+            why.starts_with("its token-id and token-secret do not form a token"),
+            "{why}"
+        );
+        assert!(!why.contains("SHOUTED"), "{why}");
+        assert_eq!(
+            broken(&set("expiration", "tomorrow")),
+            "its expiration \"tomorrow\" is not an RFC 3339 time such as 2026-08-19T10:03:27Z"
+        );
+        assert_eq!(
+            broken(&|s| s.type_ = Some("Opaque".into())),
+            "its type is not bootstrap.kubernetes.io/token"
+        );
     }
 
     #[test]

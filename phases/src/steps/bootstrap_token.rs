@@ -24,7 +24,7 @@ fn token_still_serves(existing: &Value, desired: &Value) -> bool {
     let read = |v: &Value| {
         serde_json::from_value::<Secret>(v.clone())
             .ok()
-            .and_then(|s| TokenSecret::from_secret(&s))
+            .and_then(|s| TokenSecret::from_secret(&s).ok())
     };
     match (read(existing), read(desired)) {
         (Some(existing), Some(desired)) => desired.satisfied_by(&existing, now_unix()),

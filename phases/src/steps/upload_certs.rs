@@ -130,7 +130,7 @@ impl Upload {
         let token = api::call(limit, &what, || secrets.get_opt(&owner.name)).await?;
         let left = token
             .filter(|t| t.metadata.uid.as_deref() == Some(owner.uid.as_str()))
-            .and_then(|t| TokenSecret::from_secret(&t))
+            .and_then(|t| TokenSecret::from_secret(&t).ok())
             .and_then(|t| t.expires)
             .map_or(0, |at| at - now_unix());
         Ok(left > REUSE_IF_LEFT_SECONDS)

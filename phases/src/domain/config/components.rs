@@ -477,7 +477,7 @@ fn go_duration(text: &str) -> Result<(), String> {
 
 /// The syntax `resource.ParseQuantity` accepts: a signed decimal number, then a binary suffix (Ki…Ei),
 /// a decimal one (n, u, m, k, M…E) or an exponent (e3, E-2).
-fn quantity(text: &str) -> Result<(), String> {
+pub(crate) fn quantity(text: &str) -> Result<(), String> {
     let body = text.trim();
     let body = body.strip_prefix(['-', '+']).unwrap_or(body);
     let number_len = body

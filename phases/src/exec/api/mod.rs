@@ -12,3 +12,4 @@ pub use object::{ApiObject, Mode};
 pub use session::{
     apply_objects, call, with_files_inline, ApiError, Session, Work, DEFAULT_CALL_LIMIT,
 };
+pub use tokens::BadTokenSecret;

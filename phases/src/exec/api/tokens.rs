@@ -7,10 +7,11 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use super::session::{ApiError, Session};
 use crate::domain::token::{secret_name, TokenSecret, NAMESPACE, SECRET_TYPE};
 
-/// A Secret of the token type that does not describe a token (hand-made, or damaged).
+/// A Secret of the token type that does not describe a token (hand-made, or damaged), and why.
 #[derive(Debug, Clone)]
 pub struct BadTokenSecret {
     pub name: String,
+    pub why: String,
 }
 
 impl Session {
@@ -45,8 +46,9 @@ impl Session {
             .items
             .iter()
             .map(|secret| {
-                TokenSecret::from_secret(secret).ok_or_else(|| BadTokenSecret {
+                TokenSecret::from_secret(secret).map_err(|why| BadTokenSecret {
                     name: secret.metadata.name.clone().unwrap_or_default(),
+                    why,
                 })
             })
             .collect())

@@ -62,9 +62,24 @@ struct Builder {
     documents: Vec<Document>,
     lines: HashMap<String, usize>,
     duplicates: Vec<(String, usize)>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchored value and its number of nodes.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes copied in by aliases so far in this file.
+    aliased_nodes: usize,
     root: Option<Value>,
     error: Option<SyntaxError>,
+}
+
+/// The most nodes aliases may copy into one file. Far beyond any real configuration; a file of
+/// aliases of aliases ("billion laughs") would otherwise grow without bound from a few lines.
+const ALIASED_NODES_LIMIT: usize = 100_000;
+
+fn node_count(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 fn child_path(parent: &str, key: &str) -> String {
@@ -132,7 +147,18 @@ impl Builder {
                     let key = match value {
                         Value::String(s) => s,
                         Value::Null => "null".to_string(),
-                        other => other.to_string(),
+                        Value::Bool(_) | Value::Number(_) => value.to_string(),
+                        // kubeadm's YAML reader refuses such keys too; written out as text they
+                        // would also double in size with each level of nesting.
+                        Value::Array(_) | Value::Object(_) => {
+                            self.error = Some(SyntaxError {
+                                line,
+                                column: 1,
+                                message: "a map key must be a single value, not a map or a list"
+                                    .into(),
+                            });
+                            return;
+                        }
                     };
                     let key_path = child_path(path, &key);
                     if let Some(at) = merged.iter().position(|k| *k == key) {
@@ -239,12 +265,25 @@ impl MarkedEventReceiver for Builder {
                 }
                 let value = scalar_value(text, style, tag);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchors.insert(anchor, (value.clone(), 1));
                 }
                 self.place(value, line);
             }
             Event::Alias(anchor) => {
-                let value = self.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
+                let (value, nodes) = self
+                    .anchors
+                    .get(&anchor)
+                    .cloned()
+                    .unwrap_or((Value::Null, 1));
+                self.aliased_nodes = self.aliased_nodes.saturating_add(nodes);
+                if self.aliased_nodes > ALIASED_NODES_LIMIT {
+                    self.error = Some(SyntaxError {
+                        line,
+                        column: mark.col() + 1,
+                        message: format!("its aliases copy in more than {ALIASED_NODES_LIMIT} values: expand them by hand if they are meant"),
+                    });
+                    return;
+                }
                 self.place(value, line);
             }
             Event::SequenceStart(anchor, _) => {
@@ -274,7 +313,8 @@ impl MarkedEventReceiver for Builder {
                     None => return,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    let nodes = node_count(&value);
+                    self.anchors.insert(anchor, (value.clone(), nodes));
                 }
                 self.place(value, line);
             }
@@ -303,6 +343,47 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_or_list_as_a_key_is_refused_as_kubeadm_refuses_it() {
+        let nested = format!("a: 1\nb: {}{}\n", "{".repeat(40), "}".repeat(40));
+        let error = parse_documents(&nested).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert_eq!(
+            error.message,
+            "a map key must be a single value, not a map or a list"
+        );
+        assert!(parse_documents("? [a, b]\n: c\n").is_err());
+        let scalars = parse_documents("1: a\ntrue: b\n~: c\n").unwrap();
+        assert_eq!(
+            scalars[0].value,
+            serde_json::json!({"1": "a", "true": "b", "null": "c"})
+        );
+    }
+
+    #[test]
+    fn aliases_may_not_multiply_a_file_without_bound() {
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (name, previous) in ["b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
+            laughs.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{previous}"); 10].join(", ")
+            ));
+        }
+        let error = parse_documents(&laughs).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("its aliases copy in more than 100000 values"),
+            "{error:?}"
+        );
+        assert_eq!(error.line, 5);
+        let shared = parse_documents("base: &base {x: 1}\none: *base\ntwo: *base\n").unwrap();
+        assert_eq!(shared[0].value["two"], serde_json::json!({"x": 1}));
+    }
 
     #[test]
     fn records_lines_and_duplicates() {

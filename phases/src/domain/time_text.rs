@@ -94,7 +94,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
-            if rest.len() != 6 || &rest[3..4] != ":" {
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
                 return None;
             }
             let (hours, minutes) = (number_in(rest, 1..3)?, number_in(rest, 4..6)?);
@@ -176,6 +176,8 @@ mod tests {
             "2026-08-19T09:03:27+24:00",
             "0000-01-01T00:00:00+01:00",
             "9999-12-31T23:59:59-00:01",
+            "2026-08-19T11:03:27.5020-81\u{19d}3",
+            "2026-08-19T11:03:27+0\u{e9}00",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }

@@ -20,6 +20,7 @@ use crate::domain::time_text;
 use crate::domain::token::TokenSecret;
 use crate::exec::api::{ApiError, Session};
 use crate::exec::etcd_client::{self, EtcdError};
+use crate::exec::net::probe;
 
 /// A fuzz target: its name (of its file under `fuzz/fuzz_targets/` and its folders under `fuzz/`)
 /// and the function it calls.
@@ -37,8 +38,8 @@ pub const TARGETS: [Target; 8] = [
     ("api_answers", api_answers),
 ];
 
-/// The HTTP statuses an answer of the `etcd_answers` and `api_answers` targets comes with, picked
-/// by the input's first byte.
+/// The HTTP statuses an answer of the `api_answers` target comes with, picked by the input's
+/// first byte.
 const STATUSES: [u16; 12] = [200, 201, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503];
 
 /// An answer: the status the first byte picks and the rest as its body.
@@ -264,14 +265,14 @@ pub fn pem(data: &[u8]) {
     }
 }
 
-/// What etcd's gateway answers a member call and a status request, decoded as the etcd client
+/// What etcd's gateway sends back for a member call or a status request, as raw HTTP: read by
+/// kinit's HTTP client (status line, headers, chunked body), then decoded as the etcd client
 /// decodes it: its JSON, or an error kinit reports and classifies.
 pub fn etcd_answers(data: &[u8]) {
-    let Some((status, body)) = answer(data) else {
+    let Some((status, body)) = probe::parse_answer(data) else {
         return;
     };
-    let Some(text) = text(body) else { return };
-    match etcd_client::decode_answer(status, text) {
+    match etcd_client::decode_answer(status, &body) {
         Ok(answer) => {
             let _ = etcd_client::members(&answer);
             let _ = etcd_client::member(&answer["member"]);

@@ -387,9 +387,12 @@ fn exchange(
     })
 }
 
-fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(answer);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+pub(crate) fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
+    let (head, body) = match answer.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(at) => (&answer[..at], &answer[at + 4..]),
+        None => (answer, &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
     let status = head
         .lines()
         .next()?
@@ -401,10 +404,11 @@ fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
     let chunked = head
         .lines()
         .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    // Chunk sizes count bytes, and a chunk may end inside a character: text only once joined.
     let body = if chunked {
-        dechunk(body)
+        String::from_utf8_lossy(&dechunk(body)).into_owned()
     } else {
-        body.to_string()
+        String::from_utf8_lossy(body).into_owned()
     };
     Some((status, body.trim().to_string()))
 }
@@ -421,19 +425,24 @@ fn shorten(mut body: String) -> String {
     body
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let (size_line, after) = (&rest[..line_end], &rest[line_end + 2..]);
+        let size_text = String::from_utf8_lossy(size_line);
+        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
         else {
             break;
         };
         if size == 0 || after.len() < size {
-            out.push_str(&after[..after.len().min(size)]);
+            out.extend_from_slice(&after[..after.len().min(size)]);
             break;
         }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&after[..size]);
+        rest = &after[size..];
+        while let Some(next) = rest.strip_prefix(b"\r\n") {
+            rest = next;
+        }
     }
     out
 }
@@ -441,6 +450,17 @@ fn dechunk(mut rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_may_end_inside_a_character() {
+        // "éé" is four bytes; the first chunk ends inside the second character.
+        let split = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n\xc3\xa9\xc3\r\n1\r\n\xa9\r\n0\r\n\r\n";
+        assert_eq!(parse_answer(split), Some((200, "\u{e9}\u{e9}".into())));
+        // A body that is no UTF-8 gives a replacement character, not a panic.
+        let broken =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\xe2\x82\r\n0\r\n\r\n";
+        assert_eq!(parse_answer(broken), Some((200, "\u{fffd}".into())));
+    }
 
     #[test]
     fn answers_are_read_with_their_status_and_body() {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use crate::exec::net::excerpt;
 use crate::exec::net::probe::{self, ClientIdentity, Target, Transport};
+use crate::exec::net::{excerpt, ERROR_EXCERPT};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use serde_json::{json, Value};
@@ -355,14 +355,17 @@ pub(crate) fn decode_answer(status: u16, text: &str) -> Result<Value, (Option<u1
             }
             _ => (
                 Some(status),
-                format!("HTTP status {status}: {}", excerpt(text)),
+                format!("HTTP status {status}: {}", excerpt(text, ERROR_EXCERPT)),
             ),
         });
     }
     answer.map_err(|e| {
         (
             Some(200),
-            format!("the answer is not JSON ({e}): {}", excerpt(text)),
+            format!(
+                "the answer is not JSON ({e}): {}",
+                excerpt(text, ERROR_EXCERPT)
+            ),
         )
     })
 }

@@ -14,7 +14,7 @@ use kube::{Client, Config};
 
 use super::object::{ApiObject, Mode};
 use super::retry::retrying;
-use crate::exec::net::excerpt;
+use crate::exec::net::{excerpt, ERROR_EXCERPT};
 
 /// kinit's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "kinit";
@@ -60,7 +60,7 @@ impl ApiError {
                     NOT_A_STATUS => String::new(),
                     reason => reason.to_string(),
                 };
-                let message = match excerpt(&status.message) {
+                let message = match excerpt(&status.message, ERROR_EXCERPT) {
                     message if message.is_empty() => "the API server gave no reason".to_string(),
                     message => message,
                 };

@@ -4,15 +4,20 @@
 pub(crate) mod probe;
 pub(crate) mod tls;
 
-/// The longest part of an answer an error quotes: enough to recognize a proxy's page or a
+/// How much of a server's error answer a message quotes: enough to recognize a proxy's page or a
 /// server's complaint, never a whole page.
-const EXCERPT_LIMIT: usize = 200;
+pub(crate) const ERROR_EXCERPT: usize = 200;
 
-/// An answer's text for an error: trimmed, cut at [`EXCERPT_LIMIT`] characters.
-pub(crate) fn excerpt(text: &str) -> String {
+/// An answer's text for a message: trimmed, cut to at most `limit` bytes at a character boundary,
+/// "..." marking the cut.
+pub(crate) fn excerpt(text: &str, limit: usize) -> String {
     let text = text.trim();
-    match text.char_indices().nth(EXCERPT_LIMIT) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
+    if text.len() <= limit {
+        return text.to_string();
     }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }

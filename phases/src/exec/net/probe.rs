@@ -156,7 +156,7 @@ pub fn check(target: &Target, timeout: Duration) -> Result<(), Failure> {
         (200, _) => Ok(()),
         (status, body) => Err(Failure::Status {
             status,
-            body: shorten(body),
+            body: super::excerpt(&body, BODY_LIMIT),
         }),
     }
 }
@@ -411,18 +411,6 @@ pub(crate) fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
         String::from_utf8_lossy(body).into_owned()
     };
     Some((status, body.trim().to_string()))
-}
-
-fn shorten(mut body: String) -> String {
-    if body.len() > BODY_LIMIT {
-        let mut end = BODY_LIMIT;
-        while !body.is_char_boundary(end) {
-            end -= 1;
-        }
-        body.truncate(end);
-        body.push_str(" …");
-    }
-    body
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {

@@ -18,7 +18,7 @@ use crate::domain::cert_upload;
 use crate::domain::config::{self, duration, validate};
 use crate::domain::time_text;
 use crate::domain::token::TokenSecret;
-use crate::exec::api::{ApiError, Session};
+use crate::exec::api::Session;
 use crate::exec::etcd_client::{self, EtcdError};
 use crate::exec::net::probe;
 
@@ -338,14 +338,14 @@ pub fn api_answers(data: &[u8]) {
                 );
             }
         }
-        Err(e) => api_error(&e),
+        Err(e) => readable(&e.to_string()),
     }
     let secrets: Api<Secret> = Api::namespaced(session.client(), "kube-system");
     let secret = match session.call("get Secret kube-system/kubeadm-certs", || {
         secrets.get(cert_upload::SECRET_NAME)
     }) {
         Ok(secret) => secret,
-        Err(e) => return api_error(&e),
+        Err(e) => return readable(&e.to_string()),
     };
     let data = secret.data.unwrap_or_default();
     let files: Vec<(String, String)> = data
@@ -356,18 +356,11 @@ pub fn api_answers(data: &[u8]) {
         readable(&e);
     }
     let key = [9u8; 32];
-    let sealed = data
+    let plain_files = data
         .iter()
-        .map(|(name, plain)| {
-            // As the upload does, a file the node lacks (here: an empty one) travels empty.
-            let sealed = if plain.0.is_empty() {
-                Vec::new()
-            } else {
-                cert_upload::encrypt(&key, &plain.0).expect("anything can be sealed")
-            };
-            (name.clone(), k8s_openapi::ByteString(sealed))
-        })
+        .map(|(name, plain)| (name.clone(), plain.0.clone()))
         .collect();
+    let sealed = cert_upload::seal(&key, &plain_files).expect("anything can be sealed");
     let opened = cert_upload::open(&key, &sealed, files).expect("sealed with the same key");
     let plain: Vec<&[u8]> = data
         .values()
@@ -379,8 +372,4 @@ pub fn api_answers(data: &[u8]) {
         plain, reopened,
         "sealed and opened, the Secret's files changed"
     );
-}
-
-fn api_error(error: &ApiError) {
-    readable(&error.to_string());
 }

@@ -84,6 +84,25 @@ pub fn decrypt(key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|_| "the data does not open with this certificate key".to_string())
 }
 
+/// The Secret's data: each file (by Secret data key) sealed with `key`. A file the node does not
+/// have (empty) travels empty, as kubeadm uploads it.
+pub fn seal(
+    key: &[u8],
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<BTreeMap<String, ByteString>, String> {
+    files
+        .iter()
+        .map(|(name, plain)| {
+            let sealed = if plain.is_empty() {
+                Vec::new()
+            } else {
+                encrypt(key, plain)?
+            };
+            Ok((name.clone(), ByteString(sealed)))
+        })
+        .collect()
+}
+
 /// One shared file opened from the Secret, to be written at `path`.
 pub struct OpenedFile {
     pub path: String,

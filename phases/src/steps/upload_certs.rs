@@ -10,7 +10,7 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
 use std::time::Duration;
 
-use crate::domain::cert_upload::{decode_key, decrypt, encrypt, shared_files, SECRET_NAME};
+use crate::domain::cert_upload::{decode_key, decrypt, seal, shared_files, SECRET_NAME};
 use crate::domain::pki::cert::now_unix;
 use crate::domain::token::{self, TokenSecret};
 use crate::exec::api::{self, rbac, ApiObject};
@@ -87,17 +87,7 @@ pub fn prepare<D: NodeData>(ctx: &PhaseContext<'_, D>) -> Result<Option<Upload>,
 
 impl Upload {
     fn sealed(&self) -> Result<BTreeMap<String, ByteString>, String> {
-        self.files
-            .iter()
-            .map(|(name, plain)| {
-                let sealed = if plain.is_empty() {
-                    Vec::new()
-                } else {
-                    encrypt(&self.key, plain)?
-                };
-                Ok((name.clone(), ByteString(sealed)))
-            })
-            .collect()
+        seal(&self.key, &self.files)
     }
 
     /// The uploaded Secret still holds exactly these files and its owner token has time left.

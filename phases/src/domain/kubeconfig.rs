@@ -1,6 +1,6 @@
 //! The kubeconfig file format (clientcmd's v1 Config) as kubeadm writes it, and reading one back.
 
-use crate::domain::config::decode::{format_error_path, without_rust_words};
+use crate::domain::config::decode::read_at;
 use serde::{Deserialize, Serialize};
 
 fn is_none<T>(value: &Option<T>) -> bool {
@@ -163,17 +163,13 @@ impl Kubeconfig {
             .into_iter()
             .next()
             .ok_or_else(|| format!("{file} is empty"))?;
-        serde_path_to_error::deserialize(&document.value).map_err(|e| {
-            let path = format_error_path(e.path());
+        read_at(&document.value).map_err(|(path, why)| {
             let at = if path.is_empty() {
                 String::new()
             } else {
                 format!(" line {}: {path}:", document.line_of(&path))
             };
-            format!(
-                "{file} is not a kubeconfig:{at} {}",
-                without_value(&without_rust_words(e.inner().to_string()))
-            )
+            format!("{file} is not a kubeconfig:{at} {}", without_value(&why))
         })
     }
 

@@ -87,9 +87,20 @@ fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
+/// `value` read as a `T`. On failure, the field path at fault (`clusters[0].cluster`; empty for
+/// the whole value) and serde's reason in the words of the file's author.
+pub(crate) fn read_at<T: DeserializeOwned>(value: &Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        (
+            format_error_path(e.path()),
+            without_rust_words(e.inner().to_string()),
+        )
+    })
+}
+
 /// serde names what it expected by the Rust type ("expected struct Networking", "expected
 /// internally tagged enum PatchOperation"); a person writing YAML needs to know it is a map.
-pub(crate) fn without_rust_words(message: String) -> String {
+fn without_rust_words(message: String) -> String {
     for rust_words in ["expected struct ", "expected internally tagged enum "] {
         if let Some((before, rest)) = message.split_once(rust_words) {
             let name = rest.split_whitespace().next().unwrap_or_default();
@@ -99,7 +110,7 @@ pub(crate) fn without_rust_words(message: String) -> String {
     message
 }
 
-pub(crate) fn format_error_path(path: &serde_path_to_error::Path) -> String {
+fn format_error_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut text = String::new();
     for segment in path.iter() {

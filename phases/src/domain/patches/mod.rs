@@ -4,7 +4,7 @@
 
 pub(crate) mod strategic;
 
-use crate::domain::config::decode::{format_error_path, without_rust_words};
+use crate::domain::config::decode::read_at;
 use crate::domain::config::yaml::parse_documents;
 use kinit_preflight::Host;
 use serde_json::Value;
@@ -233,15 +233,14 @@ fn apply_one(
 ) -> Result<Value, String> {
     match patch_type {
         PatchType::Json => {
-            let operations: json_patch::Patch =
-                serde_path_to_error::deserialize(patch).map_err(|e| {
-                    let at = match format_error_path(e.path()) {
-                        path if path.is_empty() => String::new(),
-                        path => format!("operation {path}: "),
-                    };
-                    let why = without_rust_words(e.inner().to_string());
-                    format!("not an RFC 6902 JSON patch: {at}{why}")
-                })?;
+            let operations: json_patch::Patch = read_at(patch).map_err(|(path, why)| {
+                let at = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("operation {path}: ")
+                };
+                format!("not an RFC 6902 JSON patch: {at}{why}")
+            })?;
             json_patch::patch(&mut value, &operations).map_err(|e| e.to_string())?;
             Ok(value)
         }

@@ -178,7 +178,6 @@ impl Report {
         fixes
     }
 
-    /// The warning lines, as kubeadm prints them: `\t[WARNING Name]: message`, each followed by its remedy.
     /// Each warning as a run lists it among its warnings: `[WARNING <name>]: <message>`.
     pub fn warning_summaries(&self) -> Vec<String> {
         self.warnings()
@@ -186,6 +185,7 @@ impl Report {
             .collect()
     }
 
+    /// The warning lines, as kubeadm prints them: `\t[WARNING Name]: message`, each followed by its remedy.
     pub fn warning_lines(&self) -> Vec<String> {
         self.warnings()
             .flat_map(|c| {
